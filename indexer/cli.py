@@ -1,0 +1,176 @@
+"""The indexer command: build, add to, remove from and inspect the knowledge base."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from indexer.errors import IncidentRecommenderError
+from indexer.knowledge_base import KnowledgeBase
+from indexer.readers import ReadResult, load_mapping, read_sources
+from indexer.settings import IndexerSettings
+
+logger = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the indexer command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    settings = IndexerSettings(**({"home": args.home} if args.home else {}))
+    try:
+        return int(args.handler(args, settings))
+    except IncidentRecommenderError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _build(args: argparse.Namespace, settings: IndexerSettings) -> int:
+    started = time.perf_counter()
+    result = _read(args)
+    if not result.records:
+        print(
+            "error: no records were read, so the knowledge base was left unchanged",
+            file=sys.stderr,
+        )
+        return 1
+    if args.strict and result.problems:
+        print(
+            "error: --strict is set and some input was invalid; nothing was written",
+            file=sys.stderr,
+        )
+        return 1
+
+    summary = KnowledgeBase(settings).build(result.records, progress=not args.quiet)
+    print(
+        f"built knowledge base in {settings.home}: {summary.added} records, "
+        f"{summary.passages} passages, {len(result.problems)} failed, "
+        f"{len(result.skipped)} skipped, in {time.perf_counter() - started:.1f} s "
+        f"(data version {summary.data_version})"
+    )
+    return 0
+
+
+def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
+    result = _read(args)
+    if args.strict and result.problems:
+        print(
+            "error: --strict is set and some input was invalid; nothing was written",
+            file=sys.stderr,
+        )
+        return 1
+    if not result.records:
+        print("error: no records were read from the given files", file=sys.stderr)
+        return 1
+
+    summary = KnowledgeBase(settings).add(result.records)
+    print(
+        f"added {summary.added} and replaced {summary.replaced} records "
+        f"({summary.passages} passages), {len(result.problems)} failed, "
+        f"in {summary.seconds:.2f} s (data version {summary.data_version})"
+    )
+    return 0
+
+
+def _remove(args: argparse.Namespace, settings: IndexerSettings) -> int:
+    summary = KnowledgeBase(settings).remove(args.ids)
+    print(f"removed {summary.removed} records (data version {summary.data_version})")
+    return 0
+
+
+def _stats(args: argparse.Namespace, settings: IndexerSettings) -> int:
+    stats = KnowledgeBase(settings).stats()
+    if args.json:
+        print(json.dumps(asdict(stats), indent=2))
+        return 0
+    kinds = ", ".join(
+        f"{count} {kind}" for kind, count in sorted(stats.records_by_kind.items())
+    )
+    print(f"records:      {stats.records} ({kinds or 'none'})")
+    print(f"passages:     {stats.passages} (vectors in index: {stats.vectors})")
+    print(
+        f"index:        {stats.index_type}, model {stats.model}, "
+        f"dimension {stats.dimension}"
+    )
+    print(f"data version: {stats.data_version}")
+    print(f"database:     {stats.database}")
+    return 0
+
+
+def _read(args: argparse.Namespace) -> ReadResult:
+    mapping = load_mapping(args.mapping) if args.mapping else None
+    missing = [path for path in args.sources if not Path(path).exists()]
+    if missing:
+        raise FileNotFoundErrorWithHint(missing)
+    result = read_sources([Path(p) for p in args.sources], mapping=mapping)
+    for problem in result.problems:
+        print(f"failed: {problem}", file=sys.stderr)
+    print(
+        f"read {len(result.records)} records, {len(result.problems)} failed, "
+        f"{len(result.skipped)} skipped",
+        file=sys.stderr,
+    )
+    return result
+
+
+class FileNotFoundErrorWithHint(IncidentRecommenderError):
+    """A source path given on the command line does not exist."""
+
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__(f"source not found: {', '.join(paths)}; check the path")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="indexer", description=__doc__)
+    parser.add_argument(
+        "--home", type=Path, help="knowledge base folder (INCIDENT_HOME, default ./var)"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log progress at INFO"
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    build = commands.add_parser("build", help="replace the knowledge base with SOURCES")
+    add = commands.add_parser("add", help="add or replace records from files, in place")
+    for command, handler in ((build, _build), (add, _add)):
+        command.add_argument(
+            "sources",
+            nargs="+",
+            metavar="SOURCE",
+            help="files or folders: Markdown, CSV, JSON, JSON Lines, text",
+        )
+        command.add_argument(
+            "--mapping",
+            help="field mapping for CSV/JSON: a preset name "
+            "or a YAML file (default: detected from the columns)",
+        )
+        command.add_argument(
+            "--strict",
+            action="store_true",
+            help="exit non-zero and write nothing if any input is invalid",
+        )
+        command.add_argument(
+            "-q", "--quiet", action="store_true", help="no progress bar"
+        )
+        command.set_defaults(handler=handler)
+
+    remove = commands.add_parser("remove", help="remove records by id")
+    remove.add_argument("ids", nargs="+", metavar="ID")
+    remove.set_defaults(handler=_remove)
+
+    stats = commands.add_parser("stats", help="print counts, model and data version")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    stats.set_defaults(handler=_stats)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

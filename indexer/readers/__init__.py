@@ -1,0 +1,204 @@
+"""Reading incident sources: finding the files and choosing a reader for each."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from indexer.readers.base import ReadProblem, ReadResult
+from indexer.readers.mapping import FieldMapping, load_mapping, preset_names
+from indexer.readers.markdown import read_markdown
+from indexer.readers.tabular import (
+    CSV_SUFFIXES,
+    JSON_LINES_SUFFIXES,
+    JSON_SUFFIXES,
+    read_tabular,
+)
+from indexer.readers.text import file_suffix, read_text_report
+from indexer.record import IncidentRecord
+
+__all__ = [
+    "FieldMapping",
+    "ReadProblem",
+    "ReadResult",
+    "load_mapping",
+    "preset_names",
+    "read_sources",
+]
+
+logger = logging.getLogger(__name__)
+
+MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
+TEXT_SUFFIXES = frozenset({".txt"})
+SUPPORTED_SUFFIXES = (
+    MARKDOWN_SUFFIXES | CSV_SUFFIXES | JSON_SUFFIXES | JSON_LINES_SUFFIXES
+) | TEXT_SUFFIXES
+
+# Repository files that describe the repository, not an incident.
+_SKIPPED_NAME_PREFIXES = ("readme", "license", "licence", "contributing", "changelog")
+# Section index pages of Hugo sites, such as the runbook folders.
+_SKIPPED_NAMES = frozenset({"_index.md"})
+
+Reader = Callable[[Path, str], ReadResult]
+
+
+def read_sources(
+    paths: Sequence[Path], mapping: FieldMapping | None = None
+) -> ReadResult:
+    """Read incident records from files and directories.
+
+    Directories are read recursively in sorted order. The file suffix chooses the
+    reader: .md and .markdown are Markdown, .csv and .tsv CSV, .json JSON, .jsonl
+    and .ndjson JSON Lines, .txt plain-text reports. A file without suffix is
+    Markdown when its text starts with "#" or "---". Inside directories, hidden
+    files and folders, README, LICENSE, CONTRIBUTING and CHANGELOG files, Hugo's
+    _index.md, files with "template" as a word of their name, and other file types
+    are skipped and listed in ReadResult.skipped. A file passed directly is read
+    whatever its name, if its type is supported.
+
+    A record's id is its front matter or mapped id. Otherwise it is the file path
+    under the directory that was passed, without suffix, prefixed with that
+    directory's name, such as
+    "prometheus-operator+runbooks/content/runbooks/kubernetes/KubePodCrashLooping".
+    For a file passed directly, its parent folder plays that role. When several
+    records share an id, the second gets "~2" appended, the third "~3", and so on.
+
+    Args:
+        paths: Files and directories to read.
+        mapping: Field mapping for CSV and JSON exports. None detects a preset
+            per file.
+
+    Returns:
+        The records, a problem for every file or record that could not be read,
+        and the skipped paths. Unreadable, undecodable or malformed files and
+        records become problems instead of exceptions.
+    """
+    result = ReadResult()
+    for root in paths:
+        result.extend(_read_root(Path(root), mapping))
+    _make_ids_unique(result.records)
+
+    for problem in result.problems:
+        logger.debug("not read: %s", problem)
+    logger.info(
+        "read %d records from %d source paths: %d problems, %d skipped",
+        len(result.records),
+        len(paths),
+        len(result.problems),
+        len(result.skipped),
+    )
+    return result
+
+
+def _read_root(root: Path, mapping: FieldMapping | None) -> ReadResult:
+    if root.is_file():
+        return _read_file(root, root.parent, mapping, explicit=True)
+    if not root.is_dir():
+        reason = "no such file or directory; check the path"
+        return ReadResult(problems=[ReadProblem(str(root), None, reason)])
+
+    result = ReadResult()
+    for path in _walk(root, result):
+        result.extend(_read_file(path, root, mapping, explicit=False))
+    return result
+
+
+def _walk(root: Path, result: ReadResult) -> Iterator[Path]:
+    """Yield the files under root in sorted order, leaving out hidden folders."""
+
+    def report(error: OSError) -> None:
+        reason = f"cannot list the directory: {error.strerror}"
+        result.problems.append(ReadProblem(str(error.filename), None, reason))
+
+    for folder, subfolders, files in os.walk(root, onerror=report):
+        hidden = sorted(name for name in subfolders if name.startswith("."))
+        result.skipped.extend(os.path.join(folder, name) for name in hidden)
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        for name in sorted(files):
+            yield Path(folder, name)
+
+
+def _read_file(
+    path: Path, root: Path, mapping: FieldMapping | None, explicit: bool
+) -> ReadResult:
+    if not explicit and _is_skipped_name(path.name):
+        return ReadResult(skipped=[str(path)])
+
+    reader = _reader_for(path, mapping)
+    if reader is None and explicit:
+        supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        reason = f"unsupported file type; supported suffixes are {supported}"
+        return ReadResult(problems=[ReadProblem(str(path), None, reason)])
+    if reader is None:
+        return ReadResult(skipped=[str(path)])
+    return reader(path, _default_id(path, root))
+
+
+def _is_skipped_name(name: str) -> bool:
+    lower = name.lower()
+    if name.startswith(".") or name in _SKIPPED_NAMES:
+        return True
+    if lower.startswith(_SKIPPED_NAME_PREFIXES):
+        return True
+    # "template" only as a word of its own: "Postmortem template.md" is a
+    # template, but the alert runbook "SSPTemplateValidatorDown.md" is not.
+    return "template" in re.split(r"[^a-z0-9]+", lower)
+
+
+def _reader_for(path: Path, mapping: FieldMapping | None) -> Reader | None:
+    suffix = file_suffix(path).lower()
+    if suffix in MARKDOWN_SUFFIXES:
+        return read_markdown
+    if suffix in TEXT_SUFFIXES:
+        return read_text_report
+    if suffix in CSV_SUFFIXES | JSON_SUFFIXES | JSON_LINES_SUFFIXES:
+        return lambda file, default_id: read_tabular(file, default_id, mapping)
+    if not suffix and _looks_like_markdown(path):
+        return read_markdown
+    return None
+
+
+def _looks_like_markdown(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            start = file.read(64).removeprefix(b"\xef\xbb\xbf").lstrip()
+    except OSError:
+        return False
+    is_script = start.startswith(b"#!")
+    return not is_script and (start.startswith(b"#") or start.startswith(b"---"))
+
+
+def _default_id(path: Path, root: Path) -> str:
+    relative = path.relative_to(root).as_posix()
+    suffix = file_suffix(path)
+    if suffix:
+        relative = relative[: -len(suffix)]
+    return f"{root.resolve().name}/{relative}"
+
+
+def _make_ids_unique(records: list[IncidentRecord]) -> None:
+    """Append "~2", "~3" and so on to the ids of later records with a used id."""
+    used_ids = {record.id for record in records}
+    first_source: dict[str, str] = {}
+    for record in records:
+        if record.id not in first_source:
+            first_source[record.id] = record.source
+            continue
+
+        number = 2
+        while f"{record.id}~{number}" in used_ids:
+            number += 1
+        unique = f"{record.id}~{number}"
+        logger.warning(
+            "duplicate id %s in %s (first seen in %s); stored as %s",
+            record.id,
+            record.source,
+            first_source[record.id],
+            unique,
+        )
+        used_ids.add(unique)
+        first_source[unique] = record.source
+        record.id = unique

@@ -1,0 +1,356 @@
+"""Field mappings from CSV columns or JSON paths to record fields, and the presets."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from indexer.errors import ConfigurationError
+from indexer.record import SECTION_NAMES, Kind
+
+# Keys a mapping YAML file may contain. "description" is free text for people.
+MAPPING_KEYS = (
+    "description",
+    "kind",
+    "kind_field",
+    "records",
+    "id",
+    "title",
+    "sections",
+    "labels",
+    "severity",
+    "started_at",
+    "ended_at",
+)
+# Path of a record's key when the records are a JSON object keyed by id.
+KEY_PATH = "$key"
+
+_PATH_SEGMENT = re.compile(r"([^.\[\]]*)((?:\[(?:\d+|\*)\])*)")
+
+Paths = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """Where each record field comes from in a CSV, JSON or JSON Lines export.
+
+    A path is a CSV column name, or a dotted path into a JSON record such as
+    ``root cause.label[0].layer-2``, where keys may contain spaces and hyphens,
+    ``[n]`` picks a list item and ``[*]`` every item. ``$key`` is the key of the
+    record when the records are a JSON object keyed by id. Every field lists
+    alternative paths, and the first one with a non-empty value wins.
+
+    Attributes:
+        name: Preset name or mapping file path, used in messages.
+        title: Paths of the title. Required.
+        id: Paths of the record id. Without them ids are derived from the file
+            name and a hash of title and start time.
+        kind: Kind of every record, unless kind_field has a value.
+        kind_field: Paths of a per-record kind (incident, postmortem, runbook).
+        records: Dotted path in a JSON document to the list, or the object keyed
+            by id, of the records. None means the document itself.
+        sections: Canonical section name to paths.
+        labels: Label key to paths.
+        severity: Paths of the severity or priority.
+        started_at: Paths of the start time.
+        ended_at: Paths of the resolution time.
+    """
+
+    name: str
+    title: Paths
+    id: Paths = ()
+    kind: Kind = Kind.INCIDENT
+    kind_field: Paths = ()
+    records: str | None = None
+    sections: Mapping[str, Paths] = field(default_factory=dict)
+    labels: Mapping[str, Paths] = field(default_factory=dict)
+    severity: Paths = ()
+    started_at: Paths = ()
+    ended_at: Paths = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], name: str) -> FieldMapping:
+        """Build and validate a mapping from the dict in a mapping YAML file.
+
+        Raises:
+            ConfigurationError: A key, section name, kind or path is invalid, or
+                the title path is missing. The message names the key and shows
+                the allowed values.
+        """
+        unknown = sorted(set(data) - set(MAPPING_KEYS))
+        if unknown:
+            raise ConfigurationError(
+                f"mapping {name}: unknown key {unknown[0]!r}; "
+                f"allowed keys are {', '.join(MAPPING_KEYS)}"
+            )
+        if not data.get("title"):
+            raise ConfigurationError(
+                f"mapping {name}: missing 'title'; set it to the column or JSON "
+                "path that holds each record's title"
+            )
+
+        return cls(
+            name=name,
+            title=_paths(data["title"], "title", name),
+            id=_paths(data.get("id"), "id", name),
+            kind=_kind(data.get("kind"), name),
+            kind_field=_paths(data.get("kind_field"), "kind_field", name),
+            records=_records_path(data.get("records"), name),
+            sections=_sections(data.get("sections"), name),
+            labels=_labels(data.get("labels"), name),
+            severity=_paths(data.get("severity"), "severity", name),
+            started_at=_paths(data.get("started_at"), "started_at", name),
+            ended_at=_paths(data.get("ended_at"), "ended_at", name),
+        )
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_path(path: str) -> tuple[str | int | None, ...]:
+    """Split a dotted JSON path into keys, list indexes and None for ``[*]``.
+
+    NOTE: a JSON key that contains "." or "[" cannot be addressed, because the path
+    syntax has no escaping.
+
+    Raises:
+        ValueError: The path has unbalanced brackets or a non-numeric index.
+    """
+    steps: list[str | int | None] = []
+    for part in path.split("."):
+        match = _PATH_SEGMENT.fullmatch(part)
+        if match is None or not part:
+            raise ValueError(
+                f"invalid path {path!r} at {part!r}: separate keys with single dots "
+                "and write list indexes as [0] or [*]"
+            )
+        key, indexes = match.groups()
+        if key:
+            steps.append(key)
+        for index in re.findall(r"\[(\d+|\*)\]", indexes):
+            steps.append(None if index == "*" else int(index))
+    return tuple(steps)
+
+
+def find_value(
+    record: Mapping[str, Any], path: str, key: str | None = None, flat: bool = False
+) -> tuple[bool, Any]:
+    """Look up a path in one record and return whether it exists, and its value.
+
+    Args:
+        record: A CSV row (column to value) or a JSON object.
+        path: A mapping path, or ``$key``.
+        key: The record's key when the records are a JSON object keyed by id.
+        flat: True for CSV rows, where the path is a column name. A column is
+            found case-insensitively when no column has the exact name.
+
+    Returns:
+        (False, None) when the path does not exist. Otherwise True and the value;
+        a path with ``[*]`` gives the list of the values it reached.
+    """
+    if path == KEY_PATH:
+        return key is not None, key
+    if flat:
+        return _find_column(record, path)
+
+    values: list[Any] = [record]
+    for step in parse_path(path):
+        values = [found for value in values for found in _step_into(value, step)]
+    if None in parse_path(path):
+        return bool(values), values
+    return bool(values), values[0] if values else None
+
+
+def render_value(value: Any) -> str:
+    """Render a JSON or CSV value as readable text, never as a Python repr.
+
+    Lists of scalars are joined with ", ". Objects become "key: value" lines, with
+    nested objects indented. Empty values give "".
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return _render_object(value)
+    if isinstance(value, list):
+        parts = [render_value(item) for item in value]
+        parts = [part for part in parts if part]
+        scalars = not any(isinstance(item, (dict, list)) for item in value)
+        return ", ".join(parts) if scalars else "\n\n".join(parts)
+    return str(value).strip()
+
+
+def _render_object(value: Mapping[Any, Any]) -> str:
+    lines = []
+    for name, item in value.items():
+        text = render_value(item)
+        if not text:
+            continue
+        if "\n" in text:
+            indented = "\n".join(
+                "  " + line if line else line for line in text.split("\n")
+            )
+            lines.append(f"{name}:\n{indented}")
+        else:
+            lines.append(f"{name}: {text}")
+    return "\n".join(lines)
+
+
+def _step_into(value: Any, step: str | int | None) -> list[Any]:
+    if step is None:
+        return list(value) if isinstance(value, list) else []
+    if isinstance(step, int):
+        in_range = isinstance(value, list) and step < len(value)
+        return [value[step]] if in_range else []
+    if isinstance(value, dict) and step in value:
+        return [value[step]]
+    return []
+
+
+def _find_column(row: Mapping[str, Any], column: str) -> tuple[bool, Any]:
+    if column in row:
+        return True, row[column]
+    target = column.strip().casefold()
+    for name, value in row.items():
+        if name.strip().casefold() == target:
+            return True, value
+    return False, None
+
+
+def preset_names() -> list[str]:
+    """Return the names of the presets shipped in indexer/readers/presets."""
+    folder = resources.files("indexer.readers").joinpath("presets")
+    names = (entry.name for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+    return sorted(name.removesuffix(".yaml") for name in names)
+
+
+@functools.cache
+def get_preset(name: str) -> FieldMapping:
+    """Return the preset mapping of that name.
+
+    Raises:
+        ConfigurationError: No preset has that name. The message lists them.
+    """
+    if name not in preset_names():
+        raise ConfigurationError(
+            f"no mapping preset named {name!r}; presets are {', '.join(preset_names())}"
+        )
+    resource = resources.files("indexer.readers").joinpath(f"presets/{name}.yaml")
+    return _mapping_from_yaml(resource.read_text(encoding="utf-8"), name)
+
+
+def load_mapping(name_or_path: str) -> FieldMapping:
+    """Return the preset of that name, or else load the mapping YAML file at that path.
+
+    Raises:
+        ConfigurationError: The value is neither a preset name nor a readable file,
+            or the file is not a valid mapping.
+    """
+    if name_or_path in preset_names():
+        return get_preset(name_or_path)
+
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise ConfigurationError(
+            f"mapping {name_or_path!r} is neither a preset name nor a file; "
+            f"use one of the presets {', '.join(preset_names())} "
+            "or the path of a mapping YAML file"
+        )
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigurationError(f"cannot read mapping file {path}: {error}") from error
+    return _mapping_from_yaml(text, str(path))
+
+
+def _mapping_from_yaml(text: str, name: str) -> FieldMapping:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigurationError(
+            f"mapping {name}: invalid YAML: {error}; fix the syntax"
+        ) from error
+    if not isinstance(data, dict):
+        raise ConfigurationError(
+            f"mapping {name}: expected a YAML mapping of keys "
+            f"({', '.join(MAPPING_KEYS)}), got {type(data).__name__}"
+        )
+    return FieldMapping.from_dict(data, name)
+
+
+def _paths(value: object, key: str, name: str, required: bool = False) -> Paths:
+    if value is None and not required:
+        return ()
+    items = value if isinstance(value, list) else [value]
+    paths = tuple(item.strip() for item in items if isinstance(item, str))
+    if not paths or len(paths) != len(items) or not all(paths):
+        raise ConfigurationError(
+            f"mapping {name}: invalid path for {key!r}: {value!r}; "
+            "give a column name or JSON path, or a list of them"
+        )
+
+    for path in paths:
+        try:
+            parse_path(path)
+        except ValueError as error:
+            raise ConfigurationError(f"mapping {name}: {key}: {error}") from error
+    return paths
+
+
+def _kind(value: object, name: str) -> Kind:
+    if value is None:
+        return Kind.INCIDENT
+    try:
+        return Kind(str(value).strip().lower())
+    except ValueError:
+        allowed = ", ".join(kind.value for kind in Kind)
+        raise ConfigurationError(
+            f"mapping {name}: invalid kind {value!r}; allowed kinds are {allowed}"
+        ) from None
+
+
+def _records_path(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(
+            f"mapping {name}: invalid 'records' {value!r}; give the dotted path "
+            "to the list of records in the JSON document"
+        )
+    return value.strip()
+
+
+def _sections(value: object, name: str) -> Mapping[str, Paths]:
+    table = _table(value, "sections", name)
+    for section in table:
+        if section not in SECTION_NAMES:
+            raise ConfigurationError(
+                f"mapping {name}: unknown section {section!r} under 'sections'; "
+                f"allowed sections are {', '.join(SECTION_NAMES)}"
+            )
+    return table
+
+
+def _labels(value: object, name: str) -> Mapping[str, Paths]:
+    return _table(value, "labels", name)
+
+
+def _table(value: object, key: str, name: str) -> Mapping[str, Paths]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, dict):
+        raise ConfigurationError(
+            f"mapping {name}: {key!r} must map names to paths, got {value!r}"
+        )
+    table = {
+        str(entry): _paths(paths, f"{key}.{entry}", name, required=True)
+        for entry, paths in value.items()
+    }
+    return MappingProxyType(table)

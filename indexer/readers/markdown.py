@@ -1,0 +1,396 @@
+"""Markdown postmortems and runbooks, with optional YAML front matter."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from indexer.readers.base import ReadProblem, ReadResult
+from indexer.readers.dates import parse_datetime
+from indexer.readers.mapping import render_value
+from indexer.readers.sections import (
+    Block,
+    normalize_heading,
+    section_for_heading,
+    split_blocks,
+)
+from indexer.readers.text import (
+    decode_text,
+    file_stem,
+    first_sentence,
+    title_from_stem,
+)
+from indexer.record import IncidentRecord, Kind
+
+logger = logging.getLogger(__name__)
+
+# Front matter keys with a meaning of their own. Other keys become labels.
+_START_KEYS = ("started_at", "start_time", "start", "date")
+_END_KEYS = ("ended_at", "end_time", "end", "resolved_at")
+_SEVERITY_KEYS = ("severity", "priority")
+_LIST_LABEL_KEYS = ("service", "team", "alertname", "category", "categories")
+_OWN_KEYS = frozenset(
+    {"id", "kind", "title", "summary", "labels", *_START_KEYS, *_END_KEYS}
+    | {*_SEVERITY_KEYS, *_LIST_LABEL_KEYS}
+)
+# Page settings of static site generators (Hugo, Jekyll), which carry no
+# information about the incident. Keys starting with "book" belong to the Hugo
+# Book theme.
+_SITE_KEYS = frozenset({"weight", "draft", "layout", "aliases", "menu", "toc", "slug"})
+
+_RUNBOOK_SECTIONS = frozenset({"meaning", "diagnosis", "mitigation"})
+_POSTMORTEM_SECTIONS = frozenset(
+    {"root_cause", "timeline", "contributing_factors", "trigger", "lessons"}
+    | {"action_items"}
+)
+_STATS_HEADINGS = frozenset({"stats", "statistics"})
+_STATS_ITEM = re.compile(r"^\s*[-*+]\s+([^:\n]{1,40}):\s*(.+?)\s*$", re.MULTILINE)
+_PLACEHOLDER = re.compile(r"^(?:n/?a|tbd|unknown|none|x+|y+|z+)$", re.IGNORECASE)
+_ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_TRAILING_REMARK = re.compile(r"\s*[\[(][^\])]*[\])]\s*$")
+# Below this many words, an untitled file with no known heading is a stub.
+_MIN_WORDS = 20
+
+
+class _MarkdownError(Exception):
+    """A file that cannot become a record. Its args are the line (or None), reason."""
+
+
+@dataclass
+class _FrontMatter:
+    """Values that the front matter of one file sets."""
+
+    record_id: str | None = None
+    kind: Kind | None = None
+    title: str | None = None
+    summary: str | None = None
+    severity_raw: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def read_markdown(path: Path, default_id: str) -> ReadResult:
+    """Read one Markdown postmortem or runbook.
+
+    Args:
+        path: The file.
+        default_id: The record id when the front matter sets none: the path under
+            the source root without suffix, prefixed with the root's name.
+
+    Returns:
+        One record, or one problem that gives the reason the file was not read.
+    """
+    source = str(path)
+    try:
+        text = decode_text(path.read_bytes())
+    except (OSError, ValueError) as error:
+        reason = f"cannot read the file: {error}"
+        return ReadResult(problems=[ReadProblem(source, None, reason)])
+
+    try:
+        record = _parse(text, path, default_id)
+    except _MarkdownError as error:
+        line, reason = error.args
+        location = str(line) if line else None
+        return ReadResult(problems=[ReadProblem(source, location, reason)])
+    return ReadResult(records=[record])
+
+
+def _parse(text: str, path: Path, default_id: str) -> IncidentRecord:
+    raw_front, body = _split_front_matter(text)
+    front = _front_matter(raw_front)
+    blocks = split_blocks(body)
+    title_index = _title_block(blocks)
+    h1 = blocks[title_index].heading if title_index else None
+
+    sections, stats, recognised = _assemble(blocks, title_index, front.summary)
+    # A short text is kept when something names it: front matter labels (company,
+    # url) or a title. A titled stub such as "This alert has been moved" still tells
+    # which alert it is about; an untitled scrap of text does not.
+    words = _word_count(sections)
+    named = bool(front.labels or front.title or h1)
+    if (
+        front.kind is None
+        and not recognised
+        and (words == 0 or (words < _MIN_WORDS and not named))
+    ):
+        raise _MarkdownError(
+            None,
+            "no recognised sections and almost no text; add headings such as "
+            "Summary or Root Cause, or set 'kind' in the front matter",
+        )
+
+    labels = {**stats, **front.labels}
+    kind = front.kind or _infer_kind(sections, path)
+    if kind is Kind.RUNBOOK and "alertname" not in labels:
+        names = _alert_names(file_stem(path), h1)
+        if names:
+            labels["alertname"] = ", ".join(names)
+
+    title = front.title or h1 or title_from_stem(file_stem(path))
+    title = title or first_sentence(_first_text(sections))
+    return IncidentRecord(
+        id=front.record_id or default_id,
+        kind=kind,
+        title=" ".join(title.split()),
+        sections=sections,
+        labels=labels,
+        severity_raw=front.severity_raw,
+        started_at=front.started_at,
+        ended_at=front.ended_at,
+        source=str(path),
+    )
+
+
+def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """Return the parsed front matter and the body, which keeps its line count.
+
+    The front matter lines are blanked in the body rather than cut, so that line
+    numbers in the body are line numbers in the file.
+    """
+    lines = text.splitlines()
+    if not lines or lines[0].rstrip() != "---":
+        return {}, text
+
+    end = next(
+        (i for i in range(1, len(lines)) if lines[i].rstrip() in ("---", "...")), None
+    )
+    if end is None:
+        raise _MarkdownError(
+            1,
+            "front matter opened with '---' on line 1 is never closed; "
+            "add a closing '---' line after it",
+        )
+    try:
+        data = yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.YAMLError as error:
+        raise _MarkdownError(*_yaml_problem(error)) from error
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise _MarkdownError(
+            2,
+            f"the front matter is a YAML {type(data).__name__}, expected key: value "
+            "lines; fix the YAML between the '---' lines",
+        )
+    body = "\n" * end + "\n".join(lines[end + 1 :])
+    return data, body
+
+
+def _yaml_problem(error: yaml.YAMLError) -> tuple[int | None, str]:
+    mark = getattr(error, "problem_mark", None)
+    # The YAML text starts on line 2 of the file, and marks count from 0.
+    line = mark.line + 2 if mark is not None else None
+    detail = " ".join(
+        str(part)
+        for part in (getattr(error, "context", None), getattr(error, "problem", None))
+        if part
+    )
+    return line, (
+        f"invalid YAML front matter: {detail or error}; "
+        "fix the YAML between the '---' lines"
+    )
+
+
+def _front_matter(data: Mapping[str, Any]) -> _FrontMatter:
+    """Interpret front matter keys.
+
+    Raises:
+        _MarkdownError: The kind or a date is invalid.
+    """
+    values = {str(key).strip().lower(): value for key, value in data.items()}
+    front = _FrontMatter(
+        record_id=_text_or_none(values.get("id")),
+        kind=_kind(values.get("kind")),
+        title=_text_or_none(values.get("title")),
+        summary=_text_or_none(values.get("summary")),
+        severity_raw=_first_text_value(values, _SEVERITY_KEYS),
+        started_at=_front_date(values, _START_KEYS),
+        ended_at=_front_date(values, _END_KEYS),
+    )
+    front.labels = _front_labels(values)
+    return front
+
+
+def _front_labels(values: Mapping[str, Any]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for key, value in values.items():
+        if key in _OWN_KEYS or key in _SITE_KEYS or key.startswith("book"):
+            continue
+        labels[key] = _label_text(value)
+
+    extra = values.get("labels")
+    if isinstance(extra, Mapping):
+        labels.update({str(key): _label_text(value) for key, value in extra.items()})
+
+    for key in ("service", "team", "alertname"):
+        if _label_text(values.get(key)):
+            labels[key] = _label_text(values.get(key))
+    categories = [_label_text(values.get(k)) for k in ("category", "categories")]
+    if any(categories):
+        labels["category"] = ", ".join(dict.fromkeys(c for c in categories if c))
+    return {key: value for key, value in labels.items() if value}
+
+
+def _kind(value: object) -> Kind | None:
+    text = _text_or_none(value)
+    if text is None:
+        return None
+    try:
+        return Kind(text.lower())
+    except ValueError:
+        allowed = ", ".join(kind.value for kind in Kind)
+        raise _MarkdownError(
+            None,
+            f"invalid kind {text!r} in the front matter; allowed kinds are {allowed}",
+        ) from None
+
+
+def _front_date(values: Mapping[str, Any], keys: Sequence[str]) -> datetime | None:
+    for key in keys:
+        value = values.get(key)
+        if value is None or value == "":
+            continue
+        try:
+            return parse_datetime(value)
+        except ValueError as error:
+            raise _MarkdownError(
+                None, f"front matter {key!r}: {error}. Fix the value or remove the key"
+            ) from error
+    return None
+
+
+def _title_block(blocks: Sequence[Block]) -> int:
+    """Return the index of the first level-1 heading that names no section, or 0."""
+    for index, block in enumerate(blocks):
+        if block.level == 1 and section_for_heading(block.heading) is None:
+            return index
+    return 0
+
+
+def _assemble(
+    blocks: Sequence[Block], title_index: int, front_summary: str | None
+) -> tuple[dict[str, str], dict[str, str], bool]:
+    """Group heading blocks into canonical sections.
+
+    An unknown heading nested below a known one stays in that section. Other
+    unknown headings, with their text, go to "other". Text before the first
+    heading, or under the title, is the summary unless one exists, else details.
+
+    Returns:
+        The sections, labels found in a Stats list, and whether any heading or the
+        front matter named a known section.
+    """
+    parts: dict[str, list[str]] = {"summary": [front_summary or ""]}
+    preamble: list[str] = []
+    stats: dict[str, str] = {}
+    recognised = bool(front_summary)
+    current, level = "", 0
+    for index, block in enumerate(blocks):
+        if index == title_index or block.level == 0:
+            preamble.append(block.text)
+            continue
+
+        section = section_for_heading(block.heading)
+        heading_line = f"{'#' * block.level} {block.heading}"
+        if section is not None:
+            recognised = True
+            current, level = section, block.level
+            parts.setdefault(section, []).append(block.text)
+        elif current not in ("", "other") and block.level > level:
+            parts[current].append(f"{heading_line}\n{block.text}")
+        else:
+            current, level = "other", block.level
+            parts.setdefault("other", []).append(f"{heading_line}\n{block.text}")
+            if normalize_heading(block.heading) in _STATS_HEADINGS:
+                stats.update(_stats_labels(block.text))
+
+    target = "details" if _join(parts["summary"]) else "summary"
+    parts.setdefault(target, []).extend(preamble)
+    sections = {name: _join(texts) for name, texts in parts.items()}
+    return {name: text for name, text in sections.items() if text}, stats, recognised
+
+
+def _stats_labels(text: str) -> dict[str, str]:
+    """Return "- Key: value" items of a Stats list as labels with snake_case keys.
+
+    Footnote marks such as "[^3]" are removed, and placeholders such as "?" and
+    "N/A" are left out.
+    """
+    labels = {}
+    for key, raw_value in _STATS_ITEM.findall(text):
+        value = re.sub(r"\[\^[^\]]*\]", "", raw_value).strip()
+        if re.search(r"[0-9A-Za-z]", value) and not _PLACEHOLDER.match(value):
+            labels[normalize_heading(key).replace(" ", "_")] = value
+    return labels
+
+
+def _infer_kind(sections: Mapping[str, str], path: Path) -> Kind:
+    names = set(sections)
+    if names & _RUNBOOK_SECTIONS and not names & {"root_cause", "timeline"}:
+        return Kind.RUNBOOK
+    if names & _POSTMORTEM_SECTIONS:
+        return Kind.POSTMORTEM
+    # Nothing decisive: a page filed under a runbooks folder is a runbook.
+    folders = path.resolve().parent.parts
+    if any("runbook" in folder.lower() for folder in folders):
+        return Kind.RUNBOOK
+    return Kind.POSTMORTEM
+
+
+def _alert_names(stem: str, h1: str | None) -> list[str]:
+    """Return the alert names that the file name and the H1 spell, in that order.
+
+    An alert name is one CamelCase word, such as KubePodCrashLooping. A name that
+    starts lower-case, such as etcdNoLeader, counts only when file name and H1
+    agree, because helper pages have lower-case names like accessToolbox. The
+    file name comes first because alert rules link runbooks by file name.
+    """
+    heading = _TRAILING_REMARK.sub("", h1 or "").strip()
+    names = []
+    for name in (stem, heading):
+        if not _ALERT_NAME.match(name) or name.islower() or name.isupper():
+            continue
+        if name[0].islower() and stem != heading:
+            continue
+        names.append(name)
+    return list(dict.fromkeys(names))
+
+
+def _label_text(value: object) -> str:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return render_value(value)
+
+
+def _text_or_none(value: object) -> str | None:
+    text = _label_text(value) if value is not None else ""
+    return text or None
+
+
+def _first_text_value(values: Mapping[str, Any], keys: Sequence[str]) -> str | None:
+    for key in keys:
+        text = _text_or_none(values.get(key))
+        if text:
+            return text
+    return None
+
+
+def _join(texts: Sequence[str]) -> str:
+    return "\n\n".join(text for text in texts if text.strip()).strip()
+
+
+def _word_count(sections: Mapping[str, str]) -> int:
+    return sum(len(text.split()) for text in sections.values())
+
+
+def _first_text(sections: Mapping[str, str]) -> str:
+    return next(iter(sections.values()), "")

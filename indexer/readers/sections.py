@@ -1,0 +1,232 @@
+"""Markdown headings: finding them and mapping their wording to canonical sections."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+# Heading wordings seen in postmortem and runbook templates, by canonical section.
+# Headings are compared after normalize_heading, so case, punctuation and numbering
+# do not matter. Headings that match none of these are kept under "other".
+HEADING_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "summary": (
+        "summary",
+        "overview",
+        "executive summary",
+        "what happened",
+        "description",
+        "incident summary",
+        "incident description",
+        "tldr",
+        "tl dr",
+        "abstract",
+    ),
+    "impact": (
+        "impact",
+        "customer impact",
+        "user impact",
+        "business impact",
+        "blast radius",
+        "impact assessment",
+    ),
+    "root_cause": (
+        "root cause",
+        "root causes",
+        "root cause analysis",
+        "rca",
+        "cause",
+        "causes",
+        "why it happened",
+        "what went wrong",
+    ),
+    "trigger": ("trigger", "triggers"),
+    "contributing_factors": (
+        "contributing factors",
+        "contributing factor",
+        "contributing causes",
+    ),
+    "detection": ("detection", "how it was detected", "how was it detected"),
+    "resolution": (
+        "resolution",
+        "recovery",
+        "fix",
+        "the fix",
+        "how we fixed it",
+        "remediation",
+        "resolution and recovery",
+    ),
+    "mitigation": (
+        "mitigation",
+        "mitigating",
+        "mitigation steps",
+        "workaround",
+        "workarounds",
+        "immediate actions",
+    ),
+    "timeline": ("timeline", "incident timeline", "chronology", "sequence of events"),
+    "action_items": (
+        "action items",
+        "follow up",
+        "follow ups",
+        "followups",
+        "corrective actions",
+        "next steps",
+        "remediation items",
+        "prevention",
+        "preventive actions",
+    ),
+    "lessons": (
+        "lessons learned",
+        "lessons",
+        "learnings",
+        "what went well",
+        "where we got lucky",
+    ),
+    "meaning": ("meaning", "alert description"),
+    # "Possible causes" in a runbook lists what to check, so it is diagnosis, and
+    # mapping it to root_cause would turn the runbook into a postmortem.
+    "diagnosis": (
+        "diagnosis",
+        "diagnosis and mitigation",
+        "investigation",
+        "troubleshooting",
+        "possible causes",
+    ),
+}
+
+_SECTION_BY_HEADING = {
+    wording: section
+    for section, wordings in HEADING_SYNONYMS.items()
+    for wording in wordings
+}
+
+# "1.", "2.3", "1)", "iv.", "b)", "Step 2:". Letters need the dot or bracket, so
+# that "a fix" keeps its "a".
+_NUMBERING = re.compile(
+    r"^(?:(?:step|part)\s+)?(?:\d+(?:\.\d+)*[.):]?|[ivx]+[.)]|[a-z][.)])\s+"
+)
+_PARENTHESES = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+# Lines that cannot be the text of a Setext heading: list items, tables, quotes,
+# HTML and thematic breaks.
+_NOT_SETEXT_TEXT = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|[|>]|<|[-*_=]{3,}\s*$)")
+
+
+def normalize_heading(text: str) -> str:
+    """Return heading text lower-cased, without markup, numbering or punctuation.
+
+    "1. Root Cause(s):" becomes "root causes" and "**Follow-up**" "follow up".
+    """
+    text = text.lower().replace("(s)", "s")
+    text = re.sub(r"[*_`'’\"]", "", text).strip()
+    text = _NUMBERING.sub("", text)
+    text = re.sub(r"[^0-9a-z]+", " ", text)
+    return text.strip()
+
+
+def section_for_heading(text: str) -> str | None:
+    """Return the canonical section for a heading, or None for unknown wording.
+
+    A trailing remark in brackets ("Contributing Factors (findings)") is dropped
+    when the whole heading is not known.
+    """
+    section = _SECTION_BY_HEADING.get(normalize_heading(text))
+    if section is None:
+        section = _SECTION_BY_HEADING.get(normalize_heading(_PARENTHESES.sub("", text)))
+    return section
+
+
+@dataclass
+class Block:
+    """A heading and the Markdown lines under it, up to the next heading.
+
+    Attributes:
+        heading: Heading text without the #s, or "" for text before any heading.
+        level: 1 to 6, or 0 for text before any heading.
+        line: Line number of the heading in the body, starting at 1.
+        lines: The lines under the heading.
+    """
+
+    heading: str
+    level: int
+    line: int
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The lines under the heading, without leading and trailing blank lines."""
+        return "\n".join(self.lines).strip("\n").rstrip()
+
+
+def split_blocks(body: str) -> list[Block]:
+    """Split Markdown text at its ATX and Setext headings.
+
+    Lines inside fenced code blocks are never headings. A Setext underline counts
+    only under a one-line paragraph. CommonMark would also take a longer paragraph
+    as the heading text, but in practice such a "---" is meant as a rule.
+    """
+    blocks = [Block(heading="", level=0, line=0)]
+    lines = body.splitlines()
+    for number, line, kind in _classify_lines(lines):
+        if kind == "text":
+            blocks[-1].lines.append(line)
+            continue
+
+        if kind == "setext":
+            # The previous line is the heading text, not body text.
+            heading = blocks[-1].lines.pop().strip()
+            level = 1 if line.strip().startswith("=") else 2
+            blocks.append(Block(heading=heading, level=level, line=number - 1))
+            continue
+
+        match = _ATX.match(line)
+        assert match is not None
+        heading = (match.group(2) or "").strip()
+        blocks.append(Block(heading=heading, level=len(match.group(1)), line=number))
+    return blocks
+
+
+def _classify_lines(lines: list[str]) -> Iterator[tuple[int, str, str]]:
+    """Yield each line with its number and whether it is "atx", "setext" or "text"."""
+    fence: str | None = None
+    for index, line in enumerate(lines):
+        number = index + 1
+        fence_match = _FENCE.match(line)
+        if fence is not None:
+            if _closes_fence(line, fence):
+                fence = None
+            yield number, line, "text"
+            continue
+
+        if fence_match:
+            fence = fence_match.group(1)
+            yield number, line, "text"
+        elif _ATX.match(line):
+            yield number, line, "atx"
+        elif _is_setext_underline(lines, index):
+            yield number, line, "setext"
+        else:
+            yield number, line, "text"
+
+
+def _closes_fence(line: str, fence: str) -> bool:
+    # A closing fence uses the opening character, at least as many times, and
+    # has no info string after it.
+    stripped = line.strip()
+    return stripped.startswith(fence) and not stripped.lstrip(fence[0])
+
+
+def _is_setext_underline(lines: list[str], index: int) -> bool:
+    if index == 0 or not _SETEXT.match(lines[index]):
+        return False
+
+    previous = lines[index - 1]
+    if not previous.strip() or _NOT_SETEXT_TEXT.match(previous):
+        return False
+    if _ATX.match(previous) or _FENCE.match(previous):
+        return False
+    # A one-line paragraph: the line before the text is blank or absent.
+    return index == 1 or not lines[index - 2].strip()

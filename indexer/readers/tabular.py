@@ -1,0 +1,429 @@
+"""CSV, JSON and JSON Lines exports, turned into records through a field mapping."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from indexer.readers.base import ReadProblem, ReadResult
+from indexer.readers.dates import parse_datetime
+from indexer.readers.mapping import (
+    FieldMapping,
+    find_value,
+    get_preset,
+    preset_names,
+    render_value,
+)
+from indexer.readers.text import decode_text
+from indexer.record import IncidentRecord, Kind
+
+logger = logging.getLogger(__name__)
+
+CSV_SUFFIXES = frozenset({".csv", ".tsv"})
+JSON_SUFFIXES = frozenset({".json"})
+JSON_LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
+
+_DELIMITERS = (",", ";", "\t", "|")
+# How many records auto-detection looks at for the id and title paths.
+_DETECTION_SAMPLE = 5
+
+
+@dataclass(frozen=True)
+class _RawRecord:
+    """One record of an export before mapping.
+
+    Attributes:
+        data: The CSV row (column to value) or JSON object.
+        location: Line number, key or list index, for messages.
+        source: Path plus ":line" or "#key", stored on the record.
+        key: The key in a JSON object keyed by id.
+        flat: True for CSV rows, whose paths are column names.
+    """
+
+    data: Mapping[str, Any]
+    location: str
+    source: str
+    key: str | None = None
+    flat: bool = False
+
+
+class _RecordError(Exception):
+    """A record that cannot be mapped. Its message becomes the ReadProblem reason."""
+
+
+def read_tabular(
+    path: Path, default_id: str, mapping: FieldMapping | None = None
+) -> ReadResult:
+    """Read a CSV, TSV, JSON or JSON Lines export into records.
+
+    Args:
+        path: The export file. Its suffix chooses the format.
+        default_id: Prefix of derived ids, used when the mapping has no id path.
+        mapping: The field mapping. None picks the first preset whose id and title
+            paths exist in the file.
+
+    Returns:
+        The records, and a problem for each record or file that could not be read.
+    """
+    source = str(path)
+    try:
+        text = decode_text(path.read_bytes())
+    except (OSError, ValueError) as error:
+        return _file_problem(source, None, f"cannot read the file: {error}")
+    if not text.strip():
+        return _file_problem(source, None, "the file is empty; export the data again")
+
+    suffix = path.suffix.lower()
+    result = ReadResult()
+    if suffix in CSV_SUFFIXES:
+        delimiter = "\t" if suffix == ".tsv" else _sniff_delimiter(text)
+        rows = _csv_rows(source, text, delimiter, result.problems)
+        records_for = _constant(rows)
+    elif suffix in JSON_LINES_SUFFIXES:
+        records_for = _constant(_json_lines(source, text, result.problems))
+    else:
+        try:
+            document = json.loads(text)
+        except RecursionError:
+            return _file_problem(
+                source, None, "invalid JSON: nested too deeply to parse"
+            )
+        except json.JSONDecodeError as error:
+            return _file_problem(
+                source,
+                f"{error.lineno}:{error.colno}",
+                f"invalid JSON: {error.msg} at line {error.lineno}, column "
+                f"{error.colno}; fix the syntax there",
+            )
+        records_for = functools.partial(_json_records, source, document)
+
+    _map_records(source, records_for, default_id, mapping, result)
+    return result
+
+
+def _constant(
+    raws: list[_RawRecord],
+) -> Callable[[FieldMapping], list[_RawRecord]]:
+    return lambda _mapping: raws
+
+
+def _sniff_delimiter(text: str) -> str:
+    """Return the candidate delimiter that occurs most often in the header line."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    unquoted = "".join(header.split('"')[::2])
+    counts = {delimiter: unquoted.count(delimiter) for delimiter in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda delimiter: counts[delimiter])
+    return best if counts[best] else ","
+
+
+def _csv_rows(
+    source: str, text: str, delimiter: str, problems: list[ReadProblem]
+) -> list[_RawRecord]:
+    """Parse CSV rows into column-to-value records, located by their first line.
+
+    Blank lines are skipped. A row that the csv module rejects, or that has more
+    fields than the header, goes to problems and the next rows are still read.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    header: list[str] | None = None
+    rows: list[_RawRecord] = []
+    end = 0
+    while True:
+        start = end + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            reason = f"invalid CSV record: {error}; check the quoting of this record"
+            problems.append(ReadProblem(source, str(start), reason))
+            end = reader.line_num
+            continue
+        end = reader.line_num
+
+        if not any(value.strip() for value in fields):
+            continue
+        if header is None:
+            header = [name.strip() for name in fields]
+        elif len(fields) > len(header):
+            reason = (
+                f"the row has {len(fields)} fields but the header has {len(header)}; "
+                f"quote values that contain the delimiter {delimiter!r}"
+            )
+            problems.append(ReadProblem(source, str(start), reason))
+        else:
+            data = _row_dict(header, fields)
+            rows.append(_RawRecord(data, str(start), f"{source}:{start}", flat=True))
+    return rows
+
+
+def _row_dict(header: list[str], fields: list[str]) -> dict[str, str]:
+    # Jira repeats a column such as "Labels" once per value, so the values of
+    # columns with the same name are joined instead of keeping only the last.
+    # Missing trailing fields are empty.
+    row: dict[str, str] = {}
+    padded = fields + [""] * (len(header) - len(fields))
+    for name, raw_value in zip(header, padded, strict=True):
+        value = raw_value.strip()
+        if row.get(name) and value:
+            row[name] = f"{row[name]}, {value}"
+        elif value or name not in row:
+            row[name] = value
+    return row
+
+
+def _json_lines(
+    source: str, text: str, problems: list[ReadProblem]
+) -> list[_RawRecord]:
+    raws: list[_RawRecord] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as error:
+            reason = (
+                f"invalid JSON: {error.msg} at column {error.colno}; "
+                "each line must be one complete JSON object"
+            )
+            problems.append(ReadProblem(source, str(number), reason))
+            continue
+        raws.append(_RawRecord(data, str(number), f"{source}:{number}"))
+    return raws
+
+
+def _json_records(
+    source: str, document: Any, mapping: FieldMapping
+) -> list[_RawRecord]:
+    """Find the records in a JSON document.
+
+    The records are a list, an object keyed by id, or else the one object.
+
+    A document that is a list is the list of records, even when the mapping names
+    a records path.
+
+    Raises:
+        _RecordError: The records path does not exist, or the records are not
+            a list or object.
+    """
+    container = document
+    prefix = ""
+    if mapping.records and isinstance(document, dict):
+        found, container = find_value(document, mapping.records)
+        if not found:
+            raise _RecordError(
+                f"no {mapping.records!r} in the JSON document, but mapping "
+                f"{mapping.name} expects the records there; pass a mapping whose "
+                "'records' path exists in the file"
+            )
+        prefix = mapping.records
+
+    if isinstance(container, list):
+        return [
+            _RawRecord(item, f"{prefix}[{index}]", f"{source}#{prefix}[{index}]")
+            for index, item in enumerate(container)
+        ]
+    if isinstance(container, dict):
+        if container and all(isinstance(value, dict) for value in container.values()):
+            return [
+                _RawRecord(value, str(key), f"{source}#{key}", key=str(key))
+                for key, value in container.items()
+            ]
+        return [_RawRecord(container, prefix, source)]
+    raise _RecordError(
+        f"the JSON records are a {type(container).__name__}; "
+        "expected a list of objects or an object"
+    )
+
+
+def _map_records(
+    source: str,
+    records_for: Callable[[FieldMapping], list[_RawRecord]],
+    default_id: str,
+    mapping: FieldMapping | None,
+    result: ReadResult,
+) -> None:
+    """Map the records of one file into result.
+
+    A mapping of None means: detect the preset from the records first.
+    """
+    if mapping is None:
+        mapping, empty = _detect_preset(records_for)
+        if mapping is None:
+            # A file without records has nothing to map, so no preset is needed.
+            if not empty:
+                result.problems.append(_no_preset_problem(source))
+            return
+        logger.debug("%s: read with mapping preset %s", source, mapping.name)
+
+    try:
+        raws = records_for(mapping)
+    except _RecordError as error:
+        result.problems.append(ReadProblem(source, None, str(error)))
+        return
+    for raw in raws:
+        try:
+            result.records.append(_build_record(raw, mapping, default_id))
+        except _RecordError as error:
+            result.problems.append(
+                ReadProblem(source, raw.location or None, str(error))
+            )
+
+
+def _detect_preset(
+    records_for: Callable[[FieldMapping], list[_RawRecord]],
+) -> tuple[FieldMapping | None, bool]:
+    """Find the first preset whose id and title paths exist in a sample record.
+
+    Returns:
+        The preset or None, and whether no preset found any records at all.
+    """
+    empty = True
+    for name in preset_names():
+        preset = get_preset(name)
+        try:
+            sample = records_for(preset)[:_DETECTION_SAMPLE]
+        except _RecordError:
+            continue
+        empty = empty and not sample
+        if any(_has_paths(raw, preset) for raw in sample):
+            return preset, False
+    return None, empty
+
+
+def _has_paths(raw: _RawRecord, mapping: FieldMapping) -> bool:
+    if not isinstance(raw.data, Mapping):
+        return False
+    required = [mapping.title, mapping.id] if mapping.id else [mapping.title]
+    return all(
+        any(find_value(raw.data, path, raw.key, raw.flat)[0] for path in paths)
+        for paths in required
+    )
+
+
+def _no_preset_problem(source: str) -> ReadProblem:
+    tried = "; ".join(
+        f"{name} (id {_describe(get_preset(name).id)}, "
+        f"title {_describe(get_preset(name).title)})"
+        for name in preset_names()
+    )
+    return ReadProblem(
+        source,
+        None,
+        f"no mapping preset matches the file's columns or keys. Tried: {tried}. "
+        "Write a mapping YAML file that names your columns or JSON paths and pass "
+        "it with --mapping FILE",
+    )
+
+
+def _build_record(
+    raw: _RawRecord, mapping: FieldMapping, default_id: str
+) -> IncidentRecord:
+    """Map one raw record to an IncidentRecord.
+
+    Raises:
+        _RecordError: The record is not an object, the title or a mapped id is
+            missing, or the kind or a date is invalid.
+    """
+    if not isinstance(raw.data, Mapping):
+        raise _RecordError(
+            f"the record is a {type(raw.data).__name__}, expected a JSON object"
+        )
+
+    title = _required_text(raw, mapping.title, "title")
+    started_raw = _text(raw, mapping.started_at)
+    if mapping.id:
+        record_id = _required_text(raw, mapping.id, "id")
+    else:
+        record_id = _derived_id(default_id, title, started_raw)
+
+    sections = {name: _text(raw, paths) for name, paths in mapping.sections.items()}
+    labels = {name: _text(raw, paths) for name, paths in mapping.labels.items()}
+    return IncidentRecord(
+        id=record_id,
+        kind=_kind(raw, mapping),
+        title=" ".join(title.split()),
+        sections={name: text for name, text in sections.items() if text},
+        labels={name: text for name, text in labels.items() if text},
+        severity_raw=_text(raw, mapping.severity) or None,
+        started_at=_datetime(raw, mapping.started_at, "started_at"),
+        ended_at=_datetime(raw, mapping.ended_at, "ended_at"),
+        source=raw.source,
+    )
+
+
+def _derived_id(default_id: str, title: str, started: str) -> str:
+    """Return an id for a record whose mapping names no id path.
+
+    The id is the file's own id (its path under the source root, without suffix),
+    "-" and 12 hex digits of the SHA-256 of title and raw start time. It stays the
+    same as long as neither value changes. Rows with equal title and start time
+    get equal ids, and read_sources then numbers the later ones.
+    """
+    digest = hashlib.sha256(f"{title}\n{started}".encode()).hexdigest()[:12]
+    return f"{default_id}-{digest}"
+
+
+def _text(raw: _RawRecord, paths: Sequence[str]) -> str:
+    """Return the first non-empty rendered value among alternative paths."""
+    for path in paths:
+        found, value = find_value(raw.data, path, raw.key, raw.flat)
+        text = render_value(value) if found else ""
+        if text:
+            return text
+    return ""
+
+
+def _required_text(raw: _RawRecord, paths: Sequence[str], field_name: str) -> str:
+    text = _text(raw, paths)
+    if not text:
+        where = "column" if raw.flat else "path"
+        raise _RecordError(
+            f"missing {field_name}: {where} {_describe(paths)} is empty or absent; "
+            f"fill it in or map {field_name} to another {where}"
+        )
+    return text
+
+
+def _kind(raw: _RawRecord, mapping: FieldMapping) -> Kind:
+    value = _text(raw, mapping.kind_field)
+    if not value:
+        return mapping.kind
+    try:
+        return Kind(value.lower())
+    except ValueError:
+        allowed = ", ".join(kind.value for kind in Kind)
+        raise _RecordError(
+            f"invalid kind {value!r} in {_describe(mapping.kind_field)}; "
+            f"allowed kinds are {allowed}"
+        ) from None
+
+
+def _datetime(
+    raw: _RawRecord, paths: Sequence[str], field_name: str
+) -> datetime | None:
+    value = _text(raw, paths)
+    try:
+        return parse_datetime(value)
+    except ValueError as error:
+        raise _RecordError(
+            f"{field_name} ({_describe(paths)}): {error}. Fix the value, or map "
+            f"{field_name} to another field"
+        ) from error
+
+
+def _describe(paths: Sequence[str]) -> str:
+    return " or ".join(repr(path) for path in paths) or "(none)"
+
+
+def _file_problem(source: str, location: str | None, reason: str) -> ReadResult:
+    return ReadResult(problems=[ReadProblem(source, location, reason)])

@@ -1,0 +1,42 @@
+"""Settings of the knowledge base, read from INCIDENT_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from indexer.embedding import DEFAULT_MODEL
+
+
+class IndexerSettings(BaseSettings):
+    """Where the knowledge base lives and which model embeds it."""
+
+    model_config = SettingsConfigDict(env_prefix="INCIDENT_", extra="ignore")
+
+    home: Path = Field(
+        default=Path("var"),
+        description="Folder for the database and the vector index.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the database; defaults to SQLite in home.",
+    )
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        description="Embedding model: all-MiniLM-L6-v2 (bundled) or a local folder.",
+    )
+    batch_size: int = Field(
+        default=64, ge=1, le=4096, description="Embedding batch size."
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        """Return database_url, or the SQLite file in home when it is not set."""
+        return self.database_url or f"sqlite:///{self.home / 'knowledge.db'}"
+
+    @property
+    def index_path(self) -> Path:
+        """Return the path of the FAISS index file."""
+        return self.home / "passages.faiss"

@@ -1,0 +1,1 @@
+"""Matches an alert to past incidents; recommends root causes, severity and fixes."""

@@ -1,0 +1,107 @@
+"""The FastAPI application: app factory, lifespan, request ids, OpenAPI schema."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from indexer.knowledge_base import KnowledgeBase
+from recommender.http_errors import (
+    REQUEST_ID_HEADER,
+    error_response,
+    install_error_handlers,
+)
+from recommender.recommendation import Recommender
+from recommender.routes import alerts, health, incidents
+from recommender.schemas import AlertmanagerWebhook, PlainAlert
+from recommender.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+# Request bodies that are parsed by hand, so one bad alert is rejected on its own;
+# their schemas are added to the OpenAPI document here.
+DOCUMENTED_BODIES: tuple[type[BaseModel], ...] = (AlertmanagerWebhook, PlainAlert)
+
+
+def create_app(
+    settings: ServiceSettings | None = None, knowledge_base: KnowledgeBase | None = None
+) -> FastAPI:
+    """Create the API over a knowledge base (opened from settings when not given)."""
+    settings = settings or ServiceSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        kb = knowledge_base or KnowledgeBase(settings)
+        app.state.knowledge_base = kb
+        app.state.recommender = Recommender(kb, threshold=settings.threshold)
+        stats = kb.stats()
+        kb.embedder.embed(["warm up"])
+        logger.info(
+            "service ready: %s records, %s vectors, model %s, dimension %s, index %s",
+            stats.records,
+            stats.vectors,
+            stats.model,
+            stats.dimension,
+            settings.index_path,
+        )
+        yield
+
+    app = FastAPI(
+        title="Incident recommender",
+        version="0.1.0",
+        summary="Similar past incidents, root causes, severity and fixes for an alert.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.middleware("http")(_request_context)
+    for module in (alerts, incidents, health):
+        app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+async def _request_context(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Give each request an id and reject bodies over the size limit with 413."""
+    supplied = request.headers.get(REQUEST_ID_HEADER, "")
+    request.state.request_id = (
+        supplied[:64] if supplied.isprintable() and supplied else (uuid.uuid4().hex)
+    )
+    limit = request.app.state.settings.max_body_bytes
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        return error_response(
+            request,
+            413,
+            "too_large",
+            f"request body of {length} bytes is over the limit of {limit}",
+        )
+    response = await call_next(request)
+    response.headers[REQUEST_ID_HEADER] = request.state.request_id
+    return response
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, summary=app.summary, routes=app.routes
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in DOCUMENTED_BODIES:
+        model_schema = model.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        components.update(model_schema.pop("$defs", {}))
+        components[model.__name__] = model_schema
+    app.openapi_schema = schema
+    return schema

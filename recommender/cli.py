@@ -1,0 +1,179 @@
+"""The recommender command: serve the API, suggest for an alert, search history."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from indexer.errors import IncidentRecommenderError
+from indexer.knowledge_base import KnowledgeBase
+from recommender.alerts import Alert, alert_from_text, parse_alertmanager, parse_plain
+from recommender.errors import InvalidAlertError
+from recommender.recommendation import Recommender
+from recommender.report import render_matches, render_result
+from recommender.schemas import (
+    AlertOut,
+    AlertResult,
+    ErrorDetail,
+    match_out,
+    recommendation_out,
+)
+from recommender.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the recommender command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    overrides = {"home": args.home} if args.home else {}
+    try:
+        settings = ServiceSettings(**overrides)
+        return int(args.handler(args, settings))
+    except (IncidentRecommenderError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _serve(args: argparse.Namespace, settings: ServiceSettings) -> int:
+    import uvicorn
+
+    from recommender.api import create_app
+
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.INFO)
+    settings = settings.model_copy(
+        update={"host": args.host or settings.host, "port": args.port or settings.port}
+    )
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level="info"
+    )
+    return 0
+
+
+def _suggest(args: argparse.Namespace, settings: ServiceSettings) -> int:
+    alerts = _alerts_from(args)
+    recommender = Recommender(KnowledgeBase(settings), threshold=settings.threshold)
+    results = []
+    for index, item in enumerate(alerts):
+        if isinstance(item, InvalidAlertError):
+            error = ErrorDetail(
+                status=422, code="invalid_input", message=item.message, field=item.field
+            )
+            results.append(
+                AlertResult(index=index, outcome="rejected", alert=None, error=error)
+            )
+            continue
+        alert_out = AlertOut(
+            fingerprint=item.fingerprint,
+            alertname=item.alertname,
+            status=item.status,
+            service=item.service,
+            severity=item.severity,
+            starts_at=item.starts_at,
+            ends_at=item.ends_at,
+        )
+        if item.status == "resolved":
+            results.append(
+                AlertResult(index=index, outcome="resolved", alert=alert_out)
+            )
+            continue
+        recommendation = recommender.recommend(item, top_k=args.top_k)
+        results.append(
+            AlertResult(
+                index=index,
+                outcome="recommended",
+                alert=alert_out,
+                recommendation=recommendation_out(recommendation),
+            )
+        )
+
+    if args.json:
+        print(json.dumps({"results": [r.model_dump() for r in results]}, indent=2))
+    else:
+        print("\n".join(render_result(r) for r in results))
+    return 0 if all(r.outcome != "rejected" for r in results) else 1
+
+
+def _search(args: argparse.Namespace, settings: ServiceSettings) -> int:
+    recommender = Recommender(KnowledgeBase(settings), threshold=settings.threshold)
+    matches = recommender.retriever.search(
+        alert_from_text(" ".join(args.text)), args.top_k
+    )
+    outputs = [match_out(m, settings.threshold) for m in matches]
+    if args.json:
+        print(json.dumps([m.model_dump() for m in outputs], indent=2))
+    else:
+        print("\n".join(render_matches(outputs)))
+    return 0
+
+
+def _alerts_from(args: argparse.Namespace) -> list[Alert | InvalidAlertError]:
+    if args.file is None:
+        if not args.text:
+            raise InvalidAlertError("TEXT", "give alert text or --file PAYLOAD.json")
+        return [alert_from_text(" ".join(args.text))]
+
+    raw = Path(args.file).read_bytes()
+    try:
+        payload = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidAlertError(
+            str(args.file), f"not valid UTF-8 JSON: {error}"
+        ) from error
+    if isinstance(payload, dict) and "alerts" in payload:
+        return list(parse_alertmanager(payload))
+    return [parse_plain(payload)]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recommender", description=__doc__)
+    parser.add_argument(
+        "--home", type=Path, help="knowledge base folder (INCIDENT_HOME, default ./var)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.set_defaults(handler=_serve)
+
+    suggest = commands.add_parser(
+        "suggest", help="recommend for alert text or a payload"
+    )
+    suggest.add_argument("text", nargs="*", metavar="TEXT", help="alert text")
+    suggest.add_argument(
+        "--file", "-f", type=Path, help="Alertmanager webhook or plain JSON alert file"
+    )
+    search = commands.add_parser("search", help="search past incidents by free text")
+    search.add_argument("text", nargs="+", metavar="TEXT")
+    for command in (suggest, search):
+        command.add_argument("--top-k", type=_top_k, default=5, help="matches (1-100)")
+        command.add_argument("--json", action="store_true", help="print JSON")
+    suggest.set_defaults(handler=_suggest)
+    search.set_defaults(handler=_search)
+    return parser
+
+
+def _top_k(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number, got {value!r}"
+        ) from None
+    if not 1 <= number <= 100:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 100, got {number}")
+    return number
+
+
+if __name__ == "__main__":
+    sys.exit(main())

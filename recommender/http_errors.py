@@ -1,0 +1,114 @@
+"""The one error body of the API and the mapping from exceptions to HTTP statuses."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from indexer.errors import ConfigurationError, KnowledgeBaseError, RecordNotFoundError
+from recommender.errors import InvalidAlertError
+
+logger = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+class ApiError(Exception):
+    """An error answered with a given status, code and message."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def request_id(request: Request) -> str:
+    """Return the request id set by the middleware, creating one if absent."""
+    value = getattr(request.state, "request_id", None)
+    if value is None:
+        value = uuid.uuid4().hex
+        request.state.request_id = value
+    return str(value)
+
+
+def error_response(
+    request: Request, status: int, code: str, message: str, field: str | None = None
+) -> JSONResponse:
+    """Return the one error body shape with the request id."""
+    rid = request_id(request)
+    body = {
+        "error": {
+            "status": status,
+            "code": code,
+            "message": message,
+            "field": field,
+            "request_id": rid,
+        }
+    }
+    return JSONResponse(
+        status_code=status, content=body, headers={REQUEST_ID_HEADER: rid}
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every exception to the one error body."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, error: ApiError) -> JSONResponse:
+        return error_response(
+            request, error.status, error.code, error.message, error.field
+        )
+
+    @app.exception_handler(InvalidAlertError)
+    async def _invalid(request: Request, error: InvalidAlertError) -> JSONResponse:
+        return error_response(request, 422, "invalid_input", error.message, error.field)
+
+    @app.exception_handler(RecordNotFoundError)
+    async def _not_found(request: Request, error: RecordNotFoundError) -> JSONResponse:
+        return error_response(request, 404, "not_found", str(error), "id")
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(
+        request: Request, error: RequestValidationError
+    ) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {}
+        location = [str(part) for part in first.get("loc", ())]
+        field = (
+            ".".join(location[1:]) if len(location) > 1 else ".".join(location) or None
+        )
+        message = str(first.get("msg", "invalid request"))
+        if "input" in first and not isinstance(first["input"], (dict, list)):
+            message += f" (got {str(first['input'])[:80]!r})"
+        return error_response(request, 422, "invalid_input", message, field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(
+            error.status_code, "http_error"
+        )
+        return error_response(request, error.status_code, code, str(error.detail))
+
+    @app.exception_handler(ConfigurationError)
+    @app.exception_handler(KnowledgeBaseError)
+    async def _unavailable(request: Request, error: Exception) -> JSONResponse:
+        logger.error("request %s failed: %s", request_id(request), error)
+        return error_response(request, 503, "unavailable", str(error))
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, error: Exception) -> JSONResponse:
+        logger.exception(
+            "request %s failed with an unexpected error", request_id(request)
+        )
+        return error_response(
+            request,
+            500,
+            "internal_error",
+            "unexpected error; report it with the request id",
+        )

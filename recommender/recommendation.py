@@ -1,0 +1,120 @@
+"""Build a recommendation for one alert: matches, root causes, severity and fixes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from indexer.knowledge_base import KnowledgeBase
+from recommender.alerts import Alert
+from recommender.retrieval import Match, Retriever
+from recommender.suggestions import (
+    SeveritySuggestion,
+    Suggestion,
+    suggest_fixes,
+    suggest_root_causes,
+    suggest_severity,
+)
+
+logger = logging.getLogger(__name__)
+
+# Below this best score an alert has no close precedent. Measured on the public
+# alert-to-runbook task: see docs/EVALUATION.md for how it was chosen.
+DEFAULT_THRESHOLD = 0.45
+# At or above this score a match is a high-confidence precedent.
+HIGH_CONFIDENCE = 0.65
+# Suggestions come from at most this many matches above the threshold.
+SUGGESTION_MATCHES = 5
+
+
+@dataclass
+class Recommendation:
+    """What the recommender returns for one alert.
+
+    Attributes:
+        matches: Ranked matches, best first.
+        no_close_precedent: True when no match reaches the threshold; matches are
+            then the nearest records, all of low confidence.
+        root_causes: Likely root causes, most confident first.
+        severity: Suggested severity.
+        fixes: Suggested fixes, most confident first.
+        threshold: Score a match needs to count as a precedent.
+        message: One sentence for the on-call engineer.
+        latency_ms: Time taken.
+    """
+
+    matches: list[Match]
+    no_close_precedent: bool
+    root_causes: list[Suggestion]
+    severity: SeveritySuggestion
+    fixes: list[Suggestion]
+    threshold: float
+    message: str
+    latency_ms: float = 0.0
+
+
+def confidence_level(score: float, threshold: float) -> str:
+    """Return "high", "medium" or "low" for a match score."""
+    if score >= max(HIGH_CONFIDENCE, threshold):
+        return "high"
+    return "medium" if score >= threshold else "low"
+
+
+class Recommender:
+    """Recommends root causes, severity and fixes for alerts from past incidents."""
+
+    def __init__(
+        self, knowledge_base: KnowledgeBase, threshold: float = DEFAULT_THRESHOLD
+    ):
+        self.knowledge_base = knowledge_base
+        self.retriever = Retriever(knowledge_base)
+        self.threshold = threshold
+
+    def recommend(self, alert: Alert, top_k: int = 5) -> Recommendation:
+        """Recommend for one firing alert."""
+        started = time.perf_counter()
+        matches = self.retriever.search(alert, top_k=max(top_k, SUGGESTION_MATCHES))
+        precedents = [m for m in matches if m.score >= self.threshold][
+            :SUGGESTION_MATCHES
+        ]
+        no_precedent = not precedents
+
+        recommendation = Recommendation(
+            matches=matches[:top_k],
+            no_close_precedent=no_precedent,
+            root_causes=suggest_root_causes(precedents),
+            severity=suggest_severity(precedents, alert.severity),
+            fixes=suggest_fixes(precedents),
+            threshold=self.threshold,
+            message=self._message(matches, precedents),
+        )
+        recommendation.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        logger.info(
+            "recommendation alert=%s alertname=%s matches=%d best_score=%.3f "
+            "no_close_precedent=%s latency_ms=%.1f",
+            alert.fingerprint,
+            alert.alertname or "-",
+            len(recommendation.matches),
+            matches[0].score if matches else 0.0,
+            no_precedent,
+            recommendation.latency_ms,
+        )
+        return recommendation
+
+    def _message(self, matches: list[Match], precedents: list[Match]) -> str:
+        if not matches:
+            return (
+                "No close precedent: the knowledge base is empty or holds nothing "
+                "like this alert. Treat it as a new kind of incident."
+            )
+        if not precedents:
+            return (
+                f"No close precedent: the best match scores {matches[0].score:.2f}, "
+                f"below the threshold of {self.threshold:.2f}. The nearest records are "
+                "listed with low confidence; treat this as a new kind of incident."
+            )
+        return (
+            f"{len(precedents)} similar past record(s); the closest is "
+            f"{precedents[0].record.id} ({precedents[0].score:.2f})."
+        )

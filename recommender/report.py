@@ -1,0 +1,87 @@
+"""Plain-text rendering of recommendations and matches for the terminal."""
+
+from __future__ import annotations
+
+import textwrap
+
+from recommender.schemas import AlertResult, MatchOut, RecommendationOut, SuggestionOut
+
+WIDTH = 88
+
+
+def render_result(result: AlertResult) -> str:
+    """Render the answer for one alert as text."""
+    alert = result.alert
+    name = (alert.alertname or "(no alertname)") if alert else f"alert {result.index}"
+    if result.outcome == "rejected" and result.error:
+        return f"== {name}: rejected\n   {result.error.field}: {result.error.message}\n"
+    if result.outcome == "resolved":
+        return f"== {name}: resolved, nothing to recommend\n"
+    assert result.recommendation is not None
+    return f"== {name}\n" + render_recommendation(result.recommendation)
+
+
+def render_recommendation(rec: RecommendationOut) -> str:
+    """Render a recommendation: verdict, matches, root causes, severity, fixes."""
+    lines = [_wrap(rec.message), "", "Matches (score in [0, 1], higher is closer):"]
+    lines += render_matches(rec.matches)
+
+    lines += ["", "Likely root causes:"]
+    lines += _suggestions(rec.root_causes) or ["   none: no close precedent"]
+    severity = rec.severity
+    lines += [
+        "",
+        "Suggested severity: "
+        + (
+            f"{severity.value} (confidence {severity.confidence:.2f}, from "
+            f"{', '.join(severity.evidence)})"
+            if severity.value
+            else "unknown"
+        ),
+    ]
+    lines += ["", "Suggested fixes:"]
+    lines += _suggestions(rec.fixes) or ["   none: no close precedent"]
+    return "\n".join(lines) + "\n"
+
+
+def render_matches(matches: list[MatchOut]) -> list[str]:
+    """Render ranked matches with why each matched."""
+    if not matches:
+        return ["   none"]
+    lines = []
+    for rank, match in enumerate(matches, start=1):
+        lines.append(
+            f"{rank:>3}. {match.score:.2f} {match.confidence:<6} {match.id} "
+            f"[{match.kind}] {match.title}"
+        )
+        why = []
+        if match.shared_labels:
+            why.append(
+                "same " + ", ".join(f"{k}={v}" for k, v in match.shared_labels.items())
+            )
+        if match.matched_sections:
+            section, similarity = match.matched_sections[0]
+            why.append(f"closest section {section} ({similarity:.2f})")
+        if match.matched_terms:
+            why.append("terms: " + ", ".join(match.matched_terms[:6]))
+        if why:
+            lines.append(_wrap("; ".join(why), indent=10))
+    return lines
+
+
+def _suggestions(suggestions: list[SuggestionOut]) -> list[str]:
+    lines = []
+    for suggestion in suggestions:
+        head = f"   - ({suggestion.confidence:.2f}) "
+        lines.append(_wrap(head + suggestion.text, indent=len(head)))
+        lines.append(" " * len(head) + "from " + ", ".join(suggestion.evidence))
+    return lines
+
+
+def _wrap(text: str, indent: int = 0) -> str:
+    return textwrap.fill(
+        text,
+        WIDTH,
+        subsequent_indent=" " * indent,
+        initial_indent="" if text.startswith(" ") else " " * indent,
+    )

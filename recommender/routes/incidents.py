@@ -1,0 +1,94 @@
+"""Routes over stored records: free-text search, one incident, similar incidents."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from indexer.knowledge_base import KnowledgeBase
+from recommender.alerts import Alert, alert_from_text
+from recommender.recommendation import Recommender
+from recommender.routes.deps import check_top_k, get_knowledge_base, get_recommender
+from recommender.schemas import ErrorBody, IncidentOut, SearchResults, match_out
+
+router = APIRouter(prefix="/v1", tags=["incidents"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (404, 422)
+}
+
+
+@router.get("/search", response_model=SearchResults, responses=ERRORS)
+async def search(
+    request: Request,
+    recommender: Annotated[Recommender, Depends(get_recommender)],
+    q: Annotated[
+        str, Query(max_length=10_000, description="Free text, e.g. an error.")
+    ],
+    top_k: Annotated[int | None, Query(description="Matches to return.")] = None,
+) -> SearchResults:
+    """Search past incidents, postmortems and runbooks by free text."""
+    limit = check_top_k(request, top_k)
+    alert = alert_from_text(q)
+    return await _search(recommender, alert, q, limit, exclude=())
+
+
+@router.get(
+    "/incidents/{incident_id:path}/similar",
+    response_model=SearchResults,
+    responses=ERRORS,
+)
+async def similar(
+    request: Request,
+    recommender: Annotated[Recommender, Depends(get_recommender)],
+    knowledge_base: Annotated[KnowledgeBase, Depends(get_knowledge_base)],
+    incident_id: Annotated[str, Path(description="Record id.")],
+    top_k: Annotated[int | None, Query(description="Matches to return.")] = None,
+) -> SearchResults:
+    """List the records most similar to a stored incident ("more like this")."""
+    limit = check_top_k(request, top_k)
+    record = await run_in_threadpool(knowledge_base.get, incident_id)
+    symptom = [
+        record.sections.get(s, "")
+        for s in ("summary", "description", "meaning", "impact")
+    ]
+    alert = Alert(
+        fingerprint=record.id,
+        alertname=",".join(record.alert_names[:1]),
+        title=record.title,
+        description="\n".join(s for s in symptom if s),
+        labels={k: v for k, v in record.labels.items() if k != "alertname"},
+    )
+    return await _search(recommender, alert, record.id, limit, exclude=(record.id,))
+
+
+@router.get(
+    "/incidents/{incident_id:path}", response_model=IncidentOut, responses=ERRORS
+)
+async def get_incident(
+    knowledge_base: Annotated[KnowledgeBase, Depends(get_knowledge_base)],
+    incident_id: Annotated[str, Path(description="Record id.")],
+) -> IncidentOut:
+    """Return one stored incident, postmortem or runbook by id."""
+    record = await run_in_threadpool(knowledge_base.get, incident_id)
+    return IncidentOut(**record.to_dict())
+
+
+async def _search(
+    recommender: Recommender,
+    alert: Alert,
+    query: str,
+    top_k: int,
+    exclude: tuple[str, ...],
+) -> SearchResults:
+    matches = await run_in_threadpool(
+        recommender.retriever.search, alert, top_k, exclude
+    )
+    threshold = recommender.threshold
+    return SearchResults(
+        query=query,
+        matches=[match_out(m, threshold) for m in matches],
+        no_close_precedent=not matches or matches[0].score < threshold,
+        threshold=threshold,
+    )

@@ -1,0 +1,238 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from recommender.recommendation import Recommendation, confidence_level
+from recommender.retrieval import SCORE_FORMULA, Match
+from recommender.suggestions import SeveritySuggestion, Suggestion
+
+
+class PlainAlert(BaseModel):
+    """A plain JSON alert, for pipelines that are not Alertmanager."""
+
+    title: str | None = Field(
+        default=None, max_length=2_000, examples=["Disk almost full"]
+    )
+    description: str | None = Field(default=None, max_length=50_000)
+    labels: dict[str, str] = Field(default_factory=dict, max_length=200)
+    service: str | None = Field(default=None, max_length=500, examples=["orders-db"])
+    severity: str | None = Field(default=None, max_length=100, examples=["critical"])
+
+
+class AlertmanagerAlert(BaseModel):
+    """One alert inside an Alertmanager webhook (fields as Alertmanager sends them)."""
+
+    status: str | None = None
+    labels: dict[str, str | None] = Field(default_factory=dict)
+    annotations: dict[str, str | None] = Field(default_factory=dict)
+    startsAt: str | None = None
+    endsAt: str | None = None
+    generatorURL: str | None = None
+    fingerprint: str | None = None
+
+
+class AlertmanagerWebhook(BaseModel):
+    """Prometheus Alertmanager webhook payload, version 4."""
+
+    version: str | None = "4"
+    groupKey: str | None = None
+    truncatedAlerts: int | None = None
+    status: str | None = None
+    receiver: str | None = None
+    groupLabels: dict[str, str | None] = Field(default_factory=dict)
+    commonLabels: dict[str, str | None] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str | None] = Field(default_factory=dict)
+    externalURL: str | None = None
+    alerts: list[AlertmanagerAlert]
+
+
+class MatchOut(BaseModel):
+    """A past incident, postmortem or runbook similar to the alert."""
+
+    id: str
+    kind: str
+    title: str
+    score: float = Field(description=SCORE_FORMULA)
+    confidence: Literal["high", "medium", "low"]
+    dense_similarity: float = Field(
+        description="Best role-weighted cosine, in [-1, 1]."
+    )
+    keyword_coverage: float = Field(
+        description="Share of alert term weight found, [0, 1]."
+    )
+    shared_labels: dict[str, str]
+    matched_sections: list[tuple[str, float]]
+    matched_terms: list[str]
+    service: str | None
+    severity: str | None
+    started_at: str | None
+    source: str
+
+
+class SuggestionOut(BaseModel):
+    """A suggested root cause or fix, with its evidence."""
+
+    text: str
+    confidence: float = Field(description="In [0, 1], higher is more certain.")
+    evidence: list[str] = Field(description="Ids of the matches it came from.")
+    category: str | None = None
+
+
+class SeverityOut(BaseModel):
+    """The suggested severity, SEV1 the most severe."""
+
+    value: str | None
+    confidence: float
+    evidence: list[str]
+    votes: dict[str, float]
+
+
+class RecommendationOut(BaseModel):
+    """Matches and suggestions for one alert."""
+
+    no_close_precedent: bool
+    message: str
+    threshold: float
+    matches: list[MatchOut]
+    root_causes: list[SuggestionOut]
+    severity: SeverityOut
+    fixes: list[SuggestionOut]
+    latency_ms: float
+
+
+class AlertOut(BaseModel):
+    """The alert as the recommender understood it."""
+
+    fingerprint: str
+    alertname: str
+    status: str
+    service: str
+    severity: str | None
+    starts_at: str | None
+    ends_at: str | None
+
+
+class ErrorDetail(BaseModel):
+    """What was wrong with a request or an alert in it."""
+
+    status: int
+    code: str
+    message: str
+    field: str | None = None
+    request_id: str | None = None
+
+
+class AlertResult(BaseModel):
+    """The result for one alert: recommended, resolved, or rejected with a reason."""
+
+    index: int
+    outcome: Literal["recommended", "resolved", "rejected"]
+    alert: AlertOut | None
+    recommendation: RecommendationOut | None = None
+    error: ErrorDetail | None = None
+
+
+class AlertResults(BaseModel):
+    """One result per alert, in the order the alerts were sent."""
+
+    results: list[AlertResult]
+
+
+class SearchResults(BaseModel):
+    """Matches for a free-text search or for a stored incident."""
+
+    query: str
+    matches: list[MatchOut]
+    no_close_precedent: bool
+    threshold: float
+
+
+class IncidentOut(BaseModel):
+    """A stored incident, postmortem or runbook."""
+
+    id: str
+    kind: str
+    title: str
+    sections: dict[str, str]
+    labels: dict[str, str]
+    severity_raw: str | None
+    severity: str | None
+    started_at: str | None
+    ended_at: str | None
+    source: str
+
+
+class Health(BaseModel):
+    """Whether the service can answer, and what it serves."""
+
+    status: Literal["ok"]
+    records: int
+    vectors: int
+    data_version: int
+    model: str
+    index_type: str
+
+
+class ErrorBody(BaseModel):
+    """The one error body shape of every 4xx and 5xx response."""
+
+    error: ErrorDetail
+
+
+def match_out(match: Match, threshold: float) -> MatchOut:
+    """Convert a match for the API."""
+    record = match.record
+    return MatchOut(
+        id=record.id,
+        kind=record.kind.value,
+        title=record.title,
+        score=match.score,
+        confidence=confidence_level(match.score, threshold),  # type: ignore[arg-type]
+        dense_similarity=match.dense,
+        keyword_coverage=match.keyword,
+        shared_labels=match.shared_labels,
+        matched_sections=match.sections,
+        matched_terms=match.terms,
+        service=record.labels.get("service"),
+        severity=record.severity.value if record.severity else None,
+        started_at=record.started_at.isoformat() if record.started_at else None,
+        source=record.source,
+    )
+
+
+def recommendation_out(recommendation: Recommendation) -> RecommendationOut:
+    """Convert a recommendation for the API."""
+    return RecommendationOut(
+        no_close_precedent=recommendation.no_close_precedent,
+        message=recommendation.message,
+        threshold=recommendation.threshold,
+        matches=[
+            match_out(m, recommendation.threshold) for m in recommendation.matches
+        ],
+        root_causes=[_suggestion_out(s) for s in recommendation.root_causes],
+        severity=_severity_out(recommendation.severity),
+        fixes=[_suggestion_out(s) for s in recommendation.fixes],
+        latency_ms=recommendation.latency_ms,
+    )
+
+
+def _suggestion_out(suggestion: Suggestion) -> SuggestionOut:
+    return SuggestionOut(
+        text=suggestion.text,
+        confidence=suggestion.confidence,
+        evidence=suggestion.evidence,
+        category=suggestion.category,
+    )
+
+
+def _severity_out(severity: SeveritySuggestion) -> SeverityOut:
+    return SeverityOut(
+        value=severity.value.value if severity.value else None,
+        confidence=severity.confidence,
+        evidence=severity.evidence,
+        votes=severity.votes,
+    )

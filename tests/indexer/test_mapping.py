@@ -1,0 +1,147 @@
+"""Tests for field mapping validation, presets and path lookup."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from indexer.errors import ConfigurationError
+from indexer.readers import load_mapping, preset_names
+from indexer.readers.mapping import FieldMapping, find_value, parse_path, render_value
+from indexer.record import Kind
+
+
+def test_preset_names() -> None:
+    assert preset_names() == ["cloud-postmortems", "jira", "pagerduty"]
+
+
+def test_presets_load() -> None:
+    cloud = load_mapping("cloud-postmortems")
+    jira = load_mapping("jira")
+    pagerduty = load_mapping("pagerduty")
+
+    assert cloud.id == ("$key",)
+    assert cloud.kind is Kind.POSTMORTEM
+    assert cloud.labels["category"] == ("root cause.label[0].layer-2",)
+    assert jira.title == ("Summary",)
+    assert jira.labels["service"] == ("Component/s",)
+    assert pagerduty.records == "incidents"
+    assert pagerduty.severity == ("priority.summary", "urgency")
+
+
+def test_load_mapping_from_file(tmp_path: Path) -> None:
+    path = tmp_path / "ops.yaml"
+    path.write_text(
+        "kind: runbook\nid: key\ntitle: [name, headline]\n"
+        "sections:\n  resolution: fix.steps\nlabels:\n  team: owner\n",
+        encoding="utf-8",
+    )
+
+    mapping = load_mapping(str(path))
+
+    assert mapping.name == str(path)
+    assert mapping.kind is Kind.RUNBOOK
+    assert mapping.title == ("name", "headline")
+    assert mapping.sections == {"resolution": ("fix.steps",)}
+    assert mapping.labels == {"team": ("owner",)}
+
+
+def test_unknown_section_message(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("title: t\nsections:\n  rootcause: rc\n", encoding="utf-8")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_mapping(str(path))
+
+    assert str(caught.value) == (
+        f"mapping {path}: unknown section 'rootcause' under 'sections'; allowed "
+        "sections are summary, description, impact, detection, meaning, root_cause, "
+        "trigger, contributing_factors, diagnosis, resolution, mitigation, "
+        "action_items, timeline, lessons, details, other"
+    )
+
+
+def test_unknown_key_message() -> None:
+    with pytest.raises(ConfigurationError, match="unknown key 'titel'; allowed keys"):
+        FieldMapping.from_dict({"titel": "x", "title": "t"}, "m")
+
+
+def test_missing_title_message() -> None:
+    with pytest.raises(ConfigurationError, match="mapping m: missing 'title'"):
+        FieldMapping.from_dict({"id": "key"}, "m")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"title": "t", "kind": "ticket"}, "invalid kind 'ticket'"),
+        ({"title": ["t", 3]}, "invalid path for 'title'"),
+        ({"title": "t", "labels": {"team": None}}, "invalid path for 'labels.team'"),
+        ({"title": "a..b"}, "separate keys with single dots"),
+        ({"title": "a[x]"}, "invalid path 'a[x]'"),
+        ({"title": "t", "sections": ["summary"]}, "'sections' must map names"),
+    ],
+)
+def test_invalid_mappings(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        FieldMapping.from_dict(data, "m")
+
+
+def test_load_mapping_unknown_name() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_mapping("servicenow")
+
+    message = str(caught.value)
+    assert "'servicenow' is neither a preset name nor a file" in message
+    assert "cloud-postmortems, jira, pagerduty" in message
+
+
+def test_load_mapping_invalid_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("title: [a\n", encoding="utf-8")
+
+    with pytest.raises(ConfigurationError, match="invalid YAML"):
+        load_mapping(str(path))
+
+
+def test_parse_path() -> None:
+    assert parse_path("root cause.label[0].layer-2") == (
+        "root cause",
+        "label",
+        0,
+        "layer-2",
+    )
+    assert parse_path("teams[*].summary") == ("teams", None, "summary")
+
+
+def test_find_value() -> None:
+    record = {
+        "root cause": {"label": [{"layer-2": "software bugs"}]},
+        "teams": [{"summary": "a"}, {"summary": "b"}],
+    }
+
+    assert find_value(record, "root cause.label[0].layer-2") == (True, "software bugs")
+    assert find_value(record, "root cause.label[3].layer-2") == (False, None)
+    assert find_value(record, "teams[*].summary") == (True, ["a", "b"])
+    assert find_value(record, "$key", key="gcp-1") == (True, "gcp-1")
+    assert find_value({"Issue Key ": "X-1"}, "issue key", flat=True) == (True, "X-1")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, ""),
+        ("  padded ", "padded"),
+        (True, "true"),
+        (12, "12"),
+        (["a", "", "b"], "a, b"),
+        ({"layer-1": "internal", "layer-2": None}, "layer-1: internal"),
+        ([{"a": 1}, {"a": 2}], "a: 1\n\na: 2"),
+        ({"outer": {"inner": "x"}}, "outer: inner: x"),
+        ({"outer": {"a": 1, "b": 2}}, "outer:\n  a: 1\n  b: 2"),
+    ],
+)
+def test_render_value(value: object, text: str) -> None:
+    assert render_value(value) == text

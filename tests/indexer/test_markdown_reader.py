@@ -1,0 +1,369 @@
+"""Tests for reading Markdown postmortems and runbooks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from indexer.readers import read_sources
+from indexer.readers.base import ReadResult
+from indexer.record import Kind
+from indexer.severity import Severity
+
+
+def _write(folder: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def _read_one(folder: Path) -> ReadResult:
+    result = read_sources([folder])
+    assert not result.problems, [str(p) for p in result.problems]
+    assert len(result.records) == 1
+    return result
+
+
+POSTMORTEM_WITH_FRONT_MATTER = """\
+---
+id: PM-2023-021
+title: Checkout outage
+kind: postmortem
+service: payments-service
+team: payments
+alertname: [PaymentProviderErrorRateHigh, HTTP5xxRateHigh]
+categories: [dependency, network]
+severity: P1
+started_at: 2023-11-24T18:06:00Z
+resolved_at: 2023-11-24 19:22
+company: Example Ltd
+labels:
+  region: eu-west-1
+weight: 20
+---
+
+# Ignored heading title
+
+## Executive Summary
+
+The acquirer slowed down and checkout stopped.
+
+## 1. Root Cause(s)
+
+One shared HTTP pool for all payment methods.
+
+## Action Items
+
+- Split the pools.
+"""
+
+
+def test_front_matter_fields(tmp_path: Path) -> None:
+    _write(tmp_path / "pm", "checkout.md", POSTMORTEM_WITH_FRONT_MATTER)
+
+    record = _read_one(tmp_path / "pm").records[0]
+
+    assert record.id == "PM-2023-021"
+    assert record.title == "Checkout outage"
+    assert record.kind is Kind.POSTMORTEM
+    assert record.severity_raw == "P1"
+    assert record.severity is Severity.SEV1
+    assert record.started_at == datetime(2023, 11, 24, 18, 6, tzinfo=timezone.utc)
+    assert record.ended_at == datetime(2023, 11, 24, 19, 22)
+    assert record.labels == {
+        "service": "payments-service",
+        "team": "payments",
+        "alertname": "PaymentProviderErrorRateHigh, HTTP5xxRateHigh",
+        "category": "dependency, network",
+        "company": "Example Ltd",
+        "region": "eu-west-1",
+    }
+    assert (
+        record.sections["summary"] == "The acquirer slowed down and checkout stopped."
+    )
+    assert (
+        record.sections["root_cause"] == "One shared HTTP pool for all payment methods."
+    )
+    assert record.sections["action_items"] == "- Split the pools."
+    assert record.source == str(tmp_path / "pm" / "checkout.md")
+
+
+def test_no_front_matter_uses_h1_and_path_id(tmp_path: Path) -> None:
+    text = (
+        "# Logs not shipped\n\n"
+        "## Summary\n\nFluentd stopped shipping logs.\n\n"
+        "## Timeline\n\n| Time | Event |\n|---|---|\n| 10:00 | alert |\n\n"
+        "## Contributing Factors\n\n- disk full\n\n"
+        "## Attendees\n\n- RF, PW\n\n"
+        "## Stats\n\n- Category: Kubernetes network\n"
+        "- Time to detection: ?\n- Time to recovery: 25 minutes [^3]\n"
+    )
+    _write(tmp_path / "team-postmortems", "PM2021-001 - Logs.md", text)
+
+    record = _read_one(tmp_path / "team-postmortems").records[0]
+
+    assert record.id == "team-postmortems/PM2021-001 - Logs"
+    assert record.title == "Logs not shipped"
+    assert record.kind is Kind.POSTMORTEM
+    assert record.labels == {
+        "category": "Kubernetes network",
+        "time_to_recovery": "25 minutes",
+    }
+    assert record.sections["summary"] == "Fluentd stopped shipping logs."
+    assert "| 10:00 | alert |" in record.sections["timeline"]
+    assert record.sections["contributing_factors"] == "- disk full"
+    assert "## Attendees\n- RF, PW" in record.sections["other"]
+    assert "## Stats" in record.sections["other"]
+
+
+def test_setext_headings(tmp_path: Path) -> None:
+    text = (
+        "Database failover\n=================\n\n"
+        "Summary\n-------\nThe primary failed over.\n\n"
+        "Root Cause\n----------\nA kernel bug.\n"
+    )
+    _write(tmp_path / "src", "failover.md", text)
+
+    record = _read_one(tmp_path / "src").records[0]
+
+    assert record.title == "Database failover"
+    assert record.sections == {
+        "summary": "The primary failed over.",
+        "root_cause": "A kernel bug.",
+    }
+
+
+def test_fenced_hash_lines_stay_in_section(tmp_path: Path) -> None:
+    text = (
+        "# KubeJobFailed\n\n"
+        "## Meaning\n\nA job failed.\n\n"
+        "## Diagnosis\n\n```shell\n# which job?\nkubectl get jobs\n```\n\n"
+        "~~~\n## not a heading either\n~~~\n\n"
+        "## Mitigation\n\nDelete the job.\n"
+    )
+    _write(tmp_path / "runbooks", "KubeJobFailed.md", text)
+
+    record = _read_one(tmp_path / "runbooks").records[0]
+
+    assert record.kind is Kind.RUNBOOK
+    assert record.labels == {"alertname": "KubeJobFailed"}
+    assert "# which job?" in record.sections["diagnosis"]
+    assert "## not a heading either" in record.sections["diagnosis"]
+    assert record.sections["mitigation"] == "Delete the job."
+    assert "other" not in record.sections
+
+
+def test_nested_unknown_heading_stays_in_parent(tmp_path: Path) -> None:
+    text = (
+        "# etcdNoLeader\n\n## Meaning\n\nNo leader.\n\n"
+        "## Diagnosis\n\nCheck members.\n\n### Slow disk\n\nLook at fsync.\n\n"
+        "## Notes\n\nSee the etcd docs.\n"
+    )
+    _write(tmp_path / "rb", "etcdNoLeader.md", text)
+
+    record = _read_one(tmp_path / "rb").records[0]
+
+    assert record.sections["diagnosis"] == (
+        "Check members.\n\n### Slow disk\nLook at fsync."
+    )
+    assert record.sections["other"] == "## Notes\nSee the etcd docs."
+    assert record.labels["alertname"] == "etcdNoLeader"
+
+
+def test_synonyms_joined_with_blank_line(tmp_path: Path) -> None:
+    text = (
+        "# Cache stampede\n\n## Overview\n\nCache flushed.\n\n"
+        "## What happened\n\nAll keys expired.\n\n"
+        "## Recovery\n\nWarmed the cache.\n\n## Fix\n\nStaggered TTLs.\n"
+    )
+    _write(tmp_path / "pm", "cache.md", text)
+
+    record = _read_one(tmp_path / "pm").records[0]
+
+    assert record.sections["summary"] == "Cache flushed.\n\nAll keys expired."
+    assert record.sections["resolution"] == "Warmed the cache.\n\nStaggered TTLs."
+
+
+def test_preamble_goes_to_summary_or_details(tmp_path: Path) -> None:
+    front = "---\nsummary: Short version.\ncompany: Acme\n---\n\n"
+    _write(tmp_path / "a", "one.md", front + "Long story of the outage.\n")
+    _write(tmp_path / "b", "two.md", "# Outage\n\nIntro text.\n\n## Impact\n\nSlow.\n")
+
+    first = _read_one(tmp_path / "a").records[0]
+    second = _read_one(tmp_path / "b").records[0]
+
+    assert first.sections == {
+        "summary": "Short version.",
+        "details": "Long story of the outage.",
+    }
+    assert second.sections == {"summary": "Intro text.", "impact": "Slow."}
+
+
+def test_invalid_yaml_front_matter(tmp_path: Path) -> None:
+    _write(tmp_path / "pm", "bad.md", "---\ntitle: ok\nservice: [a, b\n---\n# T\n")
+    _write(tmp_path / "pm", "good.md", "# Good\n\n## Summary\n\nFine.\n")
+
+    result = read_sources([tmp_path / "pm"])
+
+    assert [r.title for r in result.records] == ["Good"]
+    assert len(result.problems) == 1
+    problem = result.problems[0]
+    assert problem.source == str(tmp_path / "pm" / "bad.md")
+    assert problem.location == "3"
+    assert "invalid YAML front matter" in problem.reason
+
+
+def test_unclosed_front_matter(tmp_path: Path) -> None:
+    _write(tmp_path / "pm", "open.md", "---\ntitle: x\n\n# Title\n")
+
+    result = read_sources([tmp_path / "pm"])
+
+    assert not result.records
+    assert "never closed" in result.problems[0].reason
+
+
+def test_invalid_kind_lists_allowed(tmp_path: Path) -> None:
+    _write(tmp_path / "pm", "x.md", "---\nkind: outage\n---\n# X\n\n## Summary\n\ny\n")
+
+    result = read_sources([tmp_path / "pm"])
+
+    assert not result.records
+    assert "'outage'" in result.problems[0].reason
+    assert "incident, postmortem, runbook" in result.problems[0].reason
+
+
+def test_invalid_front_matter_date(tmp_path: Path) -> None:
+    _write(tmp_path / "pm", "x.md", "---\nstart_time: last tuesday\n---\n# X\n")
+
+    result = read_sources([tmp_path / "pm"])
+
+    assert not result.records
+    reason = result.problems[0].reason
+    assert "'start_time'" in reason
+    assert "'last tuesday'" in reason
+    assert "MM/DD/YYYY" in reason
+
+
+def test_titled_stub_is_kept(tmp_path: Path) -> None:
+    _write(tmp_path / "runbooks", "KubeAPIDown.md", "# KubeAPIDown\n\nThis moved.\n")
+
+    result = read_sources([tmp_path / "runbooks"])
+
+    assert not result.problems
+    [record] = result.records
+    assert record.kind is Kind.RUNBOOK
+    assert record.labels["alertname"] == "KubeAPIDown"
+    assert "This moved." in " ".join(record.sections.values())
+
+
+def test_untitled_stub_is_problem(tmp_path: Path) -> None:
+    _write(tmp_path / "rb", "notes.md", "This alert moved.\n")
+
+    result = read_sources([tmp_path / "rb"])
+
+    assert not result.records
+    assert "no recognised sections" in result.problems[0].reason
+
+
+def test_title_without_text_is_problem(tmp_path: Path) -> None:
+    _write(tmp_path / "rb", "KubeAPIDown.md", "# KubeAPIDown\n")
+
+    result = read_sources([tmp_path / "rb"])
+
+    assert not result.records
+    assert "no recognised sections" in result.problems[0].reason
+
+
+def test_long_text_without_headings_is_kept(tmp_path: Path) -> None:
+    words = " ".join(["word"] * 30)
+    _write(tmp_path / "notes", "3f2a9c1e-1111-2222-3333-444455556666.md", words)
+
+    record = _read_one(tmp_path / "notes").records[0]
+
+    assert record.kind is Kind.POSTMORTEM
+    assert record.sections == {"summary": words}
+    assert record.title.startswith("word word")
+
+
+def test_file_without_extension(tmp_path: Path) -> None:
+    name = "PM2022-009 - Bad AWS EKS AMI causing Kubernetes issues"
+    _write(tmp_path / "pm", name, "# Bad AMI\n\n## Summary\n\nNodes flapped.\n")
+    _write(tmp_path / "pm", "notes", "plain words, not markdown\n")
+    _write(
+        tmp_path / "pm", "v1.2 upgrade", "---\ntitle: Upgrade\n---\n## Impact\n\nx\n"
+    )
+
+    result = read_sources([tmp_path / "pm"])
+
+    assert not result.problems
+    ids = sorted(record.id for record in result.records)
+    assert ids == [f"pm/{name}", "pm/v1.2 upgrade"]
+    assert result.skipped == [str(tmp_path / "pm" / "notes")]
+
+
+def test_cp1252_markdown_is_decoded(tmp_path: Path) -> None:
+    text = "# Café outage – naïve retry\n\n## Summary\n\nThe “résumé” service failed.\n"
+    _write(tmp_path / "pm", "cafe.md", text, encoding="cp1252")
+
+    record = _read_one(tmp_path / "pm").records[0]
+
+    assert record.title == "Café outage – naïve retry"
+    assert record.sections["summary"] == "The “résumé” service failed."
+
+
+def test_bom_is_stripped(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "pm", "bom.md", "\ufeff---\ntitle: With BOM\n---\n## Impact\n\nx\n"
+    )
+
+    record = _read_one(tmp_path / "pm").records[0]
+
+    assert record.title == "With BOM"
+
+
+def test_runbook_alert_names_from_stem_and_h1(tmp_path: Path) -> None:
+    body = "\n\n## Meaning\n\nm\n\n## Mitigation\n\nfix\n"
+    _write(
+        tmp_path / "rb", "MachineConfigDaemonPivotError.md", "# MCDPivotError" + body
+    )
+    _write(
+        tmp_path / "rb", "SSPOperatorDown.md", "# SSPOperatorDown [Deprecated]" + body
+    )
+    _write(
+        tmp_path / "rb" / "helpers", "accessToolbox.md", "# Access the Toolbox" + body
+    )
+
+    result = read_sources([tmp_path / "rb"])
+
+    labels = {
+        r.id.rsplit("/", 1)[-1]: r.labels.get("alertname") for r in result.records
+    }
+    assert labels == {
+        "MachineConfigDaemonPivotError": "MachineConfigDaemonPivotError, MCDPivotError",
+        "SSPOperatorDown": "SSPOperatorDown",
+        "accessToolbox": None,
+    }
+
+
+def test_kind_from_folder_name(tmp_path: Path) -> None:
+    # The folder decides the kind only when no heading names a decisive section.
+    text = "# Check node status\n\n" + "Run oc get nodes and look for NotReady. " * 5
+    _write(tmp_path / "openshift+runbooks" / "helpers", "checkNodes.md", text)
+    _write(tmp_path / "notes", "checkNodes.md", text)
+
+    helper = _read_one(tmp_path / "openshift+runbooks").records[0]
+    note = _read_one(tmp_path / "notes").records[0]
+
+    assert helper.kind is Kind.RUNBOOK
+    assert "alertname" not in helper.labels
+    assert note.kind is Kind.POSTMORTEM
+
+
+def test_front_matter_labels_mapping(tmp_path: Path) -> None:
+    text = "---\nlabels:\n  service: api\n  category: dns\n---\n## Impact\n\nx\n"
+    _write(tmp_path / "pm", "x.md", text)
+
+    record = _read_one(tmp_path / "pm").records[0]
+
+    assert record.labels == {"service": "api", "category": "dns"}

@@ -1,0 +1,138 @@
+"""Tests for heading normalisation, synonyms and Markdown heading detection."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.readers.sections import (
+    HEADING_SYNONYMS,
+    normalize_heading,
+    section_for_heading,
+    split_blocks,
+)
+from indexer.record import SECTION_NAMES
+
+
+def test_synonyms_map_to_canonical_sections() -> None:
+    unknown = set(HEADING_SYNONYMS) - set(SECTION_NAMES)
+    assert not unknown
+
+
+@pytest.mark.parametrize(
+    ("heading", "expected"),
+    [
+        ("1. Root Cause(s)", "root causes"),
+        ("**Follow-up**", "follow up"),
+        ("2.3) Lessons Learned:", "lessons learned"),
+        ("Step 2: Diagnosis", "diagnosis"),
+        ("`What went wrong?`", "what went wrong"),
+        ("a fix", "a fix"),
+    ],
+)
+def test_normalize_heading(heading: str, expected: str) -> None:
+    assert normalize_heading(heading) == expected
+
+
+@pytest.mark.parametrize(
+    ("heading", "section"),
+    [
+        ("Summary", "summary"),
+        ("Executive Summary", "summary"),
+        ("What happened", "summary"),
+        ("Description", "summary"),
+        ("Customer Impact", "impact"),
+        ("Blast radius", "impact"),
+        ("1. Root Cause(s)", "root_cause"),
+        ("Root Cause Analysis", "root_cause"),
+        ("Why it happened", "root_cause"),
+        ("What went wrong", "root_cause"),
+        ("Trigger", "trigger"),
+        ("Contributing Factors", "contributing_factors"),
+        ("Contributing Factors (findings)", "contributing_factors"),
+        ("How it was detected", "detection"),
+        ("How we fixed it", "resolution"),
+        ("Remediation", "resolution"),
+        ("Workaround", "mitigation"),
+        ("Immediate actions", "mitigation"),
+        ("Timeline", "timeline"),
+        ("Follow-ups", "action_items"),
+        ("Corrective Actions", "action_items"),
+        ("Remediation items", "action_items"),
+        ("Lessons Learned", "lessons"),
+        ("What went well", "lessons"),
+        ("Meaning", "meaning"),
+        ("Troubleshooting", "diagnosis"),
+        ("Investigation", "diagnosis"),
+        ("Possible causes", "diagnosis"),
+        ("Attendees", None),
+        ("Stats", None),
+    ],
+)
+def test_section_for_heading(heading: str, section: str | None) -> None:
+    assert section_for_heading(heading) == section
+
+
+def test_split_blocks_atx_with_closing_hashes() -> None:
+    blocks = split_blocks("# Title #\n\ntext\n\n## Impact ##\nslow\n")
+
+    assert [(b.heading, b.level) for b in blocks] == [
+        ("", 0),
+        ("Title", 1),
+        ("Impact", 2),
+    ]
+    assert blocks[2].text == "slow"
+    assert blocks[2].line == 5
+
+
+def test_split_blocks_setext_headings() -> None:
+    body = (
+        "Outage of the API\n=================\n\nIntro.\n\n"
+        "Impact\n------\nUsers saw 503s.\n"
+    )
+
+    blocks = split_blocks(body)
+
+    assert [(b.heading, b.level) for b in blocks[1:]] == [
+        ("Outage of the API", 1),
+        ("Impact", 2),
+    ]
+    assert blocks[1].text == "Intro."
+    assert blocks[2].text == "Users saw 503s."
+
+
+def test_split_blocks_ignores_hashes_in_fences() -> None:
+    body = (
+        "## Diagnosis\n"
+        "```shell\n"
+        "# list the pods\n"
+        "kubectl get pods\n"
+        "```\n"
+        "~~~~\n"
+        "# not a heading\n"
+        "```\n"
+        "# still code\n"
+        "~~~~\n"
+        "## Mitigation\n"
+        "restart\n"
+    )
+
+    blocks = split_blocks(body)
+
+    assert [b.heading for b in blocks[1:]] == ["Diagnosis", "Mitigation"]
+    assert "# list the pods" in blocks[1].text
+    assert "# still code" in blocks[1].text
+
+
+def test_split_blocks_rule_after_paragraph_is_not_heading() -> None:
+    body = "first line\nsecond line\n---\n\n- item\n---\n"
+
+    blocks = split_blocks(body)
+
+    assert len(blocks) == 1
+    assert "---" in blocks[0].text
+
+
+def test_split_blocks_hash_without_space_is_text() -> None:
+    blocks = split_blocks("#hashtag\n    # indented code\n")
+
+    assert len(blocks) == 1

@@ -1,0 +1,136 @@
+"""Tests for read_sources: file discovery, skipping, reader choice and ids."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from indexer.readers import read_sources
+from indexer.record import Kind
+
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "data"
+
+RUNBOOK = "# {name}\n\n## Meaning\n\nSomething broke.\n\n## Mitigation\n\nFix it.\n"
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def test_skips_repository_files(tmp_path: Path) -> None:
+    root = tmp_path / "runbooks"
+    for name in ("README.md", "LICENSE", "CONTRIBUTING.md", "CHANGELOG.md"):
+        _write(root / name, "# Not an incident\n")
+    _write(root / ".hidden.md", RUNBOOK.format(name="Hidden"))
+    _write(root / ".git" / "HEAD.md", RUNBOOK.format(name="Git"))
+    _write(root / "kubernetes" / "_index.md", "---\ntitle: kubernetes\n---\n")
+    _write(root / "PMyyyy-nnn - Postmortem template.md", "# Incident Title\n")
+    _write(root / "rules.yaml", "groups: []\n")
+    _write(root / "diagram.png", "binary")
+    _write(
+        root / "kubernetes" / "SSPTemplateValidatorDown.md", RUNBOOK.format(name="X")
+    )
+
+    result = read_sources([root])
+
+    assert not result.problems
+    assert [r.id for r in result.records] == [
+        "runbooks/kubernetes/SSPTemplateValidatorDown"
+    ]
+    skipped = sorted(Path(path).name for path in result.skipped)
+    assert skipped == sorted(
+        [
+            ".git",
+            ".hidden.md",
+            "CHANGELOG.md",
+            "CONTRIBUTING.md",
+            "LICENSE",
+            "PMyyyy-nnn - Postmortem template.md",
+            "README.md",
+            "_index.md",
+            "diagram.png",
+            "rules.yaml",
+        ]
+    )
+
+
+def test_reads_in_sorted_order_recursively(tmp_path: Path) -> None:
+    root = tmp_path / "kb"
+    for name in ("b/Zeta.md", "a/Beta.md", "Alpha.md", "a/c/Gamma.md"):
+        _write(root / name, RUNBOOK.format(name=Path(name).stem))
+
+    result = read_sources([root])
+
+    assert [r.id for r in result.records] == [
+        "kb/Alpha",
+        "kb/a/Beta",
+        "kb/a/c/Gamma",
+        "kb/b/Zeta",
+    ]
+
+
+def test_file_passed_directly(tmp_path: Path) -> None:
+    path = tmp_path / "team" / "README.md"
+    _write(path, RUNBOOK.format(name="KubeletDown"))
+    unsupported = tmp_path / "team" / "rules.yaml"
+    _write(unsupported, "groups: []\n")
+
+    result = read_sources([path, unsupported])
+
+    assert [r.id for r in result.records] == ["team/README"]
+    assert result.problems[0].source == str(unsupported)
+    assert "unsupported file type" in result.problems[0].reason
+    assert ".md" in result.problems[0].reason
+
+
+def test_missing_path_is_problem(tmp_path: Path) -> None:
+    result = read_sources([tmp_path / "nowhere"])
+
+    assert not result.records
+    assert "no such file or directory" in result.problems[0].reason
+
+
+def test_duplicate_ids_numbered(tmp_path: Path) -> None:
+    first = {"a-1": {"title": "Preliminary", "time": "09/04/2018"}}
+    second = {"a-1": {"title": "Final", "time": "09/04/2018"}}
+    _write(tmp_path / "cloud" / "1.json", json.dumps(first))
+    _write(tmp_path / "cloud" / "2.json", json.dumps(second))
+    _write(tmp_path / "cloud" / "3.json", json.dumps(second))
+
+    result = read_sources([tmp_path / "cloud"])
+
+    assert [(r.id, r.title) for r in result.records] == [
+        ("a-1", "Preliminary"),
+        ("a-1~2", "Final"),
+        ("a-1~3", "Final"),
+    ]
+
+
+def test_bad_file_does_not_stop_batch(tmp_path: Path) -> None:
+    root = tmp_path / "mixed"
+    _write(root / "a.json", "{not json")
+    _write(root / "b.md", "---\n: [\n---\n")
+    _write(root / "c.md", RUNBOOK.format(name="NodeDown"))
+    (root / "d.txt").write_bytes(b"")
+
+    result = read_sources([root])
+
+    assert [r.id for r in result.records] == ["mixed/c"]
+    assert [Path(p.source).name for p in result.problems] == ["a.json", "b.md", "d.txt"]
+
+
+def test_sample_data_reads_cleanly() -> None:
+    result = read_sources([SAMPLE_DATA / "knowledge"])
+
+    assert not result.problems, [str(p) for p in result.problems]
+    assert not result.skipped
+    assert len(result.records) == 74
+    kinds = Counter(r.kind for r in result.records)
+    assert kinds == {Kind.POSTMORTEM: 31, Kind.RUNBOOK: 15, Kind.INCIDENT: 28}
+    incidents = [r for r in result.records if r.kind is Kind.INCIDENT]
+    suffixes = {Path(r.source.split("#")[0].split(":")[0]).suffix for r in incidents}
+    assert suffixes == {".csv", ".json"}
+    categories = {r.labels.get("category") for r in result.records} - {None}
+    assert len(categories) >= 15

@@ -1,0 +1,391 @@
+"""Tests for reading CSV, JSON and JSON Lines exports through field mappings."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from indexer.readers import load_mapping, read_sources
+from indexer.readers.dates import parse_datetime
+from indexer.readers.mapping import FieldMapping
+from indexer.record import Kind
+from indexer.severity import Severity
+
+JIRA_HEADER = (
+    "Issue key,Summary,Description,Priority,Component/s,Team,Labels,Labels,"
+    "Category,Alert,Created,Resolved,Root Cause,Resolution Notes,Impact"
+)
+
+
+def _write(folder: Path, name: str, data: str | bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+def test_jira_csv_detected_and_mapped(tmp_path: Path) -> None:
+    rows = [
+        JIRA_HEADER,
+        "OPS-1,Checkout 503s,Pods NotReady,High,checkout-api,storefront,"
+        "payments,k8s,dependency,HTTP5xxRateHigh,2023-11-24 18:06,"
+        "2023-11-24T19:22:00Z,Shared pool,Split pools,Lost orders",
+    ]
+    _write(tmp_path / "jira", "export.csv", "\n".join(rows) + "\n")
+
+    result = read_sources([tmp_path / "jira"])
+
+    assert not result.problems
+    record = result.records[0]
+    assert record.id == "OPS-1"
+    assert record.kind is Kind.INCIDENT
+    assert record.title == "Checkout 503s"
+    assert record.severity is Severity.SEV2
+    assert record.started_at == datetime(2023, 11, 24, 18, 6)
+    assert record.ended_at == datetime(2023, 11, 24, 19, 22, tzinfo=timezone.utc)
+    assert record.sections == {
+        "description": "Pods NotReady",
+        "impact": "Lost orders",
+        "root_cause": "Shared pool",
+        "resolution": "Split pools",
+    }
+    assert record.labels == {
+        "service": "checkout-api",
+        "team": "storefront",
+        "tags": "payments, k8s",
+        "category": "dependency",
+        "alertname": "HTTP5xxRateHigh",
+    }
+    assert record.source == f"{tmp_path / 'jira' / 'export.csv'}:2"
+
+
+def test_csv_with_bom(tmp_path: Path) -> None:
+    text = "\ufeffIssue key,Summary\nOPS-7,Disk full\n"
+    _write(tmp_path / "j", "bom.csv", text)
+
+    result = read_sources([tmp_path / "j"])
+
+    assert not result.problems
+    assert [(r.id, r.title) for r in result.records] == [("OPS-7", "Disk full")]
+
+
+def test_csv_in_cp1252(tmp_path: Path) -> None:
+    text = (
+        "Issue key;Summary;Description\n"
+        "OPS-1;Café outage – naïve retry;Résumé of the “incident”\n"
+        "OPS-2;Straße down;Ärger mit Größe\n"
+    )
+    _write(tmp_path / "j", "win.csv", text.encode("cp1252"))
+
+    result = read_sources([tmp_path / "j"])
+
+    assert not result.problems
+    assert [r.title for r in result.records] == [
+        "Café outage – naïve retry",
+        "Straße down",
+    ]
+    assert result.records[0].sections["description"] == "Résumé of the “incident”"
+
+
+def test_csv_semicolon_and_multiline_fields(tmp_path: Path) -> None:
+    text = (
+        "Issue key;Summary;Root Cause\n"
+        'OPS-1;"Outage; part 1";"line one\nline two\nline three"\n'
+        "\n"
+        "OPS-2;Second;cause\n"
+    )
+    path = _write(tmp_path / "j", "multi.csv", text)
+
+    result = read_sources([tmp_path / "j"])
+
+    assert not result.problems
+    first, second = result.records
+    assert first.title == "Outage; part 1"
+    assert first.sections["root_cause"] == "line one\nline two\nline three"
+    assert second.id == "OPS-2"
+    assert second.source == f"{path}:6"
+
+
+def test_csv_bad_rows_reported_by_line(tmp_path: Path) -> None:
+    text = (
+        "Issue key,Summary,Created\n"
+        "OPS-1,Good one,2023-01-01\n"
+        'OPS-2,"multi\nline",2023-01-02\n'
+        "OPS-3,,2023-01-03\n"
+        "OPS-4,Bad date,31.12.2023\n"
+        "OPS-5,Too,many,fields\n"
+        "OPS-6,Good two,2023-01-06\n"
+    )
+    path = _write(tmp_path / "j", "mixed.csv", text)
+
+    result = read_sources([tmp_path / "j"])
+
+    assert [r.id for r in result.records] == ["OPS-1", "OPS-2", "OPS-6"]
+    problems = {p.location: p for p in result.problems}
+    assert sorted(problems) == ["5", "6", "7"]
+    assert all(p.source == str(path) for p in result.problems)
+    assert "missing title" in problems["5"].reason
+    assert "'Summary'" in problems["5"].reason
+    assert "started_at ('Created')" in problems["6"].reason
+    assert "'31.12.2023'" in problems["6"].reason
+    assert "4 fields but the header has 3" in problems["7"].reason
+
+
+def test_csv_missing_id_value(tmp_path: Path) -> None:
+    _write(tmp_path / "j", "x.csv", "Issue key,Summary\n,No key\nOPS-2,Keyed\n")
+
+    result = read_sources([tmp_path / "j"])
+
+    assert [r.id for r in result.records] == ["OPS-2"]
+    assert result.problems[0].location == "2"
+    assert "missing id: column 'Issue key'" in result.problems[0].reason
+
+
+def test_csv_unterminated_quote(tmp_path: Path) -> None:
+    _write(tmp_path / "j", "x.csv", 'Issue key,Summary\nOPS-1,Fine\nOPS-2,"open\n')
+
+    result = read_sources([tmp_path / "j"])
+
+    assert [r.id for r in result.records] == ["OPS-1"]
+    assert result.problems[0].location == "3"
+    assert "invalid CSV record" in result.problems[0].reason
+
+
+def test_csv_without_id_path_derives_stable_id(tmp_path: Path) -> None:
+    mapping = FieldMapping.from_dict(
+        {"title": "title", "started_at": "start"}, name="inline"
+    )
+    text = "title,start\nDisk full,2024-01-01\nDisk full,2024-02-01\n"
+    _write(tmp_path / "exports", "ops.csv", text)
+
+    first = read_sources([tmp_path / "exports"], mapping)
+    second = read_sources([tmp_path / "exports"], mapping)
+
+    ids = [r.id for r in first.records]
+    assert ids == [r.id for r in second.records]
+    assert ids[0] != ids[1]
+    assert all(
+        i.startswith("exports/ops-") and len(i) == len("exports/ops-") + 12 for i in ids
+    )
+
+
+def test_tsv_file(tmp_path: Path) -> None:
+    _write(tmp_path / "j", "x.tsv", "Issue key\tSummary\nOPS-1\tTabbed, with comma\n")
+
+    result = read_sources([tmp_path / "j"])
+
+    assert [r.title for r in result.records] == ["Tabbed, with comma"]
+
+
+def test_json_keyed_by_id_with_dotted_paths(tmp_path: Path) -> None:
+    document = {
+        "gcp-17001": {
+            "title": "Network outage",
+            "time": "9/4/2018",
+            "summary": "Packets dropped.",
+            "service name": ["VPC", "Load Balancing"],
+            "root cause": {
+                "label": [{"layer-1": "internal", "layer-2": "software bugs"}],
+                "details": "Bad route push.",
+            },
+            "mitigation": {"label": ["roll back"], "details": "Rolled back."},
+        },
+        "gcp-17002": {
+            "title": "Quota errors",
+            "time": "01/02/2019",
+            "service_name": ["IAM"],
+            "root cause": {"label": None, "details": ""},
+            "mitigation": None,
+        },
+    }
+    path = _write(tmp_path / "cloud", "gcp.json", json.dumps(document))
+
+    result = read_sources([tmp_path / "cloud"])
+
+    assert not result.problems
+    first, second = result.records
+    assert first.id == "gcp-17001"
+    assert first.kind is Kind.POSTMORTEM
+    assert first.source == f"{path}#gcp-17001"
+    assert first.started_at == datetime(2018, 9, 4)
+    assert first.sections == {
+        "summary": "Packets dropped.",
+        "root_cause": "Bad route push.",
+        "resolution": "Rolled back.",
+    }
+    assert first.labels["service"] == "VPC, Load Balancing"
+    assert first.labels["category"] == "software bugs"
+    assert first.labels["category_layer1"] == "internal"
+    assert first.labels["mitigation_type"] == "roll back"
+    assert second.labels == {"service": "IAM"}
+
+
+def test_json_objects_rendered_readably(tmp_path: Path) -> None:
+    mapping = FieldMapping.from_dict(
+        {"id": "key", "title": "name", "sections": {"details": "extra"}}, name="t"
+    )
+    record = {"key": "a", "name": "A", "extra": {"owner": "ops", "tags": ["x", "y"]}}
+    _write(tmp_path / "j", "one.json", json.dumps(record))
+
+    result = read_sources([tmp_path / "j"], mapping)
+
+    assert result.records[0].sections["details"] == "owner: ops\ntags: x, y"
+
+
+def test_pagerduty_json(tmp_path: Path) -> None:
+    incident = {
+        "id": "Q1ABC",
+        "incident_number": 42,
+        "title": "Checkout latency",
+        "description": "p99 over 2 s",
+        "urgency": "high",
+        "priority": None,
+        "service": {"summary": "checkout-api"},
+        "teams": [{"summary": "storefront"}, {"summary": "payments"}],
+        "created_at": "2024-03-12T09:00:00Z",
+        "resolved_at": "2024-03-12T10:00:00Z",
+        "alert_name": "CheckoutLatencyHigh",
+    }
+    _write(tmp_path / "pd", "incidents.json", json.dumps({"incidents": [incident]}))
+
+    result = read_sources([tmp_path / "pd"])
+
+    assert not result.problems
+    record = result.records[0]
+    assert record.id == "Q1ABC"
+    assert record.severity_raw == "high"
+    assert record.severity is Severity.SEV2
+    assert record.labels == {
+        "service": "checkout-api",
+        "team": "storefront, payments",
+        "alertname": "CheckoutLatencyHigh",
+        "incident_number": "42",
+    }
+    assert record.source.endswith("incidents.json#incidents[0]")
+
+
+def test_invalid_json_reports_line_and_column(tmp_path: Path) -> None:
+    _write(tmp_path / "j", "bad.json", '[\n  {"id": "a",\n   "title": }\n]\n')
+
+    result = read_sources([tmp_path / "j"])
+
+    assert not result.records
+    assert result.problems[0].location == "3:13"
+    assert "invalid JSON" in result.problems[0].reason
+
+
+def test_json_lines_with_one_bad_line(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"id": "a", "title": "First"}),
+        "",
+        '{"id": "b", "title": ',
+        json.dumps({"id": "c", "title": "Third"}),
+        json.dumps(["not", "an", "object"]),
+    ]
+    path = _write(tmp_path / "j", "events.jsonl", "\n".join(lines) + "\n")
+
+    result = read_sources([tmp_path / "j"])
+
+    assert [r.id for r in result.records] == ["a", "c"]
+    assert result.records[1].source == f"{path}:4"
+    assert [p.location for p in result.problems] == ["3", "5"]
+    assert "invalid JSON" in result.problems[0].reason
+    assert "expected a JSON object" in result.problems[1].reason
+
+
+def test_unparseable_date_rejects_record(tmp_path: Path) -> None:
+    document = [
+        {"id": "a", "title": "A", "created_at": "next friday"},
+        {"id": "b", "title": "B", "created_at": 1700000000},
+    ]
+    _write(tmp_path / "pd", "list.json", json.dumps(document))
+
+    result = read_sources([tmp_path / "pd"])
+
+    assert [r.id for r in result.records] == ["b"]
+    assert result.records[0].started_at == datetime(
+        2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc
+    )
+    problem = result.problems[0]
+    assert problem.location == "[0]"
+    assert "started_at ('created_at')" in problem.reason
+    assert "'next friday'" in problem.reason
+    assert "ISO 8601" in problem.reason
+
+
+def test_no_matching_preset(tmp_path: Path) -> None:
+    _write(tmp_path / "j", "other.csv", "name,value\na,1\n")
+
+    result = read_sources([tmp_path / "j"])
+
+    assert not result.records
+    reason = result.problems[0].reason
+    assert "no mapping preset matches" in reason
+    assert "cloud-postmortems" in reason
+    assert "jira (id 'Issue key', title 'Summary')" in reason
+    assert "--mapping FILE" in reason
+
+
+def test_files_without_records(tmp_path: Path) -> None:
+    _write(tmp_path / "j", "header.csv", JIRA_HEADER + "\n")
+    _write(tmp_path / "j", "empty.json", "[]")
+
+    result = read_sources([tmp_path / "j"])
+
+    assert not result.records
+    assert not result.problems
+
+
+def test_explicit_mapping_records_path_missing(tmp_path: Path) -> None:
+    _write(tmp_path / "pd", "x.json", json.dumps({"data": {"a": 1}}))
+
+    result = read_sources([tmp_path / "pd"], load_mapping("pagerduty"))
+
+    assert not result.records
+    assert "no 'incidents' in the JSON document" in result.problems[0].reason
+
+
+def test_kind_field(tmp_path: Path) -> None:
+    mapping = FieldMapping.from_dict(
+        {"id": "id", "title": "t", "kind": "postmortem", "kind_field": "type"}, "m"
+    )
+    rows = [{"id": "1", "t": "a", "type": "Runbook"}, {"id": "2", "t": "b"}]
+    rows.append({"id": "3", "t": "c", "type": "ticket"})
+    _write(tmp_path / "j", "k.json", json.dumps(rows))
+
+    result = read_sources([tmp_path / "j"], mapping)
+
+    assert [r.kind for r in result.records] == [Kind.RUNBOOK, Kind.POSTMORTEM]
+    assert "invalid kind 'ticket'" in result.problems[0].reason
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2021-06-22", datetime(2021, 6, 22)),
+        ("2021-06-22T08:21:00Z", datetime(2021, 6, 22, 8, 21, tzinfo=timezone.utc)),
+        ("2021-06-22 08:21", datetime(2021, 6, 22, 8, 21)),
+        ("2021-06-22 08:21:05", datetime(2021, 6, 22, 8, 21, 5)),
+        ("06/04/2011", datetime(2011, 6, 4)),
+        ("9/4/2018", datetime(2018, 9, 4)),
+        (
+            "Tue, 22 Jun 2021 08:21:00 +0000",
+            datetime(2021, 6, 22, 8, 21, tzinfo=timezone.utc),
+        ),
+        ("22/Jun/21 8:21 AM", datetime(2021, 6, 22, 8, 21)),
+        ("1624350060", datetime(2021, 6, 22, 8, 21, tzinfo=timezone.utc)),
+        (1624350060, datetime(2021, 6, 22, 8, 21, tzinfo=timezone.utc)),
+        ("", None),
+    ],
+)
+def test_parse_datetime_formats(value: object, expected: datetime | None) -> None:
+    assert parse_datetime(value) == expected
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2021-13-01", "31.12.2023"])
+def test_parse_datetime_rejects(value: str) -> None:
+    with pytest.raises(ValueError, match="accepted formats"):
+        parse_datetime(value)

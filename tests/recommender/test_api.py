@@ -1,0 +1,198 @@
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from indexer.knowledge_base import KnowledgeBase
+from recommender.api import create_app
+from recommender.settings import ServiceSettings
+from tests.conftest import SAMPLE_DATA
+
+ALERTS = SAMPLE_DATA / "alerts"
+
+
+@pytest.fixture(scope="module")
+def client(sample_home, sample_kb):
+    app = create_app(ServiceSettings(home=sample_home), knowledge_base=sample_kb)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def empty_client(tmp_path_factory, embedder):
+    home = tmp_path_factory.mktemp("empty-kb")
+    settings = ServiceSettings(home=home)
+    app = create_app(
+        settings, knowledge_base=KnowledgeBase(settings, embedder=embedder)
+    )
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def _error(response, status):
+    assert response.status_code == status, response.text
+    body = response.json()["error"]
+    assert body["status"] == status
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    return body
+
+
+def test_health_reports_records(client, sample_kb):
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["records"] == sample_kb.stats().records
+    assert body["vectors"] > body["records"]
+
+
+def test_alertmanager_webhook_gets_one_result_per_alert(client):
+    payload = json.loads((ALERTS / "alertmanager-disk-full.json").read_text())
+    response = client.post("/v1/alerts/alertmanager", json=payload)
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert len(results) == len(payload["alerts"])
+    first = results[0]
+    assert first["outcome"] == "recommended"
+    recommendation = first["recommendation"]
+    assert recommendation["matches"]
+    assert recommendation["matches"][0]["confidence"] in ("high", "medium")
+    assert "score in [0, 1]" in client.get("/openapi.json").text
+
+
+def test_mixed_group_reports_resolved_and_rejected(client):
+    payload = json.loads((ALERTS / "alertmanager-mixed.json").read_text())
+    results = client.post("/v1/alerts/alertmanager", json=payload).json()["results"]
+    outcomes = [r["outcome"] for r in results]
+    for result, alert in zip(results, payload["alerts"], strict=True):
+        if alert.get("status") == "resolved":
+            assert result["outcome"] == "resolved"
+            assert result["recommendation"] is None
+    assert "recommended" in outcomes
+    assert "resolved" in outcomes
+
+
+def test_plain_alert_is_recommended(client):
+    payload = json.loads((ALERTS / "alert-cert-expiry.json").read_text())
+    response = client.post("/v1/alerts", json=payload)
+    assert response.status_code == 200
+    [result] = response.json()["results"]
+    assert result["recommendation"]["no_close_precedent"] is False
+
+
+def test_search_and_incident_routes(client):
+    found = client.get(
+        "/v1/search", params={"q": "certificate has expired", "top_k": 3}
+    )
+    assert found.status_code == 200
+    matches = found.json()["matches"]
+    assert 1 <= len(matches) <= 3
+    incident_id = matches[0]["id"]
+
+    record = client.get(f"/v1/incidents/{incident_id}")
+    assert record.status_code == 200
+    assert record.json()["id"] == incident_id
+
+    similar = client.get(f"/v1/incidents/{incident_id}/similar", params={"top_k": 5})
+    assert similar.status_code == 200
+    assert incident_id not in [m["id"] for m in similar.json()["matches"]]
+
+
+def test_unknown_incident_is_404(client):
+    body = _error(client.get("/v1/incidents/PM-0000-404"), 404)
+    assert "PM-0000-404" in body["message"]
+    body = _error(client.get("/v1/incidents/PM-0000-404/similar"), 404)
+    assert body["code"] == "not_found"
+
+
+@pytest.mark.parametrize("top_k", ["0", "-3", "100000"])
+def test_top_k_out_of_range_is_422(client, top_k):
+    body = _error(client.get("/v1/search", params={"q": "disk", "top_k": top_k}), 422)
+    assert body["field"] == "top_k"
+    assert "between 1 and 100" in body["message"]
+
+
+def test_top_k_not_a_number_is_422(client):
+    body = _error(client.get("/v1/search", params={"q": "disk", "top_k": "many"}), 422)
+    assert body["field"] == "top_k"
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\n\t"])
+def test_empty_search_text_is_422(client, query):
+    body = _error(client.get("/v1/search", params={"q": query}), 422)
+    assert "no text to match" in body["message"]
+
+
+def test_missing_search_text_is_422(client):
+    body = _error(client.get("/v1/search"), 422)
+    assert body["field"] == "q"
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status", "message"),
+    [
+        (b'{"alerts": [', {"Content-Type": "application/json"}, 422, "not valid JSON"),
+        (
+            b'{"title": "\xff\xfe"}',
+            {"Content-Type": "application/json"},
+            422,
+            "not valid UTF-8",
+        ),
+        (b'{"title": "disk"}', {"Content-Type": "text/plain"}, 415, "not supported"),
+        (b'{"title": "disk"}', {}, 415, "not supported"),
+    ],
+)
+def test_malformed_bodies_are_rejected(client, content, headers, status, message):
+    for path in ("/v1/alerts", "/v1/alerts/alertmanager"):
+        body = _error(client.post(path, content=content, headers=headers), status)
+        assert message in body["message"]
+
+
+def test_empty_alert_text_is_422(client):
+    body = _error(
+        client.post("/v1/alerts", json={"title": "  ", "description": ""}), 422
+    )
+    assert body["field"] == "title"
+
+
+def test_empty_alertmanager_group_is_422(client):
+    body = _error(
+        client.post("/v1/alerts/alertmanager", json={"version": "4", "alerts": []}), 422
+    )
+    assert body["field"] == "alerts"
+
+
+def test_bad_alert_in_group_is_rejected_alone(client):
+    payload = json.loads((ALERTS / "alertmanager-disk-full.json").read_text())
+    payload["alerts"].append(
+        {"status": "firing", "labels": {"team": ["not", "a", "string"]}}
+    )
+    results = client.post("/v1/alerts/alertmanager", json=payload).json()["results"]
+    assert results[0]["outcome"] == "recommended"
+    assert results[-1]["outcome"] == "rejected"
+    assert (
+        results[-1]["error"]["field"]
+        == f"alerts[{len(payload['alerts']) - 1}].labels.team"
+    )
+
+
+def test_oversized_body_is_413(client):
+    big = {"title": "disk", "description": "x" * 2_000_000}
+    body = _error(client.post("/v1/alerts", json=big), 413)
+    assert "over the limit" in body["message"]
+
+
+def test_unknown_route_uses_error_shape(client):
+    body = _error(client.get("/v1/nothing-here"), 404)
+    assert body["code"] == "not_found"
+
+
+def test_empty_knowledge_base_says_no_precedent(empty_client):
+    response = empty_client.post("/v1/alerts", json={"title": "Disk full on orders-db"})
+    assert response.status_code == 200
+    recommendation = response.json()["results"][0]["recommendation"]
+    assert recommendation["no_close_precedent"] is True
+    assert recommendation["matches"] == []
+    assert "empty" in recommendation["message"]
+    assert empty_client.get("/v1/search", params={"q": "disk"}).json()["matches"] == []
+    assert empty_client.get("/health").json()["records"] == 0
