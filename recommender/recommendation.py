@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 # Below this best score an alert has no close precedent. Measured on the public
 # alert-to-runbook task: see docs/EVALUATION.md for how it was chosen.
-DEFAULT_THRESHOLD = 0.45
+DEFAULT_THRESHOLD = 0.42
 # At or above this score a match is a high-confidence precedent.
 HIGH_CONFIDENCE = 0.65
 # Suggestions come from at most this many matches above the threshold.

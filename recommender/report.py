@@ -60,8 +60,8 @@ def render_matches(matches: list[MatchOut]) -> list[str]:
                 "same " + ", ".join(f"{k}={v}" for k, v in match.shared_labels.items())
             )
         if match.matched_sections:
-            section, similarity = match.matched_sections[0]
-            why.append(f"closest section {section} ({similarity:.2f})")
+            closest = match.matched_sections[0]
+            why.append(f"closest section {closest.section} ({closest.similarity:.2f})")
         if match.matched_terms:
             why.append("terms: " + ", ".join(match.matched_terms[:6]))
         if why:

@@ -2,7 +2,7 @@
 
 A match's score is in [0, 1], higher is closer:
 
-    score = 0.55 * dense + 0.30 * keyword + 0.15 * labels
+    score = 0.50 * dense + 0.25 * keyword + 0.25 * labels
 
 dense is the best cosine similarity between the alert and one passage of the record
 (clipped at 0), weighted by the passage's role so symptoms count most; keyword is the
@@ -25,16 +25,19 @@ from indexer.normalize import expand_identifiers
 from indexer.record import IncidentRecord
 from recommender.alerts import Alert
 
-DENSE_WEIGHT = 0.55
-KEYWORD_WEIGHT = 0.30
-LABEL_WEIGHT = 0.15
+DENSE_WEIGHT = 0.50
+KEYWORD_WEIGHT = 0.25
+# An alert name shared with a runbook or postmortem is strong evidence: the record
+# was written for this very alert.
+LABEL_WEIGHT = 0.25
 # An alert looks like a symptom, so symptom passages count fully and others less.
 ROLE_WEIGHTS = {"symptom": 1.0, "context": 0.95, "cause": 0.9, "fix": 0.85}
 DENSE_CANDIDATES = 200
 KEYWORD_CANDIDATES = 50
 SCORE_FORMULA = (
-    "score in [0, 1], higher is closer: 0.55 x dense cosine similarity of the best "
-    "passage (clipped at 0) + 0.30 x keyword coverage + 0.15 x shared labels"
+    f"score in [0, 1], higher is closer: {DENSE_WEIGHT:.2f} x dense cosine similarity "
+    f"of the best passage (clipped at 0) + {KEYWORD_WEIGHT:.2f} x keyword coverage + "
+    f"{LABEL_WEIGHT:.2f} x shared labels"
 )
 
 _STOPWORDS = frozenset(

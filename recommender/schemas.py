@@ -50,6 +50,13 @@ class AlertmanagerWebhook(BaseModel):
     alerts: list[AlertmanagerAlert]
 
 
+class SectionMatch(BaseModel):
+    """A section of a matched record and how close its best passage was."""
+
+    section: str
+    similarity: float = Field(description="Role-weighted cosine similarity, [-1, 1].")
+
+
 class MatchOut(BaseModel):
     """A past incident, postmortem or runbook similar to the alert."""
 
@@ -65,7 +72,7 @@ class MatchOut(BaseModel):
         description="Share of alert term weight found, [0, 1]."
     )
     shared_labels: dict[str, str]
-    matched_sections: list[tuple[str, float]]
+    matched_sections: list[SectionMatch]
     matched_terms: list[str]
     service: str | None
     severity: str | None
@@ -195,7 +202,10 @@ def match_out(match: Match, threshold: float) -> MatchOut:
         dense_similarity=match.dense,
         keyword_coverage=match.keyword,
         shared_labels=match.shared_labels,
-        matched_sections=match.sections,
+        matched_sections=[
+            SectionMatch(section=name, similarity=value)
+            for name, value in match.sections
+        ],
         matched_terms=match.terms,
         service=record.labels.get("service"),
         severity=record.severity.value if record.severity else None,
