@@ -1,0 +1,116 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from indexer.cli import main
+from tests.conftest import SAMPLE_DATA
+
+POSTMORTEM = """---
+id: PM-TEST-001
+title: Orders DB ran out of disk
+service: orders-db
+severity: SEV2
+---
+# Orders DB ran out of disk
+
+## Summary
+The data volume of orders-db filled up and the primary stopped accepting writes.
+
+## Root Cause
+A replication slot kept every WAL segment after its consumer was paused.
+"""
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> Path:
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    (folder / "pm.md").write_text(POSTMORTEM)
+    (folder / "tickets.csv").write_text(
+        "Issue key,Summary,Description,Priority\n"
+        "OPS-1,DNS lookups fail,SERVFAIL from resolvers,High\n"
+        ",Missing key,This row has no id,Low\n"
+    )
+    return folder
+
+
+def _run(capsys, *args):
+    status = main([*args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_build_reports_counts_and_failures(tmp_path, sources, capsys):
+    home = str(tmp_path / "kb")
+    status, out, err = _run(capsys, "--home", home, "build", "--quiet", str(sources))
+    assert status == 0
+    assert "2 records" in out
+    assert "1 failed" in out
+    assert "tickets.csv:3" in err
+    assert "Traceback" not in err
+
+
+def test_build_strict_fails_and_writes_nothing(tmp_path, sources, capsys):
+    home = tmp_path / "kb"
+    status, _, err = _run(
+        capsys, "--home", str(home), "build", "--strict", str(sources)
+    )
+    assert status == 1
+    assert "--strict" in err
+    assert not (home / "passages.faiss").exists()
+
+
+def test_add_replaces_and_stats_counts(tmp_path, sources, capsys):
+    home = str(tmp_path / "kb")
+    _run(capsys, "--home", home, "build", "--quiet", str(sources / "pm.md"))
+    edited = tmp_path / "edited.md"
+    edited.write_text(POSTMORTEM.replace("ran out of disk", "disk full again"))
+
+    status, out, _ = _run(capsys, "--home", home, "add", str(edited))
+    assert status == 0
+    assert "added 0 and replaced 1 records" in out
+
+    status, out, _ = _run(capsys, "--home", home, "stats", "--json")
+    stats = json.loads(out)
+    assert stats["records"] == 1
+    assert stats["vectors"] == stats["passages"]
+    assert stats["data_version"] == 2
+
+
+def test_remove_unknown_id_is_clear_error(tmp_path, sources, capsys):
+    home = str(tmp_path / "kb")
+    _run(capsys, "--home", home, "build", "--quiet", str(sources / "pm.md"))
+    status, _, err = _run(capsys, "--home", home, "remove", "PM-NOPE")
+    assert status == 2
+    assert "no record with id 'PM-NOPE'" in err
+    assert "Traceback" not in err
+
+
+def test_missing_source_is_clear_error(tmp_path, capsys):
+    status, _, err = _run(capsys, "--home", str(tmp_path), "build", "/no/such/folder")
+    assert status == 2
+    assert "source not found: /no/such/folder" in err
+
+
+def test_unknown_mapping_lists_presets(tmp_path, capsys):
+    status, _, err = _run(
+        capsys,
+        "--home",
+        str(tmp_path),
+        "build",
+        "--mapping",
+        "nope",
+        str(SAMPLE_DATA / "knowledge" / "incidents"),
+    )
+    assert status == 2
+    assert "jira" in err
+    assert "pagerduty" in err
+
+
+def test_build_with_nothing_readable_leaves_base_unchanged(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    status, _, err = _run(capsys, "--home", str(tmp_path / "kb"), "build", str(empty))
+    assert status == 1
+    assert "no records were read" in err

@@ -1,0 +1,115 @@
+import json
+
+import pytest
+
+from recommender.cli import main
+from tests.conftest import SAMPLE_DATA
+
+ALERTS = SAMPLE_DATA / "alerts"
+
+
+def _run(capsys, *args):
+    status = main([*args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_suggest_from_webhook_file(sample_home, capsys):
+    status, out, _ = _run(
+        capsys,
+        "--home",
+        str(sample_home),
+        "suggest",
+        "--file",
+        str(ALERTS / "alertmanager-disk-full.json"),
+    )
+    assert status == 0
+    assert "== NodeFilesystemSpaceFillingUp" in out
+    assert "Likely root causes:" in out
+    assert "Suggested severity: SEV" in out
+
+
+def test_suggest_json_output_for_text(sample_home, capsys):
+    status, out, _ = _run(
+        capsys,
+        "--home",
+        str(sample_home),
+        "suggest",
+        "--json",
+        "x509: certificate has expired on checkout",
+    )
+    assert status == 0
+    [result] = json.loads(out)["results"]
+    assert result["outcome"] == "recommended"
+    assert result["recommendation"]["matches"]
+
+
+def test_suggest_mixed_group_reports_resolved(sample_home, capsys):
+    status, out, _ = _run(
+        capsys,
+        "--home",
+        str(sample_home),
+        "suggest",
+        "--json",
+        "--file",
+        str(ALERTS / "alertmanager-mixed.json"),
+    )
+    outcomes = [r["outcome"] for r in json.loads(out)["results"]]
+    assert "resolved" in outcomes
+    assert "recommended" in outcomes
+    assert status == (1 if "rejected" in outcomes else 0)
+
+
+def test_suggest_bad_payload_file_is_clear(sample_home, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"alerts": [')
+    status, _, err = _run(
+        capsys, "--home", str(sample_home), "suggest", "--file", str(bad)
+    )
+    assert status == 2
+    assert "not valid UTF-8 JSON" in err
+    assert "Traceback" not in err
+
+
+def test_suggest_missing_file_is_clear(sample_home, tmp_path, capsys):
+    status, _, err = _run(
+        capsys,
+        "--home",
+        str(sample_home),
+        "suggest",
+        "--file",
+        str(tmp_path / "absent.json"),
+    )
+    assert status == 2
+    assert "absent.json" in err
+
+
+def test_suggest_without_text_is_clear(sample_home, capsys):
+    status, _, err = _run(capsys, "--home", str(sample_home), "suggest")
+    assert status == 2
+    assert "give alert text or --file" in err
+
+
+def test_search_prints_ranked_matches(sample_home, capsys):
+    status, out, _ = _run(
+        capsys,
+        "--home",
+        str(sample_home),
+        "search",
+        "SERVFAIL",
+        "from",
+        "resolvers",
+        "--top-k",
+        "3",
+    )
+    assert status == 0
+    assert out.count("\n  ") >= 1
+    assert "  1. " in out
+
+
+@pytest.mark.parametrize("top_k", ["0", "-1", "101", "many"])
+def test_search_rejects_bad_top_k(sample_home, capsys, top_k):
+    with pytest.raises(SystemExit) as raised:
+        main(["--home", str(sample_home), "search", "disk", "--top-k", top_k])
+    assert raised.value.code == 2
+    assert "--top-k" in capsys.readouterr().err
