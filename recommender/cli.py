@@ -14,13 +14,7 @@ from recommender.alerts import Alert, alert_from_text, parse_alertmanager, parse
 from recommender.errors import InvalidAlertError
 from recommender.recommendation import Recommender
 from recommender.report import render_matches, render_result
-from recommender.schemas import (
-    AlertOut,
-    AlertResult,
-    ErrorDetail,
-    match_out,
-    recommendation_out,
-)
+from recommender.schemas import alert_result, match_out
 from recommender.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -63,37 +57,10 @@ def _suggest(args: argparse.Namespace, settings: ServiceSettings) -> int:
     recommender = Recommender(KnowledgeBase(settings), threshold=settings.threshold)
     results = []
     for index, item in enumerate(alerts):
-        if isinstance(item, InvalidAlertError):
-            error = ErrorDetail(
-                status=422, code="invalid_input", message=item.message, field=item.field
-            )
-            results.append(
-                AlertResult(index=index, outcome="rejected", alert=None, error=error)
-            )
-            continue
-        alert_out = AlertOut(
-            fingerprint=item.fingerprint,
-            alertname=item.alertname,
-            status=item.status,
-            service=item.service,
-            severity=item.severity,
-            starts_at=item.starts_at,
-            ends_at=item.ends_at,
-        )
-        if item.status == "resolved":
-            results.append(
-                AlertResult(index=index, outcome="resolved", alert=alert_out)
-            )
-            continue
-        recommendation = recommender.recommend(item, top_k=args.top_k)
-        results.append(
-            AlertResult(
-                index=index,
-                outcome="recommended",
-                alert=alert_out,
-                recommendation=recommendation_out(recommendation),
-            )
-        )
+        recommendation = None
+        if isinstance(item, Alert) and item.status == "firing":
+            recommendation = recommender.recommend(item, top_k=args.top_k)
+        results.append(alert_result(index, item, recommendation))
 
     if args.json:
         print(json.dumps({"results": [r.model_dump() for r in results]}, indent=2))

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from recommender.alerts import Alert
+from recommender.errors import InvalidAlertError
 from recommender.recommendation import Recommendation, confidence_level
 from recommender.retrieval import SCORE_FORMULA, Match
 from recommender.suggestions import SeveritySuggestion, Suggestion
@@ -245,4 +247,40 @@ def _severity_out(severity: SeveritySuggestion) -> SeverityOut:
         confidence=severity.confidence,
         evidence=severity.evidence,
         votes=severity.votes,
+    )
+
+
+def alert_result(
+    index: int,
+    item: Alert | InvalidAlertError,
+    recommendation: Recommendation | None = None,
+    request_id: str | None = None,
+) -> AlertResult:
+    """Build the result for one alert: rejected, resolved, or its recommendation."""
+    if isinstance(item, InvalidAlertError):
+        error = ErrorDetail(
+            status=422,
+            code="invalid_input",
+            message=item.message,
+            field=item.field,
+            request_id=request_id,
+        )
+        return AlertResult(index=index, outcome="rejected", alert=None, error=error)
+
+    alert_out = AlertOut(
+        fingerprint=item.fingerprint,
+        alertname=item.alertname,
+        status=item.status,
+        service=item.service,
+        severity=item.severity,
+        starts_at=item.starts_at,
+        ends_at=item.ends_at,
+    )
+    if recommendation is None:
+        return AlertResult(index=index, outcome="resolved", alert=alert_out)
+    return AlertResult(
+        index=index,
+        outcome="recommended",
+        alert=alert_out,
+        recommendation=recommendation_out(recommendation),
     )

@@ -14,12 +14,10 @@ from recommender.recommendation import Recommender
 from recommender.routes.body import read_json
 from recommender.routes.deps import check_top_k, get_recommender
 from recommender.schemas import (
-    AlertOut,
     AlertResult,
     AlertResults,
     ErrorBody,
-    ErrorDetail,
-    recommendation_out,
+    alert_result,
 )
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
@@ -83,33 +81,8 @@ async def _result(
     item: Alert | InvalidAlertError,
     top_k: int,
 ) -> AlertResult:
-    if isinstance(item, InvalidAlertError):
-        error = ErrorDetail(
-            status=422,
-            code="invalid_input",
-            message=item.message,
-            field=item.field,
-            request_id=request_id(request),
-        )
-        return AlertResult(index=index, outcome="rejected", alert=None, error=error)
-
-    alert_out = AlertOut(
-        fingerprint=item.fingerprint,
-        alertname=item.alertname,
-        status=item.status,
-        service=item.service,
-        severity=item.severity,
-        starts_at=item.starts_at,
-        ends_at=item.ends_at,
-    )
-    if item.status == "resolved":
-        return AlertResult(index=index, outcome="resolved", alert=alert_out)
-
-    # Inference runs in a worker thread so the event loop keeps serving health checks.
-    recommendation = await run_in_threadpool(recommender.recommend, item, top_k)
-    return AlertResult(
-        index=index,
-        outcome="recommended",
-        alert=alert_out,
-        recommendation=recommendation_out(recommendation),
-    )
+    recommendation = None
+    if isinstance(item, Alert) and item.status == "firing":
+        # Inference runs in a worker thread so the event loop keeps serving health.
+        recommendation = await run_in_threadpool(recommender.recommend, item, top_k)
+    return alert_result(index, item, recommendation, request_id(request))
