@@ -10,8 +10,10 @@ from indexer.knowledge_base import KnowledgeBase
 from recommender.alerts import Alert
 from recommender.retrieval import Match, Retriever
 from recommender.suggestions import (
+    CategorySuggestion,
     SeveritySuggestion,
     Suggestion,
+    suggest_category,
     suggest_fixes,
     suggest_root_causes,
     suggest_severity,
@@ -38,6 +40,7 @@ class Recommendation:
             then the nearest records, all of low confidence.
         root_causes: Likely root causes, most confident first.
         severity: Suggested severity.
+        category: Suggested root-cause category.
         fixes: Suggested fixes, most confident first.
         threshold: Score a match needs to count as a precedent.
         message: One sentence for the on-call engineer.
@@ -48,6 +51,7 @@ class Recommendation:
     no_close_precedent: bool
     root_causes: list[Suggestion]
     severity: SeveritySuggestion
+    category: CategorySuggestion
     fixes: list[Suggestion]
     threshold: float
     message: str
@@ -85,6 +89,7 @@ class Recommender:
             no_close_precedent=no_precedent,
             root_causes=suggest_root_causes(precedents),
             severity=suggest_severity(precedents, alert.severity),
+            category=suggest_category(precedents),
             fixes=suggest_fixes(precedents),
             threshold=self.threshold,
             message=self._message(matches, precedents),

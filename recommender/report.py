@@ -39,6 +39,12 @@ def render_recommendation(rec: RecommendationOut) -> str:
             else "unknown"
         ),
     ]
+    category = rec.category
+    if category.value:
+        lines += [
+            f"Likely category: {category.value} (confidence {category.confidence:.2f},"
+            f" from {', '.join(category.evidence)})"
+        ]
     lines += ["", "Suggested fixes:"]
     lines += _suggestions(rec.fixes) or ["   none: no close precedent"]
     return "\n".join(lines) + "\n"
@@ -72,7 +78,8 @@ def render_matches(matches: list[MatchOut]) -> list[str]:
 def _suggestions(suggestions: list[SuggestionOut]) -> list[str]:
     lines = []
     for suggestion in suggestions:
-        head = f"   - ({suggestion.confidence:.2f}) "
+        kind = f"[{suggestion.fix_type}] " if suggestion.fix_type else ""
+        head = f"   - ({suggestion.confidence:.2f}) {kind}"
         lines.append(_wrap(head + suggestion.text, indent=len(head)))
         lines.append(" " * len(head) + "from " + ", ".join(suggestion.evidence))
     return lines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -89,10 +90,20 @@ class SuggestionOut(BaseModel):
     confidence: float = Field(description="In [0, 1], higher is more certain.")
     evidence: list[str] = Field(description="Ids of the matches it came from.")
     category: str | None = None
+    fix_type: str | None = Field(default=None, description="Kind of fix, for fixes.")
 
 
 class SeverityOut(BaseModel):
     """The suggested severity, SEV1 the most severe."""
+
+    value: str | None
+    confidence: float
+    evidence: list[str]
+    votes: dict[str, float]
+
+
+class CategoryOut(BaseModel):
+    """The suggested root-cause category."""
 
     value: str | None
     confidence: float
@@ -109,6 +120,7 @@ class RecommendationOut(BaseModel):
     matches: list[MatchOut]
     root_causes: list[SuggestionOut]
     severity: SeverityOut
+    category: CategoryOut
     fixes: list[SuggestionOut]
     latency_ms: float
 
@@ -227,6 +239,7 @@ def recommendation_out(recommendation: Recommendation) -> RecommendationOut:
         ],
         root_causes=[_suggestion_out(s) for s in recommendation.root_causes],
         severity=_severity_out(recommendation.severity),
+        category=CategoryOut(**asdict(recommendation.category)),
         fixes=[_suggestion_out(s) for s in recommendation.fixes],
         latency_ms=recommendation.latency_ms,
     )
@@ -234,6 +247,7 @@ def recommendation_out(recommendation: Recommendation) -> RecommendationOut:
 
 def _suggestion_out(suggestion: Suggestion) -> SuggestionOut:
     return SuggestionOut(
+        fix_type=suggestion.fix_type,
         text=suggestion.text,
         confidence=suggestion.confidence,
         evidence=suggestion.evidence,

@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from indexer.severity import Severity, normalize_severity
+from recommender.fix_types import classify_fix
 from recommender.retrieval import Match
 
 # Where each kind of suggestion is read from, in order of preference.
@@ -31,12 +32,14 @@ class Suggestion:
             the considered matches' score that supports it.
         evidence: Ids of the matches it came from.
         category: Root-cause category label of those matches, when known.
+        fix_type: Kind of fix the text describes (see recommender.fix_types).
     """
 
     text: str
     confidence: float
     evidence: list[str]
     category: str | None = None
+    fix_type: str | None = None
 
 
 @dataclass
@@ -55,6 +58,46 @@ class SeveritySuggestion:
     confidence: float
     evidence: list[str] = field(default_factory=list)
     votes: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class CategorySuggestion:
+    """The suggested root-cause category.
+
+    Attributes:
+        value: The category label that won the vote, or None when no match has one.
+        confidence: Share of the weighted votes that went to value, in [0, 1].
+        evidence: Ids of the matches that voted for it.
+        votes: Weighted votes per category.
+    """
+
+    value: str | None
+    confidence: float
+    evidence: list[str] = field(default_factory=list)
+    votes: dict[str, float] = field(default_factory=dict)
+
+
+def suggest_category(matches: list[Match]) -> CategorySuggestion:
+    """Suggest a root-cause category by a score-weighted vote of the matches."""
+    votes: dict[str, float] = defaultdict(float)
+    voters: dict[str, list[str]] = defaultdict(list)
+    for match in matches:
+        category = match.record.labels.get("category", "").strip().lower()
+        if category:
+            votes[category] += match.score
+            voters[category].append(match.record.id)
+
+    total = sum(votes.values())
+    if not total:
+        return CategorySuggestion(value=None, confidence=0.0)
+    best = min(votes, key=lambda c: (-votes[c], c))
+    ranked = sorted(votes.items(), key=lambda item: -item[1])
+    return CategorySuggestion(
+        value=best,
+        confidence=round(votes[best] / total, 4),
+        evidence=voters[best],
+        votes={category: round(weight, 4) for category, weight in ranked},
+    )
 
 
 def suggest_root_causes(matches: list[Match], limit: int = 3) -> list[Suggestion]:
@@ -76,7 +119,7 @@ def suggest_fixes(matches: list[Match], limit: int = 3) -> list[Suggestion]:
         text = _first_section(match, FIX_SECTIONS)
         if text:
             groups[f"record:{match.record.id}"].append((match, text))
-    return _rank(groups, matches, limit)
+    return _with_fix_types(_rank(groups, matches, limit))
 
 
 def suggest_severity(
@@ -129,6 +172,12 @@ def _rank(
         )
     suggestions.sort(key=lambda s: -s.confidence)
     return suggestions[:limit]
+
+
+def _with_fix_types(suggestions: list[Suggestion]) -> list[Suggestion]:
+    for suggestion in suggestions:
+        suggestion.fix_type = classify_fix(suggestion.text)
+    return suggestions
 
 
 def _first_section(match: Match, sections: tuple[str, ...]) -> str:

@@ -127,3 +127,18 @@ def test_volatile_tokens_do_not_change_the_ranking(sample_kb):
     )
     assert [m.record.id for m in first] == [m.record.id for m in second]
     assert [m.score for m in first] == [m.score for m in second]
+
+
+def test_category_is_voted_from_matches(recommender):
+    alert = parse_plain(_load("alert-cert-expiry.json"))
+    category = recommender.recommend(alert).category
+    assert category.value == "certificate expiry"
+    assert 0.0 < category.confidence <= 1.0
+    assert category.evidence
+    assert max(category.votes, key=category.votes.get) == "certificate expiry"
+
+
+def test_fixes_carry_a_fix_type(recommender):
+    alerts = parse_alertmanager(_load("alertmanager-disk-full.json"))
+    fixes = recommender.recommend(alerts[0]).fixes
+    assert any(fix.fix_type == "capacity" for fix in fixes)
