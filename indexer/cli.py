@@ -12,8 +12,8 @@ from pathlib import Path
 
 from indexer.errors import IncidentRecommenderError
 from indexer.knowledge_base import KnowledgeBase
-from indexer.readers import ReadResult, load_mapping, read_sources
-from indexer.settings import IndexerSettings
+from indexer.readers import ReadResult, load_mapping, preset_names, read_sources
+from indexer.settings import IndexerSettings, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +25,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    settings = IndexerSettings(**({"home": args.home} if args.home else {}))
     try:
+        settings = load_settings(
+            IndexerSettings, **({"home": args.home} if args.home else {})
+        )
         return int(args.handler(args, settings))
     except IncidentRecommenderError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -81,13 +83,13 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
 
 
 def _remove(args: argparse.Namespace, settings: IndexerSettings) -> int:
-    summary = KnowledgeBase(settings).remove(args.ids)
+    summary = KnowledgeBase(settings, create=False).remove(args.ids)
     print(f"removed {summary.removed} records (data version {summary.data_version})")
     return 0
 
 
 def _stats(args: argparse.Namespace, settings: IndexerSettings) -> int:
-    stats = KnowledgeBase(settings).stats()
+    stats = KnowledgeBase(settings, create=False).stats()
     if args.json:
         print(json.dumps(asdict(stats), indent=2))
         return 0
@@ -109,19 +111,22 @@ def _read(args: argparse.Namespace) -> ReadResult:
     mapping = load_mapping(args.mapping) if args.mapping else None
     missing = [path for path in args.sources if not Path(path).exists()]
     if missing:
-        raise FileNotFoundErrorWithHint(missing)
+        raise SourceNotFoundError(missing)
     result = read_sources([Path(p) for p in args.sources], mapping=mapping)
     for problem in result.problems:
         print(f"failed: {problem}", file=sys.stderr)
+    for path in result.skipped:
+        logger.info("skipped (not a supported incident file): %s", path)
     print(
         f"read {len(result.records)} records, {len(result.problems)} failed, "
-        f"{len(result.skipped)} skipped",
+        f"{len(result.skipped)} skipped"
+        + ("" if not result.skipped else " (list them with -v)"),
         file=sys.stderr,
     )
     return result
 
 
-class FileNotFoundErrorWithHint(IncidentRecommenderError):
+class SourceNotFoundError(IncidentRecommenderError):
     """A source path given on the command line does not exist."""
 
     def __init__(self, paths: list[str]) -> None:
@@ -149,8 +154,8 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.add_argument(
             "--mapping",
-            help="field mapping for CSV/JSON: a preset name "
-            "or a YAML file (default: detected from the columns)",
+            help="field mapping for CSV/JSON: a YAML file or a preset "
+            f"({', '.join(preset_names())}); default: detected from the columns",
         )
         command.add_argument(
             "--strict",

@@ -37,8 +37,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.exc import SQLAlchemyError
 
-from indexer.errors import ConfigurationError
+from indexer.errors import ConfigurationError, KnowledgeBaseError
 from indexer.passages import Passage
 from indexer.record import IncidentRecord
 
@@ -124,7 +125,14 @@ class Database:
         self.url = url
         self.engine: Engine = create_engine(url, future=True)
         event.listen(self.engine, "connect", _configure_sqlite)
-        self._create_schema()
+        try:
+            self._create_schema()
+        except SQLAlchemyError as error:
+            raise KnowledgeBaseError(
+                f"cannot open the database at {url}: {getattr(error, 'orig', error)}; "
+                "check that the file is a SQLite database and that its folder is "
+                "writable, or rebuild it with 'indexer build SOURCES'"
+            ) from error
 
     def _create_schema(self) -> None:
         metadata.create_all(self.engine)
@@ -480,7 +488,22 @@ def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
-def _ensure_sqlite_folder(url: str) -> None:
+def sqlite_path(url: str) -> Path | None:
+    """Return the file of a SQLite URL, or None for an in-memory database."""
     prefix = "sqlite:///"
-    if url.startswith(prefix) and url != prefix + ":memory:":
-        Path(url[len(prefix) :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if not url.startswith(prefix) or url == prefix + ":memory:":
+        return None
+    return Path(url[len(prefix) :]).expanduser()
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    path = sqlite_path(url)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot create the knowledge base folder {path.parent}: {error.strerror}; "
+            "set INCIDENT_HOME (or --home) to a writable folder"
+        ) from error

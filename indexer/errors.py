@@ -20,8 +20,8 @@ class RecordNotFoundError(IncidentRecommenderError):
 
     def __init__(self, record_id: str) -> None:
         super().__init__(
-            f"no record with id {record_id!r} in the knowledge base; "
-            "list ids with 'recommender search' or 'indexer stats'"
+            f"no record with id {record_id!r} in the knowledge base; find ids with "
+            "'recommender search TEXT', which shows the id of every match"
         )
         self.record_id = record_id
 

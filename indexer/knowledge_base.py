@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from indexer.database import Change, Database, PassageRef
+from indexer.database import Change, Database, PassageRef, sqlite_path
 from indexer.embedding import Embedder
 from indexer.errors import ConfigurationError, KnowledgeBaseError, RecordNotFoundError
 from indexer.normalize import expand_identifiers, normalize_text
@@ -65,10 +65,25 @@ class KnowledgeBase:
     """
 
     def __init__(
-        self, settings: IndexerSettings | None = None, embedder: Embedder | None = None
+        self,
+        settings: IndexerSettings | None = None,
+        embedder: Embedder | None = None,
+        create: bool = True,
     ) -> None:
+        """Open the knowledge base; with create=False a missing one is an error.
+
+        Commands that only read pass create=False, so a mistyped INCIDENT_HOME is
+        reported instead of silently answering from a new, empty knowledge base.
+        """
         self.settings = settings or IndexerSettings()
-        self.database = Database(self.settings.resolved_database_url)
+        url = self.settings.resolved_database_url
+        path = sqlite_path(url)
+        if not create and path is not None and not path.is_file():
+            raise KnowledgeBaseError(
+                f"no knowledge base at {path}; build one with 'indexer build SOURCES' "
+                "or point INCIDENT_HOME (or --home) at an existing one"
+            )
+        self.database = Database(url)
         self.embedder = embedder or Embedder(
             self.settings.model, self.settings.batch_size
         )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from indexer.embedding import DEFAULT_MODEL
+from indexer.errors import ConfigurationError
 
 
 class IndexerSettings(BaseSettings):
@@ -40,3 +42,25 @@ class IndexerSettings(BaseSettings):
     def index_path(self) -> Path:
         """Return the path of the FAISS index file."""
         return self.home / "passages.faiss"
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_settings(settings_class: type[SettingsT], **overrides: Any) -> SettingsT:
+    """Read settings from the environment; invalid values raise ConfigurationError.
+
+    The error names each environment variable, the problem and the value given, in
+    place of pydantic's traceback.
+    """
+    try:
+        return settings_class(**overrides)
+    except ValidationError as error:
+        prefix = str(settings_class.model_config.get("env_prefix", ""))
+        problems = []
+        for item in error.errors():
+            name = str(item["loc"][0]) if item["loc"] else "settings"
+            problems.append(
+                f"{prefix}{name.upper()}: {item['msg']} (got {item.get('input')!r})"
+            )
+        raise ConfigurationError("invalid setting: " + "; ".join(problems)) from error

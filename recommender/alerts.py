@@ -27,6 +27,9 @@ _LINK_ANNOTATIONS = frozenset(
 _TEXT_ANNOTATIONS = ("summary", "title", "message", "description")
 # Labels whose values name what is affected and so help a keyword match.
 _SERVICE_LABELS = ("service", "app", "app_kubernetes_io_name", "job", "component")
+PLAIN_ALERT_FIELDS = frozenset(
+    {"title", "description", "labels", "service", "severity", "startsAt"}
+)
 # Limits that keep one alert from holding up the service; real alerts are far smaller.
 MAX_ALERTS = 1_000
 MAX_LABELS = 200
@@ -128,6 +131,13 @@ def parse_plain(payload: object) -> Alert:
         raise InvalidAlertError(
             "body", "expected a JSON object with title or description"
         )
+    unknown = sorted(set(payload) - PLAIN_ALERT_FIELDS)
+    if unknown:
+        raise InvalidAlertError(
+            unknown[0],
+            f"unknown field; a plain alert has {', '.join(sorted(PLAIN_ALERT_FIELDS))} "
+            "(top_k is a query parameter)",
+        )
     labels = _string_map(payload.get("labels"), "labels")
     for key in ("service", "severity"):
         value = payload.get(key)
@@ -150,10 +160,20 @@ def parse_plain(payload: object) -> Alert:
     return alert
 
 
-def alert_from_text(text: str) -> Alert:
-    """Wrap free text, such as a search or a pasted alert, as an alert."""
+def alert_from_text(text: str, field: str = "q") -> Alert:
+    """Wrap free text, such as a search or a pasted alert, as an alert.
+
+    Args:
+        text: The text to match.
+        field: Name of the parameter the text came from, for the error message.
+    """
     alert = Alert(fingerprint=_fingerprint({}, text), title=text)
-    _require_text(alert, "q")
+    if not alert.query_text().strip():
+        raise InvalidAlertError(
+            field,
+            "is empty (or holds only volatile values such as IPs and timestamps); "
+            "give the text to search for",
+        )
     return alert
 
 
@@ -258,7 +278,8 @@ def _check_length(value: str, where: str, limit: int) -> None:
 
 
 def _fingerprint(labels: dict[str, str], text: str) -> str:
-    encoded = json.dumps([sorted(labels.items()), text], ensure_ascii=False).encode()
+    # ASCII escapes keep unpaired surrogates from failing the encode.
+    encoded = json.dumps([sorted(labels.items()), text]).encode()
     return hashlib.sha256(encoded).hexdigest()[:16]
 
 

@@ -17,6 +17,7 @@ from recommender.http_errors import (
     REQUEST_ID_HEADER,
     error_response,
     install_error_handlers,
+    internal_error,
 )
 from recommender.recommendation import Recommender
 from recommender.routes import alerts, health, incidents
@@ -85,7 +86,11 @@ async def _request_context(
             "too_large",
             f"request body of {length} bytes is over the limit of {limit}",
         )
-    response = await call_next(request)
+    try:
+        response = await call_next(request)
+    except Exception as error:
+        # Answered here, so the server does not log the same traceback again.
+        return internal_error(request, error)
     response.headers[REQUEST_ID_HEADER] = request.state.request_id
     return response
 

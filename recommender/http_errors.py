@@ -8,6 +8,7 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from indexer.errors import ConfigurationError, KnowledgeBaseError, RecordNotFoundError
@@ -84,7 +85,11 @@ def install_error_handlers(app: FastAPI) -> None:
             ".".join(location[1:]) if len(location) > 1 else ".".join(location) or None
         )
         message = str(first.get("msg", "invalid request"))
-        if "input" in first and not isinstance(first["input"], (dict, list)):
+        if first.get("type") == "missing":
+            message = f"missing {location[0] if location else ''} parameter {field}"
+        elif first.get("input") is not None and not isinstance(
+            first["input"], (dict, list)
+        ):
             message += f" (got {str(first['input'])[:80]!r})"
         return error_response(request, 422, "invalid_input", message, field)
 
@@ -101,14 +106,35 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.error("request %s failed: %s", request_id(request), error)
         return error_response(request, 503, "unavailable", str(error))
 
-    @app.exception_handler(Exception)
-    async def _bug(request: Request, error: Exception) -> JSONResponse:
-        logger.exception(
-            "request %s failed with an unexpected error", request_id(request)
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, error: SQLAlchemyError) -> JSONResponse:
+        # The message holds SQL, so it goes to the log only.
+        logger.error(
+            "request %s failed in the database: %s", request_id(request), error
         )
         return error_response(
             request,
-            500,
-            "internal_error",
-            "unexpected error; report it with the request id",
+            503,
+            "unavailable",
+            "the knowledge base database "
+            "is unavailable; see the service log for this request id",
         )
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, error: Exception) -> JSONResponse:
+        return internal_error(request, error)
+
+
+def internal_error(request: Request, error: Exception) -> JSONResponse:
+    """Log an unexpected error once, with its request id, and answer 500."""
+    logger.error(
+        "request %s failed with an unexpected error",
+        request_id(request),
+        exc_info=error,
+    )
+    return error_response(
+        request,
+        500,
+        "internal_error",
+        "unexpected error; report it with the request id",
+    )

@@ -92,7 +92,7 @@ class Recommender:
             category=suggest_category(precedents),
             fixes=suggest_fixes(precedents),
             threshold=self.threshold,
-            message=self._message(matches, precedents),
+            message=self._message(matches, precedents, shown=top_k),
         )
         recommendation.latency_ms = round((time.perf_counter() - started) * 1000, 1)
         logger.info(
@@ -107,11 +107,18 @@ class Recommender:
         )
         return recommendation
 
-    def _message(self, matches: list[Match], precedents: list[Match]) -> str:
+    def _message(
+        self, matches: list[Match], precedents: list[Match], shown: int
+    ) -> str:
+        if not matches and not self.knowledge_base.database.count_records():
+            return (
+                "No close precedent: the knowledge base is empty. Load past incidents "
+                "with 'indexer build SOURCES'."
+            )
         if not matches:
             return (
-                "No close precedent: the knowledge base is empty or holds nothing "
-                "like this alert. Treat it as a new kind of incident."
+                "No close precedent: nothing in the knowledge base is like this alert. "
+                "Treat it as a new kind of incident."
             )
         if not precedents:
             return (
@@ -119,7 +126,8 @@ class Recommender:
                 f"below the threshold of {self.threshold:.2f}. The nearest records are "
                 "listed with low confidence; treat this as a new kind of incident."
             )
+        hidden = f" ({shown} shown)" if shown < len(precedents) else ""
         return (
-            f"{len(precedents)} similar past record(s); the closest is "
+            f"{len(precedents)} similar past record(s){hidden}; the closest is "
             f"{precedents[0].record.id} ({precedents[0].score:.2f})."
         )

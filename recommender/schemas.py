@@ -188,9 +188,13 @@ class IncidentOut(BaseModel):
 
 
 class Health(BaseModel):
-    """Whether the service can answer, and what it serves."""
+    """Whether the service can answer, and what it serves.
 
-    status: Literal["ok"]
+    status is "empty" while the knowledge base holds no records: the service answers,
+    but every alert gets "no close precedent".
+    """
+
+    status: Literal["ok", "empty"]
     records: int
     vectors: int
     data_version: int

@@ -37,6 +37,10 @@ SUPPORTED_SUFFIXES = (
     MARKDOWN_SUFFIXES | CSV_SUFFIXES | JSON_SUFFIXES | JSON_LINES_SUFFIXES
 ) | TEXT_SUFFIXES
 
+# Larger files are rejected: a postmortem is kilobytes, and a file of this size
+# takes minutes to embed on a CPU.
+MAX_FILE_BYTES = 20 * 2**20
+
 # Repository files that describe the repository, not an incident.
 _SKIPPED_NAME_PREFIXES = ("readme", "license", "licence", "contributing", "changelog")
 # Section index pages of Hugo sites, such as the runbook folders.
@@ -96,6 +100,9 @@ def read_sources(
 def _read_root(root: Path, mapping: FieldMapping | None) -> ReadResult:
     if root.is_file():
         return _read_file(root, root.parent, mapping, explicit=True)
+    if root.exists() and not root.is_dir():
+        reason = "not a regular file or directory (a pipe or device?); skipped"
+        return ReadResult(problems=[ReadProblem(str(root), None, reason)])
     if not root.is_dir():
         reason = "no such file or directory; check the path"
         return ReadResult(problems=[ReadProblem(str(root), None, reason)])
@@ -118,7 +125,12 @@ def _walk(root: Path, result: ReadResult) -> Iterator[Path]:
         result.skipped.extend(os.path.join(folder, name) for name in hidden)
         subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         for name in sorted(files):
-            yield Path(folder, name)
+            path = Path(folder, name)
+            # Named pipes, sockets and devices would block or fail on read.
+            if path.is_file():
+                yield path
+            else:
+                result.skipped.append(str(path))
 
 
 def _read_file(
@@ -128,6 +140,12 @@ def _read_file(
         return ReadResult(skipped=[str(path)])
 
     reader = _reader_for(path, mapping)
+    if reader is not None and (size := path.stat().st_size) > MAX_FILE_BYTES:
+        reason = (
+            f"file is {size / 2**20:.1f} MiB, over the limit of "
+            f"{MAX_FILE_BYTES // 2**20} MiB; split it into one file per incident"
+        )
+        return ReadResult(problems=[ReadProblem(str(path), None, reason)])
     if reader is None and explicit:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
         reason = f"unsupported file type; supported suffixes are {supported}"

@@ -336,7 +336,7 @@ def _build_record(
     """
     if not isinstance(raw.data, Mapping):
         raise _RecordError(
-            f"the record is a {type(raw.data).__name__}, expected a JSON object"
+            f"the record is {_json_kind(raw.data)}, expected a JSON object"
         )
 
     title = _required_text(raw, mapping.title, "title")
@@ -427,3 +427,16 @@ def _describe(paths: Sequence[str]) -> str:
 
 def _file_problem(source: str, location: str | None, reason: str) -> ReadResult:
     return ReadResult(problems=[ReadProblem(source, location, reason)])
+
+
+def _json_kind(value: object) -> str:
+    """Return the JSON name of a value's type, with its article."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"

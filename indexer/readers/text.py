@@ -33,6 +33,9 @@ _MAX_TITLE = 120
 _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}")
 
 
+_CHAOS_TOLERANCE = 0.02
+
+
 def decode_text(data: bytes) -> str:
     """Decode file bytes to text.
 
@@ -53,9 +56,9 @@ def decode_text(data: bytes) -> str:
     if not matches:
         raise ValueError("the file is not text in any known encoding")
     best = matches[0]
-    tied = [
-        m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)
-    ]
+    # Language coherence is a weak signal on short texts, so any code page that
+    # decodes with as little noise as the best one ties with it.
+    tied = [m for m in matches if m.chaos <= best.chaos + _CHAOS_TOLERANCE]
     chosen = next((m for m in tied if "cp1252" in m.could_be_from_charset), best)
     text = str(chosen)
     if "\x00" in text:

@@ -9,6 +9,9 @@ from fastapi import Request
 
 from recommender.http_errors import ApiError
 
+# Alerts are three or four levels deep; far deeper JSON is an attack or a bug.
+MAX_DEPTH = 32
+
 
 async def read_json(request: Request) -> Any:
     """Read a JSON request body, rejecting wrong types, oversize and bad encodings."""
@@ -41,7 +44,7 @@ async def read_json(request: Request) -> Any:
             "body",
         ) from error
     try:
-        return json.loads(text)
+        document = json.loads(text)
     except json.JSONDecodeError as error:
         raise ApiError(
             422,
@@ -50,3 +53,53 @@ async def read_json(request: Request) -> Any:
             f"{error.lineno} column {error.colno}",
             "body",
         ) from error
+    except RecursionError as error:
+        raise _too_deep() from error
+    check_document(document)
+    return document
+
+
+def check_document(document: Any) -> None:
+    """Reject JSON nested deeper than MAX_DEPTH or holding text that is not UTF-8.
+
+    JSON escapes can spell lone UTF-16 surrogates ("\\ud800"), which decode to a
+    Python string that cannot be encoded again, so they are rejected here.
+    """
+    stack: list[tuple[Any, str, int]] = [(document, "body", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, path)
+                stack.append((item, f"{path}.{key}", depth + 1))
+        elif isinstance(value, list):
+            stack.extend(
+                (item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)
+            )
+        elif isinstance(value, str):
+            _check_text(value, path)
+
+
+def _check_text(value: str, path: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"text contains an unpaired UTF-16 surrogate at character {error.start}; "
+            "send valid Unicode",
+            path.removeprefix("body."),
+        ) from error
+
+
+def _too_deep() -> ApiError:
+    return ApiError(
+        422,
+        "invalid_input",
+        f"body is nested more than {MAX_DEPTH} levels deep; alerts need at most "
+        "three or four",
+        "body",
+    )

@@ -21,7 +21,7 @@ async def health(
     """Report that the service is up, with record count and data version."""
     stats = await run_in_threadpool(knowledge_base.stats)
     return Health(
-        status="ok",
+        status="ok" if stats.records else "empty",
         records=stats.records,
         vectors=stats.vectors,
         data_version=stats.data_version,

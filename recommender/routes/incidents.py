@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.knowledge_base import KnowledgeBase
 from recommender.alerts import Alert, alert_from_text
+from recommender.http_errors import ApiError
 from recommender.recommendation import Recommender
 from recommender.routes.deps import check_top_k, get_knowledge_base, get_recommender
 from recommender.schemas import ErrorBody, IncidentOut, SearchResults, match_out
@@ -48,7 +49,7 @@ async def similar(
 ) -> SearchResults:
     """List the records most similar to a stored incident ("more like this")."""
     limit = check_top_k(request, top_k)
-    record = await run_in_threadpool(knowledge_base.get, incident_id)
+    record = await run_in_threadpool(knowledge_base.get, _required(incident_id))
     symptom = [
         record.sections.get(s, "")
         for s in ("summary", "description", "meaning", "impact")
@@ -71,7 +72,7 @@ async def get_incident(
     incident_id: Annotated[str, Path(description="Record id.")],
 ) -> IncidentOut:
     """Return one stored incident, postmortem or runbook by id."""
-    record = await run_in_threadpool(knowledge_base.get, incident_id)
+    record = await run_in_threadpool(knowledge_base.get, _required(incident_id))
     return IncidentOut(**record.to_dict())
 
 
@@ -92,3 +93,11 @@ async def _search(
         no_close_precedent=not matches or matches[0].score < threshold,
         threshold=threshold,
     )
+
+
+def _required(incident_id: str) -> str:
+    if not incident_id.strip():
+        raise ApiError(
+            404, "not_found", "missing incident id: use /v1/incidents/ID", "id"
+        )
+    return incident_id

@@ -114,3 +114,17 @@ def test_build_with_nothing_readable_leaves_base_unchanged(tmp_path, capsys):
     status, _, err = _run(capsys, "--home", str(tmp_path / "kb"), "build", str(empty))
     assert status == 1
     assert "no records were read" in err
+
+
+def test_stats_without_knowledge_base_is_clear(tmp_path, capsys):
+    status, _, err = _run(capsys, "--home", str(tmp_path / "none"), "stats")
+    assert status == 2
+    assert "no knowledge base at" in err
+
+
+def test_home_that_is_a_file_is_clear(tmp_path, sources, capsys):
+    home = tmp_path / "file"
+    home.write_text("x")
+    status, _, err = _run(capsys, "--home", str(home), "build", str(sources))
+    assert status == 2
+    assert "cannot create the knowledge base folder" in err

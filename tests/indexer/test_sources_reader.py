@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -134,3 +135,29 @@ def test_sample_data_reads_cleanly() -> None:
     assert suffixes == {".csv", ".json"}
     categories = {r.labels.get("category") for r in result.records} - {None}
     assert len(categories) >= 15
+
+
+def test_named_pipe_is_skipped_not_read(tmp_path: Path) -> None:
+    folder = tmp_path / "src"
+    folder.mkdir()
+    os.mkfifo(folder / "fifo.md")
+    (folder / "ok.md").write_text("# Disk full\n\n## Summary\n\nThe disk filled up.\n")
+
+    result = read_sources([folder])
+
+    assert [Path(r.source).name for r in result.records] == ["ok.md"]
+    assert str(folder / "fifo.md") in result.skipped
+
+
+def test_oversized_file_is_a_problem(tmp_path: Path, monkeypatch) -> None:
+    import indexer.readers as readers
+
+    monkeypatch.setattr(readers, "MAX_FILE_BYTES", 100)
+    folder = tmp_path / "src"
+    folder.mkdir()
+    (folder / "big.md").write_text("# Big\n\n" + "word " * 100)
+
+    result = read_sources([folder])
+
+    assert not result.records
+    assert "over the limit" in result.problems[0].reason

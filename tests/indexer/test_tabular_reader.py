@@ -389,3 +389,15 @@ def test_parse_datetime_formats(value: object, expected: datetime | None) -> Non
 def test_parse_datetime_rejects(value: str) -> None:
     with pytest.raises(ValueError, match="accepted formats"):
         parse_datetime(value)
+
+
+def test_short_cp1252_jira_export_keeps_accents(tmp_path: Path) -> None:
+    text = (
+        "Issue key,Summary,Description,Priority\n"
+        "OPS-7,Café payments failing – naïve retry,Retries stormed the provider,High\n"
+    )
+    _write(tmp_path / "j", "jira.csv", text.encode("cp1252"))
+
+    result = read_sources([tmp_path / "j"])
+
+    assert [r.title for r in result.records] == ["Café payments failing – naïve retry"]

@@ -155,5 +155,6 @@ def test_invalid_plain_alerts_name_the_field(payload, field):
 
 
 def test_whitespace_text_is_rejected():
-    with pytest.raises(InvalidAlertError, match="no text to match"):
-        alert_from_text(" \n\t ")
+    with pytest.raises(InvalidAlertError, match="is empty") as raised:
+        alert_from_text(" \n\t ", field="TEXT")
+    assert raised.value.field == "TEXT"

@@ -120,7 +120,7 @@ def test_top_k_not_a_number_is_422(client):
 @pytest.mark.parametrize("query", ["", "   ", "\n\t"])
 def test_empty_search_text_is_422(client, query):
     body = _error(client.get("/v1/search", params={"q": query}), 422)
-    assert "no text to match" in body["message"]
+    assert "is empty" in body["message"]
 
 
 def test_missing_search_text_is_422(client):
@@ -193,6 +193,61 @@ def test_empty_knowledge_base_says_no_precedent(empty_client):
     recommendation = response.json()["results"][0]["recommendation"]
     assert recommendation["no_close_precedent"] is True
     assert recommendation["matches"] == []
-    assert "empty" in recommendation["message"]
+    assert "knowledge base is empty" in recommendation["message"]
     assert empty_client.get("/v1/search", params={"q": "disk"}).json()["matches"] == []
     assert empty_client.get("/health").json()["records"] == 0
+
+
+def test_deeply_nested_body_is_422(client):
+    body = '{"title": "x", "labels": ' + "[" * 5000 + "]" * 5000 + "}"
+    response = client.post(
+        "/v1/alerts", content=body, headers={"Content-Type": "application/json"}
+    )
+    error = _error(response, 422)
+    assert "nested more than 32 levels" in error["message"]
+
+
+def test_bare_brackets_body_is_422(client):
+    response = client.post(
+        "/v1/alerts",
+        content="[" * 100_000,
+        headers={"Content-Type": "application/json"},
+    )
+    _error(response, 422)
+
+
+def test_unpaired_surrogate_is_422(client):
+    response = client.post(
+        "/v1/alerts",
+        content='{"title": "disk \\ud800 full"}',
+        headers={"Content-Type": "application/json"},
+    )
+    error = _error(response, 422)
+    assert error["field"] == "title"
+    assert "surrogate" in error["message"]
+
+
+def test_unknown_plain_alert_field_is_422(client):
+    error = _error(client.post("/v1/alerts", json={"title": "disk", "top_k": 0}), 422)
+    assert error["field"] == "top_k"
+    assert "query parameter" in error["message"]
+
+
+def test_missing_search_text_says_missing(client):
+    error = _error(client.get("/v1/search"), 422)
+    assert error["message"] == "missing query parameter q"
+
+
+def test_empty_incident_id_is_404(client):
+    error = _error(client.get("/v1/incidents/"), 404)
+    assert "missing incident id" in error["message"]
+
+
+def test_empty_search_says_empty(client):
+    error = _error(client.get("/v1/search", params={"q": "  "}), 422)
+    assert error["field"] == "q"
+    assert error["message"].startswith("is empty")
+
+
+def test_health_reports_empty_knowledge_base(empty_client):
+    assert empty_client.get("/health").json()["status"] == "empty"
