@@ -14,6 +14,7 @@ from indexer.errors import IncidentRecommenderError
 from indexer.knowledge_base import KnowledgeBase
 from indexer.readers import ReadResult, load_mapping, preset_names, read_sources
 from indexer.settings import IndexerSettings, load_settings
+from indexer.sync import plan_sync
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,37 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
     return 0
 
 
+def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
+    result = _read(args)
+    if args.strict and result.problems:
+        print(
+            "error: --strict is set and some input was invalid; nothing was written",
+            file=sys.stderr,
+        )
+        return 1
+
+    knowledge_base = KnowledgeBase(settings, create=False)
+    stored = knowledge_base.database.record_sources()
+    roots = [Path(source) for source in args.sources]
+    plan = plan_sync(result, stored, roots, keep_removed=args.keep_removed)
+    summary = knowledge_base.sync(plan, progress=not args.quiet)
+
+    if not plan.added and not plan.updated and not plan.removed:
+        print(
+            f"nothing to do: {plan.unchanged} records unchanged, "
+            f"{len(result.problems)} failed (data version {summary.data_version})"
+        )
+        return 0
+    kept = f", {len(plan.kept)} kept though their source is gone" if plan.kept else ""
+    print(
+        f"synced: {summary.added} added, {summary.replaced} updated, "
+        f"{summary.removed} removed, {summary.unchanged} unchanged, "
+        f"{len(result.problems)} failed{kept}, in {summary.seconds:.1f} s "
+        f"(data version {summary.data_version})"
+    )
+    return 0
+
+
 def _remove(args: argparse.Namespace, settings: IndexerSettings) -> int:
     summary = KnowledgeBase(settings, create=False).remove(args.ids)
     print(f"removed {summary.removed} records (data version {summary.data_version})")
@@ -144,8 +176,18 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     build = commands.add_parser("build", help="replace the knowledge base with SOURCES")
+    sync = commands.add_parser(
+        "sync",
+        help="bring the knowledge base in line with SOURCES: add new records, "
+        "re-embed changed ones, remove those whose source is gone",
+    )
+    sync.add_argument(
+        "--keep-removed",
+        action="store_true",
+        help="keep records whose source file or entry is gone",
+    )
     add = commands.add_parser("add", help="add or replace records from files, in place")
-    for command, handler in ((build, _build), (add, _add)):
+    for command, handler in ((build, _build), (add, _add), (sync, _sync)):
         command.add_argument(
             "sources",
             nargs="+",

@@ -76,6 +76,17 @@ passages_table = Table(
     Column("role", String, nullable=False),
     Column("text", Text, nullable=False),
     Column("vector", LargeBinary, nullable=False),
+    # Passage ids only grow, never reused after a delete, so an index can tell new
+    # passages by id alone.
+    sqlite_autoincrement=True,
+)
+
+# Passages deleted by each write, so that an index can catch up without a rebuild.
+removed_table = Table(
+    "removed_passages",
+    metadata,
+    Column("passage_pk", Integer, nullable=False),
+    Column("data_version", Integer, nullable=False, index=True),
 )
 
 meta_table = Table(
@@ -154,26 +165,32 @@ class Database:
 
     # Writes ---------------------------------------------------------------
 
-    def upsert(
+    def apply(
         self,
         items: Sequence[tuple[IncidentRecord, list[Passage], np.ndarray]],
         keyword_texts: Sequence[dict[str, str]],
+        remove_ids: Sequence[str] = (),
         replace_all: bool = False,
     ) -> Change:
-        """Insert records or replace those with the same id, in one transaction.
+        """Insert or replace records and delete others, in one transaction.
 
-        With replace_all, every other record is deleted in the same transaction, so
-        a full rebuild that dies half-way leaves the previous knowledge base intact.
+        A record whose id exists replaces the old one. With replace_all, every other
+        record is deleted too, so a full rebuild that dies half-way leaves the
+        previous knowledge base intact. Removed passage ids are kept with the new
+        data version, so an index of an older version can catch up in place.
         """
         removed: list[int] = []
         added: list[int] = []
         now = datetime.now(timezone.utc).isoformat()
         with self.engine.begin() as conn:
+            version = self._next_version(conn)
             if replace_all:
                 removed.extend(conn.execute(select(passages_table.c.pk)).scalars())
                 conn.execute(delete(passages_table))
                 conn.execute(delete(records_table))
                 conn.execute(text("DELETE FROM records_fts"))
+            for record_id in remove_ids:
+                removed.extend(self._delete(conn, record_id))
             for (record, passages, vectors), keywords in zip(
                 items, keyword_texts, strict=True
             ):
@@ -181,7 +198,8 @@ class Database:
                 record_pk = self._insert_record(conn, record, now)
                 added.extend(self._insert_passages(conn, record_pk, passages, vectors))
                 self._insert_keywords(conn, record_pk, keywords)
-            version = self._bump_version(conn)
+            self._record_removed(conn, removed, version)
+            self._set_meta(conn, "data_version", json.dumps(version))
         stacked = (
             np.concatenate([v for _, _, v in items])
             if items
@@ -191,14 +209,49 @@ class Database:
             removed=removed, added=added, vectors=stacked, data_version=version
         )
 
-    def remove(self, record_ids: Sequence[str]) -> Change:
-        """Delete records by id in one transaction; unknown ids are ignored."""
-        removed: list[int] = []
-        with self.engine.begin() as conn:
-            for record_id in record_ids:
-                removed.extend(self._delete(conn, record_id))
-            version = self._bump_version(conn)
-        return Change(removed, [], np.zeros((0, 0), np.float32), version)
+    def count_changes_since(self, version: int, max_passage_id: int) -> int:
+        """Return how many passages were added or removed after a data version."""
+        with self.engine.connect() as conn:
+            removed = conn.execute(
+                select(func.count())
+                .select_from(removed_table)
+                .where(removed_table.c.data_version > version)
+            ).scalar()
+            added = conn.execute(
+                select(func.count())
+                .select_from(passages_table)
+                .where(passages_table.c.pk > max_passage_id)
+            ).scalar()
+        return int(removed or 0) + int(added or 0)
+
+    def changes_since(
+        self, version: int, max_passage_id: int
+    ) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """Return what changed after a data version, to update an index in place.
+
+        Returns the passage ids removed after that version, and the ids and vectors
+        of passages with an id above max_passage_id (passage ids only grow).
+        """
+        with self.engine.connect() as conn:
+            removed = list(
+                conn.execute(
+                    select(removed_table.c.passage_pk).where(
+                        removed_table.c.data_version > version
+                    )
+                ).scalars()
+            )
+            rows = conn.execute(
+                select(passages_table.c.pk, passages_table.c.vector)
+                .where(passages_table.c.pk > max_passage_id)
+                .order_by(passages_table.c.pk)
+            ).all()
+        ids = np.array([pk for pk, _ in rows], dtype=np.int64)
+        vectors = (
+            np.stack([np.frombuffer(blob, dtype=np.float32) for _, blob in rows])
+            if rows
+            else np.zeros((0, 0), np.float32)
+        )
+        return removed, ids, vectors
 
     def set_meta(self, key: str, value: object) -> None:
         """Store a JSON-serialisable setting, such as the model name."""
@@ -246,6 +299,18 @@ class Database:
             ).scalars()
             records = [IncidentRecord.from_dict(json.loads(row)) for row in rows]
         return {record.id: record for record in records}
+
+    def record_sources(self) -> dict[str, tuple[str, str]]:
+        """Return every record id with its content hash and source."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    records_table.c.id,
+                    records_table.c.content_hash,
+                    records_table.c.source,
+                )
+            )
+            return {record_id: (digest, source) for record_id, digest, source in rows}
 
     def record_hashes(self) -> dict[str, str]:
         """Return every record id with its content hash."""
@@ -448,13 +513,20 @@ class Database:
             {"pk": record_pk, **params},
         )
 
-    def _bump_version(self, conn: Connection) -> int:
+    def _next_version(self, conn: Connection) -> int:
         current = conn.execute(
             select(meta_table.c.value).where(meta_table.c.key == "data_version")
         ).scalar()
-        version = (int(json.loads(current)) if current else 0) + 1
-        self._set_meta(conn, "data_version", json.dumps(version))
-        return version
+        return (int(json.loads(current)) if current else 0) + 1
+
+    def _record_removed(
+        self, conn: Connection, passage_ids: list[int], version: int
+    ) -> None:
+        if passage_ids:
+            conn.execute(
+                insert(removed_table),
+                [{"passage_pk": pk, "data_version": version} for pk in passage_ids],
+            )
 
     def _set_meta(self, conn: Connection, key: str, value: str) -> None:
         updated = conn.execute(

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
 
 import numpy as np
 from tqdm import tqdm
 
-from indexer.database import Change, Database, PassageRef, sqlite_path
+from indexer.database import Database, PassageRef, sqlite_path
 from indexer.embedding import Embedder
 from indexer.errors import ConfigurationError, KnowledgeBaseError, RecordNotFoundError
+from indexer.lock import write_lock
 from indexer.normalize import expand_identifiers, normalize_text
 from indexer.passages import (
     Passage,
@@ -23,7 +24,9 @@ from indexer.passages import (
 )
 from indexer.record import SYMPTOM_SECTIONS, IncidentRecord
 from indexer.settings import IndexerSettings
+from indexer.sync import SyncPlan
 from indexer.vector_index import VectorIndex
+from indexer.vector_store import VectorStore
 
 logger = logging.getLogger(__name__)
 
@@ -32,14 +35,15 @@ EMBED_BATCH = 512
 
 @dataclass(frozen=True)
 class WriteSummary:
-    """What one build, add or remove changed."""
+    """What one build, add, remove or sync changed."""
 
-    added: int
-    replaced: int
-    removed: int
-    passages: int
-    seconds: float
-    data_version: int
+    added: int = 0
+    replaced: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    passages: int = 0
+    seconds: float = 0.0
+    data_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -87,8 +91,10 @@ class KnowledgeBase:
         self.embedder = embedder or Embedder(
             self.settings.model, self.settings.batch_size
         )
-        self._index: VectorIndex | None = None
-        self._lock = threading.RLock()
+        self._model_checked = False
+        self.vectors = VectorStore(
+            self.database, self.settings, lambda: self.embedder.dimension
+        )
 
     # Writes ---------------------------------------------------------------
 
@@ -101,20 +107,24 @@ class KnowledgeBase:
         boilerplate = find_boilerplate(records)
         items, keywords = self._prepare(records, boilerplate, progress)
 
-        self._check_model(allow_change=True)
-        self.database.set_meta("boilerplate", sorted(boilerplate))
-        change = self.database.upsert(items, keywords, replace_all=True)
-        index = self._new_index(change.vectors)
-        index.add(np.asarray(change.added, dtype=np.int64), change.vectors)
-        self._save(index, change.data_version)
+        with self._write_lock():
+            self._check_model(allow_change=True)
+            self.database.set_meta("boilerplate", sorted(boilerplate))
+            change = self.database.apply(items, keywords, replace_all=True)
+            index = self.vectors.new_index(change.vectors)
+            index.add(np.asarray(change.added, dtype=np.int64), change.vectors)
+            index.info = replace(
+                index.info,
+                data_version=change.data_version,
+                max_passage_id=max(change.added, default=0),
+            )
+            self.vectors.replace(index)
 
         summary = WriteSummary(
-            len(records),
-            0,
-            0,
-            len(change.added),
-            time.perf_counter() - started,
-            change.data_version,
+            added=len(records),
+            passages=len(change.added),
+            seconds=time.perf_counter() - started,
+            data_version=change.data_version,
         )
         logger.info(
             "built knowledge base: %d records, %d passages in %.1f s",
@@ -129,33 +139,63 @@ class KnowledgeBase:
         started = time.perf_counter()
         records = _unique_by_id(records)
         self._check_model(allow_change=False)
-        existing = set(self.database.get_records([r.id for r in records]))
-        boilerplate = self._boilerplate()
-        items, keywords = self._prepare(records, boilerplate, progress=False)
+        items, keywords = self._prepare(records, self._boilerplate(), progress=False)
 
-        change = self.database.upsert(items, keywords)
-        self._apply(change)
+        with self._write_lock():
+            existing = set(self.database.get_records([r.id for r in records]))
+            change = self.database.apply(items, keywords)
+            self.vectors.checkpoint()
         return WriteSummary(
-            len(records) - len(existing),
-            len(existing),
-            0,
-            len(change.added),
-            time.perf_counter() - started,
-            change.data_version,
+            added=len(records) - len(existing),
+            replaced=len(existing),
+            passages=len(change.added),
+            seconds=time.perf_counter() - started,
+            data_version=change.data_version,
         )
 
     def remove(self, record_ids: Sequence[str]) -> WriteSummary:
         """Remove records by id; raises RecordNotFoundError for an unknown id."""
         started = time.perf_counter()
-        known = self.database.get_records(record_ids)
-        for record_id in record_ids:
-            if record_id not in known:
-                raise RecordNotFoundError(record_id)
-
-        change = self.database.remove(record_ids)
-        self._apply(change)
+        with self._write_lock():
+            known = self.database.get_records(record_ids)
+            for record_id in record_ids:
+                if record_id not in known:
+                    raise RecordNotFoundError(record_id)
+            change = self.database.apply([], [], remove_ids=record_ids)
+            self.vectors.checkpoint()
         return WriteSummary(
-            0, 0, len(known), 0, time.perf_counter() - started, change.data_version
+            removed=len(known),
+            seconds=time.perf_counter() - started,
+            data_version=change.data_version,
+        )
+
+    def sync(self, plan: SyncPlan, progress: bool = False) -> WriteSummary:
+        """Apply a sync plan: embed only new and changed records, in one transaction.
+
+        A plan with no change writes nothing and keeps the data version.
+        """
+        started = time.perf_counter()
+        self._check_model(allow_change=False)
+        changed = plan.added + plan.updated
+        if not changed and not plan.removed:
+            return WriteSummary(
+                unchanged=plan.unchanged,
+                seconds=time.perf_counter() - started,
+                data_version=self.database.data_version(),
+            )
+
+        items, keywords = self._prepare(changed, self._boilerplate(), progress)
+        with self._write_lock():
+            change = self.database.apply(items, keywords, remove_ids=plan.removed)
+            self.vectors.checkpoint(force=True)
+        return WriteSummary(
+            added=len(plan.added),
+            replaced=len(plan.updated),
+            removed=len(plan.removed),
+            unchanged=plan.unchanged,
+            passages=len(change.added),
+            seconds=time.perf_counter() - started,
+            data_version=change.data_version,
         )
 
     # Reads ----------------------------------------------------------------
@@ -196,16 +236,20 @@ class KnowledgeBase:
         return [(refs[pid], score) for pid, score in hits if pid in refs]
 
     def vector_index(self) -> VectorIndex:
-        """Return the vector index for the current data, loading or rebuilding it."""
-        version = self.database.data_version()
-        with self._lock:
-            if self._index is not None and self._index.info.data_version == version:
-                return self._index
-            self._index = self._load_or_rebuild(version)
-            return self._index
+        """Return the vector index for the current data, caught up in place."""
+        return self.vectors.current()
 
     def embed_query(self, text: str) -> np.ndarray:
-        """Embed an alert or search text, normalised like the indexed passages."""
+        """Embed an alert or search text, normalised like the indexed passages.
+
+        Raises ConfigurationError when the configured model is not the one the
+        stored vectors came from, since their similarities would mean nothing.
+        """
+        if not self._model_checked:
+            stored = self.database.get_meta("model")
+            if stored is not None and stored != self.settings.model:
+                raise _model_mismatch(stored, self.settings.model)
+            self._model_checked = True
         return self.embedder.embed([normalize_text(text)])[0]
 
     # Helpers --------------------------------------------------------------
@@ -254,12 +298,7 @@ class KnowledgeBase:
             self.database.set_meta("dimension", self.embedder.dimension)
             return
         if stored != self.settings.model:
-            raise ConfigurationError(
-                f"the knowledge base was embedded with model {stored!r}, but "
-                f"INCIDENT_MODEL is {self.settings.model!r}; set "
-                f"INCIDENT_MODEL={stored} or rebuild with "
-                "'indexer build SOURCES...'"
-            )
+            raise _model_mismatch(stored, self.settings.model)
 
     def _boilerplate(self) -> frozenset[str]:
         """Return the template lines found at the last full build."""
@@ -270,63 +309,8 @@ class KnowledgeBase:
             else frozenset()
         )
 
-    def _new_index(self, sample: np.ndarray) -> VectorIndex:
-        dimension = int(self.database.get_meta("dimension") or self.embedder.dimension)  # type: ignore[call-overload]
-        model = str(self.database.get_meta("model", self.settings.model))
-        return VectorIndex.create(dimension, model, sample if len(sample) else None)
-
-    def _apply(self, change: Change) -> None:
-        """Apply one database change to the vector index in place and save it."""
-        with self._lock:
-            index = self._load_or_rebuild(change.data_version - 1)
-            index.remove(change.removed)
-            if change.added:
-                index.add(np.asarray(change.added, dtype=np.int64), change.vectors)
-            self._save(index, change.data_version)
-
-    def _load_or_rebuild(self, version: int) -> VectorIndex:
-        path = self.settings.index_path
-        try:
-            index = VectorIndex.load(path)
-            if index.info.data_version == version:
-                return index
-            logger.info(
-                "vector index reflects data version %d, database is at %d; "
-                "rebuilding it from the database",
-                index.info.data_version,
-                version,
-            )
-        except KnowledgeBaseError as error:
-            if path.exists():
-                logger.warning("%s; rebuilding it from the database", error)
-        return self._rebuild(self.database.data_version())
-
-    def _rebuild(self, version: int) -> VectorIndex:
-        started = time.perf_counter()
-        batches = list(self.database.iter_vectors())
-        ids = (
-            np.concatenate([i for i, _ in batches])
-            if batches
-            else np.zeros(0, np.int64)
-        )
-        vectors = (
-            np.concatenate([v for _, v in batches])
-            if batches
-            else np.zeros((0, 0), np.float32)
-        )
-        index = self._new_index(vectors)
-        index.add(ids, vectors)
-        self._save(index, version)
-        logger.info(
-            "rebuilt vector index: %d vectors in %.1f s",
-            index.size,
-            time.perf_counter() - started,
-        )
-        return index
-
-    def _save(self, index: VectorIndex, version: int) -> None:
-        index.save(self.settings.index_path, version)
-        self._index = index
+    def _write_lock(self) -> AbstractContextManager[None]:
+        return write_lock(self.settings.home, self.settings.lock_timeout)
 
 
 def keyword_fields(
@@ -366,3 +350,11 @@ def _unique_by_id(records: Sequence[IncidentRecord]) -> list[IncidentRecord]:
             )
         by_id[record.id] = record
     return list(by_id.values())
+
+
+def _model_mismatch(stored: object, configured: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"the knowledge base was embedded with model {stored!r}, but INCIDENT_MODEL "
+        f"is {configured!r}; set INCIDENT_MODEL={stored} or rebuild with "
+        "'indexer build SOURCES...'"
+    )

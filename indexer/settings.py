@@ -29,6 +29,11 @@ class IndexerSettings(BaseSettings):
         default=DEFAULT_MODEL,
         description="Embedding model: all-MiniLM-L6-v2 (bundled) or a local folder.",
     )
+    lock_timeout: float = Field(
+        default=60.0,
+        ge=0.0,
+        description="Seconds a writer waits for another writer before giving up.",
+    )
     batch_size: int = Field(
         default=64, ge=1, le=4096, description="Embedding batch size."
     )

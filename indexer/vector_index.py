@@ -6,7 +6,8 @@ import json
 import logging
 import math
 import os
-from dataclasses import asdict, dataclass
+import struct
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import faiss
@@ -16,6 +17,9 @@ from indexer.errors import KnowledgeBaseError
 
 logger = logging.getLogger(__name__)
 
+# First bytes of an index file: name and format version.
+_MAGIC = b"INCIDENT-FAISS-1\n"
+
 # Exact search answers a query over 200k vectors in a few milliseconds on one core
 # (an estimate for 384 dimensions); beyond it an IVF index keeps queries fast.
 EXACT_SEARCH_LIMIT = 200_000
@@ -24,13 +28,14 @@ IVF_NPROBE = 32
 
 @dataclass(frozen=True)
 class IndexInfo:
-    """What a saved index reflects, stored beside it as JSON."""
+    """What a saved index reflects, stored in the same file as the index."""
 
     data_version: int
     model: str
     dimension: int
     count: int
     index_type: str
+    max_passage_id: int = 0
 
 
 class VectorIndex:
@@ -84,6 +89,12 @@ class VectorIndex:
         """Return the number of vectors in the index."""
         return int(self.index.ntotal)
 
+    def ids(self) -> np.ndarray:
+        """Return every passage id in the index (exact indexes only)."""
+        if not isinstance(self.index, faiss.IndexIDMap2):
+            raise NotImplementedError("listing ids needs an exact (flat) index")
+        return faiss.vector_to_array(self.index.id_map)
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under the given passage ids."""
         if len(ids):
@@ -114,41 +125,58 @@ class VectorIndex:
             if i != -1
         ]
 
-    def save(self, path: Path, data_version: int) -> None:
-        """Write the index and its info atomically: temporary files, then rename.
+    def catch_up(
+        self,
+        data_version: int,
+        removed: list[int],
+        ids: np.ndarray,
+        vectors: np.ndarray,
+    ) -> None:
+        """Apply the changes made after this index's data version, in place."""
+        self.remove(removed)
+        self.add(ids, vectors)
+        max_id = int(ids.max()) if len(ids) else self.info.max_passage_id
+        self.info = replace(
+            self.info,
+            data_version=data_version,
+            count=self.size,
+            max_passage_id=max(max_id, self.info.max_passage_id),
+        )
 
-        The info file is renamed last, so a reader that sees a new data version
-        always finds the index file of that version or newer.
+    def save(self, path: Path) -> None:
+        """Write the index and its info atomically: one temporary file, then rename.
+
+        Info and vectors share one file, so a reader never pairs the vectors of one
+        version with the info of another, and a killed writer leaves the old file.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.info = IndexInfo(
-            data_version=data_version,
-            model=self.info.model,
-            dimension=self.info.dimension,
-            count=self.size,
-            index_type=self.info.index_type,
-        )
-        index_tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self.index, str(index_tmp))
-        _fsync(index_tmp)
-        os.replace(index_tmp, path)
+        self.info = replace(self.info, count=self.size)
+        header = json.dumps(asdict(self.info)).encode()
+        body = faiss.serialize_index(self.index)
 
-        info_path = info_path_for(path)
-        info_tmp = info_path.with_name(info_path.name + ".tmp")
-        info_tmp.write_text(json.dumps(asdict(self.info), indent=2))
-        _fsync(info_tmp)
-        os.replace(info_tmp, info_path)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with open(temporary, "wb") as handle:
+            handle.write(_MAGIC + struct.pack("<I", len(header)) + header)
+            handle.write(body.tobytes())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
 
     @classmethod
     def load(cls, path: Path) -> VectorIndex:
         """Read an index saved by save(); raises KnowledgeBaseError when unreadable."""
-        info_path = info_path_for(path)
-        if not path.is_file() or not info_path.is_file():
+        if not path.is_file():
             raise KnowledgeBaseError(f"no vector index at {path}")
         try:
-            info = IndexInfo(**json.loads(info_path.read_text()))
-            index = faiss.read_index(str(path))
-        except (OSError, ValueError, TypeError, RuntimeError) as error:
+            data = path.read_bytes()
+            if not data.startswith(_MAGIC):
+                raise ValueError("not a vector index file of this version")
+            offset = len(_MAGIC) + 4
+            (length,) = struct.unpack("<I", data[len(_MAGIC) : offset])
+            info = IndexInfo(**json.loads(data[offset : offset + length]))
+            body = np.frombuffer(data, dtype=np.uint8, offset=offset + length)
+            index = faiss.deserialize_index(body)
+        except (OSError, ValueError, TypeError, RuntimeError, struct.error) as error:
             raise KnowledgeBaseError(
                 f"vector index at {path} is unreadable: {error}"
             ) from error
@@ -157,16 +185,6 @@ class VectorIndex:
         if index.ntotal != info.count or index.d != info.dimension:
             raise KnowledgeBaseError(
                 f"vector index at {path} holds {index.ntotal} vectors of dimension "
-                f"{index.d}, but its info file says {info.count} of {info.dimension}"
+                f"{index.d}, but its header says {info.count} of {info.dimension}"
             )
         return cls(index, info)
-
-
-def info_path_for(path: Path) -> Path:
-    """Return the path of the JSON info file saved beside an index."""
-    return path.with_name(path.name + ".json")
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())

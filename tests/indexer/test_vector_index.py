@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from indexer.errors import KnowledgeBaseError
-from indexer.vector_index import VectorIndex, info_path_for
+from indexer.vector_index import VectorIndex
 
 
 def _vectors(count, dimension=8, seed=0):
@@ -47,31 +47,38 @@ def test_save_and_load_keep_ids_and_version(tmp_path):
     path = tmp_path / "passages.faiss"
     index = VectorIndex.create(8, "model-a")
     vectors = _vectors(5)
-    index.add(np.arange(10, 15), vectors)
-    index.save(path, data_version=42)
+    index.catch_up(42, [], np.arange(10, 15), vectors)
+    index.save(path)
     loaded = VectorIndex.load(path)
     assert loaded.info.data_version == 42
+    assert loaded.info.max_passage_id == 14
     assert loaded.info.model == "model-a"
     assert loaded.search(vectors[3], k=1)[0][0] == 13
-    assert not path.with_name(path.name + ".tmp").exists()
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_catch_up_removes_then_adds(tmp_path):
+    index = VectorIndex.create(8, "m")
+    vectors = _vectors(4)
+    index.catch_up(1, [], np.array([1, 2]), vectors[:2])
+    index.catch_up(2, [1], np.array([3, 4]), vectors[2:])
+    assert index.info.data_version == 2
+    assert index.info.max_passage_id == 4
+    assert {pid for pid, _ in index.search(vectors[0], k=10)} == {2, 3, 4}
 
 
 def test_load_rejects_corrupt_index(tmp_path):
     path = tmp_path / "passages.faiss"
     index = VectorIndex.create(8, "m")
     index.add(np.arange(3), _vectors(3))
-    index.save(path, data_version=1)
-    path.write_bytes(b"not a faiss index")
+    index.save(path)
+    path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(KnowledgeBaseError, match="unreadable"):
         VectorIndex.load(path)
 
 
-def test_load_rejects_count_mismatch(tmp_path):
+def test_load_rejects_foreign_file(tmp_path):
     path = tmp_path / "passages.faiss"
-    index = VectorIndex.create(8, "m")
-    index.add(np.arange(3), _vectors(3))
-    index.save(path, data_version=1)
-    info = info_path_for(path)
-    info.write_text(info.read_text().replace('"count": 3', '"count": 4'))
-    with pytest.raises(KnowledgeBaseError, match="holds 3 vectors"):
+    path.write_bytes(b"not a faiss index")
+    with pytest.raises(KnowledgeBaseError, match="not a vector index file"):
         VectorIndex.load(path)

@@ -1,0 +1,55 @@
+"""The writer lock: one process at a time changes a knowledge base."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from indexer.errors import KnowledgeBaseError
+
+_POLL_SECONDS = 0.2
+
+
+@contextmanager
+def write_lock(folder: Path, timeout: float) -> Iterator[None]:
+    """Hold the knowledge base's write lock, waiting up to timeout seconds for it.
+
+    The lock is an advisory flock on a file in the folder, so the operating system
+    releases it when its holder exits, even after SIGKILL. Readers never take it.
+
+    Raises:
+        KnowledgeBaseError: Another process held the lock for the whole timeout.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "write.lock"
+    with open(path, "a+") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "unknown"
+                    raise KnowledgeBaseError(
+                        f"another process (pid {holder}) is writing to the knowledge "
+                        f"base in {folder}; waited {timeout:.0f} s. Retry when it has "
+                        "finished, or raise INCIDENT_LOCK_TIMEOUT"
+                    ) from None
+                time.sleep(_POLL_SECONDS)
+
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

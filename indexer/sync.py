@@ -1,0 +1,80 @@
+"""Plan a sync: which records are new, changed, gone or the same as stored.
+
+A sync compares what the sources contain now with the database by content hash, so
+only new and changed records are embedded again. A record is gone when its source
+file lies under one of the synced sources and no longer yields it. A file that
+failed to read keeps its records, so a typo in a postmortem never deletes it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexer.readers import ReadResult
+from indexer.record import IncidentRecord
+
+# A source is a path, with ":line" or "#key" when a file contains many records.
+_SOURCE = re.compile(r"^(?P<path>.*?)(?::\d+|#.*)?$")
+
+
+@dataclass
+class SyncPlan:
+    """The changes a sync makes."""
+
+    added: list[IncidentRecord] = field(default_factory=list)
+    updated: list[IncidentRecord] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def plan_sync(
+    read: ReadResult,
+    stored: dict[str, tuple[str, str]],
+    roots: Sequence[Path],
+    keep_removed: bool = False,
+) -> SyncPlan:
+    """Compare read records with stored ones (id to content hash and source).
+
+    Args:
+        read: What the sources contain now, with the files that failed to read.
+        stored: Every stored record id with its content hash and source.
+        roots: The files and folders being synced; only records from under them
+            can be removed.
+        keep_removed: Keep records whose source is gone instead of removing them.
+    """
+    plan = SyncPlan()
+    seen: set[str] = set()
+    for record in read.records:
+        seen.add(record.id)
+        previous = stored.get(record.id)
+        if previous is None:
+            plan.added.append(record)
+        elif previous[0] != record.content_hash():
+            plan.updated.append(record)
+        else:
+            plan.unchanged += 1
+
+    failed = {source_file(problem.source) for problem in read.problems}
+    resolved_roots = [root.resolve() for root in roots]
+    for record_id, (_, source) in sorted(stored.items()):
+        if record_id in seen:
+            continue
+        path = source_file(source)
+        if path in failed or not _under(path, resolved_roots):
+            continue
+        (plan.kept if keep_removed else plan.removed).append(record_id)
+    return plan
+
+
+def source_file(source: str) -> Path:
+    """Return the resolved file path of a record's source."""
+    match = _SOURCE.match(source)
+    return Path(match.group("path") if match else source).resolve()
+
+
+def _under(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)

@@ -1,0 +1,184 @@
+"""Keeps a process's vector index in step with the database, in place.
+
+The database is the truth, and the index file on disk is a checkpoint of some data
+version. A process loads it and applies what changed since (new passages, removed
+passage ids) instead of rebuilding, so the cost of a change grows with the change,
+not with the index. A missing, unreadable or foreign index is rebuilt from the
+stored vectors.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from indexer.database import Database
+from indexer.errors import KnowledgeBaseError
+from indexer.settings import IndexerSettings
+from indexer.vector_index import VectorIndex
+
+logger = logging.getLogger(__name__)
+
+# Only writers save a checkpoint, and only once this many passages changed since the
+# saved one and they are at least this share of the index, so small additions never
+# rewrite a large index file.
+CHECKPOINT_MIN_CHANGES = 1_000
+CHECKPOINT_MIN_SHARE = 0.05
+
+
+class VectorStore:
+    """The vector index of one process, brought up to the database's data version."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: IndexerSettings,
+        model_dimension: Callable[[], int],
+    ) -> None:
+        """Keep the index of a database.
+
+        Args:
+            database: The records and their vectors.
+            settings: Where the index file lives.
+            model_dimension: Returns the embedding model's dimension, for a
+                knowledge base that has never stored one (nothing built yet).
+        """
+        self.database = database
+        self.settings = settings
+        self.model_dimension = model_dimension
+        self._index: VectorIndex | None = None
+        # Data version and highest passage id of the index file on disk.
+        self._saved: tuple[int, int] | None = None
+        self._lock = threading.RLock()
+
+    def current(self) -> VectorIndex:
+        """Return the index for the database's current data version."""
+        version = self.database.data_version()
+        index = self._index
+        if index is not None and index.info.data_version == version:
+            return index
+        with self._lock:
+            index = self._index
+            if index is None:
+                index = self._load()
+            if index.info.data_version > version:
+                logger.warning(
+                    "vector index is at data version %d but the database at %d; "
+                    "rebuilding it from the database",
+                    index.info.data_version,
+                    version,
+                )
+                index = self.rebuild()
+            elif index.info.data_version < version:
+                self._catch_up(index)
+            self._index = index
+            return index
+
+    def replace(self, index: VectorIndex) -> None:
+        """Use a freshly built index and save it at once."""
+        with self._lock:
+            self._index = index
+            self.save(index)
+
+    def checkpoint(self, force: bool = False) -> bool:
+        """Save the current index when enough changed since the saved file.
+
+        Call only while holding the write lock. Returns whether it saved.
+        """
+        with self._lock:
+            index = self.current()
+            changed = self._changes_since_save(index)
+            threshold = max(CHECKPOINT_MIN_CHANGES, CHECKPOINT_MIN_SHARE * index.size)
+            if not force and changed < threshold:
+                return False
+            self.save(index)
+            return True
+
+    def save(self, index: VectorIndex) -> None:
+        """Write the index file for its data version."""
+        index.save(self.settings.index_path)
+        self._saved = (index.info.data_version, index.info.max_passage_id)
+
+    def rebuild(self) -> VectorIndex:
+        """Build the index from every vector in the database, and save it."""
+        started = time.perf_counter()
+        version = self.database.data_version()
+        batches = list(self.database.iter_vectors())
+        ids = (
+            np.concatenate([i for i, _ in batches])
+            if batches
+            else np.zeros(0, np.int64)
+        )
+        vectors = (
+            np.concatenate([v for _, v in batches])
+            if batches
+            else np.zeros((0, 0), np.float32)
+        )
+        index = self.new_index(vectors)
+        index.add(ids, vectors)
+        index.info = replace(
+            index.info,
+            data_version=version,
+            max_passage_id=int(ids.max()) if len(ids) else 0,
+        )
+        self.save(index)
+        logger.info(
+            "rebuilt vector index: %d vectors in %.1f s",
+            index.size,
+            time.perf_counter() - started,
+        )
+        return index
+
+    def new_index(self, sample: np.ndarray) -> VectorIndex:
+        """Create an empty index of the stored model and dimension."""
+        dimension = self.database.get_meta("dimension")
+        if not isinstance(dimension, int):
+            dimension = self.model_dimension()
+        model = str(self.database.get_meta("model", self.settings.model))
+        return VectorIndex.create(dimension, model, sample if len(sample) else None)
+
+    def _load(self) -> VectorIndex:
+        path = self.settings.index_path
+        try:
+            index = VectorIndex.load(path)
+        except KnowledgeBaseError as error:
+            if path.exists():
+                logger.warning("%s; rebuilding it from the database", error)
+            return self.rebuild()
+        stored_model = self.database.get_meta("model")
+        if stored_model is not None and index.info.model != stored_model:
+            logger.warning(
+                "vector index was built with model %s but the database holds %s "
+                "vectors; rebuilding it from the database",
+                index.info.model,
+                stored_model,
+            )
+            return self.rebuild()
+        self._saved = (index.info.data_version, index.info.max_passage_id)
+        return index
+
+    def _catch_up(self, index: VectorIndex) -> None:
+        started = time.perf_counter()
+        version = self.database.data_version()
+        removed, ids, vectors = self.database.changes_since(
+            index.info.data_version, index.info.max_passage_id
+        )
+        index.catch_up(version, removed, ids, vectors)
+        logger.info(
+            "vector index caught up to data version %d: %d added, %d removed in %.3f s",
+            version,
+            len(ids),
+            len(removed),
+            time.perf_counter() - started,
+        )
+
+    def _changes_since_save(self, index: VectorIndex) -> int:
+        if self._saved is None:
+            return index.size + 1
+        version, max_passage_id = self._saved
+        return self.database.count_changes_since(version, max_passage_id)

@@ -1,0 +1,170 @@
+import multiprocessing
+import time
+from pathlib import Path
+
+import pytest
+
+from indexer.errors import KnowledgeBaseError
+from indexer.knowledge_base import KnowledgeBase
+from indexer.lock import write_lock
+from indexer.readers import read_sources
+from indexer.settings import IndexerSettings
+from indexer.sync import plan_sync
+
+
+def _postmortem(number: int, summary: str) -> str:
+    return (
+        f"---\nid: PM-{number}\ntitle: Incident {number}\n---\n"
+        f"# Incident {number}\n\n## Summary\n\n{summary}\n\n"
+        "## Root Cause\n\nA change went out without review.\n"
+    )
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> Path:
+    folder = tmp_path / "postmortems"
+    folder.mkdir()
+    summaries = [
+        "The disk of orders-db filled up.",
+        "DNS lookups returned SERVFAIL.",
+        "The TLS certificate of checkout expired.",
+    ]
+    for number, summary in enumerate(summaries, start=1):
+        (folder / f"pm-{number}.md").write_text(_postmortem(number, summary))
+    return folder
+
+
+@pytest.fixture
+def knowledge_base(tmp_path, embedder, sources):
+    kb = KnowledgeBase(
+        IndexerSettings(home=tmp_path / "kb", lock_timeout=0.5), embedder=embedder
+    )
+    kb.build(read_sources([sources]).records)
+    return kb
+
+
+def _sync(kb: KnowledgeBase, sources: Path, keep_removed: bool = False):
+    read = read_sources([sources])
+    plan = plan_sync(read, kb.database.record_sources(), [sources], keep_removed)
+    return plan, kb.sync(plan)
+
+
+def _top(kb: KnowledgeBase, text: str) -> str:
+    return kb.search_passages(kb.embed_query(text), 1)[0][0].record_id
+
+
+def test_second_sync_changes_nothing(knowledge_base, sources):
+    version = knowledge_base.database.data_version()
+    plan, summary = _sync(knowledge_base, sources)
+    assert (plan.added, plan.updated, plan.removed) == ([], [], [])
+    assert plan.unchanged == 3
+    assert summary.data_version == version
+    assert knowledge_base.database.data_version() == version
+
+
+def test_sync_adds_updates_and_removes(knowledge_base, sources):
+    (sources / "pm-4.md").write_text(_postmortem(4, "Kafka consumers lagged behind."))
+    (sources / "pm-1.md").write_text(
+        _postmortem(1, "Memory leak in the search indexer.")
+    )
+    (sources / "pm-2.md").unlink()
+
+    plan, summary = _sync(knowledge_base, sources)
+
+    assert [r.id for r in plan.added] == ["PM-4"]
+    assert [r.id for r in plan.updated] == ["PM-1"]
+    assert plan.removed == ["PM-2"]
+    assert plan.unchanged == 1
+    assert summary.passages > 0
+    assert set(knowledge_base.database.record_hashes()) == {"PM-1", "PM-3", "PM-4"}
+    assert _top(knowledge_base, "consumer lag on kafka") == "PM-4"
+    assert _top(knowledge_base, "heap keeps growing, memory leak") == "PM-1"
+    index = knowledge_base.vector_index()
+    assert index.size == knowledge_base.database.count_passages()
+
+
+def test_sync_keep_removed_keeps_records(knowledge_base, sources):
+    (sources / "pm-2.md").unlink()
+    plan, _ = _sync(knowledge_base, sources, keep_removed=True)
+    assert plan.removed == []
+    assert plan.kept == ["PM-2"]
+    assert "PM-2" in knowledge_base.database.record_hashes()
+
+
+def test_sync_keeps_records_of_broken_file(knowledge_base, sources):
+    (sources / "pm-3.md").write_text("---\nid: [unclosed\n---\n# Broken\n")
+    plan, _ = _sync(knowledge_base, sources)
+    assert plan.removed == []
+    assert "PM-3" in knowledge_base.database.record_hashes()
+
+
+def test_sync_of_one_folder_leaves_others(knowledge_base, sources, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "pm-9.md").write_text(_postmortem(9, "Clock skew broke JWT validation."))
+    _sync(knowledge_base, other)
+    assert set(knowledge_base.database.record_hashes()) == {
+        "PM-1",
+        "PM-2",
+        "PM-3",
+        "PM-9",
+    }
+
+
+def test_reader_sees_other_writer_without_restart(knowledge_base, embedder, tmp_path):
+    reader = KnowledgeBase(knowledge_base.settings, embedder=embedder, create=False)
+    assert reader.vector_index().size == knowledge_base.database.count_passages()
+
+    writer = KnowledgeBase(knowledge_base.settings, embedder=embedder)
+    writer.add(read_sources([_write(tmp_path, 5, "Redis ran out of memory.")]).records)
+
+    assert _top(reader, "redis out of memory") == "PM-5"
+    assert reader.vector_index().info.data_version == writer.database.data_version()
+
+
+def test_add_does_not_rewrite_index_file(knowledge_base, tmp_path):
+    path = knowledge_base.settings.index_path
+    before = path.stat().st_mtime_ns
+    knowledge_base.add(read_sources([_write(tmp_path, 6, "Queue backlog.")]).records)
+    assert path.stat().st_mtime_ns == before
+    fresh = KnowledgeBase(knowledge_base.settings, embedder=knowledge_base.embedder)
+    assert _top(fresh, "queue backlog grew") == "PM-6"
+
+
+def test_second_writer_is_rejected_clearly(knowledge_base, tmp_path):
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    holder = context.Process(
+        target=_hold_lock, args=(knowledge_base.settings.home, ready)
+    )
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(KnowledgeBaseError, match=r"another process \(pid \d+\)"):
+            knowledge_base.remove(["PM-1"])
+    finally:
+        holder.terminate()
+        holder.join()
+    assert "PM-1" in knowledge_base.database.record_hashes()
+
+
+def test_changed_model_is_rejected_for_sync(knowledge_base, sources, embedder):
+    settings = IndexerSettings(home=knowledge_base.settings.home, model="other-model")
+    other = KnowledgeBase(settings, embedder=embedder)
+    (sources / "pm-7.md").write_text(_postmortem(7, "Noisy neighbour."))
+    read = read_sources([sources])
+    plan = plan_sync(read, other.database.record_sources(), [sources])
+    with pytest.raises(Exception, match="embedded with model 'all-MiniLM-L6-v2'"):
+        other.sync(plan)
+
+
+def _write(folder: Path, number: int, summary: str) -> Path:
+    path = folder / f"new-{number}.md"
+    path.write_text(_postmortem(number, summary))
+    return path
+
+
+def _hold_lock(home: Path, ready) -> None:  # type: ignore[no-untyped-def]
+    with write_lock(home, timeout=5):
+        ready.set()
+        time.sleep(60)
