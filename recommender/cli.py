@@ -1,4 +1,4 @@
-"""The recommender command: serve the API, suggest for an alert, search history."""
+"""The recommender command: serve the API, suggest, search history, evaluate."""
 
 from __future__ import annotations
 
@@ -6,12 +6,17 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
-from indexer.errors import IncidentRecommenderError
+from indexer.errors import IncidentRecommenderError, KnowledgeBaseError
 from indexer.knowledge_base import KnowledgeBase
+from indexer.settings import load_settings
 from recommender.alerts import Alert, alert_from_text, parse_alertmanager, parse_plain
 from recommender.errors import InvalidAlertError
+from recommender.evaluation import predict, score
+from recommender.evaluation_report import render_evaluation
+from recommender.queries import read_queries
 from recommender.recommendation import Recommender
 from recommender.report import render_matches, render_result
 from recommender.schemas import alert_result, match_out
@@ -29,10 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     overrides = {"home": args.home} if args.home else {}
     try:
-        settings = ServiceSettings(**overrides)
+        settings = load_settings(ServiceSettings, **overrides)
         return int(args.handler(args, settings))
-    except (IncidentRecommenderError, OSError) as error:
+    except IncidentRecommenderError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        name = error.filename or "file"
+        print(f"error: cannot read {name}: {error.strerror}", file=sys.stderr)
         return 2
 
 
@@ -46,15 +55,18 @@ def _serve(args: argparse.Namespace, settings: ServiceSettings) -> int:
     settings = settings.model_copy(
         update={"host": args.host or settings.host, "port": args.port or settings.port}
     )
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level="info"
-    )
+    # Open the knowledge base first, so a missing or broken one is a clear error.
+    knowledge_base = KnowledgeBase(settings, create=False)
+    app = create_app(settings, knowledge_base=knowledge_base)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0
 
 
 def _suggest(args: argparse.Namespace, settings: ServiceSettings) -> int:
     alerts = _alerts_from(args)
-    recommender = Recommender(KnowledgeBase(settings), threshold=settings.threshold)
+    recommender = Recommender(
+        KnowledgeBase(settings, create=False), threshold=settings.threshold
+    )
     results = []
     for index, item in enumerate(alerts):
         recommendation = None
@@ -70,9 +82,11 @@ def _suggest(args: argparse.Namespace, settings: ServiceSettings) -> int:
 
 
 def _search(args: argparse.Namespace, settings: ServiceSettings) -> int:
-    recommender = Recommender(KnowledgeBase(settings), threshold=settings.threshold)
+    recommender = Recommender(
+        KnowledgeBase(settings, create=False), threshold=settings.threshold
+    )
     matches = recommender.retriever.search(
-        alert_from_text(" ".join(args.text)), args.top_k
+        alert_from_text(" ".join(args.text), field="TEXT"), args.top_k
     )
     outputs = [match_out(m, settings.threshold) for m in matches]
     if args.json:
@@ -82,11 +96,50 @@ def _search(args: argparse.Namespace, settings: ServiceSettings) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace, settings: ServiceSettings) -> int:
+    queries = read_queries(args.queries)
+    if args.output is not None and not args.output.parent.is_dir():
+        print(
+            f"error: --output {args.output}: folder {args.output.parent} does not "
+            "exist; create it or pick another path",
+            file=sys.stderr,
+        )
+        return 2
+    knowledge_base = KnowledgeBase(settings, create=False)
+    known_ids = set(knowledge_base.database.record_hashes())
+    if not known_ids:
+        raise KnowledgeBaseError(
+            f"the knowledge base in {settings.home} has no records, so there is "
+            "nothing to evaluate; build it with 'indexer build FOLDER'"
+        )
+
+    recommender = Recommender(knowledge_base, threshold=settings.threshold)
+    predictions = predict(recommender, queries, top_k=args.top_k)
+    result = score(
+        queries,
+        predictions,
+        settings.threshold,
+        bootstrap=args.bootstrap,
+        known_ids=known_ids,
+    )
+    result.update(
+        queries_file=str(args.queries),
+        top_k=args.top_k,
+        predictions=[asdict(prediction) for prediction in predictions],
+    )
+
+    print(render_evaluation(result))
+    if args.output is not None:
+        args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.output}")
+    return 0
+
+
 def _alerts_from(args: argparse.Namespace) -> list[Alert | InvalidAlertError]:
     if args.file is None:
         if not args.text:
             raise InvalidAlertError("TEXT", "give alert text or --file PAYLOAD.json")
-        return [alert_from_text(" ".join(args.text))]
+        return [alert_from_text(" ".join(args.text), field="TEXT")]
 
     raw = Path(args.file).read_bytes()
     try:
@@ -110,7 +163,9 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument(
+        "--port", type=_port, help="port to listen on, 1-65535 (default 8080)"
+    )
     serve.set_defaults(handler=_serve)
 
     suggest = commands.add_parser(
@@ -127,6 +182,36 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--json", action="store_true", help="print JSON")
     suggest.set_defaults(handler=_suggest)
     search.set_defaults(handler=_search)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="measure the recommender on labelled queries"
+    )
+    evaluate.add_argument(
+        "--queries",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="JSON Lines file of labelled queries (see docs/EVALUATE.md)",
+    )
+    evaluate.add_argument(
+        "--top-k",
+        type=_top_k,
+        default=10,
+        help="matches retrieved per query (1-100, default 10); nDCG@10 and MRR@10 "
+        "see at most this many",
+    )
+    evaluate.add_argument(
+        "--output", type=Path, metavar="FILE", help="also write the result as JSON"
+    )
+    evaluate.add_argument(
+        "--bootstrap",
+        type=_resamples,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples per 95%% interval (default 1000); 0 leaves the "
+        "intervals out",
+    )
+    evaluate.set_defaults(handler=_evaluate)
     return parser
 
 
@@ -139,6 +224,30 @@ def _top_k(value: str) -> int:
         ) from None
     if not 1 <= number <= 100:
         raise argparse.ArgumentTypeError(f"must be between 1 and 100, got {number}")
+    return number
+
+
+def _resamples(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number, got {value!r}"
+        ) from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {number}")
+    return number
+
+
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a port number, got {value!r}"
+        ) from None
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 65535, got {number}")
     return number
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from indexer.knowledge_base import KnowledgeBase
@@ -75,10 +76,21 @@ class Recommender:
         self.retriever = Retriever(knowledge_base)
         self.threshold = threshold
 
-    def recommend(self, alert: Alert, top_k: int = 5) -> Recommendation:
-        """Recommend for one firing alert."""
+    def recommend(
+        self, alert: Alert, top_k: int = 5, exclude: Sequence[str] = ()
+    ) -> Recommendation:
+        """Recommend for one firing alert.
+
+        Args:
+            alert: The alert.
+            top_k: How many matches to return.
+            exclude: Record ids never to match, such as the query's own record
+                when evaluating on history.
+        """
         started = time.perf_counter()
-        matches = self.retriever.search(alert, top_k=max(top_k, SUGGESTION_MATCHES))
+        matches = self.retriever.search(
+            alert, top_k=max(top_k, SUGGESTION_MATCHES), exclude=exclude
+        )
         precedents = [m for m in matches if m.score >= self.threshold][
             :SUGGESTION_MATCHES
         ]

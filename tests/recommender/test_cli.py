@@ -113,3 +113,40 @@ def test_search_rejects_bad_top_k(sample_home, capsys, top_k):
         main(["--home", str(sample_home), "search", "disk", "--top-k", top_k])
     assert raised.value.code == 2
     assert "--top-k" in capsys.readouterr().err
+
+
+def test_missing_knowledge_base_is_clear(tmp_path, capsys):
+    status, _, err = _run(capsys, "--home", str(tmp_path / "typo"), "search", "disk")
+    assert status == 2
+    assert "no knowledge base at" in err
+    assert "indexer build" in err
+    assert not (tmp_path / "typo" / "knowledge.db").exists()
+
+
+def test_corrupt_database_is_clear(tmp_path, capsys):
+    (tmp_path / "knowledge.db").write_text("not a database")
+    status, _, err = _run(capsys, "--home", str(tmp_path), "search", "disk")
+    assert status == 2
+    assert "cannot open the database" in err
+    assert "Traceback" not in err
+
+
+def test_invalid_setting_names_the_variable(sample_home, capsys, monkeypatch):
+    monkeypatch.setenv("INCIDENT_THRESHOLD", "abc")
+    status, _, err = _run(capsys, "--home", str(sample_home), "search", "disk")
+    assert status == 2
+    assert "INCIDENT_THRESHOLD" in err
+    assert "'abc'" in err
+
+
+def test_serve_rejects_bad_port(capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["serve", "--port", "99999"])
+    assert raised.value.code == 2
+    assert "between 1 and 65535" in capsys.readouterr().err
+
+
+def test_suggest_empty_text_is_clear(sample_home, capsys):
+    status, _, err = _run(capsys, "--home", str(sample_home), "suggest", "   ")
+    assert status == 2
+    assert "TEXT: is empty" in err
