@@ -45,11 +45,7 @@ def _build(args: argparse.Namespace, settings: IndexerSettings) -> int:
             file=sys.stderr,
         )
         return 1
-    if args.strict and result.problems:
-        print(
-            "error: --strict is set and some input was invalid; nothing was written",
-            file=sys.stderr,
-        )
+    if _rejected_by_strict(args, result):
         return 1
 
     summary = KnowledgeBase(settings).build(result.records, progress=not args.quiet)
@@ -64,11 +60,7 @@ def _build(args: argparse.Namespace, settings: IndexerSettings) -> int:
 
 def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
     result = _read(args)
-    if args.strict and result.problems:
-        print(
-            "error: --strict is set and some input was invalid; nothing was written",
-            file=sys.stderr,
-        )
+    if _rejected_by_strict(args, result):
         return 1
     if not result.records:
         print("error: no records were read from the given files", file=sys.stderr)
@@ -85,11 +77,7 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
 
 def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
     result = _read(args)
-    if args.strict and result.problems:
-        print(
-            "error: --strict is set and some input was invalid; nothing was written",
-            file=sys.stderr,
-        )
+    if _rejected_by_strict(args, result):
         return 1
 
     knowledge_base = KnowledgeBase(settings, create=False)
@@ -112,6 +100,17 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
         f"(data version {summary.data_version})"
     )
     return 0
+
+
+def _rejected_by_strict(args: argparse.Namespace, result: ReadResult) -> bool:
+    """Return whether --strict stops the command because some input was invalid."""
+    if args.strict and result.problems:
+        print(
+            "error: --strict is set and some input was invalid; nothing was written",
+            file=sys.stderr,
+        )
+        return True
+    return False
 
 
 def _remove(args: argparse.Namespace, settings: IndexerSettings) -> int:

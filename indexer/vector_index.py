@@ -184,7 +184,7 @@ class VectorIndex:
             index.nprobe = IVF_NPROBE
         if index.ntotal != info.count or index.d != info.dimension:
             raise KnowledgeBaseError(
-                f"vector index at {path} holds {index.ntotal} vectors of dimension "
+                f"vector index at {path} contains {index.ntotal} vectors of dimension "
                 f"{index.d}, but its header says {info.count} of {info.dimension}"
             )
         return cls(index, info)

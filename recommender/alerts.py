@@ -104,7 +104,8 @@ def parse_alertmanager(payload: object) -> list[Alert | InvalidAlertError]:
         raise InvalidAlertError("alerts", "missing or not a list of alerts")
     if not alerts:
         raise InvalidAlertError(
-            "alerts", "the group holds no alerts, so there is nothing to recommend for"
+            "alerts",
+            "the group contains no alerts, so there is nothing to recommend for",
         )
     if len(alerts) > MAX_ALERTS:
         raise InvalidAlertError(

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -215,40 +216,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _top_k(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number, got {value!r}"
-        ) from None
-    if not 1 <= number <= 100:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 100, got {number}")
-    return number
+def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """Return an argparse type that accepts whole numbers from low to high."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number, got {value!r}"
+            ) from None
+        if number < low or (high is not None and number > high):
+            allowed = (
+                f"between {low} and {high}" if high is not None else f"{low} or more"
+            )
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {number}")
+        return number
+
+    return parse
 
 
-def _resamples(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number, got {value!r}"
-        ) from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {number}")
-    return number
-
-
-def _port(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a port number, got {value!r}"
-        ) from None
-    if not 1 <= number <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 65535, got {number}")
-    return number
+_top_k = _whole_number(1, 100)
+_resamples = _whole_number(0)
+_port = _whole_number(1, 65535)
 
 
 if __name__ == "__main__":

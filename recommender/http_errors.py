@@ -108,7 +108,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SQLAlchemyError)
     async def _database(request: Request, error: SQLAlchemyError) -> JSONResponse:
-        # The message holds SQL, so it goes to the log only.
+        # The message contains SQL, so it goes to the log only.
         logger.error(
             "request %s failed in the database: %s", request_id(request), error
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from indexer.knowledge_base import KnowledgeBase
 from recommender.alerts import Alert
@@ -95,13 +95,14 @@ class Recommender:
             :SUGGESTION_MATCHES
         ]
         no_precedent = not precedents
+        severity, category = self._labels(matches, precedents, alert)
 
         recommendation = Recommendation(
             matches=matches[:top_k],
             no_close_precedent=no_precedent,
             root_causes=suggest_root_causes(precedents),
-            severity=suggest_severity(precedents, alert.severity),
-            category=suggest_category(precedents),
+            severity=severity,
+            category=category,
             fixes=suggest_fixes(precedents),
             threshold=self.threshold,
             message=self._message(matches, precedents, shown=top_k),
@@ -118,6 +119,29 @@ class Recommender:
             recommendation.latency_ms,
         )
         return recommendation
+
+    def _labels(
+        self, matches: list[Match], precedents: list[Match], alert: Alert
+    ) -> tuple[SeveritySuggestion, CategorySuggestion]:
+        """Vote severity and category from the precedents, else the nearest matches.
+
+        Without a precedent the nearest matches still say something about severity
+        and category, so they vote, but the confidence is scaled by how far the best
+        score falls short of the threshold. Root causes and fixes are never taken
+        from such matches, because their text would read as an answer.
+        """
+        if precedents or not matches:
+            return suggest_severity(precedents, alert.severity), suggest_category(
+                precedents
+            )
+        nearest = matches[:SUGGESTION_MATCHES]
+        factor = min(nearest[0].score / self.threshold, 1.0) if self.threshold else 1.0
+        severity = suggest_severity(nearest, alert.severity)
+        category = suggest_category(nearest)
+        return (
+            replace(severity, confidence=round(severity.confidence * factor, 4)),
+            replace(category, confidence=round(category.confidence * factor, 4)),
+        )
 
     def _message(
         self, matches: list[Match], precedents: list[Match], shown: int

@@ -112,7 +112,7 @@ def test_bad_label_type_is_rejected_with_field_path():
     [
         ([], "body", "expected a JSON object"),
         ({"version": "4"}, "alerts", "missing or not a list"),
-        ({"version": "4", "alerts": []}, "alerts", "holds no alerts"),
+        ({"version": "4", "alerts": []}, "alerts", "contains no alerts"),
         ({"version": "3", "alerts": [{}]}, "version", "not supported; send version 4"),
     ],
 )
