@@ -231,7 +231,7 @@ class KnowledgeBase:
         self, vector: np.ndarray, k: int
     ) -> list[tuple[PassageRef, float]]:
         """Return up to k passages by cosine similarity in [-1, 1], higher is closer."""
-        hits = self.vector_index().search(vector, k)
+        hits = self.vectors.search(vector, k)
         refs = self.database.passage_refs([passage_id for passage_id, _ in hits])
         return [(refs[pid], score) for pid, score in hits if pid in refs]
 

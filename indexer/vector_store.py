@@ -79,6 +79,15 @@ class VectorStore:
             self._index = index
             return index
 
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Search the current index; see VectorIndex.search.
+
+        FAISS indexes are not safe to search while another thread adds or removes
+        vectors, so searches and catch-ups of this process take turns on one lock.
+        """
+        with self._lock:
+            return self.current().search(vector, k)
+
     def replace(self, index: VectorIndex) -> None:
         """Use a freshly built index and save it at once."""
         with self._lock:
