@@ -13,7 +13,7 @@ from indexer.severity import Severity, normalize_severity
 
 
 class Kind(str, Enum):
-    """What a record was written as."""
+    """The kind of document a record was written as."""
 
     INCIDENT = "incident"
     POSTMORTEM = "postmortem"
@@ -40,15 +40,15 @@ SECTION_NAMES = (
     "other",
 )
 
-# What an alert looks like is the symptom, so alerts are matched against these.
+# An alert shows the symptom, so alerts are matched against these sections.
 SYMPTOM_SECTIONS = frozenset(
     {"summary", "description", "impact", "detection", "meaning"}
 )
-# Where a record explains why it happened.
+# Sections that explain why an incident happened.
 CAUSE_SECTIONS = frozenset(
     {"root_cause", "trigger", "contributing_factors", "diagnosis"}
 )
-# Where a record says what fixed it or should be done.
+# Sections that describe what fixed an incident or should be done.
 FIX_SECTIONS = frozenset({"resolution", "mitigation", "action_items"})
 
 # Label keys with a fixed meaning. Records may carry other labels too.
@@ -68,7 +68,8 @@ class IncidentRecord:
             and any other labels the source had.
         severity_raw: Severity or priority exactly as the source wrote it.
         severity: severity_raw on the one scale, or None when unknown.
-        started_at: When the incident started, timezone-aware when the source said.
+        started_at: When the incident started, timezone-aware when the source has
+            a zone.
         ended_at: When it was resolved.
         source: Where the record came from: a path, with a line or key when a file
             holds many records.

@@ -20,15 +20,15 @@ logger = logging.getLogger(__name__)
 # First bytes of an index file: name and format version.
 _MAGIC = b"INCIDENT-FAISS-1\n"
 
-# Exact search answers a query over 200k vectors in a few milliseconds on one core
-# (an estimate for 384 dimensions); beyond it an IVF index keeps queries fast.
+# Exact search over 200k vectors of 384 dimensions takes a few milliseconds per query
+# on one core (an estimate, not measured here); beyond it an IVF index is used.
 EXACT_SEARCH_LIMIT = 200_000
 IVF_NPROBE = 32
 
 
 @dataclass(frozen=True)
 class IndexInfo:
-    """What a saved index reflects, stored in the same file as the index."""
+    """The data version, model and size of a saved index, stored in its file."""
 
     data_version: int
     model: str

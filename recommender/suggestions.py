@@ -10,7 +10,7 @@ from indexer.severity import Severity, normalize_severity
 from recommender.fix_types import classify_fix
 from recommender.retrieval import Match
 
-# Where each kind of suggestion is read from, in order of preference.
+# Sections each kind of suggestion is read from, in order of preference.
 CAUSE_SECTIONS = ("root_cause", "trigger", "contributing_factors", "diagnosis")
 FIX_SECTIONS = ("resolution", "mitigation", "action_items")
 # The alert's own severity label counts as much as one perfect match.
