@@ -162,6 +162,21 @@ class VectorIndex:
             os.fsync(handle.fileno())
         os.replace(temporary, path)
 
+    @staticmethod
+    def read_info(path: Path) -> IndexInfo:
+        """Read only the header of a saved index, without loading its vectors."""
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(len(_MAGIC) + 4)
+                if not head.startswith(_MAGIC):
+                    raise ValueError("not a vector index file of this version")
+                (length,) = struct.unpack("<I", head[len(_MAGIC) :])
+                return IndexInfo(**json.loads(handle.read(length)))
+        except (OSError, ValueError, TypeError, struct.error) as error:
+            raise KnowledgeBaseError(
+                f"vector index at {path} is unreadable: {error}"
+            ) from error
+
     @classmethod
     def load(cls, path: Path) -> VectorIndex:
         """Read an index saved by save(); raises KnowledgeBaseError when unreadable."""

@@ -56,6 +56,11 @@ class VectorStore:
         self._saved: tuple[int, int] | None = None
         self._lock = threading.RLock()
 
+    @property
+    def loaded(self) -> bool:
+        """Return whether this process holds the index in memory."""
+        return self._index is not None
+
     def current(self) -> VectorIndex:
         """Return the index for the database's current data version."""
         version = self.database.data_version()
@@ -100,6 +105,10 @@ class VectorStore:
         Call only while holding the write lock. Returns whether it saved.
         """
         with self._lock:
+            if not force and self._index is None and not self._checkpoint_due():
+                # Leave the file alone without loading it: a large index takes
+                # seconds to read, and readers catch up from the database anyway.
+                return False
             index = self.current()
             changed = self._changes_since_save(index)
             threshold = max(CHECKPOINT_MIN_CHANGES, CHECKPOINT_MIN_SHARE * index.size)
@@ -107,6 +116,17 @@ class VectorStore:
                 return False
             self.save(index)
             return True
+
+    def _checkpoint_due(self) -> bool:
+        """Tell from the file header alone whether enough changed to save again."""
+        try:
+            info = VectorIndex.read_info(self.settings.index_path)
+        except KnowledgeBaseError:
+            return True
+        changed = self.database.count_changes_since(
+            info.data_version, info.max_passage_id
+        )
+        return changed >= max(CHECKPOINT_MIN_CHANGES, CHECKPOINT_MIN_SHARE * info.count)
 
     def save(self, index: VectorIndex) -> None:
         """Write the index file for its data version."""

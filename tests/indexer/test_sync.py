@@ -131,6 +131,13 @@ def test_add_does_not_rewrite_index_file(knowledge_base, tmp_path):
     assert _top(fresh, "queue backlog grew") == "PM-6"
 
 
+def test_add_in_new_process_never_loads_index(knowledge_base, tmp_path):
+    writer = KnowledgeBase(knowledge_base.settings, embedder=knowledge_base.embedder)
+    writer.add(read_sources([_write(tmp_path, 8, "Stale DNS cache.")]).records)
+    assert not writer.vectors.loaded
+    assert _top(knowledge_base, "stale dns cache entries") == "PM-8"
+
+
 def test_second_writer_is_rejected_clearly(knowledge_base, tmp_path):
     context = multiprocessing.get_context("spawn")
     ready = context.Event()
