@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import sys
@@ -11,6 +10,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from indexer.console import exit_with
 from indexer.errors import IncidentRecommenderError
 from indexer.knowledge_base import KnowledgeBase
 from indexer.readers import ReadResult, load_mapping, preset_names, read_sources
@@ -220,15 +220,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run() -> None:
-    """Run main() as the console script and exit with its status.
-
-    Shutting down with the embedding model loaded ran a garbage collection that
-    took over a second, so the heap is frozen first and exit skips it (measured
-    on the 2-core machine of docs/BENCHMARKS.md).
-    """
-    status = main()
-    gc.freeze()
-    sys.exit(status)
+    """Run the command as a console script."""
+    exit_with(main)
 
 
 if __name__ == "__main__":
