@@ -935,9 +935,13 @@ def _reading_adds(results: list[SizeResult]) -> str:
     all_adds = [add for result in results for add in result.adds]
     start = _median([a.process_start_seconds for a in all_adds])
     shutdown = _median([a.process.exit_seconds for a in all_adds])
+    first = _median([a.first_embed_seconds for a in all_adds])
+    warm = _median([a.embed_seconds for a in all_adds])
     sentences.append(
         f"Whatever the size, starting Python and importing the CLI takes {start:.2f} "
-        f"s and the add exits {shutdown:.2f} s after its last output."
+        f"s, the add exits {shutdown:.2f} s after its last output, and the first "
+        f"embedding call in a process takes {first:.2f} s against {warm:.2f} s "
+        "warm."
     )
     for result in results:
         index_load = _median([a.index_load_seconds for a in result.adds])
