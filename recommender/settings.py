@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from indexer.settings import IndexerSettings
@@ -29,4 +31,11 @@ class ServiceSettings(IndexerSettings):
         default=1_048_576,
         ge=1024,
         description="Largest request body accepted, in bytes.",
+    )
+    config: Path | None = Field(
+        default=None,
+        description=(
+            "YAML file with the severity scale, responders, notification channels "
+            "and status update templates; built-in defaults without it."
+        ),
     )
