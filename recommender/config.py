@@ -1,6 +1,6 @@
 """The response configuration file: severity scale, responders, channels, templates.
 
-Environment variables hold the service's own settings; what a team tunes about its
+Environment variables hold the service's own settings. What a team tunes about its
 incident process (who owns which service, where notifications go, how severity is
 defined) is structured and long, so it lives in one YAML file named by
 INCIDENT_CONFIG. Each feature declares its section as a pydantic model and reads it
@@ -40,7 +40,7 @@ def read_config_file(path: Path | None) -> dict[str, Any]:
 
 
 def config_section(path: Path | None, name: str, model: type[SectionT]) -> SectionT:
-    """Return section `name` of the file validated as `model`; its defaults when absent.
+    """Return section `name` of the file validated as `model`, or its defaults.
 
     Raises ConfigurationError naming the file, the section, the field and the problem.
     """
