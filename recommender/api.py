@@ -8,20 +8,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from indexer.knowledge_base import KnowledgeBase
+from recommender.auth import load_policy, require_read_token
+from recommender.body_limit import BodyLimitMiddleware
 from recommender.http_errors import (
     REQUEST_ID_HEADER,
     error_response,
     install_error_handlers,
     internal_error,
 )
-from recommender.recommendation import Recommender
-from recommender.routes import alerts, health, incidents
+from recommender.logs import REQUEST_ID
+from recommender.readiness import KnowledgeBaseSource, Readiness, start_loading
+from recommender.routes import alerts, health, incidents, records
 from recommender.schemas import AlertmanagerWebhook, PlainAlert
+from recommender.service_metrics import ServiceMetrics, observe_requests
 from recommender.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -32,26 +35,20 @@ DOCUMENTED_BODIES: tuple[type[BaseModel], ...] = (AlertmanagerWebhook, PlainAler
 
 
 def create_app(
-    settings: ServiceSettings | None = None, knowledge_base: KnowledgeBase | None = None
+    settings: ServiceSettings | None = None,
+    knowledge_base: KnowledgeBaseSource = None,
 ) -> FastAPI:
-    """Create the API over a knowledge base (opened from settings when not given)."""
+    """Create the API over a knowledge base (opened from settings when not given).
+
+    knowledge_base may be a function that opens one; it runs in the background
+    loader, so the app answers /livez while it runs. Raises ConfigurationError
+    for an invalid token setting.
+    """
     settings = settings or ServiceSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        kb = knowledge_base or KnowledgeBase(settings)
-        app.state.knowledge_base = kb
-        app.state.recommender = Recommender(kb, threshold=settings.threshold)
-        stats = kb.stats()
-        kb.embedder.embed(["warm up"])
-        logger.info(
-            "service ready: %s records, %s vectors, model %s, dimension %s, index %s",
-            stats.records,
-            stats.vectors,
-            stats.model,
-            stats.dimension,
-            settings.index_path,
-        )
+        start_loading(app, settings, knowledge_base)
         yield
 
     app = FastAPI(
@@ -61,9 +58,17 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.access = load_policy(settings)
+    app.state.readiness = Readiness()
+    app.state.metrics = ServiceMetrics()
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.middleware("http")(observe_requests)
     app.middleware("http")(_request_context)
-    for module in (alerts, incidents, health):
+    read_access = [Depends(require_read_token)]
+    for module in (alerts, incidents):
+        app.include_router(module.router, dependencies=read_access)
+    for module in (records, health):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -77,6 +82,7 @@ async def _request_context(
     request.state.request_id = (
         supplied[:64] if supplied.isprintable() and supplied else (uuid.uuid4().hex)
     )
+    REQUEST_ID.set(request.state.request_id)
     limit = request.app.state.settings.max_body_bytes
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:

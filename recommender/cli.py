@@ -18,6 +18,8 @@ from recommender.alerts import Alert, alert_from_text, parse_alertmanager, parse
 from recommender.errors import InvalidAlertError
 from recommender.evaluation import predict, score
 from recommender.evaluation_report import render_evaluation
+from recommender.feedback import TARGETS, VERDICTS, FeedbackEntry, FeedbackStore
+from recommender.logs import configure_logging
 from recommender.queries import read_queries
 from recommender.recommendation import Recommender
 from recommender.report import render_matches, render_result
@@ -30,13 +32,12 @@ logger = logging.getLogger(__name__)
 def main(argv: list[str] | None = None) -> int:
     """Run the recommender command line; returns the exit status."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     overrides = {"home": args.home} if args.home else {}
     try:
         settings = load_settings(ServiceSettings, **overrides)
+        configure_logging(
+            logging.INFO if args.verbose else logging.WARNING, settings.log_format
+        )
         return int(args.handler(args, settings))
     except IncidentRecommenderError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -60,7 +61,55 @@ def _serve(args: argparse.Namespace, settings: ServiceSettings) -> int:
     # Open the knowledge base first, so a missing or broken one is a clear error.
     knowledge_base = KnowledgeBase(settings, create=False)
     app = create_app(settings, knowledge_base=knowledge_base)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    # log_config=None keeps the handlers set up in main, so uvicorn's lines come
+    # out in the same format (JSON with INCIDENT_LOG_FORMAT=json).
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level="info", log_config=None
+    )
+    return 0
+
+
+def _feedback_add(args: argparse.Namespace, settings: ServiceSettings) -> int:
+    if not args.alertname and not args.fingerprint:
+        print(
+            "error: give --alertname or --fingerprint of the alert the verdict is for",
+            file=sys.stderr,
+        )
+        return 2
+    knowledge_base = KnowledgeBase(settings, create=False)
+    knowledge_base.get(args.record)
+    entry = FeedbackStore(knowledge_base.database).add(
+        FeedbackEntry(
+            record_id=args.record,
+            verdict=args.verdict,
+            alertname=args.alertname or "",
+            fingerprint=args.fingerprint or "",
+            target=args.target,
+            note=args.note or "",
+            author=args.author or "",
+        )
+    )
+    print(
+        f"stored feedback {entry.id}: {entry.verdict} for {entry.record_id} "
+        f"(alertname {entry.alertname or '-'}, fingerprint {entry.fingerprint or '-'})"
+    )
+    return 0
+
+
+def _feedback_list(args: argparse.Namespace, settings: ServiceSettings) -> int:
+    knowledge_base = KnowledgeBase(settings, create=False)
+    knowledge_base.get(args.record)
+    summary = FeedbackStore(knowledge_base.database).summary(args.record, args.limit)
+    if args.json:
+        print(json.dumps(asdict(summary), indent=2))
+        return 0
+    print(f"{args.record}: {summary.helpful} helpful, {summary.wrong} wrong")
+    for entry in summary.entries:
+        note = f": {entry.note}" if entry.note else ""
+        print(
+            f"  {entry.created_at[:19]} {entry.verdict:<7} "
+            f"alertname={entry.alertname or '-'} by {entry.author or '-'}{note}"
+        )
     return 0
 
 
@@ -214,7 +263,37 @@ def _parser() -> argparse.ArgumentParser:
         "intervals out",
     )
     evaluate.set_defaults(handler=_evaluate)
+    _add_feedback_parser(commands)
     return parser
+
+
+def _add_feedback_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    feedback = commands.add_parser(
+        "feedback", help="mark a match helpful or wrong for an alert, or list verdicts"
+    )
+    actions = feedback.add_subparsers(required=True, metavar="ACTION")
+
+    add = actions.add_parser("add", help="store a verdict on a record for an alert")
+    add.add_argument("--record", required=True, metavar="ID", help="record id")
+    add.add_argument("--verdict", required=True, choices=VERDICTS)
+    add.add_argument("--alertname", help="alert name the verdict applies to")
+    add.add_argument("--fingerprint", help="alert fingerprint the verdict applies to")
+    add.add_argument(
+        "--target", choices=TARGETS, default="match", help="what was judged"
+    )
+    add.add_argument("--note", help="why, in a sentence")
+    add.add_argument("--author", help="who gives the verdict")
+    add.set_defaults(handler=_feedback_add)
+
+    listing = actions.add_parser("list", help="print the verdicts on one record")
+    listing.add_argument("record", metavar="ID", help="record id")
+    listing.add_argument(
+        "--limit", type=_whole_number(1, 1000), default=20, help="entries (1-1000)"
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=_feedback_list)
 
 
 def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:

@@ -22,12 +22,20 @@ REQUEST_ID_HEADER = "X-Request-ID"
 class ApiError(Exception):
     """An error answered with a given status, code and message."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers or {}
 
 
 def request_id(request: Request) -> str:
@@ -40,7 +48,12 @@ def request_id(request: Request) -> str:
 
 
 def error_response(
-    request: Request, status: int, code: str, message: str, field: str | None = None
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """Return the one error body shape with the request id."""
     rid = request_id(request)
@@ -54,7 +67,9 @@ def error_response(
         }
     }
     return JSONResponse(
-        status_code=status, content=body, headers={REQUEST_ID_HEADER: rid}
+        status_code=status,
+        content=body,
+        headers={**(headers or {}), REQUEST_ID_HEADER: rid},
     )
 
 
@@ -64,7 +79,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:
         return error_response(
-            request, error.status, error.code, error.message, error.field
+            request, error.status, error.code, error.message, error.field, error.headers
         )
 
     @app.exception_handler(InvalidAlertError)

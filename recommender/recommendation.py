@@ -5,10 +5,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from indexer.knowledge_base import KnowledgeBase
 from recommender.alerts import Alert
+from recommender.feedback import (
+    FeedbackEffect,
+    FeedbackStore,
+    boost_matches,
+    hidden_records,
+)
 from recommender.retrieval import Match, Retriever
 from recommender.suggestions import (
     CategorySuggestion,
@@ -46,6 +52,7 @@ class Recommendation:
         threshold: Score a match needs to count as a precedent.
         message: One sentence for the on-call engineer.
         latency_ms: Time taken.
+        feedback: Records hidden or raised by engineers' verdicts for this alert.
     """
 
     matches: list[Match]
@@ -57,6 +64,7 @@ class Recommendation:
     threshold: float
     message: str
     latency_ms: float = 0.0
+    feedback: FeedbackEffect = field(default_factory=FeedbackEffect)
 
 
 def confidence_level(score: float, threshold: float) -> str:
@@ -75,6 +83,7 @@ class Recommender:
         self.knowledge_base = knowledge_base
         self.retriever = Retriever(knowledge_base)
         self.threshold = threshold
+        self.feedback = FeedbackStore(knowledge_base.database)
 
     def recommend(
         self, alert: Alert, top_k: int = 5, exclude: Sequence[str] = ()
@@ -88,9 +97,14 @@ class Recommender:
                 when evaluating on history.
         """
         started = time.perf_counter()
+        verdicts = self.feedback.for_alert(alert)
+        effect = FeedbackEffect(hidden=hidden_records(verdicts))
         matches = self.retriever.search(
-            alert, top_k=max(top_k, SUGGESTION_MATCHES), exclude=exclude
+            alert,
+            top_k=max(top_k, SUGGESTION_MATCHES),
+            exclude=[*exclude, *effect.hidden],
         )
+        matches, effect.boosted = boost_matches(matches, verdicts)
         precedents = [m for m in matches if m.score >= self.threshold][
             :SUGGESTION_MATCHES
         ]
@@ -105,15 +119,17 @@ class Recommender:
             category=category,
             fixes=suggest_fixes(precedents),
             threshold=self.threshold,
-            message=self._message(matches, precedents, shown=top_k),
+            message=self._message(matches, precedents, shown=top_k) + effect.message(),
+            feedback=effect,
         )
         recommendation.latency_ms = round((time.perf_counter() - started) * 1000, 1)
         logger.info(
-            "recommendation alert=%s alertname=%s matches=%d best_score=%.3f "
-            "no_close_precedent=%s latency_ms=%.1f",
+            "recommendation alert=%s alertname=%s matches=%d top_match=%s "
+            "best_score=%.3f no_close_precedent=%s latency_ms=%.1f",
             alert.fingerprint,
             alert.alertname or "-",
             len(recommendation.matches),
+            matches[0].record.id if matches else "-",
             matches[0].score if matches else 0.0,
             no_precedent,
             recommendation.latency_ms,

@@ -12,6 +12,11 @@ from recommender.errors import InvalidAlertError
 from recommender.recommendation import Recommendation, confidence_level
 from recommender.retrieval import SCORE_FORMULA, Match
 from recommender.suggestions import SeveritySuggestion, Suggestion
+from recommender.write_schemas import (
+    FeedbackEffectOut,
+    FeedbackSummaryOut,
+    feedback_effect_out,
+)
 
 
 class PlainAlert(BaseModel):
@@ -123,6 +128,7 @@ class RecommendationOut(BaseModel):
     category: CategoryOut
     fixes: list[SuggestionOut]
     latency_ms: float
+    feedback: FeedbackEffectOut = Field(default_factory=FeedbackEffectOut)
 
 
 class AlertOut(BaseModel):
@@ -185,6 +191,9 @@ class IncidentOut(BaseModel):
     started_at: str | None
     ended_at: str | None
     source: str
+    feedback: FeedbackSummaryOut | None = Field(
+        default=None, description="Engineers' verdicts on this record as a match."
+    )
 
 
 class Health(BaseModel):
@@ -246,6 +255,7 @@ def recommendation_out(recommendation: Recommendation) -> RecommendationOut:
         category=CategoryOut(**asdict(recommendation.category)),
         fixes=[_suggestion_out(s) for s in recommendation.fixes],
         latency_ms=recommendation.latency_ms,
+        feedback=feedback_effect_out(recommendation.feedback),
     )
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from indexer.settings import IndexerSettings
 from recommender.recommendation import DEFAULT_THRESHOLD
@@ -39,3 +41,44 @@ class ServiceSettings(IndexerSettings):
             "and status update templates; built-in defaults without it."
         ),
     )
+    api_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Bearer tokens that may call write endpoints, comma-separated; write "
+            "endpoints are disabled when neither this nor api_token_file is set."
+        ),
+    )
+    api_token_file: Path | None = Field(
+        default=None,
+        description="File with one bearer token a line, read at start-up.",
+    )
+    read_access: Literal["auto", "open", "token"] = Field(
+        default="auto",
+        description=(
+            "Who may call read endpoints: open, token, or auto (open when the API "
+            "listens on a loopback address, token otherwise)."
+        ),
+    )
+    sources: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Source folders that POST /v1/reindex syncs, comma-separated.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log line format: text, or one JSON object."
+    )
+    ready_wait: float = Field(
+        default=10.0,
+        ge=0.0,
+        description=(
+            "Seconds a request that arrives during start-up waits for the model "
+            "and index before it gets 503."
+        ),
+    )
+
+    @field_validator("api_tokens", "sources", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        """Split a comma-separated environment value into a list."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value

@@ -19,6 +19,7 @@ from recommender.schemas import (
     ErrorBody,
     alert_result,
 )
+from recommender.service_metrics import metrics_of
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -85,4 +86,5 @@ async def _result(
     if isinstance(item, Alert) and item.status == "firing":
         # Inference runs in a worker thread so the event loop keeps serving health.
         recommendation = await run_in_threadpool(recommender.recommend, item, top_k)
+        metrics_of(request).observe_recommendation(recommendation)
     return alert_result(index, item, recommendation, request_id(request))

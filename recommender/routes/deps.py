@@ -6,16 +6,19 @@ from fastapi import Request
 
 from indexer.knowledge_base import KnowledgeBase
 from recommender.http_errors import ApiError
+from recommender.readiness import require_ready
 from recommender.recommendation import Recommender
 
 
 def get_recommender(request: Request) -> Recommender:
-    """Return the recommender of the running app."""
+    """Return the recommender of the running app, once it has loaded."""
+    require_ready(request)
     return request.app.state.recommender
 
 
 def get_knowledge_base(request: Request) -> KnowledgeBase:
-    """Return the knowledge base of the running app."""
+    """Return the knowledge base of the running app, once it has loaded."""
+    require_ready(request)
     return request.app.state.knowledge_base
 
 

@@ -1,20 +1,31 @@
-"""Health route: whether the service answers and what knowledge base it serves."""
+"""Probe and metrics routes: liveness, readiness, health and Prometheus metrics."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import logging
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from indexer.knowledge_base import KnowledgeBase
+from indexer.errors import IncidentRecommenderError
+from indexer.knowledge_base import KnowledgeBase, Stats
+from recommender.http_errors import error_response
+from recommender.readiness import Readiness, not_ready_error
 from recommender.routes.deps import get_knowledge_base
-from recommender.schemas import Health
+from recommender.schemas import ErrorBody, Health
+from recommender.service_metrics import metrics_of
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {503: {"model": ErrorBody}}
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, responses=UNAVAILABLE)
 async def health(
     knowledge_base: Annotated[KnowledgeBase, Depends(get_knowledge_base)],
 ) -> Health:
@@ -28,3 +39,56 @@ async def health(
         model=stats.model,
         index_type=stats.index_type,
     )
+
+
+@router.get("/livez")
+async def livez() -> dict[str, str]:
+    """Report that the process serves requests, without checking the knowledge base."""
+    return {"status": "alive"}
+
+
+@router.get("/readyz", responses=UNAVAILABLE)
+async def readyz(request: Request) -> Response:
+    """Report 200 when the model and index are loaded and the database reads."""
+    readiness: Readiness = request.app.state.readiness
+    if not readiness.loaded.is_set():
+        error = not_ready_error(readiness)
+        return error_response(
+            request, error.status, error.code, error.message, None, error.headers
+        )
+
+    stats = await _stats(request.app.state.knowledge_base)
+    if stats is None:
+        return error_response(
+            request,
+            503,
+            "unavailable",
+            "the knowledge base database cannot be read; see the service log",
+        )
+    return JSONResponse(
+        {
+            "status": "ready",
+            "records": stats.records,
+            "vectors": stats.vectors,
+            "data_version": stats.data_version,
+        }
+    )
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Return Prometheus metrics in the text exposition format."""
+    stats = None
+    if request.app.state.readiness.loaded.is_set():
+        stats = await _stats(request.app.state.knowledge_base)
+    body = metrics_of(request).render(stats)
+    return Response(content=body, media_type=CONTENT_TYPE_LATEST)
+
+
+async def _stats(knowledge_base: KnowledgeBase) -> Stats | None:
+    """Return the knowledge base's stats, or None when the database fails."""
+    try:
+        return await run_in_threadpool(knowledge_base.stats)
+    except (SQLAlchemyError, IncidentRecommenderError) as error:
+        logger.error("readiness check failed: %s", error)
+        return None

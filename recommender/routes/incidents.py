@@ -13,6 +13,7 @@ from recommender.http_errors import ApiError
 from recommender.recommendation import Recommender
 from recommender.routes.deps import check_top_k, get_knowledge_base, get_recommender
 from recommender.schemas import ErrorBody, IncidentOut, SearchResults, match_out
+from recommender.write_schemas import feedback_summary_out
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -69,11 +70,13 @@ async def similar(
 )
 async def get_incident(
     knowledge_base: Annotated[KnowledgeBase, Depends(get_knowledge_base)],
+    recommender: Annotated[Recommender, Depends(get_recommender)],
     incident_id: Annotated[str, Path(description="Record id.")],
 ) -> IncidentOut:
-    """Return one stored incident, postmortem or runbook by id."""
+    """Return one stored incident, postmortem or runbook by id, with its feedback."""
     record = await run_in_threadpool(knowledge_base.get, _required(incident_id))
-    return IncidentOut(**record.to_dict())
+    feedback = await run_in_threadpool(recommender.feedback.summary, record.id)
+    return IncidentOut(**record.to_dict(), feedback=feedback_summary_out(feedback))
 
 
 async def _search(

@@ -1,0 +1,171 @@
+"""Bearer-token access control: who may change the knowledge base, and who may read.
+
+Status codes: a request without a bearer token gets 401 with
+`WWW-Authenticate: Bearer`. A token that matches none of the configured ones gets
+401 too, with `error="invalid_token"` as RFC 6750 (section 3.1) specifies. A server
+with no token configured answers write endpoints with 403, so writes are never open
+by accident.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from indexer.errors import ConfigurationError
+from recommender.http_errors import ApiError
+from recommender.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+# Shorter tokens can be guessed; 16 characters of token_urlsafe carry 96 bits.
+MIN_TOKEN_CHARS = 16
+# Authorization headers longer than this are rejected without comparing them.
+MAX_HEADER_CHARS = 4096
+TOKEN_HINT = (
+    "set INCIDENT_API_TOKENS (comma-separated) or INCIDENT_API_TOKEN_FILE (one token "
+    "a line) and restart; make a token with "
+    "'python -c \"import secrets; print(secrets.token_urlsafe(32))\"'"
+)
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """The accepted tokens and whether read endpoints need one.
+
+    Attributes:
+        tokens: Accepted bearer tokens, UTF-8 encoded.
+        reads_need_token: True when read endpoints require a token too.
+    """
+
+    tokens: tuple[bytes, ...]
+    reads_need_token: bool
+
+    def __repr__(self) -> str:
+        # The default repr would print the tokens.
+        return (
+            f"AccessPolicy(tokens=<{len(self.tokens)} hidden>, "
+            f"reads_need_token={self.reads_need_token})"
+        )
+
+
+def load_policy(settings: ServiceSettings) -> AccessPolicy:
+    """Read the tokens from settings and the token file; reject short tokens.
+
+    Raises:
+        ConfigurationError: The token file cannot be read, or a token is shorter
+            than MIN_TOKEN_CHARS. The message never contains a token.
+    """
+    named = [("INCIDENT_API_TOKENS", t.get_secret_value()) for t in settings.api_tokens]
+    if settings.api_token_file is not None:
+        named.extend(_read_token_file(settings))
+
+    tokens = []
+    for position, (origin, token) in enumerate(named, start=1):
+        token = token.strip()
+        if len(token) < MIN_TOKEN_CHARS:
+            raise ConfigurationError(
+                f"token {position} from {origin} has {len(token)} characters; use at "
+                f"least {MIN_TOKEN_CHARS}. {TOKEN_HINT}"
+            )
+        tokens.append(token.encode("utf-8"))
+
+    reads_need_token = settings.read_access == "token" or (
+        settings.read_access == "auto" and not is_loopback(settings.host)
+    )
+    logger.info(
+        "access: %d bearer token(s) configured, write endpoints %s, read endpoints %s",
+        len(tokens),
+        "enabled" if tokens else "disabled",
+        "require a token" if reads_need_token else "open",
+    )
+    return AccessPolicy(tokens=tuple(tokens), reads_need_token=reads_need_token)
+
+
+def is_loopback(host: str) -> bool:
+    """Return whether host names only this machine (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_write_token(request: Request) -> None:
+    """Let the request through only with a valid bearer token (FastAPI dependency)."""
+    _check_token(request, "write")
+
+
+def require_read_token(request: Request) -> None:
+    """Check the bearer token of a read request when the policy requires one."""
+    policy: AccessPolicy = request.app.state.access
+    if policy.reads_need_token:
+        _check_token(request, "read")
+
+
+def _check_token(request: Request, purpose: str) -> None:
+    policy: AccessPolicy = request.app.state.access
+    if not policy.tokens:
+        raise ApiError(
+            403,
+            "forbidden",
+            f"{purpose} endpoints are disabled because no API token is configured; "
+            + TOKEN_HINT,
+            "authorization",
+        )
+
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if not header or scheme.lower() != "bearer" or not presented.strip():
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing bearer token: send 'Authorization: Bearer TOKEN'",
+            "authorization",
+            headers={"WWW-Authenticate": 'Bearer realm="incident-recommender"'},
+        )
+    if len(header) > MAX_HEADER_CHARS or not _matches(policy, presented.strip()):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "the bearer token is not valid; check it against INCIDENT_API_TOKENS "
+            "or INCIDENT_API_TOKEN_FILE of the server",
+            "authorization",
+            headers={
+                "WWW-Authenticate": (
+                    'Bearer realm="incident-recommender", error="invalid_token"'
+                )
+            },
+        )
+
+
+def _matches(policy: AccessPolicy, presented: str) -> bool:
+    """Compare with every token in constant time, so timing shows no prefix."""
+    candidate = presented.encode("utf-8", errors="replace")
+    matched = False
+    for token in policy.tokens:
+        matched |= hmac.compare_digest(token, candidate)
+    return matched
+
+
+def _read_token_file(settings: ServiceSettings) -> list[tuple[str, str]]:
+    path = settings.api_token_file
+    assert path is not None
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigurationError(
+            f"cannot read INCIDENT_API_TOKEN_FILE {path}: {error}; give a readable "
+            "UTF-8 file with one token a line"
+        ) from error
+    origin = f"INCIDENT_API_TOKEN_FILE {path}"
+    return [
+        (origin, line)
+        for line in lines
+        if line.strip() and not line.lstrip().startswith("#")
+    ]

@@ -1,0 +1,119 @@
+"""Start-up in the background: the API serves probes at once and is ready once loaded.
+
+Loading the embedding model and the vector index takes seconds. The loader runs in
+a thread, so /livez returns 200 during that time and /readyz returns 503 until the
+loader is done.
+A request that needs the knowledge base waits up to INCIDENT_READY_WAIT seconds for
+the loader, then gets 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+
+from indexer.errors import IncidentRecommenderError
+from indexer.knowledge_base import KnowledgeBase
+from recommender.http_errors import ApiError
+from recommender.recommendation import Recommender
+from recommender.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+# Seconds a client should wait before retrying a request made during start-up.
+RETRY_AFTER_SECONDS = 5
+
+KnowledgeBaseSource = KnowledgeBase | Callable[[], KnowledgeBase] | None
+
+
+class Readiness:
+    """Whether the loader has finished, and its error if it failed."""
+
+    def __init__(self) -> None:
+        self.loaded = threading.Event()
+        self.error: str | None = None
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to timeout seconds for loading; returns whether it finished."""
+        return self.loaded.wait(timeout)
+
+
+def start_loading(
+    app: FastAPI, settings: ServiceSettings, source: KnowledgeBaseSource
+) -> threading.Thread:
+    """Open the knowledge base, load the model and index, then mark the app ready."""
+    readiness: Readiness = app.state.readiness
+
+    def load() -> None:
+        started = time.perf_counter()
+        try:
+            if isinstance(source, KnowledgeBase):
+                knowledge_base = source
+            elif source is not None:
+                knowledge_base = source()
+            else:
+                knowledge_base = KnowledgeBase(settings)
+            recommender = Recommender(knowledge_base, threshold=settings.threshold)
+            stats = knowledge_base.stats()
+            knowledge_base.embedder.embed(["warm up"])
+        except (IncidentRecommenderError, OSError) as error:
+            readiness.error = str(error)
+            logger.error("loading the knowledge base failed: %s", error)
+            return
+        except Exception as error:
+            readiness.error = f"unexpected error: {type(error).__name__}"
+            logger.error("loading the knowledge base failed", exc_info=error)
+            return
+
+        app.state.knowledge_base = knowledge_base
+        app.state.recommender = recommender
+        readiness.loaded.set()
+        logger.info(
+            "service ready in %.1f s: %s records, %s vectors, model %s, dimension %s, "
+            "index %s",
+            time.perf_counter() - started,
+            stats.records,
+            stats.vectors,
+            stats.model,
+            stats.dimension,
+            settings.index_path,
+        )
+
+    thread = threading.Thread(target=load, name="knowledge-base-loader", daemon=True)
+    thread.start()
+    return thread
+
+
+def require_ready(request: Request) -> None:
+    """Wait for the loader up to INCIDENT_READY_WAIT seconds, else raise 503.
+
+    Call it from a worker thread, because it blocks.
+    """
+    readiness: Readiness = request.app.state.readiness
+    if readiness.wait(request.app.state.settings.ready_wait):
+        return
+    raise not_ready_error(readiness)
+
+
+def not_ready_error(readiness: Readiness) -> ApiError:
+    """Return the 503 error for a service that is loading or failed to load."""
+    if readiness.error is not None:
+        message = (
+            f"the service could not load its knowledge base: {readiness.error}; "
+            "fix the cause and restart the service"
+        )
+    else:
+        message = (
+            "the service is still loading the model and index; retry in "
+            f"{RETRY_AFTER_SECONDS} seconds"
+        )
+    return ApiError(
+        503,
+        "unavailable",
+        message,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )

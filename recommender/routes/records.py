@@ -1,0 +1,327 @@
+"""Write routes: add, replace and remove records, re-index, and store feedback.
+
+Every route here needs a bearer token (see recommender/auth.py). Writes go through
+the knowledge base, which takes the writer lock and updates the in-memory index in
+place, so searches keep working while a record is added.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+import uuid
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from indexer.knowledge_base import KnowledgeBase, WriteSummary
+from indexer.readers import read_sources
+from indexer.readers.markdown import read_markdown
+from indexer.record import SECTION_NAMES, IncidentRecord, Kind
+from indexer.sync import plan_sync
+from recommender.auth import require_write_token
+from recommender.feedback import FeedbackEntry
+from recommender.http_errors import ApiError, request_id
+from recommender.recommendation import Recommender
+from recommender.routes.body import read_json
+from recommender.routes.deps import get_knowledge_base, get_recommender
+from recommender.schemas import ErrorBody
+from recommender.service_metrics import metrics_of
+from recommender.write_schemas import (
+    FeedbackIn,
+    FeedbackOut,
+    RecordIn,
+    WriteResult,
+    feedback_out,
+)
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(
+    prefix="/v1", tags=["write"], dependencies=[Depends(require_write_token)]
+)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 415, 422)
+}
+MARKDOWN_TYPES = frozenset({"text/markdown", "text/x-markdown", "text/plain"})
+UPLOADS_FOLDER = "uploads"
+_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+# One re-index at a time per process; a second request gets 409, not a queue.
+_reindex_lock = threading.Lock()
+
+
+@router.post("/incidents", response_model=WriteResult, responses=ERRORS)
+async def put_record(
+    request: Request,
+    knowledge_base: Annotated[KnowledgeBase, Depends(get_knowledge_base)],
+    record_id: Annotated[
+        str | None,
+        Query(
+            alias="id",
+            max_length=200,
+            description="Id of a Markdown postmortem without 'id' front matter.",
+        ),
+    ] = None,
+) -> WriteResult:
+    """Add a record, or replace the one with the same id (JSON or Markdown body)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    if content_type.lower() in MARKDOWN_TYPES:
+        record = await _markdown_record(request, knowledge_base, record_id)
+    else:
+        record = _json_record(await read_json(request))
+
+    summary = await run_in_threadpool(knowledge_base.add, [record])
+    logger.info(
+        "record %s %s by request %s (data version %d)",
+        record.id,
+        "replaced" if summary.replaced else "added",
+        request_id(request),
+        summary.data_version,
+    )
+    return _write_result([record.id], summary)
+
+
+@router.delete(
+    "/incidents/{incident_id:path}", response_model=WriteResult, responses=ERRORS
+)
+async def delete_record(
+    request: Request,
+    knowledge_base: Annotated[KnowledgeBase, Depends(get_knowledge_base)],
+    incident_id: Annotated[str, Path(description="Record id.")],
+) -> WriteResult:
+    """Remove one record from the knowledge base and the index."""
+    record = await run_in_threadpool(knowledge_base.get, incident_id)
+    summary = await run_in_threadpool(knowledge_base.remove, [incident_id])
+    _delete_upload(knowledge_base, record)
+    logger.info(
+        "record %s removed by request %s (data version %d)",
+        incident_id,
+        request_id(request),
+        summary.data_version,
+    )
+    return _write_result([incident_id], summary)
+
+
+@router.post("/reindex", response_model=WriteResult, responses=ERRORS)
+async def reindex(
+    request: Request,
+    knowledge_base: Annotated[KnowledgeBase, Depends(get_knowledge_base)],
+) -> WriteResult:
+    """Sync the configured source folders: embed new and changed records only."""
+    sources = list(request.app.state.settings.sources)
+    if not sources:
+        raise ApiError(
+            409,
+            "not_configured",
+            "no source folders are configured for re-indexing; set INCIDENT_SOURCES "
+            "to a comma-separated list of folders and restart",
+            "sources",
+        )
+    missing = [str(path) for path in sources if not path.exists()]
+    if missing:
+        raise ApiError(
+            409,
+            "not_configured",
+            f"source folder(s) not found: {', '.join(missing)}; fix INCIDENT_SOURCES",
+            "sources",
+        )
+    if not _reindex_lock.acquire(blocking=False):
+        raise ApiError(
+            409,
+            "conflict",
+            "a re-index is already running; retry when it has finished",
+            headers={"Retry-After": "30"},
+        )
+    try:
+        summary = await run_in_threadpool(_sync, knowledge_base, sources)
+    finally:
+        _reindex_lock.release()
+    logger.info(
+        "re-index by request %s: %d added, %d updated, %d removed, %d unchanged",
+        request_id(request),
+        summary.added,
+        summary.replaced,
+        summary.removed,
+        summary.unchanged,
+    )
+    return _write_result([], summary)
+
+
+@router.post("/feedback", response_model=FeedbackOut, status_code=201, responses=ERRORS)
+async def post_feedback(
+    request: Request,
+    recommender: Annotated[Recommender, Depends(get_recommender)],
+) -> FeedbackOut:
+    """Mark a match or suggestion helpful or wrong for an alert name or fingerprint."""
+    body = _validated(FeedbackIn, await read_json(request))
+    if not (body.alertname or "").strip() and not (body.fingerprint or "").strip():
+        raise ApiError(
+            422,
+            "invalid_input",
+            "give the alertname or the fingerprint of the alert the verdict is for",
+            "alertname",
+        )
+    await run_in_threadpool(recommender.knowledge_base.get, body.record_id)
+
+    entry = FeedbackEntry(
+        record_id=body.record_id,
+        verdict=body.verdict,
+        alertname=(body.alertname or "").strip(),
+        fingerprint=(body.fingerprint or "").strip(),
+        target=body.target,
+        note=body.note or "",
+        author=body.author or "",
+    )
+    stored = await run_in_threadpool(recommender.feedback.add, entry)
+    metrics_of(request).feedback.labels(stored.verdict).inc()
+    return feedback_out(stored)
+
+
+def _json_record(document: Any) -> IncidentRecord:
+    body = _validated(RecordIn, document)
+    unknown = sorted(set(body.sections) - set(SECTION_NAMES))
+    if unknown:
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"unknown section(s) {', '.join(unknown)}; use {', '.join(SECTION_NAMES)}",
+            f"sections.{unknown[0]}",
+        )
+    return IncidentRecord(
+        id=body.id,
+        kind=Kind(body.kind),
+        title=body.title,
+        sections={name: text for name, text in body.sections.items() if text.strip()},
+        labels=dict(body.labels),
+        severity_raw=body.severity,
+        started_at=_time(body.started_at, "started_at"),
+        ended_at=_time(body.ended_at, "ended_at"),
+        source=f"api:{body.id}",
+    )
+
+
+async def _markdown_record(
+    request: Request, knowledge_base: KnowledgeBase, record_id: str | None
+) -> IncidentRecord:
+    """Save a Markdown body under INCIDENT_HOME/uploads, then read it as a record.
+
+    The file is saved before anything else, so the text survives a failed write
+    and a rebuild can read it again.
+    """
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw.extend(chunk)
+    try:
+        text = bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"body is not valid UTF-8: byte {error.start} cannot be decoded",
+            "body",
+        ) from error
+    if not text.strip():
+        raise ApiError(422, "invalid_input", "the Markdown body is empty", "body")
+
+    folder = knowledge_base.settings.home / UPLOADS_FOLDER
+    staging = folder / f".upload-{uuid.uuid4().hex}.md"
+    await run_in_threadpool(_write_file, staging, text)
+    result = await run_in_threadpool(read_markdown, staging, record_id or "")
+    if result.problems:
+        staging.unlink(missing_ok=True)
+        problem = result.problems[0]
+        where = f" (line {problem.location})" if problem.location else ""
+        raise ApiError(422, "invalid_input", f"{problem.reason}{where}", "body")
+    record = result.records[0]
+    if not record.id:
+        staging.unlink(missing_ok=True)
+        raise ApiError(
+            422,
+            "invalid_input",
+            "the postmortem has no id: set 'id' in its YAML front matter or pass "
+            "?id=RECORD-ID",
+            "id",
+        )
+
+    target = folder / _upload_name(record.id)
+    os.replace(staging, target)
+    return replace(record, source=str(target))
+
+
+def _write_file(path: FilePath, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _upload_name(record_id: str) -> str:
+    """Return a file name for a record id; the hash keeps similar ids apart."""
+    digest = hashlib.sha256(record_id.encode("utf-8")).hexdigest()[:8]
+    readable = _UNSAFE_FILE_CHARS.sub("_", record_id)[:100]
+    return f"{readable}-{digest}.md"
+
+
+def _delete_upload(knowledge_base: KnowledgeBase, record: IncidentRecord) -> None:
+    """Delete the saved Markdown of a removed record, so no rebuild revives it."""
+    folder = (knowledge_base.settings.home / UPLOADS_FOLDER).resolve()
+    source = FilePath(record.source).resolve()
+    if source.parent == folder and source.suffix == ".md":
+        source.unlink(missing_ok=True)
+
+
+def _sync(knowledge_base: KnowledgeBase, sources: list[FilePath]) -> WriteSummary:
+    result = read_sources(sources)
+    for problem in result.problems:
+        logger.warning("re-index could not read %s", problem)
+    stored = knowledge_base.database.record_sources()
+    plan = plan_sync(result, stored, sources)
+    return knowledge_base.sync(plan)
+
+
+def _validated(model: Any, document: Any) -> Any:
+    """Validate a parsed JSON body, reporting errors like FastAPI's own bodies."""
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        errors = [
+            {**item, "loc": ("body", *item.get("loc", ()))} for item in error.errors()
+        ]
+        raise RequestValidationError(errors) from error
+
+
+def _time(value: str | None, field: str) -> datetime | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"{value[:40]!r} is not an ISO 8601 time such as 2026-12-04T09:30:00Z",
+            field,
+        ) from error
+
+
+def _write_result(ids: list[str], summary: WriteSummary) -> WriteResult:
+    return WriteResult(
+        ids=ids,
+        added=summary.added,
+        replaced=summary.replaced,
+        removed=summary.removed,
+        unchanged=summary.unchanged,
+        passages=summary.passages,
+        data_version=summary.data_version,
+        seconds=round(summary.seconds, 3),
+    )

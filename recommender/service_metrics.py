@@ -1,0 +1,118 @@
+"""Prometheus metrics of the API: request latency, recommendations, index size.
+
+Each app has its own registry, so several apps in one process (as in tests) never
+share counters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request, Response
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from indexer.knowledge_base import Stats
+from recommender.recommendation import Recommendation
+
+# Label for requests that matched no route, so unknown paths cannot grow the
+# number of time series without bound.
+UNMATCHED_ROUTE = "unmatched"
+# Request latency buckets in seconds: recommendations take tens to hundreds of
+# milliseconds on a CPU, and queued ones take seconds.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class ServiceMetrics:
+    """The metrics of one app, in their own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.request_seconds = Histogram(
+            "incident_http_request_duration_seconds",
+            "HTTP request latency by route template, method and status.",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.recommendations = Counter(
+            "incident_recommendations",
+            "Recommendations served for firing alerts.",
+            registry=self.registry,
+        )
+        self.no_close_precedent = Counter(
+            "incident_no_close_precedent",
+            "Recommendations whose best match was below the threshold.",
+            registry=self.registry,
+        )
+        self.replays = Counter(
+            "incident_recommendation_replays",
+            "Repeated alert deliveries answered from stored recommendations.",
+            registry=self.registry,
+        )
+        self.feedback = Counter(
+            "incident_feedback",
+            "Verdicts stored on matches and suggestions.",
+            ["verdict"],
+            registry=self.registry,
+        )
+        self.records = Gauge(
+            "incident_index_records",
+            "Records in the knowledge base.",
+            registry=self.registry,
+        )
+        self.vectors = Gauge(
+            "incident_index_vectors",
+            "Passage vectors in the in-memory index.",
+            registry=self.registry,
+        )
+        self.data_version = Gauge(
+            "incident_data_version",
+            "Data version of the knowledge base the service answers from.",
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "incident_ready",
+            "1 when the model and index are loaded, 0 during start-up.",
+            registry=self.registry,
+        )
+
+    def observe_recommendation(self, recommendation: Recommendation) -> None:
+        """Count one recommendation, and whether it had a close precedent."""
+        self.recommendations.inc()
+        if recommendation.no_close_precedent:
+            self.no_close_precedent.inc()
+
+    def render(self, stats: Stats | None) -> bytes:
+        """Return the text exposition, with the index gauges set from stats."""
+        self.ready.set(1 if stats is not None else 0)
+        if stats is not None:
+            self.records.set(stats.records)
+            self.vectors.set(stats.vectors)
+            self.data_version.set(stats.data_version)
+        return generate_latest(self.registry)
+
+
+def metrics_of(request: Request) -> ServiceMetrics:
+    """Return the metrics of the app serving the request."""
+    return request.app.state.metrics
+
+
+async def observe_requests(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Time each request and record it under its route template, not its path."""
+    started = time.perf_counter()
+    response = await call_next(request)
+    route = request.scope.get("route")
+    template = getattr(route, "path", None) or UNMATCHED_ROUTE
+    metrics_of(request).request_seconds.labels(
+        request.method, template, str(response.status_code)
+    ).observe(time.perf_counter() - started)
+    return response

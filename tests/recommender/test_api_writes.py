@@ -1,0 +1,575 @@
+"""Write endpoints, bearer tokens, feedback, metrics, probes and logs of the API."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import logging
+import shutil
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+
+from indexer.knowledge_base import KnowledgeBase
+from indexer.readers import read_sources
+from recommender import cli
+from recommender.api import create_app
+from recommender.logs import make_handler
+from recommender.routes import records as records_routes
+from recommender.settings import ServiceSettings
+from tests.conftest import SAMPLE_DATA
+
+KNOWLEDGE = SAMPLE_DATA / "knowledge"
+TOKEN = "writer-token-" + "a1b2c3d4e5f6g7h8"
+OTHER_TOKEN = "second-token-" + "z9y8x7w6v5u4t3s2"
+WRONG_TOKEN = "wrong-token-" + "0000000000000000"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+_MINUTES = itertools.count()
+DISK_ALERT = {
+    "title": "Disk almost full on orders-db",
+    "description": "The filesystem /var/lib/postgresql on orders-db is 95% full and "
+    "filling up; writes will fail when it reaches 100%.",
+    "labels": {"alertname": "NodeFilesystemSpaceFillingUp", "team": "data"},
+    "service": "orders-db",
+    "severity": "critical",
+}
+NEW_RECORD = {
+    "id": "PM-TEST-001",
+    "kind": "postmortem",
+    "title": "Ledger exporter stalled on a zeppelin checksum mismatch",
+    "sections": {
+        "summary": "The ledger exporter stopped writing batches because every "
+        "zeppelin checksum failed validation.",
+        "root_cause": "A library upgrade changed the checksum seed.",
+        "resolution": "Pinned the checksum library and replayed the batches.",
+    },
+    "labels": {"service": "ledger-exporter", "alertname": "LedgerExportStalled"},
+    "severity": "SEV2",
+    "started_at": "2026-11-02T08:15:00Z",
+}
+
+
+def _sources() -> list:
+    return [
+        KNOWLEDGE / "runbooks",
+        KNOWLEDGE / "postmortems" / "2023-06-18-orders-db-wal-disk-full.md",
+        KNOWLEDGE / "postmortems" / "2024-10-02-search-indexer-log-disk-full.md",
+        KNOWLEDGE / "postmortems" / "2024-03-12-checkout-cert-expiry.md",
+    ]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, embedder):
+    """Build a small knowledge base that these tests may change."""
+    folder = tmp_path_factory.mktemp("writable-kb")
+    result = read_sources(_sources())
+    assert result.problems == []
+    settings = ServiceSettings(home=folder)
+    KnowledgeBase(settings, embedder=embedder).build(result.records)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def kb(home, embedder):
+    return KnowledgeBase(ServiceSettings(home=home), embedder=embedder)
+
+
+def _settings(home, **overrides) -> ServiceSettings:
+    tokens = [SecretStr(TOKEN), SecretStr(OTHER_TOKEN)]
+    return ServiceSettings(home=home, api_tokens=tokens, **overrides)
+
+
+@pytest.fixture(scope="module")
+def client(home, kb):
+    app = create_app(_settings(home), knowledge_base=kb)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def _error(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()["error"]
+    assert body["status"] == status
+    return body
+
+
+def _snapshot(kb: KnowledgeBase, client: TestClient) -> tuple:
+    """Return everything a rejected write must leave unchanged."""
+    stats = kb.stats()
+    feedback = client.get("/v1/incidents/RB-node-filesystem-space-filling-up")
+    uploads = kb.settings.home / "uploads"
+    return (
+        kb.database.record_hashes(),
+        stats.data_version,
+        stats.vectors,
+        feedback.json()["feedback"],
+        sorted(p.name for p in uploads.iterdir()) if uploads.is_dir() else [],
+    )
+
+
+WRITE_REQUESTS = [
+    ("post", "/v1/incidents", {"json": NEW_RECORD}),
+    (
+        "post",
+        "/v1/incidents",
+        {
+            "content": "---\nid: PM-MD-REJECTED\n---\n# Title\n\n## Summary\nText.\n",
+            "headers": {"Content-Type": "text/markdown"},
+        },
+    ),
+    ("delete", "/v1/incidents/RB-node-filesystem-space-filling-up", {}),
+    ("post", "/v1/reindex", {}),
+    (
+        "post",
+        "/v1/feedback",
+        {
+            "json": {
+                "alertname": "NodeFilesystemSpaceFillingUp",
+                "record_id": "RB-node-filesystem-space-filling-up",
+                "verdict": "wrong",
+            }
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "options"), WRITE_REQUESTS)
+def test_write_without_token_changes_nothing(client, kb, method, path, options):
+    before = _snapshot(kb, client)
+    headers = dict(options.get("headers", {}))
+    send = getattr(client, method)
+    arguments = {k: v for k, v in options.items() if k != "headers"}
+
+    missing = send(path, headers=headers, **arguments)
+    body = _error(missing, 401)
+    assert body["code"] == "unauthorized"
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+
+    wrong = send(
+        path, headers={**headers, "Authorization": f"Bearer {WRONG_TOKEN}"}, **arguments
+    )
+    _error(wrong, 401)
+    assert 'error="invalid_token"' in wrong.headers["WWW-Authenticate"]
+
+    basic = send(path, headers={**headers, "Authorization": "Basic dXNlcjpwYXNz"})
+    _error(basic, 401)
+    assert _snapshot(kb, client) == before
+
+
+def test_writes_disabled_without_configured_token(home, kb):
+    app = create_app(ServiceSettings(home=home), knowledge_base=kb)
+    with TestClient(app) as no_token_client:
+        before = kb.database.record_hashes()
+        response = no_token_client.post("/v1/incidents", json=NEW_RECORD, headers=AUTH)
+        body = _error(response, 403)
+        assert "INCIDENT_API_TOKENS" in body["message"]
+        assert (
+            no_token_client.get("/v1/search", params={"q": "disk"}).status_code == 200
+        )
+    assert kb.database.record_hashes() == before
+
+
+def test_reads_need_token_when_configured(home, kb):
+    app = create_app(_settings(home, read_access="token"), knowledge_base=kb)
+    with TestClient(app) as closed:
+        _error(closed.get("/v1/search", params={"q": "disk"}), 401)
+        _error(closed.post("/v1/alerts", json=DISK_ALERT), 401)
+        second = {"Authorization": f"Bearer {OTHER_TOKEN}"}
+        found = closed.get("/v1/search", params={"q": "disk"}, headers=second)
+        assert found.status_code == 200
+        assert closed.get("/livez").status_code == 200
+
+
+def test_short_token_is_rejected_at_start(home):
+    from indexer.errors import ConfigurationError
+
+    settings = ServiceSettings(home=home, api_tokens=[SecretStr("short")])
+    with pytest.raises(ConfigurationError, match="at least 16") as raised:
+        create_app(settings)
+    assert "short" not in str(raised.value)
+
+
+def test_token_file_is_read(home, kb, tmp_path):
+    token_file = tmp_path / "tokens"
+    token_file.write_text(f"# writers\n{OTHER_TOKEN}\n\n", encoding="utf-8")
+    settings = ServiceSettings(home=home, api_token_file=token_file)
+    app = create_app(settings, knowledge_base=kb)
+    with TestClient(app) as file_client:
+        response = file_client.post(
+            "/v1/feedback",
+            json={"record_id": "missing-record", "verdict": "wrong", "alertname": "X"},
+            headers={"Authorization": f"Bearer {OTHER_TOKEN}"},
+        )
+        assert _error(response, 404)["field"] == "id"
+
+
+def test_add_replace_and_remove_json_record(client, kb):
+    added = client.post("/v1/incidents", json=NEW_RECORD, headers=AUTH)
+    assert added.status_code == 200, added.text
+    assert added.json()["added"] == 1
+    assert added.json()["passages"] >= 2
+    found = client.get("/v1/search", params={"q": "zeppelin checksum mismatch"})
+    assert found.json()["matches"][0]["id"] == "PM-TEST-001"
+
+    changed = {**NEW_RECORD, "title": "Ledger exporter stalled (revised)"}
+    replaced = client.post("/v1/incidents", json=changed, headers=AUTH)
+    assert replaced.json()["replaced"] == 1
+    stored = client.get("/v1/incidents/PM-TEST-001").json()
+    assert stored["title"] == "Ledger exporter stalled (revised)"
+    assert stored["severity"] == "SEV2"
+
+    removed = client.delete("/v1/incidents/PM-TEST-001", headers=AUTH)
+    assert removed.json()["removed"] == 1
+    _error(client.get("/v1/incidents/PM-TEST-001"), 404)
+    found = client.get("/v1/search", params={"q": "zeppelin checksum mismatch"})
+    assert "PM-TEST-001" not in [m["id"] for m in found.json()["matches"]]
+    _error(client.delete("/v1/incidents/PM-TEST-001", headers=AUTH), 404)
+
+
+def test_markdown_postmortem_is_saved_and_indexed(client, kb):
+    text = (
+        "---\nseverity: SEV3\n---\n# Gravel queue stuck after broker upgrade\n\n"
+        "## Summary\nThe gravel queue stopped delivering messages after the broker "
+        "upgrade.\n\n## Root cause\nThe new broker rejected the old client protocol.\n"
+    )
+    headers = {**AUTH, "Content-Type": "text/markdown; charset=utf-8"}
+    response = client.post(
+        "/v1/incidents", params={"id": "PM-MD-002"}, content=text, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    record = client.get("/v1/incidents/PM-MD-002").json()
+    assert record["title"] == "Gravel queue stuck after broker upgrade"
+    assert "old client protocol" in record["sections"]["root_cause"]
+    saved = kb.settings.home / "uploads"
+    [path] = [p for p in saved.iterdir() if p.name.startswith("PM-MD-002")]
+    assert path.read_text(encoding="utf-8") == text
+
+    client.delete("/v1/incidents/PM-MD-002", headers=AUTH)
+    assert not path.exists()
+
+
+def test_markdown_without_id_is_422(client):
+    headers = {**AUTH, "Content-Type": "text/markdown"}
+    body = "# A title\n\n## Summary\nSomething broke in the gravel queue.\n"
+    error = _error(client.post("/v1/incidents", content=body, headers=headers), 422)
+    assert error["field"] == "id"
+    assert "?id=" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"sections": {"cause": "x"}}, "sections.cause", "unknown section"),
+        ({"colour": "red"}, "colour", "Extra inputs"),
+        ({"started_at": "yesterday"}, "started_at", "ISO 8601"),
+        ({"labels": {"service": "x" * 1001}}, "labels.service", "at most 1000"),
+        ({"kind": "ticket"}, "kind", "incident"),
+        ({"id": "has space"}, "id", "pattern"),
+    ],
+)
+def test_invalid_record_is_422(client, kb, change, field, message):
+    before = kb.database.record_hashes()
+    body = _error(
+        client.post("/v1/incidents", json={**NEW_RECORD, **change}, headers=AUTH), 422
+    )
+    assert body["field"] == field
+    assert message in body["message"]
+    assert kb.database.record_hashes() == before
+
+
+def test_chunked_body_over_limit_is_413(client, kb):
+    before = kb.database.record_hashes()
+
+    def chunks():
+        for _ in range(12):
+            yield b"# Title\n" + b"x" * 100_000
+
+    headers = {**AUTH, "Content-Type": "text/markdown"}
+    response = client.post("/v1/incidents", content=chunks(), headers=headers)
+    body = _error(response, 413)
+    assert "1048576 bytes" in body["message"]
+    assert kb.database.record_hashes() == before
+
+
+def _fresh(alert: dict) -> dict:
+    """Return the alert with a new start time.
+
+    A new start time makes each post a new firing, not a repeated delivery that
+    would get the stored recommendation back.
+    """
+    minute = next(_MINUTES)
+    return {**alert, "startsAt": f"2026-12-04T{minute // 60:02d}:{minute % 60:02d}:00Z"}
+
+
+def _match_ids(client: TestClient, alert: dict) -> tuple[dict[str, float], dict]:
+    response = client.post("/v1/alerts", json=_fresh(alert))
+    assert response.status_code == 200, response.text
+    recommendation = response.json()["results"][0]["recommendation"]
+    return {m["id"]: m["score"] for m in recommendation["matches"]}, recommendation
+
+
+def test_feedback_changes_ranking_for_that_alertname(client, kb, embedder):
+    other_alert = {
+        **DISK_ALERT,
+        "labels": {**DISK_ALERT["labels"], "alertname": "OrdersDiskAlmostFull"},
+    }
+    before, _ = _match_ids(client, DISK_ALERT)
+    other_before, _ = _match_ids(client, other_alert)
+    top = next(iter(before))
+    assert top in other_before
+
+    marked = client.post(
+        "/v1/feedback",
+        json={
+            "alertname": "NodeFilesystemSpaceFillingUp",
+            "record_id": top,
+            "verdict": "wrong",
+            "note": "the runbook is for node disks, not database volumes",
+            "author": "oncall@example.com",
+        },
+        headers=AUTH,
+    )
+    assert marked.status_code == 201, marked.text
+
+    after, recommendation = _match_ids(client, DISK_ALERT)
+    assert top not in after
+    assert recommendation["feedback"]["hidden"] == [top]
+    assert top in recommendation["message"]
+    other_after, other_recommendation = _match_ids(client, other_alert)
+    assert other_after == other_before
+    assert other_recommendation["feedback"]["hidden"] == []
+
+    runner_up = next(iter(after))
+    client.post(
+        "/v1/feedback",
+        json={
+            "alertname": "NodeFilesystemSpaceFillingUp",
+            "record_id": runner_up,
+            "verdict": "helpful",
+        },
+        headers=AUTH,
+    )
+    boosted, recommendation = _match_ids(client, DISK_ALERT)
+    assert boosted[runner_up] == pytest.approx(min(after[runner_up] + 0.03, 1.0))
+    assert recommendation["feedback"]["boosted"] == {runner_up: 0.03}
+
+    summary = client.get(f"/v1/incidents/{top}").json()["feedback"]
+    assert summary["wrong"] == 1
+    assert summary["entries"][0]["author"] == "oncall@example.com"
+
+    # Verdicts live apart from the records, so a full rebuild keeps them. The
+    # rebuild keeps only the records later tests use, to embed less.
+    kept = {*before, runner_up, "RB-kube-node-not-ready"}
+    records = [r for r in read_sources(_sources()).records if r.id in kept]
+    KnowledgeBase(kb.settings, embedder=embedder).build(records)
+    rebuilt, _ = _match_ids(client, DISK_ALERT)
+    assert top not in rebuilt
+
+
+def test_feedback_needs_alert_and_known_record(client):
+    missing_alert = {"record_id": "RB-kube-node-not-ready", "verdict": "wrong"}
+    body = _error(client.post("/v1/feedback", json=missing_alert, headers=AUTH), 422)
+    assert body["field"] == "alertname"
+    unknown = {**missing_alert, "alertname": "X", "record_id": "PM-0000-404"}
+    _error(client.post("/v1/feedback", json=unknown, headers=AUTH), 404)
+    bad_verdict = {**missing_alert, "alertname": "X", "verdict": "meh"}
+    body = _error(client.post("/v1/feedback", json=bad_verdict, headers=AUTH), 422)
+    assert body["field"] == "verdict"
+
+
+def test_reindex_syncs_configured_sources(home, kb, tmp_path):
+    source = tmp_path / "reviews"
+    source.mkdir()
+    (source / "PM-SYNC-1.md").write_text(
+        "---\nid: PM-SYNC-1\n---\n# Tundra cache evicted every key\n\n## Summary\n"
+        "The tundra cache evicted all keys at midnight.\n",
+        encoding="utf-8",
+    )
+    app = create_app(_settings(home, sources=[source]), knowledge_base=kb)
+    with TestClient(app) as sync_client:
+        first = sync_client.post("/v1/reindex", headers=AUTH)
+        assert first.status_code == 200, first.text
+        assert first.json()["added"] == 1
+        second = sync_client.post("/v1/reindex", headers=AUTH).json()
+        assert second["added"] == 0
+        assert second["unchanged"] == 1
+
+        with records_routes._reindex_lock:
+            busy = _error(sync_client.post("/v1/reindex", headers=AUTH), 409)
+        assert "already running" in busy["message"]
+
+    with TestClient(create_app(_settings(home), knowledge_base=kb)) as unset:
+        body = _error(unset.post("/v1/reindex", headers=AUTH), 409)
+        assert "INCIDENT_SOURCES" in body["message"]
+
+
+def _samples(text: str) -> dict[tuple[str, tuple], float]:
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return values
+
+
+def test_metrics_move_with_requests(client, kb):
+    alert_route = (("method", "POST"), ("route", "/v1/alerts"), ("status", "200"))
+    count_key = ("incident_http_request_duration_seconds_count", alert_route)
+    before = _samples(client.get("/metrics").text)
+
+    client.post("/v1/alerts", json=_fresh(DISK_ALERT))
+    client.post("/v1/alerts", json=_fresh({"title": "qwzx vbnm plokij"}))
+    client.get("/v1/incidents/RB-kube-node-not-ready")
+    after = _samples(client.get("/metrics").text)
+
+    assert after[count_key] == before.get(count_key, 0) + 2
+    served = ("incident_recommendations_total", ())
+    assert after[served] == before[served] + 2
+    novel = ("incident_no_close_precedent_total", ())
+    assert after[novel] == before[novel] + 1
+    template = (
+        ("method", "GET"),
+        ("route", "/v1/incidents/{incident_id:path}"),
+        ("status", "200"),
+    )
+    assert after[("incident_http_request_duration_seconds_count", template)] >= 1
+    assert "RB-kube-node-not-ready" not in client.get("/metrics").text
+    stats = kb.stats()
+    assert after[("incident_index_records", ())] == stats.records
+    assert after[("incident_data_version", ())] == stats.data_version
+    assert after[("incident_ready", ())] == 1
+
+
+def test_readiness_waits_for_loading(home, kb):
+    release = threading.Event()
+
+    def slow_open() -> KnowledgeBase:
+        release.wait(30)
+        return kb
+
+    app = create_app(_settings(home, ready_wait=0.0), knowledge_base=slow_open)
+    with TestClient(app) as starting:
+        assert starting.get("/livez").json() == {"status": "alive"}
+        loading = starting.get("/readyz")
+        assert _error(loading, 503)["code"] == "unavailable"
+        assert loading.headers["Retry-After"] == "5"
+        _error(starting.post("/v1/alerts", json=DISK_ALERT), 503)
+
+        release.set()
+        deadline = time.monotonic() + 20
+        while starting.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "never became ready"
+            time.sleep(0.05)
+        ready = starting.get("/readyz").json()
+        assert ready["status"] == "ready"
+        assert ready["records"] == kb.stats().records
+        assert starting.get("/health").status_code == 200
+
+
+def test_readiness_503_when_database_unreadable(tmp_path, embedder):
+    settings = _settings(tmp_path / "kb")
+    broken = KnowledgeBase(settings, embedder=embedder)
+    with TestClient(create_app(settings, knowledge_base=broken)) as probe:
+        deadline = time.monotonic() + 20
+        while probe.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "never became ready"
+            time.sleep(0.05)
+
+        broken.database.engine.dispose()
+        database = tmp_path / "kb" / "knowledge.db"
+        for suffix in ("-wal", "-shm"):
+            database.with_name(database.name + suffix).unlink(missing_ok=True)
+        database.write_bytes(b"this is not a SQLite database" * 100)
+
+        body = _error(probe.get("/readyz"), 503)
+        assert "cannot be read" in body["message"]
+        assert probe.get("/livez").status_code == 200
+
+
+def test_tokens_never_logged(client, caplog):
+    caplog.set_level(logging.DEBUG)
+    client.post("/v1/feedback", json={"verdict": "wrong"}, headers=AUTH)
+    client.post(
+        "/v1/incidents",
+        json=NEW_RECORD,
+        headers={"Authorization": f"Bearer {WRONG_TOKEN}"},
+    )
+    client.post("/v1/alerts", json=_fresh(DISK_ALERT), headers=AUTH)
+    client.delete("/v1/incidents/PM-0000-404", headers=AUTH)
+    assert caplog.records
+    for secret in (TOKEN, WRONG_TOKEN, OTHER_TOKEN):
+        assert secret not in caplog.text
+    assert "a1b2c3d4" not in caplog.text
+
+
+def test_json_logs_are_one_object_a_line(client):
+    stream = io.StringIO()
+    handler = make_handler("json")
+    handler.setStream(stream)
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        response = client.post(
+            "/v1/alerts",
+            json=_fresh(DISK_ALERT),
+            headers={"X-Request-ID": "req-json-1"},
+        )
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+
+    assert response.headers["X-Request-ID"] == "req-json-1"
+    lines = [line for line in stream.getvalue().splitlines() if line]
+    entries = [json.loads(line) for line in lines]
+    assert entries
+    [recommendation] = [e for e in entries if e["message"].startswith("recommendation")]
+    assert recommendation["level"] == "INFO"
+    assert recommendation["request_id"] == "req-json-1"
+    assert "alertname=NodeFilesystemSpaceFillingUp" in recommendation["message"]
+    assert "top_match=" in recommendation["message"]
+    assert "no_close_precedent=False" in recommendation["message"]
+
+
+def test_feedback_command_stores_and_lists(home, tmp_path, capsys):
+    copy = tmp_path / "kb"
+    shutil.copytree(home, copy)
+    status = cli.main(
+        [
+            "--home",
+            str(copy),
+            "feedback",
+            "add",
+            "--record",
+            "RB-kube-node-not-ready",
+            "--verdict",
+            "helpful",
+            "--alertname",
+            "KubeNodeNotReady",
+            "--note",
+            "step 3 fixed it",
+        ]
+    )
+    assert status == 0
+    assert "stored feedback" in capsys.readouterr().out
+    status = cli.main(
+        ["--home", str(copy), "feedback", "list", "RB-kube-node-not-ready", "--json"]
+    )
+    assert status == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["helpful"] == 1
+    assert listed["entries"][0]["note"] == "step 3 fixed it"
+
+    status = cli.main(
+        [
+            *("--home", str(copy), "feedback", "add"),
+            *("--record", "RB-kube-node-not-ready", "--verdict", "wrong"),
+        ]
+    )
+    assert status == 2
+    assert "--alertname or --fingerprint" in capsys.readouterr().err
