@@ -9,7 +9,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 PIP := $(BIN)/pip --disable-pip-version-check
 export INCIDENT_HOME ?= var
 
-.PHONY: demo serve test install install-test lint clean
+.PHONY: demo serve test install install-test lint clean ensure-chromium
 
 demo: $(VENV)/.installed
 	$(BIN)/indexer build data/knowledge
@@ -18,11 +18,16 @@ demo: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(BIN)/recommender serve
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test ensure-chromium
 	$(BIN)/ruff check indexer recommender tests benchmarks
 	$(BIN)/ruff format --check indexer recommender tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The page tests drive the system Chromium; Playwright's own browser download is
+# not used. Installing it needs root and apt, as CI has.
+ensure-chromium:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test

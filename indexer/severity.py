@@ -26,6 +26,15 @@ class Severity(str, Enum):
         return int(self.value[-1])
 
 
+# Written definitions of the levels: the defaults of the configurable scale.
+DEFINITIONS = {
+    Severity.SEV1: "Critical, customer-facing outage or data loss; page everyone now.",
+    Severity.SEV2: "Major degradation of a customer-facing service; page the owning "
+    "team.",
+    Severity.SEV3: "Minor or internal impact; handle in working hours.",
+    Severity.SEV4: "No user impact, informational.",
+}
+
 # Words that tools put in a severity or priority field, lower-cased.
 _WORDS = {
     "critical": Severity.SEV1,

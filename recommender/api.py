@@ -22,7 +22,15 @@ from recommender.http_errors import (
 )
 from recommender.logs import REQUEST_ID
 from recommender.readiness import KnowledgeBaseSource, Readiness, start_loading
-from recommender.routes import alerts, health, incidents, records
+from recommender.routes import (
+    alerts,
+    health,
+    incidents,
+    incidents_in_progress,
+    notifications,
+    pages,
+    records,
+)
 from recommender.schemas import AlertmanagerWebhook, PlainAlert
 from recommender.service_metrics import ServiceMetrics, observe_requests
 from recommender.settings import ServiceSettings
@@ -66,7 +74,7 @@ def create_app(
     app.middleware("http")(observe_requests)
     app.middleware("http")(_request_context)
     read_access = [Depends(require_read_token)]
-    for module in (alerts, incidents):
+    for module in (alerts, incidents, incidents_in_progress, notifications, pages):
         app.include_router(module.router, dependencies=read_access)
     for module in (records, health):
         app.include_router(module.router)

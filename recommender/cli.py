@@ -19,6 +19,7 @@ from recommender.errors import InvalidAlertError
 from recommender.evaluation import predict, score
 from recommender.evaluation_report import render_evaluation
 from recommender.feedback import TARGETS, VERDICTS, FeedbackEntry, FeedbackStore
+from recommender.incident_commands import add_incident_commands
 from recommender.logs import configure_logging
 from recommender.queries import read_queries
 from recommender.recommendation import Recommender
@@ -264,6 +265,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(handler=_evaluate)
     _add_feedback_parser(commands)
+    add_incident_commands(commands)
     return parser
 
 

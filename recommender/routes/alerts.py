@@ -13,6 +13,7 @@ from recommender.http_errors import request_id
 from recommender.recommendation import Recommender
 from recommender.routes.body import read_json
 from recommender.routes.deps import check_top_k, get_recommender
+from recommender.routes.incidents_in_progress import track_alert_group
 from recommender.schemas import (
     AlertResult,
     AlertResults,
@@ -50,12 +51,15 @@ async def post_alertmanager(
 ) -> AlertResults:
     """Recommend for each alert of a Prometheus Alertmanager webhook (version 4)."""
     limit = check_top_k(request, top_k)
-    parsed = parse_alertmanager(await read_json(request))
+    payload = await read_json(request)
+    parsed = parse_alertmanager(payload)
     results = [
         await _result(request, recommender, i, item, limit)
         for i, item in enumerate(parsed)
     ]
-    return AlertResults(results=results)
+    answer = AlertResults(results=results)
+    await track_alert_group(request, payload, parsed, answer)
+    return answer
 
 
 @router.post(

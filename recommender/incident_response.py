@@ -1,0 +1,143 @@
+"""The live response to alert groups: track them as incidents and queue notifications.
+
+One object contains the severity scale, the incident tracker, the outbox and the sender,
+built from the `severity` and `notifications` sections of the configuration file,
+so the API and the CLI handle a webhook the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from indexer.errors import ConfigurationError
+from recommender.alerts import Alert
+from recommender.config import config_section
+from recommender.errors import InvalidAlertError
+from recommender.incidents_in_progress import (
+    IncidentInProgress,
+    IncidentTracker,
+    SeverityChange,
+    TrackedAlert,
+    group_key_of,
+)
+from recommender.notifications.config import NotificationsConfig
+from recommender.notifications.delivery import Sender
+from recommender.notifications.messages import incident_document
+from recommender.notifications.outbox import Outbox
+from recommender.response_db import open_response_db
+from recommender.schemas import AlertResult, RecommendationOut
+from recommender.severity_policy import SeverityConfig, SeverityScale
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class GroupUpdate:
+    """The effect of one webhook on its incident in progress.
+
+    Attributes:
+        incident: The incident after the webhook.
+        change: The change of severity or status, None when there was none.
+        deliveries: Ids of the notifications queued for the change.
+    """
+
+    incident: IncidentInProgress
+    change: SeverityChange | None
+    deliveries: list[str] = field(default_factory=list)
+
+
+class IncidentResponse:
+    """Tracks alert groups as incidents in progress and queues their notifications."""
+
+    def __init__(self, home: Path, config_path: Path | None) -> None:
+        self.scale = SeverityScale(
+            config_section(config_path, "severity", SeverityConfig)
+        )
+        self.notifications = config_section(
+            config_path, "notifications", NotificationsConfig
+        )
+        self._check_route_severities(config_path)
+        engine = open_response_db(Path(home))
+        self.tracker = IncidentTracker(engine, self.scale)
+        self.outbox = Outbox(engine)
+        self.sender = Sender(self.notifications, self.outbox)
+
+    def handle_webhook(
+        self,
+        payload: dict[str, Any],
+        parsed: Sequence[Alert | InvalidAlertError],
+        results: Sequence[AlertResult],
+        now: datetime | None = None,
+    ) -> GroupUpdate | None:
+        """Track the webhook's group and queue notifications for a change.
+
+        Returns None when no alert of the webhook was valid, so there is no group.
+        """
+        now = now or datetime.now(timezone.utc)
+        tracked: list[TrackedAlert] = []
+        recommendations: list[tuple[str, str, RecommendationOut]] = []
+        for item, result in zip(parsed, results, strict=True):
+            if isinstance(item, InvalidAlertError):
+                continue
+            recommendation = result.recommendation
+            severity = None
+            if recommendation is not None:
+                severity = self.scale.normalize(recommendation.severity.value)
+                recommendations.append(
+                    (item.fingerprint, item.alertname, recommendation)
+                )
+            tracked.append(TrackedAlert(item, severity))
+        if not tracked:
+            return None
+
+        alerts = [entry.alert for entry in tracked]
+        key, labels = group_key_of(payload, alerts, self.scale.config.group_by)
+        incident, change = self.tracker.track(key, labels, tracked, now)
+        update = GroupUpdate(incident=incident, change=change)
+        if change is not None:
+            update.deliveries = self._queue(incident, change, recommendations)
+        return update
+
+    def _queue(
+        self,
+        incident: IncidentInProgress,
+        change: SeverityChange,
+        recommendations: list[tuple[str, str, RecommendationOut]],
+    ) -> list[str]:
+        services = sorted({alert.service for alert in incident.alerts if alert.service})
+        names = self.notifications.channels_for(services, change.severity, change.event)
+        if not names:
+            return []
+        document = incident_document(incident, change, recommendations)
+        now = time.time()
+        ids = []
+        for name in names:
+            channel = self.notifications.channels[name]
+            ids.append(
+                self.outbox.add(
+                    name, channel.type, incident.id, change.event, document, now
+                )
+            )
+        logger.info(
+            "incident %s %s: queued notifications to %s",
+            incident.id,
+            change.event,
+            ", ".join(names),
+        )
+        return ids
+
+    def _check_route_severities(self, config_path: Path | None) -> None:
+        for position, route in enumerate(self.notifications.routes):
+            for name in route.severities:
+                if name not in self.scale.names:
+                    raise ConfigurationError(
+                        f"invalid configuration in {config_path}: notifications."
+                        f"routes[{position}].severities: {name!r} is not a level of "
+                        f"the severity scale ({', '.join(self.scale.names)})"
+                    )

@@ -1,0 +1,395 @@
+"""Alert groups tracked as incidents in progress, with their severity history.
+
+An incident in progress is keyed by Alertmanager's groupKey (or, without one, by
+the configured grouping labels). Each webhook for the group updates its alerts,
+re-evaluates the severity from history and live impact, and stores every change of
+severity with its reasons and time in the response database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+
+from indexer.errors import IncidentRecommenderError, RecordNotFoundError
+from recommender.alerts import Alert
+from recommender.impact import (
+    AlertState,
+    GroupImpact,
+    assess_severity,
+    instance_of,
+    is_customer_facing,
+    measure_impact,
+    parse_time,
+)
+from recommender.response_db import metadata
+from recommender.severity_policy import SeverityScale
+
+logger = logging.getLogger(__name__)
+
+groups_table = Table(
+    "incident_groups",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("group_key", Text, nullable=False, unique=True),
+    Column("status", String, nullable=False),
+    Column("severity", String, nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("group_labels", Text, nullable=False),
+    Column("opened_at", String, nullable=False),
+    Column("updated_at", String, nullable=False),
+    Column("resolved_at", String),
+)
+
+group_alerts_table = Table(
+    "incident_group_alerts",
+    metadata,
+    Column("group_id", String(16), primary_key=True),
+    Column("fingerprint", String, primary_key=True),
+    Column("status", String, nullable=False),
+    Column("alertname", Text, nullable=False),
+    Column("service", Text, nullable=False),
+    Column("instance", Text, nullable=False),
+    Column("customer_facing", Integer, nullable=False),
+    Column("starts_at", String),
+    Column("history_severity", String),
+    Column("updated_at", String, nullable=False),
+)
+
+severity_changes_table = Table(
+    "severity_changes",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("group_id", String(16), nullable=False, index=True),
+    Column("changed_at", String, nullable=False),
+    Column("event", String, nullable=False),
+    Column("previous", String),
+    Column("severity", String, nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("firing_alerts", Integer, nullable=False),
+)
+
+
+class IncidentNotFoundError(RecordNotFoundError):
+    """No incident in progress has the requested id or group key."""
+
+    def __init__(self, key: str) -> None:
+        IncidentRecommenderError.__init__(
+            self,
+            f"no incident in progress with id or group key {key!r}; list them with "
+            "'recommender incidents list' or GET /v1/incidents-in-progress",
+        )
+        self.record_id = key
+
+
+@dataclass
+class SeverityChange:
+    """One entry of an incident's severity history.
+
+    Attributes:
+        changed_at: When the webhook that caused it was handled (UTC, ISO 8601).
+        event: "opened", "raised", "lowered", "resolved" or "reopened".
+        previous: Severity before, None when the incident opened.
+        severity: Severity after.
+        reasons: One sentence per rule that set or moved the level.
+        firing_alerts: Alerts of the group firing after the webhook.
+    """
+
+    changed_at: str
+    event: str
+    previous: str | None
+    severity: str
+    reasons: list[str]
+    firing_alerts: int
+
+
+@dataclass
+class IncidentInProgress:
+    """An alert group followed from its first webhook until it resolves."""
+
+    id: str
+    group_key: str
+    status: str
+    severity: str
+    reasons: list[str]
+    group_labels: dict[str, str]
+    opened_at: str
+    updated_at: str
+    resolved_at: str | None
+    alerts: list[AlertState] = field(default_factory=list)
+    history: list[SeverityChange] = field(default_factory=list)
+    impact: GroupImpact | None = None
+
+
+@dataclass
+class TrackedAlert:
+    """An alert of a webhook with the severity its recommendation suggested."""
+
+    alert: Alert
+    history_severity: str | None
+
+
+def incident_id(group_key: str) -> str:
+    """Return the short, URL-safe id of a group key (its SHA-256, 16 hex digits)."""
+    return hashlib.sha256(group_key.encode("utf-8")).hexdigest()[:16]
+
+
+def group_key_of(
+    payload: dict[str, Any], alerts: Sequence[Alert], group_by: Sequence[str]
+) -> tuple[str, dict[str, str]]:
+    """Return the group key of a webhook and its group labels.
+
+    Alertmanager sends groupKey. Other senders get a key from the grouping labels:
+    the webhook's groupLabels, else the group_by labels of its first alert.
+    """
+    raw_labels = payload.get("groupLabels")
+    labels = (
+        {str(k): str(v) for k, v in raw_labels.items()}
+        if isinstance(raw_labels, dict)
+        else {}
+    )
+    key = payload.get("groupKey")
+    if isinstance(key, str) and key.strip():
+        return key, labels
+    if not labels and alerts:
+        first = alerts[0].labels
+        labels = {name: first[name] for name in group_by if first.get(name)}
+    return "labels:" + json.dumps(labels, sort_keys=True), labels
+
+
+class IncidentTracker:
+    """Stores incidents in progress and re-evaluates their severity per webhook."""
+
+    def __init__(self, engine: Engine, scale: SeverityScale) -> None:
+        self.engine = engine
+        self.scale = scale
+
+    def track(
+        self,
+        group_key: str,
+        group_labels: dict[str, str],
+        alerts: Sequence[TrackedAlert],
+        now: datetime,
+    ) -> tuple[IncidentInProgress, SeverityChange | None]:
+        """Apply one webhook to its group; return the incident and its change.
+
+        The change is None when the severity and status stayed the same.
+        """
+        group_id = incident_id(group_key)
+        stamp = now.isoformat()
+        with self.engine.begin() as connection:
+            before = connection.execute(
+                select(groups_table).where(groups_table.c.id == group_id)
+            ).first()
+            for tracked in alerts:
+                self._store_alert(connection, group_id, tracked, stamp)
+
+            states = _alert_states(connection, group_id)
+            impact = measure_impact(states, self.scale.config.impact, now)
+            assessment = assess_severity(states, impact, self.scale)
+            status = "open" if impact.firing_alerts else "resolved"
+            severity = assessment.value
+            reasons = assessment.reasons
+            if status == "resolved" and before is not None:
+                # A resolved group keeps the severity it had while firing.
+                severity = before.severity
+                reasons = json.loads(before.reasons)
+            if status == "resolved" and (before is None or before.status == "open"):
+                reasons = [*reasons, "every alert of the group is resolved"]
+            event = _event(before, status, severity, self.scale)
+
+            values = {
+                "status": status,
+                "severity": severity,
+                "reasons": json.dumps(reasons),
+                "updated_at": stamp,
+                "resolved_at": stamp if status == "resolved" else None,
+            }
+            if group_labels or before is None:
+                values["group_labels"] = json.dumps(group_labels)
+            if before is None:
+                connection.execute(
+                    insert(groups_table).values(
+                        id=group_id, group_key=group_key, opened_at=stamp, **values
+                    )
+                )
+            else:
+                connection.execute(
+                    update(groups_table)
+                    .where(groups_table.c.id == group_id)
+                    .values(**values)
+                )
+
+            change = None
+            if event is not None:
+                change = SeverityChange(
+                    changed_at=stamp,
+                    event=event,
+                    previous=None if before is None else before.severity,
+                    severity=severity,
+                    reasons=reasons,
+                    firing_alerts=impact.firing_alerts,
+                )
+                connection.execute(
+                    insert(severity_changes_table).values(
+                        group_id=group_id,
+                        changed_at=change.changed_at,
+                        event=change.event,
+                        previous=change.previous,
+                        severity=change.severity,
+                        reasons=json.dumps(change.reasons),
+                        firing_alerts=change.firing_alerts,
+                    )
+                )
+            incident = self._read(connection, group_id)
+
+        incident.impact = impact
+        if change is not None:
+            logger.info(
+                "incident in progress %s %s: %s -> %s (%d alerts firing)",
+                group_id,
+                change.event,
+                change.previous or "-",
+                change.severity,
+                change.firing_alerts,
+            )
+        return incident, change
+
+    def get(self, key: str) -> IncidentInProgress:
+        """Return an incident in progress by its id or its group key."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(groups_table.c.id).where(
+                    (groups_table.c.id == key) | (groups_table.c.group_key == key)
+                )
+            ).first()
+            if row is None:
+                raise IncidentNotFoundError(key)
+            return self._read(connection, row.id)
+
+    def list(
+        self, status: str | None = None, limit: int = 50
+    ) -> list[IncidentInProgress]:
+        """Return incidents, most recently updated first, without alerts or history."""
+        query = select(groups_table).order_by(groups_table.c.updated_at.desc())
+        if status is not None:
+            query = query.where(groups_table.c.status == status)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.limit(limit)).all()
+        return [_incident(row) for row in rows]
+
+    def _store_alert(
+        self, connection: Connection, group_id: str, tracked: TrackedAlert, stamp: str
+    ) -> None:
+        alert = tracked.alert
+        rules = self.scale.config.impact
+        values = {
+            "status": alert.status,
+            "alertname": alert.alertname,
+            "service": alert.service,
+            "instance": instance_of(alert.labels),
+            "customer_facing": int(is_customer_facing(alert.labels, rules)),
+            "starts_at": alert.starts_at,
+            "updated_at": stamp,
+        }
+        if tracked.history_severity is not None:
+            values["history_severity"] = tracked.history_severity
+        where = (group_alerts_table.c.group_id == group_id) & (
+            group_alerts_table.c.fingerprint == alert.fingerprint
+        )
+        updated = connection.execute(update(group_alerts_table).where(where), values)
+        if updated.rowcount == 0:
+            connection.execute(
+                insert(group_alerts_table).values(
+                    group_id=group_id, fingerprint=alert.fingerprint, **values
+                )
+            )
+
+    def _read(self, connection: Connection, group_id: str) -> IncidentInProgress:
+        row = connection.execute(
+            select(groups_table).where(groups_table.c.id == group_id)
+        ).one()
+        incident = _incident(row)
+        incident.alerts = _alert_states(connection, group_id)
+        changes = connection.execute(
+            select(severity_changes_table)
+            .where(severity_changes_table.c.group_id == group_id)
+            .order_by(severity_changes_table.c.pk)
+        ).all()
+        incident.history = [
+            SeverityChange(
+                changed_at=change.changed_at,
+                event=change.event,
+                previous=change.previous,
+                severity=change.severity,
+                reasons=json.loads(change.reasons),
+                firing_alerts=change.firing_alerts,
+            )
+            for change in changes
+        ]
+        return incident
+
+
+def _event(before: Any, status: str, severity: str, scale: SeverityScale) -> str | None:
+    if before is None:
+        return "opened" if status == "open" else "resolved"
+    if before.status == "resolved":
+        return "reopened" if status == "open" else None
+    if status == "resolved":
+        return "resolved"
+    if severity == before.severity or before.severity not in scale.names:
+        return None if severity == before.severity else "raised"
+    return "raised" if scale.rank(severity) < scale.rank(before.severity) else "lowered"
+
+
+def _alert_states(connection: Connection, group_id: str) -> list[AlertState]:
+    rows = connection.execute(
+        select(group_alerts_table)
+        .where(group_alerts_table.c.group_id == group_id)
+        .order_by(group_alerts_table.c.fingerprint)
+    ).all()
+    return [
+        AlertState(
+            fingerprint=row.fingerprint,
+            status=row.status,
+            alertname=row.alertname,
+            service=row.service,
+            instance=row.instance,
+            customer_facing=bool(row.customer_facing),
+            starts_at=parse_time(row.starts_at),
+            history_severity=row.history_severity,
+        )
+        for row in rows
+    ]
+
+
+def _incident(row: Any) -> IncidentInProgress:
+    return IncidentInProgress(
+        id=row.id,
+        group_key=row.group_key,
+        status=row.status,
+        severity=row.severity,
+        reasons=json.loads(row.reasons),
+        group_labels=json.loads(row.group_labels),
+        opened_at=row.opened_at,
+        updated_at=row.updated_at,
+        resolved_at=row.resolved_at,
+    )

@@ -1,0 +1,263 @@
+"""The persistent outbox: each delivery to a channel, its attempts and dead letters.
+
+A delivery is written in the same database as the incident before anything is
+sent, so a killed process sends it after restart. A delivery that is being sent
+holds a lease: its next_attempt_at lies in the future. If the process dies mid-send,
+the lease runs out and the delivery is sent again. Receivers may therefore see a
+delivery twice and should deduplicate by its id, sent as X-Delivery-ID.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    select,
+    update,
+)
+
+from indexer.errors import IncidentRecommenderError, RecordNotFoundError
+from recommender.response_db import metadata
+
+STATUSES = ("pending", "delivered", "dead")
+
+outbox_table = Table(
+    "notification_outbox",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("channel", String, nullable=False),
+    Column("channel_type", String, nullable=False),
+    Column("incident_id", String(16), nullable=False, index=True),
+    Column("event", String, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String, nullable=False, index=True),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", String, nullable=False),
+    Column("updated_at", String, nullable=False),
+    Column("delivered_at", String),
+)
+
+
+class DeliveryNotFoundError(RecordNotFoundError):
+    """No delivery in the outbox has the requested id."""
+
+    def __init__(self, delivery_id: str, status: str | None = None) -> None:
+        where = f"with status {status} " if status else ""
+        IncidentRecommenderError.__init__(
+            self,
+            f"no notification delivery {where}with id {delivery_id!r}; list them "
+            "with 'recommender notifications list' or GET /v1/notifications",
+        )
+        self.record_id = delivery_id
+
+
+@dataclass
+class Delivery:
+    """One notification to one channel.
+
+    Attributes:
+        id: Random id, also sent as X-Delivery-ID for deduplication.
+        channel: Channel name from the configuration file.
+        channel_type: "webhook" or "slack".
+        incident_id: The incident in progress it is about.
+        event: The change it notifies (opened, raised, ...).
+        body: The JSON body to send.
+        status: "pending", "delivered" or "dead" (attempts used up).
+        attempts: Attempts made so far.
+        next_attempt_at: Unix time of the next attempt while pending.
+        last_error: Why the last attempt failed, without the URL.
+    """
+
+    id: str
+    channel: str
+    channel_type: str
+    incident_id: str
+    event: str
+    body: dict[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    created_at: str
+    updated_at: str
+    delivered_at: str | None
+
+
+class Outbox:
+    """Pending, delivered and dead deliveries in the response database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def add(
+        self,
+        channel: str,
+        channel_type: str,
+        incident_id: str,
+        event: str,
+        body: dict[str, Any],
+        now: float,
+    ) -> str:
+        """Store a delivery that is due now; return its id."""
+        delivery_id = uuid.uuid4().hex
+        stamp = _iso(now)
+        with self.engine.begin() as connection:
+            connection.execute(
+                outbox_table.insert().values(
+                    id=delivery_id,
+                    channel=channel,
+                    channel_type=channel_type,
+                    incident_id=incident_id,
+                    event=event,
+                    body=json.dumps(body),
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+            )
+        return delivery_id
+
+    def claim_due(self, now: float, lease_seconds: float, limit: int) -> list[Delivery]:
+        """Take up to `limit` due deliveries, counting the attempt and leasing them."""
+        with self.engine.begin() as connection:
+            rows = connection.execute(
+                select(outbox_table)
+                .where(outbox_table.c.status == "pending")
+                .where(outbox_table.c.next_attempt_at <= now)
+                .order_by(outbox_table.c.next_attempt_at)
+                .limit(limit)
+            ).all()
+            for row in rows:
+                connection.execute(
+                    update(outbox_table)
+                    .where(outbox_table.c.id == row.id)
+                    .values(
+                        attempts=row.attempts + 1,
+                        next_attempt_at=now + lease_seconds,
+                        updated_at=_iso(now),
+                    )
+                )
+        claimed = [_delivery(row) for row in rows]
+        for delivery in claimed:
+            delivery.attempts += 1
+        return claimed
+
+    def mark_delivered(self, delivery_id: str, now: float) -> None:
+        """Record a successful delivery."""
+        self._set(
+            delivery_id,
+            status="delivered",
+            delivered_at=_iso(now),
+            updated_at=_iso(now),
+            last_error=None,
+        )
+
+    def mark_failed(
+        self, delivery_id: str, error: str, retry_at: float | None, now: float
+    ) -> None:
+        """Record a failed attempt: retry at `retry_at`, or a dead letter if None."""
+        values: dict[str, Any] = {"last_error": error[:1000], "updated_at": _iso(now)}
+        if retry_at is None:
+            values["status"] = "dead"
+        else:
+            values["next_attempt_at"] = retry_at
+        self._set(delivery_id, **values)
+
+    def retry(self, delivery_id: str, now: float) -> Delivery:
+        """Send a dead letter again: make it pending and due now with fresh attempts."""
+        with self.engine.begin() as connection:
+            updated = connection.execute(
+                update(outbox_table)
+                .where(outbox_table.c.id == delivery_id)
+                .where(outbox_table.c.status == "dead")
+                .values(
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    updated_at=_iso(now),
+                )
+            )
+        if updated.rowcount == 0:
+            raise DeliveryNotFoundError(delivery_id, "dead")
+        return self.get(delivery_id)
+
+    def get(self, delivery_id: str) -> Delivery:
+        """Return one delivery by id."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(outbox_table).where(outbox_table.c.id == delivery_id)
+            ).first()
+        if row is None:
+            raise DeliveryNotFoundError(delivery_id)
+        return _delivery(row)
+
+    def list(
+        self,
+        status: str | None = None,
+        incident_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        """Return deliveries, newest first."""
+        query = select(outbox_table).order_by(outbox_table.c.created_at.desc())
+        if status is not None:
+            query = query.where(outbox_table.c.status == status)
+        if incident_id is not None:
+            query = query.where(outbox_table.c.incident_id == incident_id)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.limit(limit)).all()
+        return [_delivery(row) for row in rows]
+
+    def next_due(self) -> float | None:
+        """Return the earliest next_attempt_at of a pending delivery."""
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(outbox_table.c.next_attempt_at)
+                .where(outbox_table.c.status == "pending")
+                .order_by(outbox_table.c.next_attempt_at)
+                .limit(1)
+            ).scalar()
+
+    def _set(self, delivery_id: str, **values: Any) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(outbox_table)
+                .where(outbox_table.c.id == delivery_id)
+                .values(**values)
+            )
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id,
+        channel=row.channel,
+        channel_type=row.channel_type,
+        incident_id=row.incident_id,
+        event=row.event,
+        body=json.loads(row.body),
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        delivered_at=row.delivered_at,
+    )
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat()

@@ -1,0 +1,45 @@
+"""The SQLite database of the live response: incidents in progress and the outbox.
+
+It sits beside the knowledge base (INCIDENT_HOME/response.db) and apart from it,
+because `indexer build` replaces the knowledge base while incidents are open.
+Every write transaction starts with BEGIN IMMEDIATE, so two processes that update
+the same incident take turns instead of failing half-way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+
+FILE_NAME = "response.db"
+# Seconds a writer waits for another process's transaction before failing.
+BUSY_TIMEOUT_SECONDS = 30
+
+metadata = MetaData()
+
+
+def open_response_db(home: Path) -> Engine:
+    """Open (and create) the response database in the knowledge base folder."""
+    home.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{home / FILE_NAME}")
+    event.listen(engine, "connect", _configure)
+    event.listen(engine, "begin", _begin_immediate)
+    metadata.create_all(engine)
+    return engine
+
+
+def _configure(dbapi_connection: Any, _record: Any) -> None:
+    # The driver would start transactions late and as DEFERRED, so its own handling
+    # is turned off and _begin_immediate emits BEGIN IMMEDIATE instead.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = FULL")
+    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+    cursor.close()
+
+
+def _begin_immediate(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

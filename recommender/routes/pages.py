@@ -1,0 +1,221 @@
+"""The search page for engineers: server-rendered HTML over the same calls as the API.
+
+Search and reading work without JavaScript. Templates escape every value, and the
+Content-Security-Policy allows only this server's own scripts and styles, so text
+from records and alerts is shown as text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+from indexer.errors import RecordNotFoundError
+from indexer.knowledge_base import KnowledgeBase
+from recommender.alerts import Alert, parse_alertmanager, parse_plain
+from recommender.errors import InvalidAlertError
+from recommender.http_errors import ApiError
+from recommender.recommendation import Recommender
+from recommender.response_schemas import incident_out, incident_summary_out
+from recommender.routes import incidents
+from recommender.routes.deps import get_knowledge_base, get_recommender
+from recommender.routes.incidents_in_progress import incident_response
+from recommender.schemas import AlertResult, alert_result
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(include_in_schema=False)
+templates = Environment(
+    loader=PackageLoader("recommender.web", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+STATIC_TYPES = {"style.css": "text/css", "feedback.js": "text/javascript"}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+PAGE_TOP_K = 10
+
+
+def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """Render a template as an HTML response with the page security headers."""
+    html = templates.get_template(name).render(**context)
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+@router.get("/")
+async def home() -> RedirectResponse:
+    """Send browsers to the search page."""
+    return RedirectResponse("/ui/", status_code=307)
+
+
+@router.get("/ui/", response_class=HTMLResponse)
+async def search_page(
+    request: Request,
+    recommender: Annotated[Recommender, Depends(get_recommender)],
+    q: Annotated[str, Query(max_length=10_000)] = "",
+) -> HTMLResponse:
+    """Show the search form and results, from the same search as GET /v1/search."""
+    context: dict[str, Any] = {
+        "title": "Search",
+        "section": "search",
+        "query": q,
+        "results": None,
+    }
+    if not q:
+        return render("search.html", **context)
+    try:
+        context["results"] = await incidents.search(
+            request=request, recommender=recommender, q=q, top_k=PAGE_TOP_K
+        )
+    except InvalidAlertError as error:
+        context["error"] = f"Nothing to search for: the text {error.message}."
+        return render("search.html", status=422, **context)
+    return render("search.html", **context)
+
+
+@router.get("/ui/records/{record_id:path}", response_class=HTMLResponse)
+async def record_page(
+    request: Request,
+    recommender: Annotated[Recommender, Depends(get_recommender)],
+    knowledge_base: Annotated[KnowledgeBase, Depends(get_knowledge_base)],
+    record_id: Annotated[str, Path(max_length=500)],
+) -> HTMLResponse:
+    """Show an incident, postmortem or runbook with its sections and similar records."""
+    try:
+        record = await run_in_threadpool(knowledge_base.get, record_id)
+    except RecordNotFoundError as error:
+        return render("error.html", 404, title="Record not found", message=str(error))
+    similar = await incidents.similar(
+        request=request,
+        recommender=recommender,
+        knowledge_base=knowledge_base,
+        incident_id=record.id,
+        top_k=PAGE_TOP_K,
+    )
+    return render(
+        "record.html",
+        title=record.title,
+        section="search",
+        record=record.to_dict(),
+        similar=similar,
+    )
+
+
+@router.get("/ui/recommend", response_class=HTMLResponse)
+async def recommend_form() -> HTMLResponse:
+    """Show the form to paste an alert and see its recommendation."""
+    return render(
+        "recommend.html",
+        title="Recommend",
+        section="recommend",
+        alert_text="",
+        results=[],
+    )
+
+
+@router.post("/ui/recommend", response_class=HTMLResponse)
+async def recommend_page(
+    request: Request,
+    recommender: Annotated[Recommender, Depends(get_recommender)],
+) -> HTMLResponse:
+    """Recommend for a pasted plain alert or Alertmanager webhook."""
+    form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+    text = (form.get("alert") or [""])[0]
+    context: dict[str, Any] = {
+        "title": "Recommend",
+        "section": "recommend",
+        "alert_text": text,
+        "results": [],
+    }
+    try:
+        parsed = _parse_pasted(text)
+    except InvalidAlertError as error:
+        context["error"] = f"The alert is invalid at {error.field}: {error.message}"
+        return render("recommend.html", 422, **context)
+
+    results: list[AlertResult] = []
+    for index, item in enumerate(parsed):
+        recommendation = None
+        if isinstance(item, Alert) and item.status == "firing":
+            recommendation = await run_in_threadpool(
+                recommender.recommend, item, PAGE_TOP_K
+            )
+        results.append(alert_result(index, item, recommendation))
+    context["results"] = results
+    return render("recommend.html", **context)
+
+
+@router.get("/ui/incidents-in-progress", response_class=HTMLResponse)
+async def incidents_in_progress_page(request: Request) -> HTMLResponse:
+    """List alert groups tracked as incidents, most recently updated first."""
+    tracker = incident_response(request).tracker
+    listed = await run_in_threadpool(tracker.list, None, 100)
+    return render(
+        "incidents_in_progress.html",
+        title="Incidents in progress",
+        section="in_progress",
+        incidents=[incident_summary_out(incident) for incident in listed],
+    )
+
+
+@router.get("/ui/incidents-in-progress/{key}", response_class=HTMLResponse)
+async def incident_in_progress_page(
+    request: Request, key: Annotated[str, Path(max_length=100)]
+) -> HTMLResponse:
+    """Show an incident in progress with its severity history."""
+    tracker = incident_response(request).tracker
+    try:
+        incident = await run_in_threadpool(tracker.get, key)
+    except RecordNotFoundError as error:
+        return render("error.html", 404, title="Incident not found", message=str(error))
+    return render(
+        "incident_in_progress.html",
+        title="Incident in progress",
+        section="in_progress",
+        incident=incident_out(incident),
+    )
+
+
+@router.get("/ui/static/{name}")
+async def static_file(name: str) -> Response:
+    """Serve the page's own stylesheet and script; nothing else on disk."""
+    media_type = STATIC_TYPES.get(name)
+    if media_type is None:
+        raise ApiError(404, "not_found", f"no static file named {name[:64]!r}", "name")
+    content = resources.files("recommender.web").joinpath("static", name).read_bytes()
+    return Response(
+        content,
+        media_type=media_type,
+        headers={**SECURITY_HEADERS, "Cache-Control": "max-age=300"},
+    )
+
+
+def _parse_pasted(text: str) -> list[Alert | InvalidAlertError]:
+    if not text.strip():
+        raise InvalidAlertError("alert", "is empty; paste an alert as JSON")
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidAlertError(
+            "alert",
+            f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
+        ) from None
+    if isinstance(payload, dict) and "alerts" in payload:
+        return list(parse_alertmanager(payload))
+    return [parse_plain(payload)]

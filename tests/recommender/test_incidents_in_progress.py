@@ -1,0 +1,133 @@
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from indexer.errors import ConfigurationError
+from recommender.alerts import Alert
+from recommender.incident_response import IncidentResponse
+from recommender.incidents_in_progress import (
+    IncidentNotFoundError,
+    IncidentTracker,
+    TrackedAlert,
+    group_key_of,
+    incident_id,
+)
+from recommender.response_db import open_response_db
+from recommender.severity_policy import SeverityScale
+from tests.conftest import REPO_ROOT
+
+KEY = '{}/{}:{alertname="DiskFull"}'
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def tracker(tmp_path):
+    return IncidentTracker(open_response_db(tmp_path), SeverityScale())
+
+
+def _tracked(number, status="firing", severity="SEV2", **labels):
+    alert = Alert(
+        fingerprint=f"f{number}",
+        status=status,
+        alertname="DiskFull",
+        labels={
+            "alertname": "DiskFull",
+            "service": "orders-db",
+            "instance": f"db-{number}",
+            **labels,
+        },
+        starts_at="2026-12-04T11:50:00Z",
+    )
+    return TrackedAlert(alert, severity)
+
+
+def test_group_history_is_stored_and_read_back(tracker):
+    incident, change = tracker.track(KEY, {"alertname": "DiskFull"}, [_tracked(1)], NOW)
+    assert change is not None
+    assert change.event == "opened"
+    assert incident.severity == "SEV3"
+    assert incident.status == "open"
+
+    more = [_tracked(number) for number in range(2, 6)]
+    later = NOW + timedelta(minutes=2)
+    incident, change = tracker.track(KEY, {}, more, later)
+    assert change.event == "raised"
+    assert change.previous == "SEV3"
+    assert change.severity == "SEV1"
+    assert "raised to SEV1: 5 alerts firing (rule: 5 or more)" in change.reasons
+
+    incident, change = tracker.track(KEY, {}, more, later + timedelta(seconds=30))
+    assert change is None
+
+    resolved = [_tracked(n, status="resolved", severity=None) for n in range(1, 6)]
+    incident, change = tracker.track(KEY, {}, resolved, later + timedelta(minutes=5))
+    assert change.event == "resolved"
+    assert change.severity == "SEV1"
+    assert incident.resolved_at is not None
+
+    read_back = tracker.get(incident_id(KEY))
+    assert [entry.event for entry in read_back.history] == [
+        "opened",
+        "raised",
+        "resolved",
+    ]
+    assert read_back.history[0].changed_at == NOW.isoformat()
+    assert read_back.group_labels == {"alertname": "DiskFull"}
+    assert len(read_back.alerts) == 5
+    assert tracker.get(KEY).id == read_back.id
+
+
+def test_resolved_group_reopens(tracker):
+    tracker.track(KEY, {}, [_tracked(1, status="resolved")], NOW)
+    incident, change = tracker.track(KEY, {}, [_tracked(1)], NOW + timedelta(hours=1))
+    assert change.event == "reopened"
+    assert incident.status == "open"
+
+
+def test_history_survives_a_new_tracker(tmp_path):
+    first = IncidentTracker(open_response_db(tmp_path), SeverityScale())
+    first.track(KEY, {}, [_tracked(1)], NOW)
+    second = IncidentTracker(open_response_db(tmp_path), SeverityScale())
+    assert [entry.event for entry in second.get(KEY).history] == ["opened"]
+    assert [incident.id for incident in second.list(status="open")] == [
+        incident_id(KEY)
+    ]
+
+
+def test_unknown_incident_is_not_found(tracker):
+    with pytest.raises(IncidentNotFoundError, match="no incident in progress"):
+        tracker.get("nope")
+
+
+def test_group_key_without_group_key_uses_labels():
+    alert = _tracked(1).alert
+    key, labels = group_key_of({}, [alert], ["alertname", "service"])
+    assert labels == {"alertname": "DiskFull", "service": "orders-db"}
+    assert key == 'labels:{"alertname": "DiskFull", "service": "orders-db"}'
+    assert group_key_of({"groupKey": KEY}, [alert], ["alertname"])[0] == KEY
+
+
+def test_example_configuration_is_valid(tmp_path):
+    response = IncidentResponse(
+        tmp_path, REPO_ROOT / "data" / "config" / "incident.yaml"
+    )
+    assert response.scale.normalize("urgent") == "SEV1"
+    assert response.notifications.channels_for(["checkout-api"], "SEV2", "opened") == [
+        "incident-webhook",
+        "storefront-slack",
+    ]
+    assert response.notifications.channels_for(["orders-db"], "SEV3", "lowered") == [
+        "incident-webhook"
+    ]
+
+
+def test_route_with_unknown_severity_is_rejected(tmp_path):
+    config = tmp_path / "incident.yaml"
+    config.write_text(
+        "notifications:\n"
+        "  channels: {hook: {type: webhook, url: 'http://127.0.0.1:9/x'}}\n"
+        "  routes: [{channels: [hook], severities: [P1]}]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigurationError, match=r"severities: 'P1' is not a level"):
+        IncidentResponse(tmp_path, config)

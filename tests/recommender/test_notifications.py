@@ -1,0 +1,376 @@
+import json
+import logging
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from fastapi.testclient import TestClient
+
+from recommender.api import create_app
+from recommender.cli import main
+from recommender.incidents_in_progress import incident_id
+from recommender.notifications.config import NotificationsConfig
+from recommender.notifications.delivery import DeliveryWorker, Sender, backoff_seconds
+from recommender.notifications.outbox import DeliveryNotFoundError, Outbox
+from recommender.response_db import open_response_db
+from recommender.settings import ServiceSettings
+
+FAST_RETRIES = {
+    "max_attempts": 3,
+    "initial_backoff_seconds": 0.05,
+    "max_backoff_seconds": 0.1,
+    "timeout_seconds": 0.5,
+    "poll_seconds": 0.05,
+}
+DOCUMENT = {
+    "type": "incident.opened",
+    "incident": {
+        "id": "abc",
+        "title": "DiskFull <b>",
+        "severity": "SEV2",
+        "reasons": ["SEV2 from the severities of similar past incidents"],
+        "firing_alerts": 1,
+        "services": ["orders-db"],
+    },
+    "recommendations": [],
+}
+
+
+class Receiver:
+    """A real HTTP receiver on 127.0.0.1 whose response status depends on the path.
+
+    /ok returns 200, /flaky returns 500 twice and then 200, /fail returns 500 while
+    `failing` is true, and /slow waits a second before it returns 200.
+    """
+
+    def __init__(self):
+        self.requests = []
+        self.failures_left = {"/flaky": 2}
+        self.failing = True
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length))
+                receiver.requests.append((self.path, dict(self.headers), body))
+                status = 200
+                if self.path == "/fail" and receiver.failing:
+                    status = 500
+                elif receiver.failures_left.get(self.path, 0) > 0:
+                    receiver.failures_left[self.path] -= 1
+                    status = 500
+                elif self.path == "/slow":
+                    time.sleep(1.0)
+                try:
+                    self.send_response(status)
+                    self.end_headers()
+                    self.wfile.write(b"receiver error" if status == 500 else b"ok")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.05,), daemon=True
+        )
+        self.thread.start()
+
+    def paths(self):
+        return [path for path, _, _ in self.requests]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _sender(tmp_path, channels):
+    config = NotificationsConfig(
+        channels=channels,
+        routes=[{"channels": list(channels)}],
+        delivery=FAST_RETRIES,
+    )
+    return Sender(config, Outbox(open_response_db(tmp_path)))
+
+
+def _drain(sender, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sender.run_due()
+        if not sender.outbox.list(status="pending"):
+            return
+        time.sleep(0.02)
+    raise AssertionError("deliveries still pending after the deadline")
+
+
+def _queue(sender, channel, channel_type="webhook"):
+    return sender.outbox.add(channel, channel_type, "abc", "opened", DOCUMENT, 0.0)
+
+
+def test_webhook_and_slack_delivery(tmp_path, receiver):
+    sender = _sender(
+        tmp_path,
+        {
+            "oncall": {"type": "webhook", "url": f"{receiver.url}/ok"},
+            "slack": {"type": "slack", "url": f"{receiver.url}/ok"},
+        },
+    )
+    webhook_id = _queue(sender, "oncall")
+    slack_id = _queue(sender, "slack", "slack")
+    _drain(sender)
+
+    assert sender.outbox.get(webhook_id).status == "delivered"
+    assert sender.outbox.get(slack_id).status == "delivered"
+    by_id = {headers["X-Delivery-ID"]: body for _, headers, body in receiver.requests}
+    assert by_id[webhook_id] == DOCUMENT
+    slack = by_id[slack_id]
+    assert slack["text"] == "[SEV2] Incident opened: DiskFull &lt;b&gt;"
+    assert slack["blocks"][0]["type"] == "header"
+    assert "similar past incidents" in slack["blocks"][1]["text"]["text"]
+
+
+def test_failing_twice_then_delivered(tmp_path, receiver):
+    sender = _sender(
+        tmp_path, {"oncall": {"type": "webhook", "url": f"{receiver.url}/flaky"}}
+    )
+    delivery_id = _queue(sender, "oncall")
+    _drain(sender)
+
+    delivery = sender.outbox.get(delivery_id)
+    assert delivery.status == "delivered"
+    assert delivery.attempts == 3
+    assert receiver.paths() == ["/flaky"] * 3
+
+
+def test_always_failing_becomes_dead_letter(tmp_path, receiver, caplog):
+    url = f"{receiver.url}/fail"
+    sender = _sender(tmp_path, {"oncall": {"type": "webhook", "url": url}})
+    delivery_id = _queue(sender, "oncall")
+    with caplog.at_level(logging.INFO):
+        _drain(sender)
+
+    [dead] = sender.outbox.list(status="dead")
+    assert dead.id == delivery_id
+    assert dead.attempts == 3
+    assert dead.last_error == "HTTP 500: receiver error"
+    assert len(receiver.requests) == 3
+    assert "dead letter after 3 attempt(s)" in caplog.text
+    assert url not in caplog.text
+
+    receiver.failing = False
+    retried = sender.outbox.retry(delivery_id, time.time())
+    assert retried.status == "pending"
+    assert retried.attempts == 0
+    _drain(sender)
+    assert sender.outbox.get(delivery_id).status == "delivered"
+    with pytest.raises(DeliveryNotFoundError, match="with status dead"):
+        sender.outbox.retry(delivery_id, time.time())
+
+
+def test_receiver_down_becomes_dead_letter(tmp_path):
+    url = f"http://127.0.0.1:{_closed_port()}/hook"
+    sender = _sender(tmp_path, {"down": {"type": "webhook", "url": url}})
+    delivery_id = _queue(sender, "down")
+    _drain(sender)
+
+    delivery = sender.outbox.get(delivery_id)
+    assert delivery.status == "dead"
+    assert delivery.last_error == "request failed: ConnectError"
+
+
+def test_slow_receiver_times_out(tmp_path, receiver):
+    channels = {"slow": {"type": "webhook", "url": f"{receiver.url}/slow"}}
+    channels["slow"]["timeout_seconds"] = 0.2
+    sender = _sender(tmp_path, channels)
+    delivery_id = _queue(sender, "slow")
+    _drain(sender)
+
+    delivery = sender.outbox.get(delivery_id)
+    assert delivery.status == "dead"
+    assert delivery.last_error == "timed out after 0.2 s"
+
+
+def test_backoff_doubles_with_jitter():
+    def upper(low, high):
+        return high
+
+    assert backoff_seconds(1, 2.0, 300.0, upper) == 2.0
+    assert backoff_seconds(3, 2.0, 300.0, upper) == 8.0
+    assert backoff_seconds(20, 2.0, 300.0, upper) == 300.0
+    assert backoff_seconds(3, 2.0, 300.0, lambda low, high: low) == 4.0
+    waits = {backoff_seconds(4, 2.0, 300.0) for _ in range(20)}
+    assert all(8.0 <= wait <= 16.0 for wait in waits)
+    assert len(waits) > 1
+
+
+def test_pending_delivery_survives_restart(tmp_path, receiver):
+    channels = {"oncall": {"type": "webhook", "url": f"{receiver.url}/ok"}}
+    first = _sender(tmp_path, channels)
+    queued = _queue(first, "oncall")
+    # A process that claimed a delivery and died: the lease keeps it pending.
+    leased = _queue(first, "oncall")
+    [claimed] = [d for d in first.outbox.claim_due(1.0, 0.3, 10) if d.id == leased]
+    assert claimed.attempts == 1
+
+    restarted = _sender(tmp_path, channels)
+    worker = DeliveryWorker(restarted)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while restarted.outbox.list(status="pending") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    assert restarted.outbox.get(queued).status == "delivered"
+    assert restarted.outbox.get(leased).status == "delivered"
+    assert restarted.outbox.get(leased).attempts == 2
+
+
+def test_invalid_channel_config_is_rejected():
+    with pytest.raises(ValueError, match="unknown channel 'pager'"):
+        NotificationsConfig(
+            channels={"oncall": {"type": "webhook", "url": "http://127.0.0.1:9/x"}},
+            routes=[{"channels": ["pager"]}],
+        )
+    with pytest.raises(ValueError, match="must be an http:// or https:// URL"):
+        NotificationsConfig(channels={"x": {"type": "slack", "url": "file:///etc"}})
+
+
+# End to end through the API: Alertmanager webhooks open and raise an incident in
+# progress, whose notification reaches the configured channel only.
+
+
+def _webhook(alerts):
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="NodeFilesystemSpaceFillingUp"}',
+        "status": "firing",
+        "receiver": "recommender",
+        "groupLabels": {"alertname": "NodeFilesystemSpaceFillingUp"},
+        "alerts": alerts,
+    }
+
+
+def _disk_alert(number, **extra):
+    return {
+        "status": "firing",
+        "labels": {
+            "alertname": "NodeFilesystemSpaceFillingUp",
+            "service": "orders-db",
+            "instance": f"db-{number}",
+            "severity": "warning",
+            "webhook_url": extra.pop("stolen", ""),
+        },
+        "annotations": {"summary": "Filesystem on /var/lib/postgresql is 95% full"},
+        "startsAt": "2026-12-04T11:58:00Z",
+        "fingerprint": f"disk-{number}",
+        **extra,
+    }
+
+
+@pytest.mark.slow
+def test_api_tracks_group_and_notifies(tmp_path, sample_home, sample_kb, receiver):
+    thief = Receiver()
+    config = tmp_path / "incident.yaml"
+    config.write_text(
+        "notifications:\n"
+        "  channels:\n"
+        f"    oncall: {{type: webhook, url: '{receiver.url}/ok'}}\n"
+        "  routes:\n"
+        "    - channels: [oncall]\n"
+        "      events: [opened, raised]\n"
+        "  delivery: {poll_seconds: 0.05}\n",
+        encoding="utf-8",
+    )
+    settings = ServiceSettings(home=sample_home, config=config)
+    app = create_app(settings, knowledge_base=sample_kb)
+    stolen = f"{thief.url}/steal"
+    try:
+        with TestClient(app) as client:
+            first = [_disk_alert(1, stolen=stolen)]
+            response = client.post(
+                "/v1/alerts/alertmanager",
+                json={**_webhook(first), "url": stolen, "externalURL": stolen},
+            )
+            assert response.status_code == 200, response.text
+            more = [_disk_alert(number) for number in range(1, 6)]
+            response = client.post("/v1/alerts/alertmanager", json=_webhook(more))
+            assert response.status_code == 200, response.text
+
+            key = incident_id(_webhook([])["groupKey"])
+            listing = client.get("/v1/incidents-in-progress?status=open").json()
+            incident = client.get(f"/v1/incidents-in-progress/{key}").json()
+            deadline = time.monotonic() + 10
+            while len(receiver.requests) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            deliveries = client.get(f"/v1/notifications?incident_id={key}").json()[
+                "deliveries"
+            ]
+            retry = client.post(
+                f"/v1/notifications/{deliveries[0]['id']}/retry",
+                json={"url": stolen},
+            )
+            missing = client.get("/v1/incidents-in-progress/nope")
+    finally:
+        thief.close()
+
+    assert key in [summary["id"] for summary in listing["incidents"]]
+    assert [entry["event"] for entry in incident["history"]] == ["opened", "raised"]
+    raised = incident["history"][1]
+    assert raised["firing_alerts"] == 5
+    assert "raised to" in " ".join(raised["reasons"])
+    assert incident["severity"] == raised["severity"]
+    assert len(incident["alerts"]) == 5
+
+    assert receiver.paths() == ["/ok", "/ok"]
+    events = [body["type"] for _, _, body in receiver.requests]
+    assert events == ["incident.opened", "incident.raised"]
+    first_body = receiver.requests[0][2]
+    assert first_body["recommendations"][0]["matches"]
+    assert {d["status"] for d in deliveries} == {"delivered"}
+    assert thief.requests == []
+    assert retry.status_code == 422
+    assert retry.json()["error"]["field"] == "body"
+    assert missing.status_code == 404
+    assert (sample_home / "response.db").is_file()
+
+
+@pytest.mark.slow
+def test_cli_tracks_group_and_prints_history(sample_home, tmp_path, capsys):
+    webhook = _webhook([_disk_alert(7)])
+    webhook["groupKey"] = '{}:{alertname="CliDiskFull"}'
+    path = tmp_path / "webhook.json"
+    path.write_text(json.dumps(webhook), encoding="utf-8")
+    home = ["--home", str(sample_home)]
+
+    assert main([*home, "incidents", "track", "--file", str(path)]) == 0
+    tracked = capsys.readouterr().out
+    assert "opened: - -> SEV" in tracked
+    assert "notifications queued: 0" in tracked
+
+    key = incident_id(webhook["groupKey"])
+    assert main([*home, "incidents", "show", key]) == 0
+    shown = capsys.readouterr().out
+    assert "from the severities of similar past incidents" in shown
+    assert " opened: - -> SEV" in shown
+
+    assert main([*home, "notifications", "retry", "missing-id"]) == 2
+    assert "no notification delivery with status dead" in capsys.readouterr().err

@@ -1,0 +1,209 @@
+"""The search page driven in headless Chromium against a real uvicorn server."""
+
+import io
+import json
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from indexer.knowledge_base import KnowledgeBase
+from indexer.record import IncidentRecord, Kind
+from indexer.settings import IndexerSettings
+from recommender.api import create_app
+from recommender.settings import ServiceSettings
+from tests.conftest import SAMPLE_DATA
+
+CHROMIUM = Path("/usr/bin/chromium")
+TOKEN = "page-test-token-0123456789abcdef"
+VIEWPORT = {"width": 1280, "height": 800}
+SCRIPT_TITLE = "<script>window.__pwned = 1</script> DNS lookups time out"
+
+pytestmark = pytest.mark.slow
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+@contextmanager
+def _serve(app):
+    """Run the app on a real uvicorn server on 127.0.0.1; yield its base URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]})
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start within 60 s"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found; install it with 'make ensure-chromium'")
+    with playwright_api.sync_playwright() as playwright:
+        # Chromium refuses to start as root inside its sandbox.
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox"]
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def sample_server(sample_home, sample_kb, tmp_path_factory):
+    settings = ServiceSettings(home=sample_home, api_tokens=TOKEN)
+    app = create_app(settings, knowledge_base=sample_kb)
+    with _serve(app) as base_url:
+        yield base_url, app
+
+
+@pytest.fixture(scope="module")
+def script_server(tmp_path_factory, embedder):
+    home = tmp_path_factory.mktemp("script-kb")
+    records = [
+        IncidentRecord(
+            id="INC-SCRIPT",
+            kind=Kind.INCIDENT,
+            title=SCRIPT_TITLE,
+            sections={"summary": "CoreDNS <b>answered</b> slowly & pods timed out."},
+            labels={"service": "coredns"},
+        ),
+        IncidentRecord(
+            id="INC-OTHER",
+            kind=Kind.INCIDENT,
+            title="CoreDNS pods restarted and lookups failed",
+            sections={"summary": "DNS lookups from pods timed out for ten minutes."},
+            labels={"service": "coredns"},
+        ),
+    ]
+    KnowledgeBase(IndexerSettings(home=home), embedder=embedder).build(records)
+    knowledge_base = KnowledgeBase(IndexerSettings(home=home), embedder=embedder)
+    app = create_app(ServiceSettings(home=home), knowledge_base=knowledge_base)
+    with _serve(app) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == []
+
+
+def _check_screenshot(png: bytes) -> None:
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG"
+    assert image.size == (VIEWPORT["width"], VIEWPORT["height"])
+    colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
+    assert colours is not None
+    assert len(colours) > 20, "the screenshot is blank or nearly so"
+
+
+def test_search_open_record_and_similar(page, sample_server):
+    base_url, _ = sample_server
+    page.goto(f"{base_url}/ui/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+
+    page.get_by_label("Error, symptom or alert name").fill("replica lag stale reads")
+    page.keyboard.press("Enter")
+    heading = page.get_by_role("heading", level=2)
+    assert "result(s) for “replica lag stale reads”" in heading.inner_text()
+    results = page.locator("ol.results > li")
+    assert results.count() >= 3
+    assert "Matched terms:" in results.first.inner_text()
+    _check_screenshot(page.screenshot())
+
+    first_link = results.first.get_by_role("link")
+    title = first_link.inner_text()
+    first_link.click()
+    assert page.get_by_role("heading", level=1).inner_text() == title
+    assert page.get_by_role("heading", name="Similar records").is_visible()
+    similar = page.locator("section.similar ol.results > li")
+    assert similar.count() >= 1
+    assert "Why" in similar.first.locator("ul.reasons").get_attribute("aria-label")
+    _check_screenshot(page.screenshot())
+
+
+def test_search_works_without_javascript(browser, sample_server):
+    base_url, _ = sample_server
+    context = browser.new_context(java_script_enabled=False, viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        page.goto(f"{base_url}/ui/?q=certificate+expired")
+        assert page.locator("ol.results > li").count() >= 1
+        assert page.locator(".feedback").first.is_hidden()
+    finally:
+        context.close()
+
+
+def test_recommendation_and_feedback(page, sample_server):
+    base_url, app = sample_server
+    alert = json.loads((SAMPLE_DATA / "alerts" / "alert-cert-expiry.json").read_text())
+    page.goto(f"{base_url}/ui/recommend")
+    page.get_by_label("Alert as JSON").fill(json.dumps(alert))
+    page.get_by_role("button", name="Recommend").click()
+
+    assert (
+        "CertificateExpiringSoon" in page.get_by_role("heading", level=2).inner_text()
+    )
+    assert page.locator("strong.severity").inner_text().startswith("SEV")
+    assert page.get_by_role("heading", name="Likely root causes").is_visible()
+    matches = page.locator("section.recommendation ol.results > li")
+    assert matches.count() >= 1
+    _check_screenshot(page.screenshot())
+
+    feedback = matches.first.locator(".feedback")
+    record_id = feedback.get_attribute("data-record-id")
+    page.locator("#feedback-token summary").click()
+    page.get_by_label("Bearer token").fill(TOKEN)
+    page.get_by_label("Bearer token").press("Tab")
+    feedback.get_by_role("button", name="Helpful").click()
+    status = feedback.locator(".feedback-status")
+    status.filter(has_text="Marked").or_(status.filter(has_text="Not saved")).wait_for()
+
+    if "/v1/feedback" in app.openapi()["paths"]:
+        assert status.inner_text() == "Marked helpful."
+        summary = app.state.recommender.feedback.summary(record_id)
+        assert summary.helpful >= 1
+    else:
+        assert status.inner_text().startswith("Not saved:")
+
+
+def test_pasted_alert_errors_are_shown(page, sample_server):
+    base_url, _ = sample_server
+    page.goto(f"{base_url}/ui/recommend")
+    page.get_by_label("Alert as JSON").fill('{"title": "x", "colour": "red"}')
+    page.get_by_role("button", name="Recommend").click()
+    error = page.get_by_role("alert")
+    assert "invalid at colour" in error.inner_text()
+
+
+def test_script_in_title_is_shown_as_text(page, script_server):
+    page.goto(f"{script_server}/ui/?q=DNS+lookups+time+out")
+    link = page.get_by_role("link", name=SCRIPT_TITLE)
+    assert link.count() == 1
+    link.click()
+    assert page.get_by_role("heading", level=1).inner_text() == SCRIPT_TITLE
+    assert "<b>answered</b>" in page.locator(".section-text").first.inner_text()
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("main script").count() == 0
