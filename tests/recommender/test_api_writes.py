@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import itertools
 import json
@@ -573,3 +574,43 @@ def test_feedback_command_stores_and_lists(home, tmp_path, capsys):
     )
     assert status == 2
     assert "--alertname or --fingerprint" in capsys.readouterr().err
+
+
+def test_no_request_to_urls_in_alerts(client):
+    hits: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    trap = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        payload = json.loads(
+            (SAMPLE_DATA / "alerts" / "alertmanager-disk-full.json").read_text()
+        )
+        payload["externalURL"] = f"{trap}/alertmanager"
+        for position, alert in enumerate(payload["alerts"]):
+            alert["generatorURL"] = f"{trap}/graph"
+            alert["annotations"]["runbook_url"] = f"{trap}/runbook"
+            alert["startsAt"] = f"2026-12-05T00:00:{position:02d}Z"
+        response = client.post("/v1/alerts/alertmanager", json=payload)
+        assert response.status_code == 200
+        record = {**NEW_RECORD, "id": "PM-URL-1", "labels": {"runbook_url": trap}}
+        assert (
+            client.post("/v1/incidents", json=record, headers=AUTH).status_code == 200
+        )
+        client.delete("/v1/incidents/PM-URL-1", headers=AUTH)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert hits == []
