@@ -17,7 +17,7 @@ from indexer.knowledge_base import KnowledgeBase
 from recommender.alerts import Alert, parse_alertmanager
 from recommender.errors import InvalidAlertError
 from recommender.incident_response import IncidentResponse
-from recommender.incidents_in_progress import IncidentInProgress
+from recommender.incidents_in_progress import IncidentInProgress, group_name
 from recommender.recommendation import Recommender
 from recommender.response_schemas import delivery_out, incident_out
 from recommender.schemas import alert_result
@@ -187,8 +187,5 @@ def _retry(args: argparse.Namespace, settings: ServiceSettings) -> int:
 
 
 def _describe(incident: IncidentInProgress) -> str:
-    labels = incident.group_labels
-    name = (
-        ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or incident.group_key
-    )
+    name = group_name(incident.group_labels, incident.group_key)
     return f"{incident.id} {incident.status:8} {incident.severity} {name}"

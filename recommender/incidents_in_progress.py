@@ -152,6 +152,12 @@ def incident_id(group_key: str) -> str:
     return hashlib.sha256(group_key.encode("utf-8")).hexdigest()[:16]
 
 
+def group_name(group_labels: dict[str, str], group_key: str) -> str:
+    """Return a readable name of a group: its group labels, else its group key."""
+    labels = ", ".join(f"{k}={v}" for k, v in sorted(group_labels.items()))
+    return labels or group_key
+
+
 def group_key_of(
     payload: dict[str, Any], alerts: Sequence[Alert], group_by: Sequence[str]
 ) -> tuple[str, dict[str, str]]:

@@ -155,7 +155,11 @@ class Sender:
 
 
 class DeliveryWorker:
-    """A background thread that sends due deliveries until it is stopped."""
+    """A background thread that sends due deliveries until it is stopped.
+
+    NOTE: one thread sends one delivery at a time, so a slow channel delays the
+    others by up to its timeout on each attempt.
+    """
 
     def __init__(self, sender: Sender) -> None:
         self.sender = sender

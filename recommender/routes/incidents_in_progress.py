@@ -86,7 +86,9 @@ async def list_incidents(
     status: Annotated[
         Literal["open", "resolved"] | None, Query(description="open or resolved.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500, description="Most to return.")] = 50,
+    limit: Annotated[
+        int, Query(ge=1, le=500, description="Maximum number of results.")
+    ] = 50,
 ) -> IncidentsInProgressOut:
     """List incidents in progress, most recently updated first."""
     tracker = incident_response(request).tracker

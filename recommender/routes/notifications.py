@@ -8,9 +8,10 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from recommender.auth import require_write_token
 from recommender.http_errors import ApiError
 from recommender.response_schemas import DeliveriesOut, DeliveryOut, delivery_out
 from recommender.routes.incidents_in_progress import incident_response
@@ -19,6 +20,9 @@ from recommender.schemas import ErrorBody
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (404, 422)
+}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 422)
 }
 
 
@@ -32,7 +36,9 @@ async def list_deliveries(
     incident_id: Annotated[
         str | None, Query(max_length=64, description="Incident in progress id.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500, description="Most to return.")] = 100,
+    limit: Annotated[
+        int, Query(ge=1, le=500, description="Maximum number of results.")
+    ] = 100,
 ) -> DeliveriesOut:
     """List notification deliveries, newest first."""
     outbox = incident_response(request).outbox
@@ -43,7 +49,9 @@ async def list_deliveries(
 @router.get("/dead-letters", response_model=DeliveriesOut, responses=ERRORS)
 async def list_dead_letters(
     request: Request,
-    limit: Annotated[int, Query(ge=1, le=500, description="Most to return.")] = 100,
+    limit: Annotated[
+        int, Query(ge=1, le=500, description="Maximum number of results.")
+    ] = 100,
 ) -> DeliveriesOut:
     """List deliveries that used up their attempts, newest first."""
     outbox = incident_response(request).outbox
@@ -51,7 +59,12 @@ async def list_dead_letters(
     return DeliveriesOut(deliveries=[delivery_out(d) for d in deliveries])
 
 
-@router.post("/{delivery_id}/retry", response_model=DeliveryOut, responses=ERRORS)
+@router.post(
+    "/{delivery_id}/retry",
+    response_model=DeliveryOut,
+    responses=WRITE_ERRORS,
+    dependencies=[Depends(require_write_token)],
+)
 async def retry_dead_letter(
     request: Request,
     delivery_id: Annotated[str, Path(max_length=64, description="Delivery id.")],

@@ -23,8 +23,10 @@ from indexer.knowledge_base import KnowledgeBase
 from recommender.alerts import Alert, parse_alertmanager, parse_plain
 from recommender.errors import InvalidAlertError
 from recommender.http_errors import ApiError
+from recommender.incidents_in_progress import group_name
 from recommender.recommendation import Recommender
 from recommender.response_schemas import incident_out, incident_summary_out
+from recommender.routes import alerts as alert_routes
 from recommender.routes import incidents
 from recommender.routes.deps import get_knowledge_base, get_recommender
 from recommender.routes.incidents_in_progress import incident_response
@@ -161,6 +163,50 @@ async def recommend_page(
     return render("recommend.html", **context)
 
 
+@router.get("/ui/alerts", response_class=HTMLResponse)
+async def stored_alerts_page(
+    request: Request, offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0
+) -> HTMLResponse:
+    """List the alerts the API received, with links to their recommendations."""
+    list_alerts = getattr(alert_routes, "list_alerts", None)
+    if list_alerts is None:
+        return _no_alert_store()
+    page = await list_alerts(request=request, limit=50, offset=offset)
+    return render(
+        "stored_alerts.html", title="Received alerts", section="alerts", page=page
+    )
+
+
+@router.get("/ui/alerts/{key}", response_class=HTMLResponse)
+async def stored_alert_page(
+    request: Request, key: Annotated[str, Path(max_length=100)]
+) -> HTMLResponse:
+    """Show a received alert with the recommendation stored for it."""
+    get_alert = getattr(alert_routes, "get_alert", None)
+    if get_alert is None:
+        return _no_alert_store()
+    try:
+        stored = await get_alert(request=request, key=key)
+    except ApiError as error:
+        return render(
+            "error.html", error.status, title="Alert not found", message=error.message
+        )
+    result = {
+        "alert": stored.alert,
+        "outcome": stored.outcome,
+        "recommendation": stored.recommendation,
+        "error": None,
+    }
+    return render(
+        "recommend.html",
+        title="Received alert",
+        heading=f"Received alert {stored.alert.alertname or stored.alert.fingerprint}",
+        section="alerts",
+        stored=stored,
+        results=[result],
+    )
+
+
 @router.get("/ui/incidents-in-progress", response_class=HTMLResponse)
 async def incidents_in_progress_page(request: Request) -> HTMLResponse:
     """List alert groups tracked as incidents, most recently updated first."""
@@ -170,7 +216,10 @@ async def incidents_in_progress_page(request: Request) -> HTMLResponse:
         "incidents_in_progress.html",
         title="Incidents in progress",
         section="in_progress",
-        incidents=[incident_summary_out(incident) for incident in listed],
+        incidents=[
+            (group_name(i.group_labels, i.group_key), incident_summary_out(i))
+            for i in listed
+        ],
     )
 
 
@@ -189,6 +238,7 @@ async def incident_in_progress_page(
         title="Incident in progress",
         section="in_progress",
         incident=incident_out(incident),
+        group_title=group_name(incident.group_labels, incident.group_key),
     )
 
 
@@ -197,12 +247,29 @@ async def static_file(name: str) -> Response:
     """Serve the page's own stylesheet and script; nothing else on disk."""
     media_type = STATIC_TYPES.get(name)
     if media_type is None:
-        raise ApiError(404, "not_found", f"no static file named {name[:64]!r}", "name")
+        raise ApiError(
+            404,
+            "not_found",
+            f"static file {name[:64]!r} not found; the page serves "
+            f"{', '.join(STATIC_TYPES)}",
+            "name",
+        )
     content = resources.files("recommender.web").joinpath("static", name).read_bytes()
     return Response(
         content,
         media_type=media_type,
         headers={**SECURITY_HEADERS, "Cache-Control": "max-age=300"},
+    )
+
+
+def _no_alert_store() -> HTMLResponse:
+    # The store of received alerts is optional: without it, alerts are pasted.
+    return render(
+        "error.html",
+        404,
+        title="Received alerts are not stored",
+        message="This service does not store received alerts; paste an alert on "
+        "the Recommend page instead.",
     )
 
 

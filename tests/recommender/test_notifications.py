@@ -17,6 +17,7 @@ from recommender.notifications.outbox import DeliveryNotFoundError, Outbox
 from recommender.response_db import open_response_db
 from recommender.settings import ServiceSettings
 
+TOKEN = "notification-test-token-0123456789"
 FAST_RETRIES = {
     "max_attempts": 3,
     "initial_backoff_seconds": 0.05,
@@ -300,7 +301,7 @@ def test_api_tracks_group_and_notifies(tmp_path, sample_home, sample_kb, receive
         "  delivery: {poll_seconds: 0.05}\n",
         encoding="utf-8",
     )
-    settings = ServiceSettings(home=sample_home, config=config)
+    settings = ServiceSettings(home=sample_home, config=config, api_tokens=TOKEN)
     app = create_app(settings, knowledge_base=sample_kb)
     stolen = f"{thief.url}/steal"
     try:
@@ -324,9 +325,15 @@ def test_api_tracks_group_and_notifies(tmp_path, sample_home, sample_kb, receive
             deliveries = client.get(f"/v1/notifications?incident_id={key}").json()[
                 "deliveries"
             ]
+            retry_url = f"/v1/notifications/{deliveries[0]['id']}/retry"
+            without_token = client.post(retry_url)
             retry = client.post(
-                f"/v1/notifications/{deliveries[0]['id']}/retry",
+                retry_url,
                 json={"url": stolen},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+            not_dead = client.post(
+                retry_url, headers={"Authorization": f"Bearer {TOKEN}"}
             )
             missing = client.get("/v1/incidents-in-progress/nope")
     finally:
@@ -347,8 +354,11 @@ def test_api_tracks_group_and_notifies(tmp_path, sample_home, sample_kb, receive
     assert first_body["recommendations"][0]["matches"]
     assert {d["status"] for d in deliveries} == {"delivered"}
     assert thief.requests == []
+    assert without_token.status_code == 401
     assert retry.status_code == 422
     assert retry.json()["error"]["field"] == "body"
+    assert not_dead.status_code == 404
+    assert "with status dead" in not_dead.json()["error"]["message"]
     assert missing.status_code == 404
     assert (sample_home / "response.db").is_file()
 

@@ -8,6 +8,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from indexer.knowledge_base import KnowledgeBase
@@ -207,3 +208,34 @@ def test_script_in_title_is_shown_as_text(page, script_server):
     assert "<b>answered</b>" in page.locator(".section-text").first.inner_text()
     assert page.evaluate("window.__pwned") is None
     assert page.locator("main script").count() == 0
+
+
+def test_received_alert_and_incident_pages(page, sample_server):
+    base_url, app = sample_server
+    webhook = json.loads(
+        (SAMPLE_DATA / "alerts" / "alertmanager-disk-full.json").read_text()
+    )
+    response = httpx.post(
+        f"{base_url}/v1/alerts/alertmanager", json=webhook, timeout=120
+    )
+    assert response.status_code == 200, response.text
+
+    page.goto(f"{base_url}/ui/incidents-in-progress")
+    page.get_by_role("link", name="service=orders-db").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "service=orders-db"
+    history = page.get_by_role("table").inner_text()
+    assert "opened" in history
+    assert "from the severities of similar past incidents" in history
+    _check_screenshot(page.screenshot())
+
+    page.goto(f"{base_url}/ui/alerts")
+    if "/v1/alerts/{key}" not in app.openapi()["paths"]:
+        assert (
+            "does not store received alerts" in page.get_by_role("alert").inner_text()
+        )
+        return
+    page.get_by_role("link", name="NodeFilesystemSpaceFillingUp").first.click()
+    heading = page.get_by_role("heading", level=1).inner_text()
+    assert heading == "Received alert NodeFilesystemSpaceFillingUp"
+    assert page.get_by_role("heading", name="Similar past records").is_visible()
+    assert page.locator("section.recommendation ol.results > li").count() >= 1
