@@ -1,3 +1,4 @@
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -131,3 +132,30 @@ def test_route_with_unknown_severity_is_rejected(tmp_path):
     )
     with pytest.raises(ConfigurationError, match=r"severities: 'P1' is not a level"):
         IncidentResponse(tmp_path, config)
+
+
+def test_concurrent_webhooks_open_once(tmp_path):
+    trackers = [
+        IncidentTracker(open_response_db(tmp_path), SeverityScale()) for _ in range(4)
+    ]
+    errors = []
+
+    def send(tracker, number):
+        try:
+            tracker.track(KEY, {}, [_tracked(number)], NOW)
+        except Exception as error:  # reported by the assert below
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=send, args=(tracker, number))
+        for number, tracker in enumerate(trackers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == []
+    incident = trackers[0].get(KEY)
+    assert len(incident.alerts) == 4
+    assert [entry.event for entry in incident.history].count("opened") == 1

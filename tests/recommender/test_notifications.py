@@ -384,3 +384,19 @@ def test_cli_tracks_group_and_prints_history(sample_home, tmp_path, capsys):
 
     assert main([*home, "notifications", "retry", "missing-id"]) == 2
     assert "no notification delivery with status dead" in capsys.readouterr().err
+
+
+def test_removed_channel_becomes_dead_letter(tmp_path, receiver):
+    sender = _sender(
+        tmp_path, {"oncall": {"type": "webhook", "url": f"{receiver.url}/ok"}}
+    )
+    delivery_id = sender.outbox.add("gone", "webhook", "abc", "opened", DOCUMENT, 0.0)
+    _drain(sender)
+
+    delivery = sender.outbox.get(delivery_id)
+    assert delivery.status == "dead"
+    assert delivery.attempts == 1
+    assert delivery.last_error == (
+        "channel 'gone' is no longer in the configuration file"
+    )
+    assert receiver.requests == []

@@ -221,7 +221,7 @@ def test_received_alert_and_incident_pages(page, sample_server):
     assert response.status_code == 200, response.text
 
     page.goto(f"{base_url}/ui/incidents-in-progress")
-    page.get_by_role("link", name="service=orders-db").click()
+    page.get_by_role("link", name="service=orders-db", exact=True).click()
     assert page.get_by_role("heading", level=1).inner_text() == "service=orders-db"
     history = page.get_by_role("table").inner_text()
     assert "opened" in history
