@@ -18,7 +18,6 @@ from fastapi import FastAPI, Request
 
 from indexer.errors import IncidentRecommenderError
 from indexer.knowledge_base import KnowledgeBase
-from recommender.alerts import alert_from_text
 from recommender.http_errors import ApiError
 from recommender.recommendation import Recommender
 from recommender.settings import ServiceSettings
@@ -60,6 +59,9 @@ def start_loading(
                 knowledge_base = KnowledgeBase(settings)
             recommender = Recommender(knowledge_base, threshold=settings.threshold)
             stats = knowledge_base.stats()
+            # NOTE: this loads the model only. Anything a recommendation builds on
+            # first use, such as classifiers fitted on the history, still delays
+            # the first alert after start-up.
             knowledge_base.embedder.embed(["warm up"])
         except (IncidentRecommenderError, OSError) as error:
             readiness.error = str(error)
@@ -83,27 +85,10 @@ def start_loading(
             stats.dimension,
             settings.index_path,
         )
-        _warm_up(recommender)
 
     thread = threading.Thread(target=load, name="knowledge-base-loader", daemon=True)
     thread.start()
     return thread
-
-
-def _warm_up(recommender: Recommender) -> None:
-    """Run one recommendation, so the first alert does not pay for lazy set-up.
-
-    Parts of a recommendation, such as classifiers fitted on the history, are
-    built on first use. The service is already ready while this runs, and a
-    request that arrives meanwhile waits for the same set-up.
-    """
-    started = time.perf_counter()
-    try:
-        recommender.recommend(alert_from_text("service warm-up"), top_k=1)
-    except Exception as error:
-        logger.warning("warm-up recommendation failed: %s", error, exc_info=error)
-        return
-    logger.info("warm-up recommendation took %.1f s", time.perf_counter() - started)
 
 
 def require_ready(request: Request) -> None:

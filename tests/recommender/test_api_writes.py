@@ -65,13 +65,10 @@ def _sources() -> list:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory, embedder):
-    """Build a small knowledge base that these tests may change."""
-    folder = tmp_path_factory.mktemp("writable-kb")
-    result = read_sources(_sources())
-    assert result.problems == []
-    settings = ServiceSettings(home=folder)
-    KnowledgeBase(settings, embedder=embedder).build(result.records)
+def home(tmp_path_factory, sample_home):
+    """Copy the sample knowledge base, which these tests may change."""
+    folder = tmp_path_factory.mktemp("writable-kb") / "kb"
+    shutil.copytree(sample_home, folder)
     return folder
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,16 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from indexer.knowledge_base import KnowledgeBase
-from indexer.readers import read_sources
-from indexer.settings import IndexerSettings
-from tests.conftest import SAMPLE_DATA
-
 pytestmark = pytest.mark.slow
 
 TOKEN = "served-token-" + "q1w2e3r4t5y6u7i8"
 WRONG_TOKEN = "served-wrong-" + "0000000000000000"
-RUNBOOKS = SAMPLE_DATA / "knowledge" / "runbooks"
 
 
 def _free_port() -> int:
@@ -32,11 +27,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, embedder):
-    """Start the service over a small knowledge base; yield its URL and log file."""
-    home = tmp_path_factory.mktemp("served-kb")
-    records = read_sources([RUNBOOKS]).records
-    KnowledgeBase(IndexerSettings(home=home), embedder=embedder).build(records)
+def served(tmp_path_factory, sample_home):
+    """Start the service over a copy of the sample knowledge base.
+
+    Yields its URL, its log file and the probe statuses seen during start-up.
+    """
+    home = tmp_path_factory.mktemp("served-kb") / "kb"
+    shutil.copytree(sample_home, home)
 
     log_path = home / "service.log"
     port = _free_port()
