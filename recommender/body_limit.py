@@ -7,9 +7,23 @@ stops the request with 413 once the count passes the limit.
 
 from __future__ import annotations
 
+from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from recommender.http_errors import ApiError
+
+class BodyTooLargeError(HTTPException):
+    """A request body over the limit.
+
+    It is an HTTPException, because FastAPI turns any other exception raised while
+    it parses a declared body parameter into a 400.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            status_code=413,
+            detail=f"request body is over the limit of {limit} bytes; send a "
+            "smaller body or raise INCIDENT_MAX_BODY_BYTES",
+        )
 
 
 class BodyLimitMiddleware:
@@ -32,12 +46,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise ApiError(
-                        413,
-                        "too_large",
-                        f"request body is over the limit of {self.max_bytes} bytes; "
-                        "send a smaller body or raise INCIDENT_MAX_BODY_BYTES",
-                    )
+                    raise BodyTooLargeError(self.max_bytes)
             return message
 
         await self.app(scope, limited_receive, send)

@@ -97,7 +97,8 @@ def require_ready(request: Request) -> None:
     Call it from a worker thread, because it blocks.
     """
     readiness: Readiness = request.app.state.readiness
-    if readiness.wait(request.app.state.settings.ready_wait):
+    wait = request.app.state.settings.ready_wait
+    if readiness.error is None and readiness.wait(wait):
         return
     raise not_ready_error(readiness)
 

@@ -611,3 +611,24 @@ def test_no_request_to_urls_in_alerts(client):
         server.shutdown()
         server.server_close()
     assert hits == []
+
+
+def test_failed_loading_keeps_service_unready(home):
+    from indexer.errors import KnowledgeBaseError
+
+    def failing_open() -> KnowledgeBase:
+        raise KnowledgeBaseError("no knowledge base at /nowhere/knowledge.db")
+
+    app = create_app(_settings(home, ready_wait=30.0), knowledge_base=failing_open)
+    with TestClient(app) as failed:
+        deadline = time.monotonic() + 20
+        while app.state.readiness.error is None:
+            assert time.monotonic() < deadline, "loading never failed"
+            time.sleep(0.05)
+
+        body = _error(failed.get("/readyz"), 503)
+        assert "/nowhere/knowledge.db" in body["message"]
+        started = time.monotonic()
+        _error(failed.get("/v1/search", params={"q": "disk"}), 503)
+        assert time.monotonic() - started < 5
+        assert failed.get("/livez").status_code == 200
