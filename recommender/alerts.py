@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from indexer.normalize import normalize_text
+from recommender.alert_fields import (
+    MAX_ALERTS,
+    json_kind,
+    optional_count,
+    optional_string,
+    preview,
+    string_map,
+)
 from recommender.errors import InvalidAlertError
 
 # Alertmanager writes this as endsAt while an alert is still firing.
@@ -30,11 +38,6 @@ _SERVICE_LABELS = ("service", "app", "app_kubernetes_io_name", "job", "component
 PLAIN_ALERT_FIELDS = frozenset(
     {"title", "description", "labels", "service", "severity", "startsAt"}
 )
-# Limits that keep one alert from holding up the service; real alerts are far smaller.
-MAX_ALERTS = 1_000
-MAX_LABELS = 200
-MAX_VALUE_CHARS = 10_000
-MAX_TEXT_CHARS = 50_000
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Alert:
         annotations: Annotations used as text (links and "__" keys left out).
         starts_at: When it started firing, as sent.
         ends_at: When it resolved, None while firing.
+        source: Intake format: "alertmanager", "grafana", "pagerduty" or "plain".
     """
 
     fingerprint: str
@@ -62,6 +66,7 @@ class Alert:
     annotations: dict[str, str] = field(default_factory=dict)
     starts_at: str | None = None
     ends_at: str | None = None
+    source: str = "plain"
 
     @property
     def service(self) -> str:
@@ -84,20 +89,64 @@ class Alert:
         return normalize_text("\n".join(part for part in parts if part))
 
 
+@dataclass
+class AlertGroup:
+    """The alerts of one webhook delivery, each parsed or rejected on its own.
+
+    Attributes:
+        alerts: One entry per alert sent, in order.
+        truncated_alerts: Alerts the sender left out of the payload because of its
+            max_alerts setting, as it reported them.
+    """
+
+    alerts: list[Alert | InvalidAlertError]
+    truncated_alerts: int = 0
+
+
 def parse_alertmanager(payload: object) -> list[Alert | InvalidAlertError]:
     """Parse an Alertmanager webhook payload (version 4) into one entry per alert.
 
     A bad alert inside the group becomes an InvalidAlertError in its place, so the
     others are still answered. A payload that is not a webhook at all raises.
     """
+    return parse_alertmanager_group(payload).alerts
+
+
+def parse_alertmanager_group(payload: object) -> AlertGroup:
+    """Parse an Alertmanager webhook (version 4) with its truncatedAlerts count.
+
+    Fields that newer Alertmanager releases add, such as notification_reason, are
+    accepted and ignored.
+    """
+    return parse_webhook_group(
+        payload, source="alertmanager", name="an Alertmanager", version="4"
+    )
+
+
+def parse_webhook_group(
+    payload: object,
+    source: str,
+    name: str,
+    version: str,
+    parse_alert: Callable[[object, str, dict[str, str], str], Alert] | None = None,
+) -> AlertGroup:
+    """Parse the group fields that Alertmanager and Grafana webhooks share.
+
+    Args:
+        payload: The decoded JSON body.
+        source: Intake format stored with each alert, such as "alertmanager".
+        name: The format for error messages, such as "an Alertmanager".
+        version: The only accepted value of the payload's "version" field.
+        parse_alert: Parser of one alert, parse_webhook_alert when not given.
+    """
     if not isinstance(payload, dict):
+        raise InvalidAlertError("body", f"expected a JSON object ({name} webhook)")
+    given = payload.get("version")
+    if given is not None and str(given) != version:
         raise InvalidAlertError(
-            "body", "expected a JSON object (an Alertmanager webhook)"
-        )
-    version = payload.get("version")
-    if version is not None and str(version) != "4":
-        raise InvalidAlertError(
-            "version", f"webhook version {version!r} is not supported; send version 4"
+            "version",
+            f"webhook version {preview(given)} is not supported; send version "
+            f"{version}",
         )
     alerts = payload.get("alerts")
     if not isinstance(alerts, list):
@@ -113,17 +162,21 @@ def parse_alertmanager(payload: object) -> list[Alert | InvalidAlertError]:
             f"{len(alerts)} alerts in one group is more than "
             f"the limit of {MAX_ALERTS}; split the group",
         )
+    for key in ("receiver", "status", "groupKey", "externalURL"):
+        optional_string(payload.get(key), key)
+    string_map(payload.get("groupLabels"), "groupLabels")
+    string_map(payload.get("commonLabels"), "commonLabels")
+    truncated = optional_count(payload.get("truncatedAlerts"), "truncatedAlerts")
 
-    common = _string_map(payload.get("commonAnnotations"), "commonAnnotations")
+    common = string_map(payload.get("commonAnnotations"), "commonAnnotations")
+    parse = parse_alert or parse_webhook_alert
     parsed: list[Alert | InvalidAlertError] = []
     for position, item in enumerate(alerts):
         try:
-            parsed.append(
-                _parse_alertmanager_alert(item, f"alerts[{position}]", common)
-            )
+            parsed.append(parse(item, f"alerts[{position}]", common, source))
         except InvalidAlertError as error:
             parsed.append(error)
-    return parsed
+    return AlertGroup(alerts=parsed, truncated_alerts=truncated)
 
 
 def parse_plain(payload: object) -> Alert:
@@ -139,25 +192,27 @@ def parse_plain(payload: object) -> Alert:
             f"unknown field; a plain alert has {', '.join(sorted(PLAIN_ALERT_FIELDS))} "
             "(top_k is a query parameter)",
         )
-    labels = _string_map(payload.get("labels"), "labels")
+    labels = string_map(payload.get("labels"), "labels")
     for key in ("service", "severity"):
         value = payload.get(key)
         if value is not None:
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-                raise InvalidAlertError(key, f"expected a string, got {_kind(value)}")
+                raise InvalidAlertError(
+                    key, f"expected a string, got {json_kind(value)}"
+                )
             labels[key] = str(value)
-    title = _optional_string(payload.get("title"), "title")
-    description = _optional_string(payload.get("description"), "description")
+    title = optional_string(payload.get("title"), "title")
+    description = optional_string(payload.get("description"), "description")
 
     alert = Alert(
-        fingerprint=_fingerprint(labels, title + description),
+        fingerprint=fingerprint_of(labels, title + description),
         alertname=labels.get("alertname", ""),
         title=title,
         description=description,
         labels=labels,
-        starts_at=_optional_string(payload.get("startsAt"), "startsAt") or None,
+        starts_at=optional_string(payload.get("startsAt"), "startsAt") or None,
     )
-    _require_text(alert, "title")
+    require_text(alert, "title")
     return alert
 
 
@@ -168,7 +223,7 @@ def alert_from_text(text: str, field: str = "q") -> Alert:
         text: The text to match.
         field: Name of the parameter the text came from, for the error message.
     """
-    alert = Alert(fingerprint=_fingerprint({}, text), title=text)
+    alert = Alert(fingerprint=fingerprint_of({}, text), title=text)
     if not alert.query_text().strip():
         raise InvalidAlertError(
             field,
@@ -178,15 +233,18 @@ def alert_from_text(text: str, field: str = "q") -> Alert:
     return alert
 
 
-def _parse_alertmanager_alert(
-    item: object, where: str, common: dict[str, str]
+def parse_webhook_alert(
+    item: object, where: str, common: dict[str, str], source: str = "alertmanager"
 ) -> Alert:
+    """Parse one alert of an Alertmanager or Grafana webhook; bad fields raise."""
     if not isinstance(item, dict):
-        raise InvalidAlertError(where, f"expected an alert object, got {_kind(item)}")
-    labels = _string_map(item.get("labels"), f"{where}.labels")
+        raise InvalidAlertError(
+            where, f"expected an alert object, got {json_kind(item)}"
+        )
+    labels = string_map(item.get("labels"), f"{where}.labels")
     raw_annotations = {
         **common,
-        **_string_map(item.get("annotations"), f"{where}.annotations"),
+        **string_map(item.get("annotations"), f"{where}.annotations"),
     }
     # Keys starting with "__" are Alertmanager internals, not text about the problem.
     annotations = {
@@ -196,13 +254,15 @@ def _parse_alertmanager_alert(
     }
 
     status = item.get("status")
-    ends_at = _optional_string(item.get("endsAt"), f"{where}.endsAt") or None
+    ends_at = optional_string(item.get("endsAt"), f"{where}.endsAt") or None
     if status not in (None, "firing", "resolved"):
         raise InvalidAlertError(
-            f"{where}.status", f"expected 'firing' or 'resolved', got {status!r}"
+            f"{where}.status",
+            f"expected 'firing' or 'resolved', got {preview(status)}",
         )
     if status is None:
         status = "firing" if ends_at in (None, ZERO_TIME) else "resolved"
+    optional_string(item.get("generatorURL"), f"{where}.generatorURL")
 
     title = (
         annotations.get("summary")
@@ -210,23 +270,25 @@ def _parse_alertmanager_alert(
         or annotations.get("message", "")
     )
     alert = Alert(
-        fingerprint=_optional_string(item.get("fingerprint"), f"{where}.fingerprint")
-        or _fingerprint(labels, ""),
+        fingerprint=optional_string(item.get("fingerprint"), f"{where}.fingerprint")
+        or fingerprint_of(labels, ""),
         status=status,
         alertname=labels.get("alertname", ""),
         title=title,
         description=annotations.get("description", ""),
         labels=labels,
         annotations=annotations,
-        starts_at=_optional_string(item.get("startsAt"), f"{where}.startsAt") or None,
+        starts_at=optional_string(item.get("startsAt"), f"{where}.startsAt") or None,
         ends_at=None if ends_at == ZERO_TIME else ends_at,
+        source=source,
     )
     if alert.status == "firing":
-        _require_text(alert, where)
+        require_text(alert, where)
     return alert
 
 
-def _require_text(alert: Alert, where: str) -> None:
+def require_text(alert: Alert, where: str) -> None:
+    """Reject a firing alert that has no text left to match once normalized."""
     if not alert.query_text().strip():
         raise InvalidAlertError(
             where,
@@ -237,58 +299,8 @@ def _require_text(alert: Alert, where: str) -> None:
         )
 
 
-def _string_map(value: object, where: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidAlertError(
-            where, f"expected an object of strings, got {_kind(value)}"
-        )
-    if len(value) > MAX_LABELS:
-        raise InvalidAlertError(
-            where, f"{len(value)} entries is more than the limit of {MAX_LABELS}"
-        )
-    result = {}
-    for key, item in value.items():
-        if isinstance(item, (dict, list)):
-            raise InvalidAlertError(
-                f"{where}.{key}", f"expected a string, got {_kind(item)}"
-            )
-        text = "" if item is None else str(item)
-        _check_length(text, f"{where}.{key}", MAX_VALUE_CHARS)
-        result[str(key)] = text
-    return result
-
-
-def _optional_string(value: object, where: str, limit: int = MAX_TEXT_CHARS) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidAlertError(where, f"expected a string, got {_kind(value)}")
-    _check_length(value, where, limit)
-    return value
-
-
-def _check_length(value: str, where: str, limit: int) -> None:
-    if len(value) > limit:
-        raise InvalidAlertError(
-            where,
-            f"{len(value)} characters is more than the limit of "
-            f"{limit}; shorten the value",
-        )
-
-
-def _fingerprint(labels: dict[str, str], text: str) -> str:
+def fingerprint_of(labels: dict[str, str], text: str) -> str:
+    """Return a 16-hex-digit fingerprint for an alert that was sent without one."""
     # ASCII escapes keep unpaired surrogates from failing the encode.
     encoded = json.dumps([sorted(labels.items()), text]).encode()
     return hashlib.sha256(encoded).hexdigest()[:16]
-
-
-def _kind(value: Any) -> str:
-    return {
-        dict: "an object",
-        list: "a list",
-        str: "a string",
-        bool: "a boolean",
-        type(None): "null",
-    }.get(type(value), "a number")

@@ -20,6 +20,7 @@ from recommender.http_errors import (
     install_error_handlers,
     internal_error,
 )
+from recommender.intake_schemas import GrafanaWebhook, PagerDutyEvents
 from recommender.logs import REQUEST_ID
 from recommender.readiness import KnowledgeBaseSource, Readiness, start_loading
 from recommender.routes import (
@@ -39,7 +40,12 @@ logger = logging.getLogger(__name__)
 
 # Request bodies that are parsed by hand, so one bad alert is rejected on its own;
 # their schemas are added to the OpenAPI document here.
-DOCUMENTED_BODIES: tuple[type[BaseModel], ...] = (AlertmanagerWebhook, PlainAlert)
+DOCUMENTED_BODIES: tuple[type[BaseModel], ...] = (
+    AlertmanagerWebhook,
+    GrafanaWebhook,
+    PagerDutyEvents,
+    PlainAlert,
+)
 
 
 def create_app(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from recommender.alerts import Alert
 from recommender.errors import InvalidAlertError
@@ -29,6 +29,11 @@ class PlainAlert(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict, max_length=200)
     service: str | None = Field(default=None, max_length=500, examples=["orders-db"])
     severity: str | None = Field(default=None, max_length=100, examples=["critical"])
+    startsAt: str | None = Field(
+        default=None, description="When it started; part of the idempotency key."
+    )
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class AlertmanagerAlert(BaseModel):
@@ -157,16 +162,34 @@ class AlertResult(BaseModel):
     """The result for one alert: recommended, resolved, or rejected with a reason."""
 
     index: int
-    outcome: Literal["recommended", "resolved", "rejected"]
+    outcome: Literal["recommended", "resolved", "acknowledged", "rejected"]
     alert: AlertOut | None
     recommendation: RecommendationOut | None = None
     error: ErrorDetail | None = None
+    key: str | None = Field(
+        default=None,
+        description="Store key (fingerprint plus start time): GET /v1/alerts/{key}.",
+    )
+    replayed: bool = Field(
+        default=False,
+        description="True when the recommendation was stored for an earlier delivery.",
+    )
+    computed_at: str | None = Field(
+        default=None, description="When the recommendation was computed, ISO 8601."
+    )
+    data_version: int | None = Field(
+        default=None, description="Knowledge base version it was computed on."
+    )
 
 
 class AlertResults(BaseModel):
     """One result per alert, in the order the alerts were sent."""
 
     results: list[AlertResult]
+    truncated_alerts: int = Field(
+        default=0,
+        description="Alerts the sender left out of the webhook (its max_alerts).",
+    )
 
 
 class SearchResults(BaseModel):
@@ -305,7 +328,10 @@ def alert_result(
         ends_at=item.ends_at,
     )
     if recommendation is None:
-        return AlertResult(index=index, outcome="resolved", alert=alert_out)
+        outcome: Literal["resolved", "acknowledged"] = (
+            "acknowledged" if item.status == "acknowledged" else "resolved"
+        )
+        return AlertResult(index=index, outcome=outcome, alert=alert_out)
     return AlertResult(
         index=index,
         outcome="recommended",

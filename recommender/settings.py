@@ -34,6 +34,30 @@ class ServiceSettings(IndexerSettings):
         ge=1024,
         description="Largest request body accepted, in bytes.",
     )
+    max_pending: int = Field(
+        default=16,
+        ge=1,
+        description=(
+            "Requests that may be computing or waiting for recommendations at "
+            "once; more get 503 with a Retry-After header."
+        ),
+    )
+    inference_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description=(
+            "Threads that compute recommendations. Searches of one process take "
+            "turns on the vector index, so more threads mostly wait."
+        ),
+    )
+    alerts_database: Path | None = Field(
+        default=None,
+        description=(
+            "SQLite file of received alerts and their recommendations; "
+            "alerts.db in home when not set."
+        ),
+    )
     config: Path | None = Field(
         default=None,
         description=(

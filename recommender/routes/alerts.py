@@ -1,31 +1,46 @@
-"""Routes that take alerts: Alertmanager webhooks and plain JSON alerts."""
+"""Routes that take alerts (Alertmanager, Grafana, PagerDuty, plain JSON) and
+return the stored ones."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from recommender.alerts import Alert, parse_alertmanager, parse_plain
-from recommender.errors import InvalidAlertError
-from recommender.http_errors import request_id
+from recommender.alert_store import AlertStore
+from recommender.alerts import AlertGroup, parse_alertmanager_group, parse_plain
+from recommender.grafana import parse_grafana
+from recommender.http_errors import ApiError, error_response
+from recommender.inference_queue import InferenceQueue, QueueFullError
+from recommender.intake import answer_alerts
+from recommender.pagerduty import parse_pagerduty
 from recommender.recommendation import Recommender
 from recommender.routes.body import read_json
 from recommender.routes.deps import check_top_k, get_recommender
 from recommender.routes.incidents_in_progress import track_alert_group
-from recommender.schemas import (
-    AlertResult,
-    AlertResults,
-    ErrorBody,
-    alert_result,
-)
+from recommender.schemas import AlertResults, ErrorBody
 from recommender.service_metrics import metrics_of
+from recommender.stored_alert_schemas import (
+    StoredAlertOut,
+    StoredAlertPage,
+    stored_alert_out,
+    stored_alert_summary,
+)
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (413, 415, 422)
+    code: {"model": ErrorBody} for code in (413, 415, 422, 503)
 }
+READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (404, 422, 503)
+}
+MAX_PAGE = 200
+TopK = Annotated[int | None, Query(description="Matches per alert.")]
 
 
 def _body(name: str) -> dict[str, object]:
@@ -47,19 +62,49 @@ def _body(name: str) -> dict[str, object]:
 async def post_alertmanager(
     request: Request,
     recommender: Annotated[Recommender, Depends(get_recommender)],
-    top_k: Annotated[int | None, Query(description="Matches per alert.")] = None,
-) -> AlertResults:
+    top_k: TopK = None,
+) -> AlertResults | JSONResponse:
     """Recommend for each alert of a Prometheus Alertmanager webhook (version 4)."""
     limit = check_top_k(request, top_k)
     payload = await read_json(request)
-    parsed = parse_alertmanager(payload)
-    results = [
-        await _result(request, recommender, i, item, limit)
-        for i, item in enumerate(parsed)
-    ]
-    answer = AlertResults(results=results)
-    await track_alert_group(request, payload, parsed, answer)
+    group = parse_alertmanager_group(payload)
+    answer = await _answer(request, group, limit)
+    await track_alert_group(request, payload, group.alerts, answer)
     return answer
+
+
+@router.post(
+    "/grafana",
+    response_model=AlertResults,
+    responses=ERRORS,
+    openapi_extra=_body("GrafanaWebhook"),
+)
+async def post_grafana(
+    request: Request,
+    recommender: Annotated[Recommender, Depends(get_recommender)],
+    top_k: TopK = None,
+) -> AlertResults | JSONResponse:
+    """Recommend for each alert of a Grafana alerting webhook (version 1)."""
+    limit = check_top_k(request, top_k)
+    group = parse_grafana(await read_json(request))
+    return await _answer(request, group, limit)
+
+
+@router.post(
+    "/pagerduty",
+    response_model=AlertResults,
+    responses=ERRORS,
+    openapi_extra=_body("PagerDutyEvents"),
+)
+async def post_pagerduty(
+    request: Request,
+    recommender: Annotated[Recommender, Depends(get_recommender)],
+    top_k: TopK = None,
+) -> AlertResults | JSONResponse:
+    """Recommend for PagerDuty Events API v2 events: one event or a list."""
+    limit = check_top_k(request, top_k)
+    group = parse_pagerduty(await read_json(request))
+    return await _answer(request, group, limit)
 
 
 @router.post(
@@ -71,24 +116,103 @@ async def post_alertmanager(
 async def post_alert(
     request: Request,
     recommender: Annotated[Recommender, Depends(get_recommender)],
-    top_k: Annotated[int | None, Query(description="Matches to return.")] = None,
-) -> AlertResults:
+    top_k: TopK = None,
+) -> AlertResults | JSONResponse:
     """Recommend for one plain JSON alert (title, description, labels, service)."""
     limit = check_top_k(request, top_k)
     alert = parse_plain(await read_json(request))
-    return AlertResults(results=[await _result(request, recommender, 0, alert, limit)])
+    return await _answer(request, AlertGroup(alerts=[alert]), limit)
 
 
-async def _result(
+@router.get("", response_model=StoredAlertPage, responses=READ_ERRORS)
+async def list_alerts(
     request: Request,
-    recommender: Recommender,
-    index: int,
-    item: Alert | InvalidAlertError,
-    top_k: int,
-) -> AlertResult:
-    recommendation = None
-    if isinstance(item, Alert) and item.status == "firing":
-        # Inference runs in a worker thread so the event loop keeps serving health.
-        recommendation = await run_in_threadpool(recommender.recommend, item, top_k)
-        metrics_of(request).observe_recommendation(recommendation)
-    return alert_result(index, item, recommendation, request_id(request))
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE, description="Alerts per page.")
+    ] = 50,
+    offset: Annotated[
+        int, Query(ge=0, le=1_000_000_000, description="Alerts to skip.")
+    ] = 0,
+) -> StoredAlertPage:
+    """List received alerts, the most recently first received first."""
+    store = await alert_store_of(request)
+    stored, total = await run_in_threadpool(store.page, limit, offset)
+    following = offset + len(stored)
+    return StoredAlertPage(
+        items=[stored_alert_summary(item) for item in stored],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_offset=following if following < total else None,
+    )
+
+
+@router.get("/{key}", response_model=StoredAlertOut, responses=READ_ERRORS)
+async def get_alert(
+    request: Request,
+    key: Annotated[str, Path(description="The key field of an alert's result.")],
+) -> StoredAlertOut:
+    """Return a received alert with its stored recommendation."""
+    store = await alert_store_of(request)
+    stored = await run_in_threadpool(store.get, key)
+    if stored is None:
+        raise ApiError(
+            404,
+            "not_found",
+            f"no stored alert has key {key[:64]!r}; use the key field of a result "
+            "of POST /v1/alerts or of GET /v1/alerts",
+            "key",
+        )
+    return stored_alert_out(stored)
+
+
+async def alert_store_of(request: Request) -> AlertStore:
+    """Return the alert store of the app, opening it on first use."""
+    state = request.app.state
+    if getattr(state, "alert_store", None) is None:
+        settings = state.settings
+        path = settings.alerts_database or settings.home / "alerts.db"
+        store = await run_in_threadpool(AlertStore, path)
+        if getattr(state, "alert_store", None) is None:
+            state.alert_store = store
+    return state.alert_store
+
+
+def inference_queue_of(request: Request) -> InferenceQueue:
+    """Return the inference queue of the app, creating it on first use."""
+    state = request.app.state
+    if getattr(state, "inference_queue", None) is None:
+        settings = state.settings
+        state.inference_queue = InferenceQueue(
+            settings.max_pending, settings.inference_workers
+        )
+    return state.inference_queue
+
+
+async def _answer(
+    request: Request, group: AlertGroup, top_k: int
+) -> AlertResults | JSONResponse:
+    store = await alert_store_of(request)
+    queue = inference_queue_of(request)
+    try:
+        results = await answer_alerts(
+            request,
+            group,
+            top_k,
+            store=store,
+            queue=queue,
+            observe=metrics_of(request).observe_recommendation,
+        )
+    except QueueFullError as error:
+        # One line for the first rejection and then one per 100, not one each.
+        if queue.rejected % 100 == 1:
+            logger.warning(
+                "returned 503, %d requests rejected since start: %s",
+                queue.rejected,
+                error,
+            )
+        response = error_response(request, 503, "overloaded", str(error))
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
+    metrics_of(request).replays.inc(sum(r.replayed for r in results.results))
+    return results

@@ -1,0 +1,296 @@
+"""The store of received alerts and their recommendations, keyed for idempotency.
+
+Alert pipelines deliver the same alert more than once: Alertmanager re-sends a
+whole group, HA pairs send twice, and callers retry on timeouts. Each alert is
+stored under its fingerprint plus its start time, so a repeated delivery gets
+the stored recommendation. The store is a SQLite file beside the knowledge base and
+apart from it, because `indexer build` replaces the knowledge base.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Row
+
+from recommender.alerts import Alert
+
+FILE_NAME = "alerts.db"
+# Milliseconds a writer waits for another process's transaction before failing.
+BUSY_TIMEOUT_MS = 30_000
+
+metadata = MetaData()
+alerts_table = Table(
+    "alerts",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("fingerprint", String, nullable=False),
+    Column("starts_at", String),
+    Column("source", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("alert_json", Text, nullable=False),
+    Column("recommendation_json", Text),
+    Column("data_version", Integer),
+    Column("received_at", String, nullable=False),
+    Column("last_received_at", String, nullable=False),
+    Column("computed_at", String),
+    Column("deliveries", Integer, nullable=False),
+    Column("best_match_id", String),
+    Column("best_score", Float),
+    Index("alerts_received_at", "received_at"),
+    Index("alerts_fingerprint", "fingerprint"),
+)
+
+
+@dataclass
+class StoredAlert:
+    """One stored alert with its recommendation, when one was computed.
+
+    Attributes:
+        key: Hash of the fingerprint and the start time.
+        alert: The alert as last delivered (fields of AlertDetail).
+        status: Its last status: firing, resolved or acknowledged.
+        recommendation: The recommendation as the API returned it, or None.
+        data_version: Knowledge base version the recommendation was computed on.
+        received_at: First delivery, ISO 8601 UTC.
+        last_received_at: Latest delivery, ISO 8601 UTC.
+        computed_at: When the recommendation was stored, ISO 8601 UTC.
+        deliveries: How many times the alert was delivered.
+    """
+
+    key: str
+    alert: dict[str, Any]
+    status: str
+    recommendation: dict[str, Any] | None
+    data_version: int | None
+    received_at: str
+    last_received_at: str
+    computed_at: str | None
+    deliveries: int
+
+    @property
+    def outcome(self) -> str:
+        """Return recommended, pending (firing, not computed yet) or the status."""
+        if self.recommendation is not None:
+            return "recommended"
+        return "pending" if self.status == "firing" else self.status
+
+
+def alert_key(alert: Alert) -> str:
+    """Return the store key of an alert: a hash of its fingerprint and start time."""
+    encoded = json.dumps([alert.fingerprint, alert.starts_at or ""]).encode()
+    return hashlib.sha256(encoded).hexdigest()[:32]
+
+
+def alert_detail(alert: Alert) -> dict[str, Any]:
+    """Return the fields of an alert that are stored and returned by the API."""
+    return {
+        "fingerprint": alert.fingerprint,
+        "alertname": alert.alertname,
+        "status": alert.status,
+        "service": alert.service,
+        "severity": alert.severity,
+        "starts_at": alert.starts_at,
+        "ends_at": alert.ends_at,
+        "title": alert.title,
+        "description": alert.description,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "source": alert.source,
+    }
+
+
+class AlertStore:
+    """Received alerts and their recommendations in a SQLite file.
+
+    The file uses WAL mode and every transaction starts with BEGIN IMMEDIATE, so
+    several worker processes can share it: writers take turns and readers never
+    see a half-written row.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.engine: Engine = create_engine(f"sqlite:///{path}")
+        event.listen(self.engine, "connect", _configure)
+        event.listen(self.engine, "begin", _begin_immediate)
+        metadata.create_all(self.engine)
+
+    def receive(self, alerts: list[Alert]) -> list[StoredAlert]:
+        """Store each alert, or count one more delivery of an alert already stored.
+
+        An acknowledge or resolve event without a start time updates the latest
+        open alert with the same fingerprint and source, if there is one.
+        """
+        now = _now()
+        with self.engine.begin() as connection:
+            return [self._receive_one(connection, alert, now) for alert in alerts]
+
+    def save_recommendation(
+        self,
+        key: str,
+        recommendation: dict[str, Any],
+        data_version: int,
+        replace: bool = False,
+    ) -> tuple[StoredAlert, bool]:
+        """Store a recommendation unless another delivery stored one first.
+
+        Returns the stored alert and whether this call's recommendation is the one
+        stored. With replace, an existing recommendation is overwritten.
+        """
+        matches = recommendation.get("matches") or [{}]
+        statement = (
+            update(alerts_table)
+            .where(alerts_table.c.key == key)
+            .values(
+                recommendation_json=json.dumps(recommendation),
+                data_version=data_version,
+                computed_at=_now(),
+                best_match_id=matches[0].get("id"),
+                best_score=matches[0].get("score"),
+            )
+        )
+        if not replace:
+            statement = statement.where(alerts_table.c.recommendation_json.is_(None))
+        with self.engine.begin() as connection:
+            saved = connection.execute(statement).rowcount == 1
+            stored = self._get(connection, key)
+        if stored is None:
+            raise LookupError(f"alert {key} is not in the store; receive it first")
+        return stored, saved
+
+    def get(self, key: str) -> StoredAlert | None:
+        """Return a stored alert, or None when the key is unknown."""
+        with self.engine.begin() as connection:
+            return self._get(connection, key)
+
+    def page(self, limit: int, offset: int) -> tuple[list[StoredAlert], int]:
+        """Return stored alerts, most recently first received first, and the total."""
+        query = (
+            select(alerts_table)
+            .order_by(alerts_table.c.received_at.desc(), alerts_table.c.key)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self.engine.begin() as connection:
+            rows = connection.execute(query).all()
+            total = connection.execute(
+                select(func.count()).select_from(alerts_table)
+            ).scalar_one()
+        return [_stored(row) for row in rows], int(total)
+
+    def _receive_one(
+        self, connection: Connection, alert: Alert, now: str
+    ) -> StoredAlert:
+        key = alert_key(alert)
+        if alert.status != "firing" and alert.starts_at is None:
+            key = self._open_key(connection, alert) or key
+        detail = json.dumps(alert_detail(alert))
+
+        stored = self._get(connection, key)
+        if stored is None:
+            connection.execute(
+                alerts_table.insert().values(
+                    key=key,
+                    fingerprint=alert.fingerprint,
+                    starts_at=alert.starts_at,
+                    source=alert.source,
+                    status=alert.status,
+                    alert_json=detail,
+                    received_at=now,
+                    last_received_at=now,
+                    deliveries=1,
+                )
+            )
+        else:
+            if alert.status != "firing":
+                # A resolve or acknowledge event may carry no text, so only the
+                # status of the stored alert changes.
+                ends_at = alert.ends_at or stored.alert.get("ends_at")
+                changed = {**stored.alert, "status": alert.status, "ends_at": ends_at}
+                detail = json.dumps(changed)
+            connection.execute(
+                update(alerts_table)
+                .where(alerts_table.c.key == key)
+                .values(
+                    status=alert.status,
+                    alert_json=detail,
+                    last_received_at=now,
+                    deliveries=alerts_table.c.deliveries + 1,
+                )
+            )
+        result = self._get(connection, key)
+        assert result is not None, "the alert was written in this transaction"
+        return result
+
+    def _open_key(self, connection: Connection, alert: Alert) -> str | None:
+        query = (
+            select(alerts_table.c.key)
+            .where(alerts_table.c.fingerprint == alert.fingerprint)
+            .where(alerts_table.c.source == alert.source)
+            .where(alerts_table.c.status != "resolved")
+            .order_by(alerts_table.c.received_at.desc())
+            .limit(1)
+        )
+        return connection.execute(query).scalar()
+
+    def _get(self, connection: Connection, key: str) -> StoredAlert | None:
+        row = connection.execute(
+            select(alerts_table).where(alerts_table.c.key == key)
+        ).first()
+        return _stored(row) if row is not None else None
+
+
+def _stored(row: Row[Any]) -> StoredAlert:
+    recommendation = row.recommendation_json
+    return StoredAlert(
+        key=row.key,
+        alert=json.loads(row.alert_json),
+        status=row.status,
+        recommendation=json.loads(recommendation) if recommendation else None,
+        data_version=row.data_version,
+        received_at=row.received_at,
+        last_received_at=row.last_received_at,
+        computed_at=row.computed_at,
+        deliveries=row.deliveries,
+    )
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _configure(dbapi_connection: Any, _record: object) -> None:
+    # The driver's own transaction handling is turned off, so that _begin_immediate
+    # decides how each transaction starts.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = FULL")
+    cursor.close()
+
+
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

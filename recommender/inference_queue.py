@@ -1,0 +1,81 @@
+"""The bounded queue of recommendation work, run off the event loop.
+
+Recommendations run on worker threads of their own, limited apart from the
+thread pool that other routes use, so a burst of alerts never holds up health
+checks. Requests beyond max_pending are turned away at once with a time to
+retry, instead of piling up until the caller times out and retries anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from anyio import CapacityLimiter
+
+ResultT = TypeVar("ResultT")
+# Seconds one recommendation is assumed to take before any has been timed.
+INITIAL_ESTIMATE_SECONDS = 0.5
+# Weight of the newest timing in the running mean of recommendation times.
+SMOOTHING = 0.2
+
+
+class QueueFullError(Exception):
+    """Raised when max_pending requests are already computing or waiting."""
+
+    def __init__(self, pending: int, retry_after: int) -> None:
+        super().__init__(
+            f"{pending} requests are already computing or waiting for "
+            f"recommendations, the limit of this server; retry after {retry_after} "
+            "seconds"
+        )
+        self.retry_after = retry_after
+
+
+class InferenceQueue:
+    """Admits at most max_pending requests and runs their work on `workers` threads.
+
+    Must be created inside a running event loop, such as in a request handler.
+    """
+
+    def __init__(self, max_pending: int, workers: int) -> None:
+        self.max_pending = max_pending
+        self.workers = workers
+        self.pending = 0
+        self.rejected = 0
+        self.in_flight: dict[str, asyncio.Future[Any]] = {}
+        self._limiter = CapacityLimiter(workers)
+        self._mean_seconds = INITIAL_ESTIMATE_SECONDS
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the max_pending places, or raise QueueFullError at once."""
+        if self.pending >= self.max_pending:
+            self.rejected += 1
+            raise QueueFullError(self.pending, self.retry_after())
+        self.pending += 1
+        try:
+            yield
+        finally:
+            self.pending -= 1
+
+    async def run(self, function: Callable[..., ResultT], *args: Any) -> ResultT:
+        """Run function(*args) on a recommendation thread and time it."""
+
+        def timed() -> ResultT:
+            started = time.perf_counter()
+            result = function(*args)
+            elapsed = time.perf_counter() - started
+            self._mean_seconds += SMOOTHING * (elapsed - self._mean_seconds)
+            return result
+
+        return await anyio.to_thread.run_sync(timed, limiter=self._limiter)
+
+    def retry_after(self) -> int:
+        """Estimate the seconds until the queue has room, at least 1."""
+        return max(1, math.ceil(self._mean_seconds * self.pending / self.workers))
