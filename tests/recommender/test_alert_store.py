@@ -1,0 +1,95 @@
+"""The alert store: shared by processes, first stored recommendation wins."""
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from recommender.alert_store import AlertStore, alert_key
+from recommender.alerts import Alert
+
+WORKERS = 4
+DELIVERIES = 25
+STARTS_AT = "2026-12-04T10:00:00Z"
+
+
+def _alert(status: str = "firing", starts_at: str | None = STARTS_AT) -> Alert:
+    return Alert(
+        fingerprint="shared",
+        status=status,
+        title="Disk almost full on orders-db",
+        starts_at=starts_at,
+        source="pagerduty",
+    )
+
+
+def _deliver(path: str, worker: int) -> int:
+    """Deliver one alert DELIVERIES times; return how many answers this worker saved."""
+    store = AlertStore(Path(path))
+    recommendation = {"matches": [{"id": f"W{worker}", "score": 0.5}]}
+    saved = 0
+    for _ in range(DELIVERIES):
+        [stored] = store.receive([_alert()])
+        _, won = store.save_recommendation(stored.key, recommendation, 1)
+        saved += int(won)
+    return saved
+
+
+def test_processes_share_one_row(tmp_path):
+    path = tmp_path / "alerts.db"
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(WORKERS, mp_context=context) as pool:
+        saved = list(pool.map(_deliver, [str(path)] * WORKERS, range(WORKERS)))
+
+    items, total = AlertStore(path).page(10, 0)
+    assert total == 1
+    assert items[0].deliveries == WORKERS * DELIVERIES
+    assert sum(saved) == 1
+    assert items[0].recommendation["matches"][0]["id"] == f"W{saved.index(1)}"
+
+
+def test_store_uses_wal_mode(tmp_path):
+    store = AlertStore(tmp_path / "alerts.db")
+    with store.engine.connect() as connection:
+        mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+    assert mode == "wal"
+
+
+def test_unsaved_alert_is_pending(tmp_path):
+    path = tmp_path / "alerts.db"
+    [stored] = AlertStore(path).receive([_alert()])
+    reopened = AlertStore(path).get(stored.key)
+    assert reopened is not None
+    assert reopened.outcome == "pending"
+    assert reopened.alert["title"] == "Disk almost full on orders-db"
+
+
+def test_resolve_without_start_updates_open_alert(tmp_path):
+    store = AlertStore(tmp_path / "alerts.db")
+    [fired] = store.receive([_alert()])
+    store.save_recommendation(fired.key, {"matches": []}, 3)
+    [resolved] = store.receive([_alert(status="resolved", starts_at=None)])
+    assert resolved.key == fired.key
+    assert resolved.status == "resolved"
+    assert resolved.outcome == "recommended"
+    assert resolved.data_version == 3
+    assert resolved.alert["title"] == "Disk almost full on orders-db"
+
+
+def test_replace_overwrites_recommendation(tmp_path):
+    store = AlertStore(tmp_path / "alerts.db")
+    [stored] = store.receive([_alert()])
+    store.save_recommendation(stored.key, {"matches": [{"id": "A"}]}, 1)
+    kept, saved = store.save_recommendation(stored.key, {"matches": [{"id": "B"}]}, 2)
+    assert saved is False
+    assert kept.recommendation == {"matches": [{"id": "A"}]}
+    replaced, saved = store.save_recommendation(
+        stored.key, {"matches": [{"id": "B"}]}, 2, replace=True
+    )
+    assert saved is True
+    assert replaced.recommendation == {"matches": [{"id": "B"}]}
+    assert replaced.data_version == 2
+
+
+def test_key_depends_on_start_time():
+    assert alert_key(_alert()) == alert_key(_alert())
+    assert alert_key(_alert()) != alert_key(_alert(starts_at="2026-12-05T10:00:00Z"))
