@@ -23,7 +23,7 @@ def _alert(status: str = "firing", starts_at: str | None = STARTS_AT) -> Alert:
 
 
 def _deliver(path: str, worker: int) -> int:
-    """Deliver one alert DELIVERIES times; return how many answers this worker saved."""
+    """Deliver one alert DELIVERIES times; return how many recommendations it stored."""
     store = AlertStore(Path(path))
     recommendation = {"matches": [{"id": f"W{worker}", "score": 0.5}]}
     saved = 0
