@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event
 
+from indexer.errors import KnowledgeBaseError
+
 FILE_NAME = "response.db"
 # Seconds a writer waits for another process's transaction before failing.
 BUSY_TIMEOUT_SECONDS = 30
@@ -21,8 +23,18 @@ metadata = MetaData()
 
 
 def open_response_db(home: Path) -> Engine:
-    """Open (and create) the response database in the knowledge base folder."""
-    home.mkdir(parents=True, exist_ok=True)
+    """Open the response database in the knowledge base folder, creating the file.
+
+    Raises:
+        KnowledgeBaseError: The folder does not exist, so a mistyped
+            INCIDENT_HOME does not leave a new folder behind.
+    """
+    if not home.is_dir():
+        raise KnowledgeBaseError(
+            f"knowledge base folder {home} does not exist, so incidents in progress "
+            "cannot be stored; set INCIDENT_HOME (or --home) to the folder of "
+            "'indexer build'"
+        )
     engine = create_engine(f"sqlite:///{home / FILE_NAME}")
     event.listen(engine, "connect", _configure)
     event.listen(engine, "begin", _begin_immediate)

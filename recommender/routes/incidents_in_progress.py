@@ -14,8 +14,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, FastAPI, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from indexer.errors import KnowledgeBaseError
 from recommender.alerts import Alert
 from recommender.errors import InvalidAlertError
+from recommender.http_errors import ApiError
 from recommender.incident_response import IncidentResponse
 from recommender.notifications.delivery import DeliveryWorker
 from recommender.response_schemas import (
@@ -33,7 +35,18 @@ logger = logging.getLogger(__name__)
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the incident response and run the notification worker while serving."""
     settings = app.state.settings
-    response = IncidentResponse(settings.home, settings.config)
+    app.state.incident_response = None
+    try:
+        response = IncidentResponse(settings.home, settings.config)
+    except KnowledgeBaseError as error:
+        # The service still recommends; only tracking and notifications are off.
+        logger.warning("incidents in progress and notifications are off: %s", error)
+        app.state.incident_response_error = str(error)
+        response = None
+    if response is None:
+        yield
+        return
+
     worker = DeliveryWorker(response.sender)
     app.state.incident_response = response
     app.state.delivery_worker = worker
@@ -55,8 +68,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def incident_response(request: Request) -> IncidentResponse:
-    """Return the incident response of the running app."""
-    return request.app.state.incident_response
+    """Return the incident response of the running app; 503 when it is off."""
+    response = getattr(request.app.state, "incident_response", None)
+    if response is None:
+        reason = getattr(request.app.state, "incident_response_error", "not started")
+        raise ApiError(503, "unavailable", f"incidents in progress are off: {reason}")
+    return response
 
 
 async def track_alert_group(
@@ -71,6 +88,8 @@ async def track_alert_group(
     tracked, because Alertmanager sends the group again.
     """
     if not isinstance(payload, dict) or not isinstance(answer, AlertResults):
+        return
+    if getattr(request.app.state, "incident_response", None) is None:
         return
     response = incident_response(request)
     update = await run_in_threadpool(

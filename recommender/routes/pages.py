@@ -210,7 +210,12 @@ async def stored_alert_page(
 @router.get("/ui/incidents-in-progress", response_class=HTMLResponse)
 async def incidents_in_progress_page(request: Request) -> HTMLResponse:
     """List alert groups tracked as incidents, most recently updated first."""
-    tracker = incident_response(request).tracker
+    try:
+        tracker = incident_response(request).tracker
+    except ApiError as error:
+        return render(
+            "error.html", 503, title="Incidents in progress", message=error.message
+        )
     listed = await run_in_threadpool(tracker.list, None, 100)
     return render(
         "incidents_in_progress.html",

@@ -159,3 +159,12 @@ def test_concurrent_webhooks_open_once(tmp_path):
     incident = trackers[0].get(KEY)
     assert len(incident.alerts) == 4
     assert [entry.event for entry in incident.history].count("opened") == 1
+
+
+def test_missing_home_is_not_created(tmp_path, capsys):
+    from recommender.cli import main
+
+    home = tmp_path / "typo"
+    assert main(["--home", str(home), "incidents", "list"]) == 2
+    assert f"knowledge base folder {home} does not exist" in capsys.readouterr().err
+    assert not home.exists()

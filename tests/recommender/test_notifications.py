@@ -400,3 +400,20 @@ def test_removed_channel_becomes_dead_letter(tmp_path, receiver):
         "channel 'gone' is no longer in the configuration file"
     )
     assert receiver.requests == []
+
+
+@pytest.mark.slow
+def test_api_without_home_still_recommends(tmp_path, sample_kb):
+    home = tmp_path / "missing"
+    app = create_app(ServiceSettings(home=home), knowledge_base=sample_kb)
+    with TestClient(app) as client:
+        listing = client.get("/v1/incidents-in-progress")
+        response = client.post(
+            "/v1/alerts/alertmanager", json=_webhook([_disk_alert(1)])
+        )
+
+    assert listing.status_code == 503
+    assert "incidents in progress are off" in listing.json()["error"]["message"]
+    assert response.status_code == 200
+    assert response.json()["results"][0]["outcome"] == "recommended"
+    assert not (home / "response.db").exists()
