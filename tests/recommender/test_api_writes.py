@@ -31,6 +31,7 @@ OTHER_TOKEN = "second-token-" + "z9y8x7w6v5u4t3s2"
 WRONG_TOKEN = "wrong-token-" + "0000000000000000"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 _MINUTES = itertools.count()
+ROUTING_KEY = "R0UTINGKEY" + "e93facc04764012d7bfb002500d5d1a6"
 DISK_ALERT = {
     "title": "Disk almost full on orders-db",
     "description": "The filesystem /var/lib/postgresql on orders-db is 95% full and "
@@ -442,6 +443,22 @@ def test_metrics_move_with_requests(client, kb):
     assert after[("incident_ready", ())] == 1
 
 
+def test_repeated_delivery_counts_replay(client):
+    replay_key = ("incident_recommendation_replays_total", ())
+    served_key = ("incident_recommendations_total", ())
+    alert = _fresh(DISK_ALERT)
+    before = _samples(client.get("/metrics").text)
+
+    first = client.post("/v1/alerts", json=alert).json()["results"][0]
+    second = client.post("/v1/alerts", json=alert).json()["results"][0]
+    after = _samples(client.get("/metrics").text)
+
+    assert first["replayed"] is False
+    assert second["replayed"] is True
+    assert after[replay_key] == before[replay_key] + 1
+    assert after[served_key] == before[served_key] + 1
+
+
 def test_readiness_waits_for_loading(home, kb):
     release = threading.Event()
 
@@ -498,8 +515,21 @@ def test_tokens_never_logged(client, caplog):
     )
     client.post("/v1/alerts", json=_fresh(DISK_ALERT), headers=AUTH)
     client.delete("/v1/incidents/PM-0000-404", headers=AUTH)
+    event = {
+        "routing_key": ROUTING_KEY,
+        "event_action": "trigger",
+        "dedup_key": "disk-orders-db",
+        "payload": {
+            "summary": "Disk almost full on orders-db",
+            "source": "orders-db",
+            "severity": "critical",
+        },
+    }
+    paged = client.post("/v1/alerts/pagerduty", json=event, headers=AUTH)
+    assert paged.status_code == 200, paged.text
+    assert ROUTING_KEY not in paged.text
     assert caplog.records
-    for secret in (TOKEN, WRONG_TOKEN, OTHER_TOKEN):
+    for secret in (TOKEN, WRONG_TOKEN, OTHER_TOKEN, ROUTING_KEY):
         assert secret not in caplog.text
     assert "a1b2c3d4" not in caplog.text
 
