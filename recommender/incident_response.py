@@ -82,10 +82,12 @@ class IncidentResponse:
         now = now or datetime.now(timezone.utc)
         tracked: list[TrackedAlert] = []
         recommendations: list[tuple[str, str, RecommendationOut]] = []
-        for item, result in zip(parsed, results, strict=True):
+        by_index = {result.index: result for result in results}
+        for index, item in enumerate(parsed):
             if isinstance(item, InvalidAlertError):
                 continue
-            recommendation = result.recommendation
+            result = by_index.get(index)
+            recommendation = result.recommendation if result is not None else None
             severity = None
             if recommendation is not None:
                 severity = self.scale.normalize(recommendation.severity.value)
@@ -98,7 +100,14 @@ class IncidentResponse:
 
         alerts = [entry.alert for entry in tracked]
         key, labels = group_key_of(payload, alerts, self.scale.config.group_by)
-        incident, change = self.tracker.track(key, labels, tracked, now)
+        # Alertmanager sends the whole group unless it reports truncated alerts; a
+        # rejected alert may be one that is still firing, so it makes a gap too.
+        complete = (
+            bool(payload.get("groupKey"))
+            and not payload.get("truncatedAlerts")
+            and len(tracked) == len(parsed)
+        )
+        incident, change = self.tracker.track(key, labels, tracked, now, complete)
         update = GroupUpdate(incident=incident, change=change)
         if change is not None:
             update.deliveries = self._queue(incident, change, recommendations)

@@ -194,10 +194,14 @@ class IncidentTracker:
         group_labels: dict[str, str],
         alerts: Sequence[TrackedAlert],
         now: datetime,
+        complete: bool = False,
     ) -> tuple[IncidentInProgress, SeverityChange | None]:
         """Apply one webhook to its group; return the incident and its change.
 
-        The change is None when the severity and status stayed the same.
+        The change is None when the severity and status stayed the same. With
+        `complete`, the webhook lists every alert of the group, so a stored firing
+        alert that it leaves out is marked resolved: Alertmanager drops resolved
+        alerts from the group without a resolved entry when send_resolved is off.
         """
         group_id = incident_id(group_key)
         stamp = now.isoformat()
@@ -207,6 +211,15 @@ class IncidentTracker:
             ).first()
             for tracked in alerts:
                 self._store_alert(connection, group_id, tracked, stamp)
+            if complete:
+                sent = [tracked.alert.fingerprint for tracked in alerts]
+                connection.execute(
+                    update(group_alerts_table)
+                    .where(group_alerts_table.c.group_id == group_id)
+                    .where(group_alerts_table.c.status == "firing")
+                    .where(group_alerts_table.c.fingerprint.not_in(sent))
+                    .values(status="resolved", updated_at=stamp)
+                )
 
             states = _alert_states(connection, group_id)
             impact = measure_impact(states, self.scale.config.impact, now)

@@ -168,3 +168,22 @@ def test_missing_home_is_not_created(tmp_path, capsys):
     assert main(["--home", str(home), "incidents", "list"]) == 2
     assert f"knowledge base folder {home} does not exist" in capsys.readouterr().err
     assert not home.exists()
+
+
+def test_complete_webhook_resolves_left_out_alerts(tracker):
+    five = [_tracked(number) for number in range(1, 6)]
+    incident, change = tracker.track(KEY, {}, five, NOW)
+    assert change.severity == "SEV1"
+
+    later = NOW + timedelta(minutes=1)
+    incident, change = tracker.track(KEY, {}, five[:2], later, complete=True)
+    firing = [
+        alert.fingerprint for alert in incident.alerts if alert.status == "firing"
+    ]
+    assert firing == ["f1", "f2"]
+    assert change.event == "lowered"
+    assert change.firing_alerts == 2
+
+    incident, change = tracker.track(KEY, {}, five[:1], later, complete=False)
+    assert change is None
+    assert sum(alert.status == "firing" for alert in incident.alerts) == 2
