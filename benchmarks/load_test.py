@@ -394,7 +394,8 @@ gets 503 with Retry-After waits and sends the group again. Those responses are c
 as shed, not as failures. One group is sent before the clients start and left out
 of the figures, because the first recommendation fits the history classifiers.
 Latency is measured by the client, per request that got 200, and includes the time
-in the server's queue.
+in the server's queue. For a group that was shed first, only its last attempt counts,
+not the waits before it.
 
 Command: `python -m benchmarks.load_test --clients {args.clients} --duration \
 {args.duration:.0f}{" --workers " + str(args.workers) if args.workers else ""} \

@@ -363,8 +363,8 @@ def test_feedback_changes_ranking_for_that_alertname(client, kb, embedder):
 
     # Verdicts live apart from the records, so a full rebuild keeps them. The
     # rebuild keeps only the records later tests use, to embed less.
-    kept = {*before, runner_up, "RB-kube-node-not-ready"}
-    records = [r for r in read_sources(_sources()).records if r.id in kept]
+    kept_ids = {*before, runner_up, "RB-kube-node-not-ready"}
+    records = [r for r in read_sources(_sources()).records if r.id in kept_ids]
     KnowledgeBase(kb.settings, embedder=embedder).build(records)
     rebuilt, _ = _match_ids(client, DISK_ALERT)
     assert top not in rebuilt
