@@ -59,7 +59,7 @@ class RecordIn(BaseModel):
 
 
 class WriteResult(BaseModel):
-    """What a write changed in the knowledge base."""
+    """The changes one write made to the knowledge base."""
 
     ids: list[str]
     added: int
@@ -108,7 +108,7 @@ class FeedbackSummaryOut(BaseModel):
 
 
 class FeedbackEffectOut(BaseModel):
-    """How engineers' verdicts changed this recommendation."""
+    """Records hidden or raised in this recommendation by engineers' verdicts."""
 
     hidden: list[str] = Field(
         default_factory=list,
