@@ -25,12 +25,15 @@ from recommender.logs import REQUEST_ID
 from recommender.readiness import KnowledgeBaseSource, Readiness, start_loading
 from recommender.routes import (
     alerts,
+    coverage,
     health,
     incidents,
     incidents_in_progress,
     notifications,
     pages,
+    patterns,
     records,
+    status_updates,
 )
 from recommender.schemas import AlertmanagerWebhook, PlainAlert
 from recommender.service_metrics import ServiceMetrics, observe_requests
@@ -81,6 +84,8 @@ def create_app(
     app.middleware("http")(_request_context)
     read_access = [Depends(require_read_token)]
     for module in (alerts, incidents, incidents_in_progress, notifications, pages):
+        app.include_router(module.router, dependencies=read_access)
+    for module in (coverage, patterns, status_updates):
         app.include_router(module.router, dependencies=read_access)
     for module in (records, health):
         app.include_router(module.router)

@@ -24,6 +24,8 @@ from recommender.logs import configure_logging
 from recommender.queries import read_queries
 from recommender.recommendation import Recommender
 from recommender.report import render_matches, render_result
+from recommender.responder_results import add_responders
+from recommender.response_commands import add_response_commands
 from recommender.schemas import alert_result, match_out
 from recommender.settings import ServiceSettings
 
@@ -124,7 +126,8 @@ def _suggest(args: argparse.Namespace, settings: ServiceSettings) -> int:
         recommendation = None
         if isinstance(item, Alert) and item.status == "firing":
             recommendation = recommender.recommend(item, top_k=args.top_k)
-        results.append(alert_result(index, item, recommendation))
+        result = alert_result(index, item, recommendation)
+        results.append(add_responders(result, item, recommendation, settings.config))
 
     if args.json:
         print(json.dumps({"results": [r.model_dump() for r in results]}, indent=2))
@@ -265,6 +268,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(handler=_evaluate)
     _add_feedback_parser(commands)
+    add_response_commands(commands)
     add_incident_commands(commands)
     return parser
 

@@ -47,6 +47,12 @@ def render_recommendation(rec: RecommendationOut) -> str:
         ]
     lines += ["", "Suggested fixes:"]
     lines += _suggestions(rec.fixes) or ["   none: no close precedent"]
+    if rec.responders is not None:
+        lines += ["", "Suggested responders:"]
+        lines += [
+            _wrap(f"   - {r.role.replace('_', ' ')}: {r.name} ({r.reason})", indent=5)
+            for r in rec.responders.responders
+        ] or ["   none: no owning team known"]
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from recommender.alerts import Alert
 from recommender.errors import InvalidAlertError
 from recommender.recommendation import Recommendation, confidence_level
+from recommender.responder_schemas import RespondersOut
 from recommender.retrieval import SCORE_FORMULA, Match
 from recommender.suggestions import SeveritySuggestion, Suggestion
 from recommender.write_schemas import (
@@ -134,6 +135,9 @@ class RecommendationOut(BaseModel):
     fixes: list[SuggestionOut]
     latency_ms: float
     feedback: FeedbackEffectOut = Field(default_factory=FeedbackEffectOut)
+    responders: RespondersOut | None = Field(
+        default=None, description="Who should respond, with the reason for each."
+    )
 
 
 class AlertOut(BaseModel):

@@ -18,6 +18,7 @@ from recommender.inference_queue import InferenceQueue, QueueFullError
 from recommender.intake import answer_alerts
 from recommender.pagerduty import parse_pagerduty
 from recommender.recommendation import Recommender
+from recommender.responder_results import add_group_responders
 from recommender.routes.body import read_json
 from recommender.routes.deps import check_top_k, get_recommender
 from recommender.routes.incidents_in_progress import track_alert_group
@@ -215,4 +216,4 @@ async def _answer(
         response.headers["Retry-After"] = str(error.retry_after)
         return response
     metrics_of(request).replays.inc(sum(r.replayed for r in results.results))
-    return results
+    return await add_group_responders(request, group, results)

@@ -18,6 +18,7 @@ from recommender.alerts import Alert
 from recommender.api import create_app
 from recommender.settings import ServiceSettings
 
+pytestmark = pytest.mark.slow
 # Small on purpose: one thread computes, two requests may be admitted at once.
 MAX_PENDING = 2
 BURST = 8
@@ -158,7 +159,6 @@ def test_rejected_alerts_computed_on_retry(served):
     assert stored["deliveries"] == 2
 
 
-@pytest.mark.slow
 def test_schemathesis_finds_no_violations(served, tmp_path):
     url, _ = served
     report = tmp_path / "schemathesis.json"
@@ -202,3 +202,26 @@ def test_schemathesis_finds_no_violations(served, tmp_path):
     assert cases["with_failures"] == 0, finished.stdout[-5000:]
     assert cases["errored"] == 0, finished.stdout[-5000:]
     assert summary["operations"]["tested"] >= 6
+
+
+async def _post_twice(url: str, payload: dict) -> list[httpx.Response]:
+    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+        return await asyncio.gather(
+            client.post("/v1/alerts/alertmanager", json=payload),
+            client.post("/v1/alerts/alertmanager", json=payload),
+        )
+
+
+def test_concurrent_duplicates_computed_once(served):
+    url, _ = served
+    payload = _slow_group(uuid.uuid4().hex[:8], 0)
+    payload["alerts"] = payload["alerts"][:1]
+    responses = asyncio.run(_post_twice(url, payload))
+
+    assert [response.status_code for response in responses] == [200, 200]
+    results = [response.json()["results"][0] for response in responses]
+    assert sorted(result["replayed"] for result in results) == [False, True]
+    assert results[0]["computed_at"] == results[1]["computed_at"]
+    assert results[0]["key"] == results[1]["key"]
+    stored = httpx.get(f"{url}/v1/alerts/{results[0]['key']}", timeout=30).json()
+    assert stored["deliveries"] == 2

@@ -1,0 +1,209 @@
+"""Subcommands for the response around a recommendation: coverage, patterns, updates.
+
+`recommender coverage` replays alerting rules against the knowledge base,
+`recommender patterns` writes the recurring-patterns report, and
+`recommender status-update` renders a status update for an alert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from indexer.knowledge_base import KnowledgeBase
+from recommender.alerts import Alert, parse_alertmanager, parse_plain
+from recommender.coverage import CoverageReport, check_coverage, read_rule_file
+from recommender.coverage_report import FORMATS, render_coverage
+from recommender.errors import InvalidAlertError
+from recommender.patterns import DEFAULT_DISTANCE_THRESHOLD, PERIODS, find_patterns
+from recommender.patterns_report import write_report
+from recommender.recommendation import Recommender
+from recommender.responders import load_responders_config, suggest_responders
+from recommender.settings import ServiceSettings
+from recommender.status_update import load_status_updater
+
+
+def add_response_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Add the coverage, patterns and status-update subcommands."""
+    coverage = commands.add_parser(
+        "coverage", help="list alerting rules with no runbook or past incident"
+    )
+    coverage.add_argument(
+        "rule_files",
+        nargs="+",
+        type=Path,
+        metavar="RULE_FILE",
+        help="Prometheus rule file, PrometheusRule manifest or "
+        "awesome-prometheus-alerts rules.yml",
+    )
+    coverage.add_argument(
+        "--format", choices=FORMATS, default="text", help="output format (text)"
+    )
+    coverage.add_argument(
+        "--fail-under",
+        type=_ratio,
+        metavar="RATIO",
+        help="exit 1 when the covered share of alerts is below RATIO (0 to 1)",
+    )
+    coverage.set_defaults(handler=_coverage)
+
+    patterns = commands.add_parser(
+        "patterns", help="report recurring root causes in the knowledge base"
+    )
+    patterns.add_argument(
+        "--output",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder for patterns.md and patterns.png (created if missing)",
+    )
+    patterns.add_argument(
+        "--distance-threshold",
+        type=_distance,
+        default=DEFAULT_DISTANCE_THRESHOLD,
+        metavar="D",
+        help="cosine distance under which root causes join one cluster, 0 to 2 "
+        f"(default {DEFAULT_DISTANCE_THRESHOLD})",
+    )
+    patterns.add_argument(
+        "--period", choices=PERIODS, default="quarter", help="time bucket of counts"
+    )
+    patterns.set_defaults(handler=_patterns)
+
+    update = commands.add_parser(
+        "status-update", help="render a status update for an alert"
+    )
+    update.add_argument(
+        "--file",
+        "-f",
+        type=Path,
+        required=True,
+        help="Alertmanager webhook or plain JSON alert file",
+    )
+    update.add_argument(
+        "--template", help="template name (default from the configuration file)"
+    )
+    update.set_defaults(handler=_status_update)
+
+
+def _coverage(args: argparse.Namespace, settings: ServiceSettings) -> int:
+    files = [read_rule_file(path) for path in args.rule_files]
+    problems = [problem for rule_file in files for problem in rule_file.problems]
+    rules = [rule for rule_file in files for rule in rule_file.rules]
+    if not rules:
+        print(
+            "error: no alerting rules could be read from the given files:",
+            *(f"  {problem}" for problem in problems),
+            sep="\n",
+            file=sys.stderr,
+        )
+        return 2
+
+    recommender = Recommender(
+        KnowledgeBase(settings, create=False), threshold=settings.threshold
+    )
+    report = CoverageReport(
+        rows=check_coverage(recommender, rules),
+        problems=problems,
+        threshold=settings.threshold,
+    )
+    print(render_coverage(report, args.format))
+    if args.fail_under is not None and report.ratio < args.fail_under:
+        print(
+            f"error: coverage {report.ratio:.2f} is below --fail-under "
+            f"{args.fail_under:.2f}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _patterns(args: argparse.Namespace, settings: ServiceSettings) -> int:
+    if args.output.exists() and not args.output.is_dir():
+        print(f"error: --output {args.output} is a file, not a folder", file=sys.stderr)
+        return 2
+    knowledge_base = KnowledgeBase(settings, create=False)
+    report = find_patterns(knowledge_base, args.distance_threshold, args.period)
+    markdown, chart = write_report(report, args.output)
+    print(
+        f"{len(report.recurring)} recurring pattern(s) in {report.records} records; "
+        f"wrote {markdown} and {chart}"
+    )
+    return 0
+
+
+def _status_update(args: argparse.Namespace, settings: ServiceSettings) -> int:
+    updater = load_status_updater(settings.config)
+    if args.template and args.template not in updater.templates:
+        print(
+            f"error: --template {args.template!r} is not a template; available: "
+            f"{', '.join(sorted(updater.templates))}",
+            file=sys.stderr,
+        )
+        return 2
+    alerts = _firing_alerts(args.file)
+    recommender = Recommender(
+        KnowledgeBase(settings, create=False), threshold=settings.threshold
+    )
+    recommendation = recommender.recommend(alerts[0])
+    responders = suggest_responders(
+        alerts[0],
+        [(match.record, match.score) for match in recommendation.matches],
+        load_responders_config(settings.config),
+        recommendation.threshold,
+    )
+    update = updater.render(alerts, recommendation, responders, args.template)
+    print(update.text, end="")
+    return 0
+
+
+def _firing_alerts(path: Path) -> list[Alert]:
+    """Read the firing alerts of a payload file; raises when there are none."""
+    raw = path.read_bytes()
+    try:
+        payload = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidAlertError(str(path), f"not valid UTF-8 JSON: {error}") from error
+    if isinstance(payload, dict) and "alerts" in payload:
+        parsed = list(parse_alertmanager(payload))
+    else:
+        parsed = [parse_plain(payload)]
+
+    rejected = [item for item in parsed if isinstance(item, InvalidAlertError)]
+    firing = [
+        item for item in parsed if isinstance(item, Alert) and item.status == "firing"
+    ]
+    if not firing:
+        reason = f"; {rejected[0]}" if rejected else ""
+        raise InvalidAlertError(
+            str(path), f"contains no firing alert to write an update for{reason}"
+        )
+    return firing
+
+
+def _bounded_float(low: float, high: float, name: str) -> Callable[[str], float]:
+    """Return an argparse type that accepts numbers from low to high."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a number, got {value!r}"
+            ) from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be between {low:g} and {high:g}, got {number:g}"
+            )
+        return number
+
+    return parse
+
+
+_ratio = _bounded_float(0.0, 1.0, "a ratio")
+_distance = _bounded_float(0.01, 1.99, "a cosine distance")

@@ -1,0 +1,126 @@
+"""Status-update route: a stakeholder or chat update rendered for an alert."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from recommender.alerts import Alert, parse_alertmanager, parse_plain
+from recommender.errors import InvalidAlertError
+from recommender.http_errors import ApiError
+from recommender.recommendation import Recommender
+from recommender.report_schemas import StatusUpdateOut
+from recommender.responder_schemas import responders_out
+from recommender.responders import (
+    RespondersConfig,
+    load_responders_config,
+    suggest_responders,
+)
+from recommender.routes.body import read_json
+from recommender.routes.deps import get_recommender
+from recommender.schemas import ErrorBody
+from recommender.status_update import StatusUpdater, load_status_updater
+
+
+@asynccontextmanager
+async def load_templates(app: FastAPI) -> AsyncIterator[None]:
+    """Load and check the templates and responders at start-up, not at an incident.
+
+    A broken template or configuration raises ConfigurationError here, so the
+    service does not start.
+    """
+    config_path = app.state.settings.config
+    app.state.status_updater = load_status_updater(config_path)
+    app.state.responders_config = load_responders_config(config_path)
+    yield
+
+
+router = APIRouter(prefix="/v1", tags=["status updates"], lifespan=load_templates)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (404, 413, 415, 422)
+}
+
+
+@router.post(
+    "/status-updates",
+    response_model=StatusUpdateOut,
+    responses=ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {"$ref": "#/components/schemas/PlainAlert"},
+                            {"$ref": "#/components/schemas/AlertmanagerWebhook"},
+                        ]
+                    }
+                }
+            },
+        }
+    },
+)
+async def post_status_update(
+    request: Request,
+    recommender: Annotated[Recommender, Depends(get_recommender)],
+    template: Annotated[
+        str | None,
+        Query(max_length=200, description="Template name, e.g. stakeholder or chat."),
+    ] = None,
+) -> StatusUpdateOut:
+    """Render a status update for a plain alert or an Alertmanager webhook."""
+    updater: StatusUpdater = request.app.state.status_updater
+    if template is not None and template not in updater.templates:
+        raise ApiError(
+            404,
+            "not_found",
+            f"no status update template named {template!r}; available: "
+            f"{', '.join(sorted(updater.templates))}",
+            "template",
+        )
+    alerts = _firing_alerts(await read_json(request))
+
+    recommendation = await run_in_threadpool(recommender.recommend, alerts[0])
+    config: RespondersConfig = request.app.state.responders_config
+    responders = suggest_responders(
+        alerts[0],
+        [(match.record, match.score) for match in recommendation.matches],
+        config,
+        recommendation.threshold,
+    )
+    update = updater.render(alerts, recommendation, responders, template)
+    return StatusUpdateOut(
+        template=update.template,
+        text=update.text,
+        severity=update.context["severity"],
+        no_close_precedent=recommendation.no_close_precedent,
+        next_update_at=update.context["next_update_at"],
+        responders=responders_out(responders),
+    )
+
+
+def _firing_alerts(payload: Any) -> list[Alert]:
+    """Return the firing alerts of a payload; raises 422 when there are none."""
+    if isinstance(payload, dict) and "alerts" in payload:
+        parsed = parse_alertmanager(payload)
+    else:
+        parsed = [parse_plain(payload)]
+    firing = [
+        item for item in parsed if isinstance(item, Alert) and item.status == "firing"
+    ]
+    if firing:
+        return firing
+    rejected = [item for item in parsed if isinstance(item, InvalidAlertError)]
+    if rejected:
+        raise rejected[0]
+    raise ApiError(
+        422,
+        "invalid_input",
+        "the payload contains no firing alert, so there is no update to write",
+        "alerts",
+    )

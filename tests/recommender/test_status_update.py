@@ -1,0 +1,163 @@
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from indexer.errors import ConfigurationError
+from recommender.alerts import parse_plain
+from recommender.cli import main
+from recommender.recommendation import Recommender
+from recommender.responders import RespondersConfig, suggest_responders
+from recommender.status_update import StatusUpdateConfig, StatusUpdater
+from tests.conftest import SAMPLE_DATA
+
+ALERTS = SAMPLE_DATA / "alerts"
+NOW = datetime(2026, 12, 4, 2, 20, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def recommender(sample_kb):
+    return Recommender(sample_kb)
+
+
+@pytest.fixture(scope="module")
+def updater():
+    return StatusUpdater(StatusUpdateConfig())
+
+
+def _alert(name):
+    return parse_plain(json.loads((ALERTS / name).read_text(encoding="utf-8")))
+
+
+def _render(updater, recommender, name, template=None):
+    alert = _alert(name)
+    recommendation = recommender.recommend(alert)
+    responders = suggest_responders(
+        alert,
+        [(m.record, m.score) for m in recommendation.matches],
+        RespondersConfig(),
+        recommendation.threshold,
+    )
+    return updater.render([alert], recommendation, responders, template, now=NOW)
+
+
+def test_stakeholder_update_states_suspected_cause(updater, recommender):
+    update = _render(updater, recommender, "alert-cert-expiry.json")
+
+    assert update.template == "stakeholder"
+    assert update.text.startswith("# [SEV3] CertificateExpiringSoon on api-gateway")
+    assert "Suspected, not confirmed." in update.text
+    [first_cause] = update.context["causes"][:1]
+    assert first_cause["text"][:60] in update.text
+    assert ", ".join(first_cause["evidence"]) in update.text
+    assert "## Next steps" in update.text
+    assert "subject matter expert: platform on-call" in update.text
+    # SEV3 updates every 240 minutes by default.
+    assert "Next update by 2026-12-04 06:20 UTC (every 240 minutes at SEV3)." in (
+        update.text
+    )
+
+
+def test_no_precedent_update_invents_no_cause(updater, recommender):
+    update = _render(updater, recommender, "alert-novel.json")
+    chat = _render(updater, recommender, "alert-novel.json", template="chat")
+
+    assert update.context["no_close_precedent"] is True
+    assert "No close precedent" in update.text
+    assert "The cause is unknown" in update.text
+    assert "Suspected" not in update.text
+    assert "Cause unknown: no close precedent" in chat.text
+    assert len(chat.text.splitlines()) <= 5
+
+
+def test_interval_by_severity_configurable(recommender):
+    config = StatusUpdateConfig(update_interval_minutes={"SEV3": 15})
+    update = _render(StatusUpdater(config), recommender, "alert-cert-expiry.json")
+
+    assert update.context["update_interval_minutes"] == 15
+    assert update.context["next_update_at"] == "2026-12-04 02:35 UTC"
+
+
+def test_syntax_error_names_template_and_line():
+    config = StatusUpdateConfig(templates={"broken": "ok\n{{ alert.name }\n"})
+
+    with pytest.raises(ConfigurationError) as error:
+        StatusUpdater(config)
+
+    assert "template 'broken' has a syntax error at line 2" in str(error.value)
+
+
+def test_unknown_variable_fails_at_load():
+    config = StatusUpdateConfig(templates={"typo": "one\ntwo {{ alert.nme }}\n"})
+
+    with pytest.raises(ConfigurationError) as error:
+        StatusUpdater(config)
+
+    message = str(error.value)
+    assert "template 'typo' failed at line 2" in message
+    assert "no attribute 'nme'" in message
+    assert "next_update_at" in message
+
+
+def test_sandbox_blocks_attribute_escape():
+    config = StatusUpdateConfig(templates={"escape": "{{ ''.__class__.__mro__ }}"})
+
+    with pytest.raises(ConfigurationError, match="unsafe"):
+        StatusUpdater(config)
+
+
+def test_missing_default_template_rejected():
+    with pytest.raises(ConfigurationError, match="default_template 'nope'"):
+        StatusUpdater(StatusUpdateConfig(default_template="nope"))
+
+
+def test_templates_dir_overrides_builtin(tmp_path):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "chat.j2").write_text("custom {{ alert.name }}\n", encoding="utf-8")
+    config_file = tmp_path / "incident.yaml"
+    config_file.write_text("status_update:\n  templates_dir: templates\n")
+
+    from recommender.status_update import load_status_updater
+
+    updater = load_status_updater(config_file)
+
+    assert set(updater.templates) >= {"chat", "stakeholder"}
+    assert updater.templates["chat"].render(alert={"name": "X"}) == "custom X\n"
+
+
+def test_example_configuration_loads():
+    from recommender.status_update import load_status_updater
+
+    updater = load_status_updater(SAMPLE_DATA / "config" / "incident.yaml")
+
+    assert {"chat", "stakeholder", "pager", "status-page"} <= set(updater.templates)
+
+
+def test_cli_renders_chat_update(sample_home, capsys):
+    status = main(
+        [
+            "--home",
+            str(sample_home),
+            "status-update",
+            "--file",
+            str(ALERTS / "alertmanager-disk-full.json"),
+            "--template",
+            "chat",
+        ]
+    )
+
+    assert status == 0
+    text = capsys.readouterr().out
+    assert text.startswith("[SEV")
+    assert "NodeFilesystemSpaceFillingUp on orders-db" in text
+    assert "Suspected cause" in text
+    assert "Next update by" in text
+
+
+def test_cli_unknown_template_lists_names(sample_home, capsys):
+    arguments = ["--home", str(sample_home), "status-update"]
+    arguments += ["--file", str(ALERTS / "alert-novel.json"), "--template", "nope"]
+
+    assert main(arguments) == 2
+    assert "available: chat, stakeholder" in capsys.readouterr().err
