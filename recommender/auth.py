@@ -77,6 +77,12 @@ def load_policy(settings: ServiceSettings) -> AccessPolicy:
     reads_need_token = settings.read_access == "token" or (
         settings.read_access == "auto" and not is_loopback(settings.host)
     )
+    if not reads_need_token and not is_loopback(settings.host):
+        logger.warning(
+            "read endpoints are open to anyone who can reach %s; set "
+            "INCIDENT_READ_ACCESS=token to require a bearer token for reads",
+            settings.host,
+        )
     logger.info(
         "access: %d bearer token(s) configured, write endpoints %s, read endpoints %s",
         len(tokens),

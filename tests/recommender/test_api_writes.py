@@ -20,6 +20,7 @@ from indexer.knowledge_base import KnowledgeBase
 from indexer.readers import read_sources
 from recommender import cli
 from recommender.api import create_app
+from recommender.auth import load_policy
 from recommender.logs import make_handler
 from recommender.routes import records as records_routes
 from recommender.settings import ServiceSettings
@@ -182,6 +183,26 @@ def test_reads_need_token_when_configured(home, kb):
         found = closed.get("/v1/search", params={"q": "disk"}, headers=second)
         assert found.status_code == 200
         assert closed.get("/livez").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("host", "read_access", "reads_need_token", "warned"),
+    [
+        ("127.0.0.1", "auto", False, False),
+        ("::1", "auto", False, False),
+        ("0.0.0.0", "auto", True, False),
+        ("0.0.0.0", "open", False, True),
+        ("127.0.0.1", "token", True, False),
+    ],
+)
+def test_read_access_by_host(
+    tmp_path, caplog, host, read_access, reads_need_token, warned
+):
+    settings = _settings(tmp_path, host=host, read_access=read_access)
+    policy = load_policy(settings)
+    assert policy.reads_need_token is reads_need_token
+    assert ("open to anyone" in caplog.text) is warned
+    assert TOKEN not in repr(policy)
 
 
 def test_short_token_is_rejected_at_start(home):
