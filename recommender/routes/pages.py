@@ -168,10 +168,7 @@ async def stored_alerts_page(
     request: Request, offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0
 ) -> HTMLResponse:
     """List the alerts the API received, with links to their recommendations."""
-    list_alerts = getattr(alert_routes, "list_alerts", None)
-    if list_alerts is None:
-        return _no_alert_store()
-    page = await list_alerts(request=request, limit=50, offset=offset)
+    page = await alert_routes.list_alerts(request=request, limit=50, offset=offset)
     return render(
         "stored_alerts.html", title="Received alerts", section="alerts", page=page
     )
@@ -182,11 +179,8 @@ async def stored_alert_page(
     request: Request, key: Annotated[str, Path(max_length=100)]
 ) -> HTMLResponse:
     """Show a received alert with the recommendation stored for it."""
-    get_alert = getattr(alert_routes, "get_alert", None)
-    if get_alert is None:
-        return _no_alert_store()
     try:
-        stored = await get_alert(request=request, key=key)
+        stored = await alert_routes.get_alert(request=request, key=key)
     except ApiError as error:
         return render(
             "error.html", error.status, title="Alert not found", message=error.message
@@ -264,17 +258,6 @@ async def static_file(name: str) -> Response:
         content,
         media_type=media_type,
         headers={**SECURITY_HEADERS, "Cache-Control": "max-age=300"},
-    )
-
-
-def _no_alert_store() -> HTMLResponse:
-    # The store of received alerts is optional: without it, alerts are pasted.
-    return render(
-        "error.html",
-        404,
-        title="Received alerts are not stored",
-        message="This service does not store received alerts; paste an alert on "
-        "the Recommend page instead.",
     )
 
 
