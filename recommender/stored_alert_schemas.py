@@ -29,7 +29,9 @@ class AlertDetail(BaseModel):
     description: str
     labels: dict[str, str]
     annotations: dict[str, str]
-    source: Literal["alertmanager", "grafana", "pagerduty", "plain"]
+    source: str = Field(
+        description="Intake format: alertmanager, grafana, pagerduty or plain."
+    )
 
 
 class StoredAlertOut(BaseModel):
