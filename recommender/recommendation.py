@@ -9,13 +9,14 @@ from dataclasses import dataclass, field, replace
 
 from indexer.knowledge_base import KnowledgeBase
 from recommender.alerts import Alert
+from recommender.classifier import HistoryClassifiers
 from recommender.feedback import (
     FeedbackEffect,
     FeedbackStore,
     boost_matches,
     hidden_records,
 )
-from recommender.retrieval import Match, Retriever
+from recommender.retrieval import LABEL_WEIGHT, Match, Retriever
 from recommender.suggestions import (
     CategorySuggestion,
     SeveritySuggestion,
@@ -35,6 +36,10 @@ DEFAULT_THRESHOLD = 0.42
 HIGH_CONFIDENCE = 0.65
 # Suggestions come from at most this many matches above the threshold.
 SUGGESTION_MATCHES = 5
+# When the nearest records are named for alerts but none for this alert, a match
+# needs this much more score to count as a precedent. It is the shared-name credit
+# that a record written for this very alert would get (LABEL_WEIGHT in retrieval).
+UNNAMED_MARGIN = LABEL_WEIGHT
 
 
 @dataclass
@@ -84,6 +89,7 @@ class Recommender:
         self.retriever = Retriever(knowledge_base)
         self.threshold = threshold
         self.feedback = FeedbackStore(knowledge_base.database)
+        self.classifiers = HistoryClassifiers(knowledge_base)
 
     def recommend(
         self, alert: Alert, top_k: int = 5, exclude: Sequence[str] = ()
@@ -105,11 +111,10 @@ class Recommender:
             exclude=[*exclude, *effect.hidden],
         )
         matches, effect.boosted = boost_matches(matches, verdicts)
-        precedents = [m for m in matches if m.score >= self.threshold][
-            :SUGGESTION_MATCHES
-        ]
+        bar = self._precedent_bar(alert, matches)
+        precedents = [m for m in matches if m.score >= bar][:SUGGESTION_MATCHES]
         no_precedent = not precedents
-        severity, category = self._labels(matches, precedents, alert)
+        severity, category = self._labels(matches, precedents, alert, bar)
 
         recommendation = Recommendation(
             matches=matches[:top_k],
@@ -117,9 +122,9 @@ class Recommender:
             root_causes=suggest_root_causes(precedents),
             severity=severity,
             category=category,
-            fixes=suggest_fixes(precedents),
+            fixes=self._fixes(matches, precedents, bar),
             threshold=self.threshold,
-            message=self._message(matches, precedents, shown=top_k) + effect.message(),
+            message=self._message(matches, precedents, top_k, bar) + effect.message(),
             feedback=effect,
         )
         recommendation.latency_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -136,31 +141,71 @@ class Recommender:
         )
         return recommendation
 
+    def _precedent_bar(self, alert: Alert, matches: list[Match]) -> float:
+        """Return the score a match needs to count as a precedent for this alert.
+
+        It is the threshold, except for an alert whose name is on none of the
+        nearest records while some of them are named for other alerts: no record
+        was written for it, so a match needs UNNAMED_MARGIN more.
+        """
+        nearest = matches[:SUGGESTION_MATCHES]
+        if not alert.alertname or not any(m.record.alert_names for m in nearest):
+            return self.threshold
+        if any("alertname" in m.shared_labels for m in nearest):
+            return self.threshold
+        return self.threshold + UNNAMED_MARGIN
+
     def _labels(
-        self, matches: list[Match], precedents: list[Match], alert: Alert
+        self, matches: list[Match], precedents: list[Match], alert: Alert, bar: float
     ) -> tuple[SeveritySuggestion, CategorySuggestion]:
-        """Vote severity and category from the precedents, else the nearest matches.
+        """Blend the history model with a vote of the precedents, else the nearest.
 
         Without a precedent the nearest matches still say something about severity
         and category, so they vote, but the confidence is scaled by how far the best
-        score falls short of the threshold. Root causes and fixes are never taken
-        from such matches, because their text would read as an answer.
+        score falls short of the precedent bar.
         """
+        text = alert.query_text()
+        # The alert's own severity label is its author's decision, so the model only
+        # speaks for alerts that carry none.
+        severity_model = (
+            self.classifiers.predict_severity(text)
+            if text and not alert.severity
+            else None
+        )
+        category_model = self.classifiers.predict_category(text) if text else None
+        voters = precedents or matches[:SUGGESTION_MATCHES]
+        severity = suggest_severity(voters, alert.severity, severity_model)
+        category = suggest_category(voters, category_model)
         if precedents or not matches:
-            return suggest_severity(precedents, alert.severity), suggest_category(
-                precedents
-            )
-        nearest = matches[:SUGGESTION_MATCHES]
-        factor = min(nearest[0].score / self.threshold, 1.0) if self.threshold else 1.0
-        severity = suggest_severity(nearest, alert.severity)
-        category = suggest_category(nearest)
+            return severity, category
+
+        factor = _shortfall(matches, bar)
         return (
             replace(severity, confidence=round(severity.confidence * factor, 4)),
             replace(category, confidence=round(category.confidence * factor, 4)),
         )
 
+    def _fixes(
+        self, matches: list[Match], precedents: list[Match], bar: float
+    ) -> list[Suggestion]:
+        """Suggest fixes from the precedents, else low-confidence ones from the nearest.
+
+        A responder facing a new kind of alert still wants to know what fixed the
+        nearest past records, so their fixes are listed with low_confidence set and
+        the confidence scaled like the labels'.
+        """
+        if precedents or not matches:
+            return suggest_fixes(precedents)
+        factor = _shortfall(matches, bar)
+        return [
+            replace(
+                fix, confidence=round(fix.confidence * factor, 4), low_confidence=True
+            )
+            for fix in suggest_fixes(matches[:SUGGESTION_MATCHES])
+        ]
+
     def _message(
-        self, matches: list[Match], precedents: list[Match], shown: int
+        self, matches: list[Match], precedents: list[Match], shown: int, bar: float
     ) -> str:
         if not matches and not self.knowledge_base.database.count_records():
             return (
@@ -172,14 +217,29 @@ class Recommender:
                 "No close precedent: nothing in the knowledge base is like this alert. "
                 "Treat it as a new kind of incident."
             )
+        if not precedents and bar > self.threshold:
+            return (
+                "No close precedent: no nearby record is written for this alert name "
+                f"and the best match scores {matches[0].score:.2f}, below the "
+                f"{bar:.2f} such a match needs. The nearest records and their fixes "
+                "are listed with low confidence; treat this as a new kind of incident."
+            )
         if not precedents:
             return (
                 f"No close precedent: the best match scores {matches[0].score:.2f}, "
-                f"below the threshold of {self.threshold:.2f}. The nearest records are "
-                "listed with low confidence; treat this as a new kind of incident."
+                f"below the threshold of {self.threshold:.2f}. The nearest records and "
+                "their fixes are listed with low confidence; treat this as a new kind "
+                "of incident."
             )
         hidden = f" ({shown} shown)" if shown < len(precedents) else ""
         return (
             f"{len(precedents)} similar past record(s){hidden}; the closest is "
             f"{precedents[0].record.id} ({precedents[0].score:.2f})."
         )
+
+
+def _shortfall(matches: list[Match], bar: float) -> float:
+    """Return the best score divided by the precedent bar, at most 1."""
+    if bar <= 0:
+        return 1.0
+    return min(matches[0].score / bar, 1.0)

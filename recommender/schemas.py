@@ -102,6 +102,11 @@ class SuggestionOut(BaseModel):
     evidence: list[str] = Field(description="Ids of the matches it came from.")
     category: str | None = None
     fix_type: str | None = Field(default=None, description="Kind of fix, for fixes.")
+    low_confidence: bool = Field(
+        default=False,
+        description="True when taken from matches below the threshold: a lead to "
+        "check, not a known answer.",
+    )
 
 
 class SeverityOut(BaseModel):
@@ -111,6 +116,11 @@ class SeverityOut(BaseModel):
     confidence: float
     evidence: list[str]
     votes: dict[str, float]
+    model: dict[str, float] = Field(
+        default_factory=dict,
+        description="Probabilities of the model fitted on the knowledge base's "
+        "labelled history, empty when too few records carry this label.",
+    )
 
 
 class CategoryOut(BaseModel):
@@ -120,6 +130,11 @@ class CategoryOut(BaseModel):
     confidence: float
     evidence: list[str]
     votes: dict[str, float]
+    model: dict[str, float] = Field(
+        default_factory=dict,
+        description="Probabilities of the model fitted on the knowledge base's "
+        "labelled history, empty when too few records carry this label.",
+    )
 
 
 class RecommendationOut(BaseModel):
@@ -293,6 +308,7 @@ def _suggestion_out(suggestion: Suggestion) -> SuggestionOut:
         confidence=suggestion.confidence,
         evidence=suggestion.evidence,
         category=suggestion.category,
+        low_confidence=suggestion.low_confidence,
     )
 
 
@@ -302,6 +318,7 @@ def _severity_out(severity: SeveritySuggestion) -> SeverityOut:
         confidence=severity.confidence,
         evidence=severity.evidence,
         votes=severity.votes,
+        model=severity.model,
     )
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from indexer.severity import Severity, normalize_severity
 from recommender.fix_types import classify_fix
@@ -15,9 +17,15 @@ CAUSE_SECTIONS = ("root_cause", "trigger", "contributing_factors", "diagnosis")
 FIX_SECTIONS = ("resolution", "mitigation", "action_items")
 # The alert's own severity label counts as much as one perfect match.
 ALERT_LABEL_WEIGHT = 1.0
+# Weight of the history model's probabilities against the matches' vote shares in
+# severity and category; chosen by cross-validation inside the training history
+# (docs/EVALUATION.md, "How parameters were chosen").
+MODEL_WEIGHT = 0.5
+MODEL_EVIDENCE = "history model"
 MAX_SUGGESTION_CHARS = 500
 # A section with less prose than this (say, only commands) is passed over.
 MIN_SUGGESTION_CHARS = 40
+K = TypeVar("K")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 
@@ -33,6 +41,8 @@ class Suggestion:
         evidence: Ids of the matches it came from.
         category: Root-cause category label of those matches, when known.
         fix_type: Kind of fix the text describes (see recommender.fix_types).
+        low_confidence: True when it comes from matches below the threshold, so it
+            is a lead to check, not a known answer.
     """
 
     text: str
@@ -40,6 +50,7 @@ class Suggestion:
     evidence: list[str]
     category: str | None = None
     fix_type: str | None = None
+    low_confidence: bool = False
 
 
 @dataclass
@@ -48,16 +59,20 @@ class SeveritySuggestion:
 
     Attributes:
         value: SEV1 (most severe) to SEV4, or None when nothing carries a severity.
-        confidence: Share of the weighted votes that went to value, in [0, 1].
+        confidence: Blended score of value in [0, 1]: the history model's
+            probability and the share of the weighted votes (see blend_scores).
         evidence: Ids of the matches that voted for it, plus "alert label" when the
-            alert's own severity label agreed.
+            alert's own severity label agreed and "history model" when the model
+            gave it the highest probability.
         votes: Weighted votes per severity.
+        model: History model probability per severity, empty without a model.
     """
 
     value: Severity | None
     confidence: float
     evidence: list[str] = field(default_factory=list)
     votes: dict[str, float] = field(default_factory=dict)
+    model: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -65,20 +80,31 @@ class CategorySuggestion:
     """The suggested root-cause category.
 
     Attributes:
-        value: The category label that won the vote, or None when no match has one.
-        confidence: Share of the weighted votes that went to value, in [0, 1].
-        evidence: Ids of the matches that voted for it.
+        value: The category with the highest blended score, or None when neither
+            a match nor the history model has one.
+        confidence: Blended score of value in [0, 1] (see blend_scores).
+        evidence: Ids of the matches that voted for it, plus "history model" when
+            the model gave it the highest probability.
         votes: Weighted votes per category.
+        model: History model probability per category, empty without a model.
     """
 
     value: str | None
     confidence: float
     evidence: list[str] = field(default_factory=list)
     votes: dict[str, float] = field(default_factory=dict)
+    model: dict[str, float] = field(default_factory=dict)
 
 
-def suggest_category(matches: list[Match]) -> CategorySuggestion:
-    """Suggest a root-cause category by a score-weighted vote of the matches."""
+def suggest_category(
+    matches: list[Match], model: dict[str, float] | None = None
+) -> CategorySuggestion:
+    """Suggest a root-cause category from a score-weighted vote and the history model.
+
+    Args:
+        matches: Matches that vote with their score.
+        model: History model probability per category, or None without a model.
+    """
     votes: dict[str, float] = defaultdict(float)
     voters: dict[str, list[str]] = defaultdict(list)
     for match in matches:
@@ -87,16 +113,17 @@ def suggest_category(matches: list[Match]) -> CategorySuggestion:
             votes[category] += match.score
             voters[category].append(match.record.id)
 
-    total = sum(votes.values())
-    if not total:
+    scores = blend_scores(model, votes)
+    if not scores:
         return CategorySuggestion(value=None, confidence=0.0)
-    best = min(votes, key=lambda c: (-votes[c], c))
+    best = min(scores, key=lambda c: (-scores[c], c))
     ranked = sorted(votes.items(), key=lambda item: -item[1])
     return CategorySuggestion(
         value=best,
-        confidence=round(votes[best] / total, 4),
-        evidence=voters[best],
+        confidence=round(scores[best], 4),
+        evidence=voters[best] + _model_evidence(model, best),
         votes={category: round(weight, 4) for category, weight in ranked},
+        model=_rounded(model),
     )
 
 
@@ -119,13 +146,22 @@ def suggest_fixes(matches: list[Match], limit: int = 3) -> list[Suggestion]:
         text = _first_section(match, FIX_SECTIONS)
         if text:
             groups[f"record:{match.record.id}"].append((match, text))
-    return _with_fix_types(_rank(groups, matches, limit))
+    return _with_fix_types(_rank(groups, matches, limit), matches)
 
 
 def suggest_severity(
-    matches: list[Match], alert_severity: str | None
+    matches: list[Match],
+    alert_severity: str | None,
+    model: dict[str, float] | None = None,
 ) -> SeveritySuggestion:
-    """Suggest a severity by a score-weighted vote of matches and the alert label."""
+    """Suggest a severity from a score-weighted vote, the alert label and the model.
+
+    Args:
+        matches: Matches that vote with their score.
+        alert_severity: The alert's own severity label, which votes with weight
+            ALERT_LABEL_WEIGHT.
+        model: History model probability per severity ("SEV1" to "SEV4"), or None.
+    """
     votes: dict[Severity, float] = defaultdict(float)
     voters: dict[Severity, list[str]] = defaultdict(list)
     for match in matches:
@@ -138,20 +174,53 @@ def suggest_severity(
         votes[own] += ALERT_LABEL_WEIGHT
         voters[own].append("alert label")
 
-    total = sum(votes.values())
-    if not total:
+    model_levels = {Severity(k): v for k, v in (model or {}).items()}
+    scores = blend_scores(model_levels, votes)
+    if not scores:
         return SeveritySuggestion(value=None, confidence=0.0)
     # Ties go to the more severe level: under-paging costs more than over-paging.
-    best = min(votes, key=lambda s: (-votes[s], s.rank))
+    best = min(scores, key=lambda s: (-scores[s], s.rank))
     return SeveritySuggestion(
         value=best,
-        confidence=round(votes[best] / total, 4),
-        evidence=voters[best],
+        confidence=round(scores[best], 4),
+        evidence=voters[best] + _model_evidence(model, best.value),
         votes={
             s.value: round(v, 4)
             for s, v in sorted(votes.items(), key=lambda i: i[0].rank)
         },
+        model=_rounded(model),
     )
+
+
+def blend_scores(
+    model: Mapping[K, float] | None, votes: Mapping[K, float]
+) -> dict[K, float]:
+    """Return MODEL_WEIGHT x model probability + the rest x vote share, per label.
+
+    When only one side has anything, it decides alone. Scores are in [0, 1].
+    """
+    total = sum(votes.values())
+    shares = {label: weight / total for label, weight in votes.items()} if total else {}
+    if not model:
+        return shares
+    if not shares:
+        return dict(model)
+    return {
+        label: MODEL_WEIGHT * model.get(label, 0.0)
+        + (1 - MODEL_WEIGHT) * shares.get(label, 0.0)
+        for label in set(model) | set(shares)
+    }
+
+
+def _model_evidence(model: dict[str, float] | None, label: str) -> list[str]:
+    if model and max(model, key=lambda key: model[key]) == label:
+        return [MODEL_EVIDENCE]
+    return []
+
+
+def _rounded(model: dict[str, float] | None) -> dict[str, float]:
+    ranked = sorted((model or {}).items(), key=lambda item: -item[1])
+    return {label: round(p, 4) for label, p in ranked}
 
 
 def _rank(
@@ -174,9 +243,20 @@ def _rank(
     return suggestions[:limit]
 
 
-def _with_fix_types(suggestions: list[Suggestion]) -> list[Suggestion]:
+def _with_fix_types(
+    suggestions: list[Suggestion], matches: list[Match]
+) -> list[Suggestion]:
+    """Tag each fix with the kind its excerpt names, else the kind of its section."""
+    records = {match.record.id: match.record for match in matches}
     for suggestion in suggestions:
-        suggestion.fix_type = classify_fix(suggestion.text)
+        record = records.get(suggestion.evidence[0]) if suggestion.evidence else None
+        sections = (
+            [record.sections.get(name, "") for name in FIX_SECTIONS] if record else []
+        )
+        whole = next(
+            (text for text in sections if shorten(text) == suggestion.text), ""
+        )
+        suggestion.fix_type = classify_fix(suggestion.text) or classify_fix(whole)
     return suggestions
 
 

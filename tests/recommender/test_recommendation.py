@@ -56,7 +56,8 @@ def test_novel_alert_has_no_close_precedent(recommender):
     recommendation = recommender.recommend(alert, top_k=5)
     assert recommendation.no_close_precedent
     assert recommendation.root_causes == []
-    assert recommendation.fixes == []
+    assert all(fix.low_confidence for fix in recommendation.fixes)
+    assert all(fix.confidence < 1.0 for fix in recommendation.fixes)
     assert "No close precedent" in recommendation.message
     assert all(m.score < recommender.threshold for m in recommendation.matches)
 

@@ -1,0 +1,189 @@
+"""Severity and root-cause category learned from the knowledge base's own history.
+
+Records that carry a severity or a category are training examples: their symptom
+text (title, alert names and the sections an alert resembles) is turned into TF-IDF
+features and a class-balanced logistic regression is fitted, with probabilities
+calibrated by cross-validation. The models are fitted lazily on first use and
+refitted when the knowledge base's data version changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+
+from indexer.knowledge_base import KnowledgeBase
+from indexer.record import SYMPTOM_SECTIONS, IncidentRecord
+
+logger = logging.getLogger(__name__)
+
+# Below this many labelled records the vote of the matches decides alone, because a
+# model fitted on fewer examples of three or more classes is mostly noise.
+MIN_LABELLED = 30
+# A label with fewer examples than this is left out of training, so that every
+# calibration fold contains every class.
+MIN_PER_LABEL = 3
+CALIBRATION_FOLDS = 3
+# Inverse regularisation strength, chosen by grouped cross-validation inside the
+# training history of the severity task (docs/EVALUATION.md, "How parameters were
+# chosen").
+REGULARIZATION_C = 10.0
+# NOTE: training reads every labelled record into memory. Past MAX_TRAINING records
+# only the most recent are used, a limit estimated, not measured.
+MAX_TRAINING = 200_000
+
+
+@dataclass
+class LabelModel:
+    """A fitted classifier for one label, and what it was fitted on.
+
+    Attributes:
+        pipeline: TF-IDF features and the calibrated logistic regression.
+        labels: Class labels in the order of predict_proba's columns.
+        examples: Number of training records.
+    """
+
+    pipeline: Pipeline
+    labels: list[str]
+    examples: int
+
+    def predict(self, text: str) -> dict[str, float]:
+        """Return the calibrated probability of each label for a text, in [0, 1]."""
+        probabilities = self.pipeline.predict_proba([text])[0]
+        return {
+            label: float(p) for label, p in zip(self.labels, probabilities, strict=True)
+        }
+
+
+def record_text(record: IncidentRecord) -> str:
+    """Return the parts of a record that look like an alert: title, names, symptoms."""
+    parts = [record.title, " ".join(record.alert_names)]
+    parts += [
+        text for name, text in record.sections.items() if name in SYMPTOM_SECTIONS
+    ]
+    return "\n".join(part for part in parts if part)
+
+
+def fit_label_model(texts: Sequence[str], labels: Sequence[str]) -> LabelModel | None:
+    """Fit a calibrated classifier, or return None when there are too few labels.
+
+    Labels with fewer than MIN_PER_LABEL examples are dropped, and at least two
+    labels and MIN_LABELLED examples must remain.
+    """
+    counts = Counter(labels)
+    kept = [
+        (text, label)
+        for text, label in zip(texts, labels, strict=True)
+        if counts[label] >= MIN_PER_LABEL
+    ]
+    if len(kept) < MIN_LABELLED or len({label for _, label in kept}) < 2:
+        return None
+
+    classifier = CalibratedClassifierCV(
+        LogisticRegression(C=REGULARIZATION_C, class_weight="balanced", max_iter=3000),
+        method="sigmoid",
+        cv=CALIBRATION_FOLDS,
+    )
+    pipeline = make_pipeline(
+        TfidfVectorizer(
+            sublinear_tf=True, ngram_range=(1, 2), stop_words="english", min_df=1
+        ),
+        classifier,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipeline.fit([text for text, _ in kept], [label for _, label in kept])
+    return LabelModel(
+        pipeline=pipeline,
+        labels=[str(label) for label in classifier.classes_],
+        examples=len(kept),
+    )
+
+
+class HistoryClassifiers:
+    """The severity and category models of one knowledge base, fitted lazily.
+
+    Fitting happens on the first prediction after the data version changed, under
+    a lock, so concurrent requests fit once.
+    """
+
+    def __init__(self, knowledge_base: KnowledgeBase) -> None:
+        self.knowledge_base = knowledge_base
+        self._lock = threading.Lock()
+        self._version: int | None = None
+        self._models: dict[str, LabelModel | None] = {}
+
+    def predict_severity(self, text: str) -> dict[str, float] | None:
+        """Return severity ("SEV1" to "SEV4") probabilities, or None without a model."""
+        model = self._model("severity")
+        return model.predict(text) if model else None
+
+    def predict_category(self, text: str) -> dict[str, float] | None:
+        """Return lower-case category probabilities, or None without a model."""
+        model = self._model("category")
+        return model.predict(text) if model else None
+
+    def _model(self, name: str) -> LabelModel | None:
+        with self._lock:
+            version = self.knowledge_base.database.data_version()
+            if version != self._version:
+                self._models = self._fit_all()
+                self._version = version
+            return self._models.get(name)
+
+    def _fit_all(self) -> dict[str, LabelModel | None]:
+        started = time.perf_counter()
+        records = self._labelled_records()
+        getters: dict[str, Callable[[IncidentRecord], str | None]] = {
+            "severity": lambda r: r.severity.value if r.severity else None,
+            "category": lambda r: r.labels.get("category", "").strip().lower() or None,
+        }
+        models: dict[str, LabelModel | None] = {}
+        for name, label_of in getters.items():
+            pairs = [(record_text(r), label_of(r)) for r in records]
+            texts = [text for text, label in pairs if label]
+            labels = [label for _, label in pairs if label]
+            models[name] = fit_label_model(texts, labels)
+            if models[name] is None:
+                logger.info(
+                    "no %s model: %d labelled records, at least %d needed in two or "
+                    "more labels; the matches' vote decides alone",
+                    name,
+                    len(labels),
+                    MIN_LABELLED,
+                )
+        logger.info(
+            "fitted history classifiers on %d labelled records in %.1f s "
+            "(severity: %s, category: %s)",
+            len(records),
+            time.perf_counter() - started,
+            _describe(models["severity"]),
+            _describe(models["category"]),
+        )
+        return models
+
+    def _labelled_records(self) -> list[IncidentRecord]:
+        ids = list(self.knowledge_base.database.record_hashes())
+        records = list(self.knowledge_base.get_many(ids).values())
+        labelled = [r for r in records if r.severity or r.labels.get("category")]
+        if len(labelled) > MAX_TRAINING:
+            labelled.sort(key=lambda r: (r.started_at is not None, r.started_at))
+            labelled = labelled[-MAX_TRAINING:]
+        return labelled
+
+
+def _describe(model: LabelModel | None) -> str:
+    if model is None:
+        return "none"
+    return f"{model.examples} examples, labels {', '.join(model.labels)}"
