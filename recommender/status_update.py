@@ -160,6 +160,11 @@ def build_context(
     precedents = [
         m for m in recommendation.matches if m.score >= recommendation.threshold
     ]
+    # Fixes taken from matches below the threshold are leads, not next steps, so an
+    # update without a close precedent suggests no fix either.
+    fixes = [
+        fix for fix in recommendation.fixes if not getattr(fix, "low_confidence", False)
+    ]
     return {
         "alert": {
             "name": first.alertname or "(no alertname)",
@@ -176,7 +181,7 @@ def build_context(
         "no_close_precedent": recommendation.no_close_precedent,
         "message": recommendation.message,
         "causes": [_suggestion(s) for s in recommendation.root_causes[:MAX_CAUSES]],
-        "next_steps": [_suggestion(s) for s in recommendation.fixes[:MAX_NEXT_STEPS]],
+        "next_steps": [_suggestion(s) for s in fixes[:MAX_NEXT_STEPS]],
         "precedents": [
             {"id": m.record.id, "title": m.record.title, "score": round(m.score, 2)}
             for m in precedents

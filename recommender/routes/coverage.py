@@ -26,6 +26,9 @@ YAML_TYPES = frozenset(
 )
 # Rule files are text, and 1 MiB fits several thousand rules.
 MAX_RULE_BYTES = 1_048_576
+# Each rule costs one search, so a request checks at most this many rules: the
+# awesome-prometheus-alerts catalogue of 970 rules fits in one request.
+MAX_REQUEST_RULES = 1_000
 
 
 @router.post(
@@ -65,6 +68,14 @@ async def post_coverage(
             "invalid_input",
             "no alerting rules could be read" + (f": {reasons}" if reasons else ""),
             "body",
+        )
+
+    if len(rules) > MAX_REQUEST_RULES:
+        raise ApiError(
+            413,
+            "too_large",
+            f"{len(rules)} alerting rules is more than the limit of "
+            f"{MAX_REQUEST_RULES} per request; split the rule files over requests",
         )
 
     rows = await run_in_threadpool(check_coverage, recommender, rules)

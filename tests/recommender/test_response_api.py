@@ -89,6 +89,17 @@ def test_coverage_body_over_limit_is_413(client):
     assert error["code"] == "too_large"
 
 
+def test_coverage_rule_count_limited(client):
+    rule = "  - alert: A{0}\n    expr: up == 0\n"
+    text = "groups:\n- name: g\n  rules:\n" + "".join(
+        rule.format(n) for n in range(1_001)
+    )
+
+    error = _error(client.post("/v1/coverage", content=text, headers=YAML), 413)
+
+    assert "1001 alerting rules is more than the limit of 1000" in error["message"]
+
+
 def test_patterns_lists_recurring(client):
     response = client.get("/v1/patterns")
 

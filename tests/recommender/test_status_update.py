@@ -66,6 +66,8 @@ def test_no_precedent_update_invents_no_cause(updater, recommender):
     assert "No close precedent" in update.text
     assert "The cause is unknown" in update.text
     assert "Suspected" not in update.text
+    assert update.context["next_steps"] == []
+    assert "no past fix applies yet" in update.text
     assert "Cause unknown: no close precedent" in chat.text
     assert len(chat.text.splitlines()) <= 5
 
