@@ -2,10 +2,10 @@
 
 Templates come from the package (recommender/templates/), a folder named in the
 `status_update` section of the configuration file, or inline text in that section.
-A custom template replaces a built-in one of the same name. They render in a
-sandboxed environment with StrictUndefined, and every template is rendered once
-against sample updates when it is loaded, so a syntax error or an unknown variable
-is reported with the template's name and line before any incident needs it.
+A custom template replaces a built-in one of the same name. Templates render in a
+sandboxed environment with StrictUndefined. Each is rendered once against sample
+updates when it is loaded, so a syntax error or an unknown variable is reported
+with the template's name and line before any incident needs it.
 """
 
 from __future__ import annotations
