@@ -100,8 +100,8 @@ class IncidentResponse:
 
         alerts = [entry.alert for entry in tracked]
         key, labels = group_key_of(payload, alerts, self.scale.config.group_by)
-        # Alertmanager sends the whole group unless it reports truncated alerts; a
-        # rejected alert may be one that is still firing, so it makes a gap too.
+        # Alertmanager sends the whole group unless it reports truncated alerts. A
+        # rejected alert may still be firing, so it also leaves the list incomplete.
         complete = (
             bool(payload.get("groupKey"))
             and not payload.get("truncatedAlerts")
