@@ -12,7 +12,11 @@ from recommender.alerts import Alert, AlertGroup
 from recommender.errors import InvalidAlertError
 from recommender.recommendation import Recommendation
 from recommender.responder_schemas import responders_out
-from recommender.responders import load_responders_config, suggest_responders
+from recommender.responders import (
+    load_responders_config,
+    responders_for,
+    suggest_responders,
+)
 from recommender.schemas import AlertResult, AlertResults
 
 
@@ -27,12 +31,8 @@ def add_responders(
         return result
     if not isinstance(item, Alert):
         return result
-    suggestion = suggest_responders(
-        item,
-        [(match.record, match.score) for match in recommendation.matches],
-        load_responders_config(config_path),
-        recommendation.threshold,
-    )
+    config = load_responders_config(config_path)
+    suggestion = responders_for(item, recommendation, config)
     result.recommendation.responders = responders_out(suggestion)
     return result
 

@@ -13,12 +13,16 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from indexer.record import IncidentRecord
 from recommender.alerts import Alert
 from recommender.config import config_section
+
+if TYPE_CHECKING:
+    from recommender.recommendation import Recommendation
 
 ROLES = ("incident_commander", "communications_lead", "subject_matter_expert")
 RACI_LETTERS = ("responsible", "accountable", "consulted", "informed")
@@ -175,6 +179,18 @@ def suggest_responders(
 
     raci = _fill_raci(config, responders, owner_team, [r.name for r in consulted])
     return ResponderSuggestion(owner_team, responders, raci)
+
+
+def responders_for(
+    alert: Alert, recommendation: Recommendation, config: RespondersConfig
+) -> ResponderSuggestion:
+    """Suggest responders from the matches of a recommendation."""
+    return suggest_responders(
+        alert,
+        [(match.record, match.score) for match in recommendation.matches],
+        config,
+        recommendation.threshold,
+    )
 
 
 def _owning_team(

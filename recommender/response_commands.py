@@ -14,16 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from indexer.knowledge_base import KnowledgeBase
-from recommender.alerts import Alert, parse_alertmanager, parse_plain
+from recommender.alerts import Alert
 from recommender.coverage import CoverageReport, check_coverage, read_rule_file
 from recommender.coverage_report import FORMATS, render_coverage
 from recommender.errors import InvalidAlertError
 from recommender.patterns import DEFAULT_DISTANCE_THRESHOLD, PERIODS, find_patterns
 from recommender.patterns_report import write_report
 from recommender.recommendation import Recommender
-from recommender.responders import load_responders_config, suggest_responders
+from recommender.responders import load_responders_config, responders_for
 from recommender.settings import ServiceSettings
-from recommender.status_update import load_status_updater
+from recommender.status_update import firing_alerts, load_status_updater
 
 
 def add_response_commands(
@@ -151,12 +151,8 @@ def _status_update(args: argparse.Namespace, settings: ServiceSettings) -> int:
         KnowledgeBase(settings, create=False), threshold=settings.threshold
     )
     recommendation = recommender.recommend(alerts[0])
-    responders = suggest_responders(
-        alerts[0],
-        [(match.record, match.score) for match in recommendation.matches],
-        load_responders_config(settings.config),
-        recommendation.threshold,
-    )
+    config = load_responders_config(settings.config)
+    responders = responders_for(alerts[0], recommendation, config)
     update = updater.render(alerts, recommendation, responders, args.template)
     print(update.text, end="")
     return 0
@@ -169,21 +165,7 @@ def _firing_alerts(path: Path) -> list[Alert]:
         payload = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InvalidAlertError(str(path), f"not valid UTF-8 JSON: {error}") from error
-    if isinstance(payload, dict) and "alerts" in payload:
-        parsed = list(parse_alertmanager(payload))
-    else:
-        parsed = [parse_plain(payload)]
-
-    rejected = [item for item in parsed if isinstance(item, InvalidAlertError)]
-    firing = [
-        item for item in parsed if isinstance(item, Alert) and item.status == "firing"
-    ]
-    if not firing:
-        reason = f"; {rejected[0]}" if rejected else ""
-        raise InvalidAlertError(
-            str(path), f"contains no firing alert to write an update for{reason}"
-        )
-    return firing
+    return firing_alerts(payload, str(path))
 
 
 def _bounded_float(low: float, high: float, name: str) -> Callable[[str], float]:

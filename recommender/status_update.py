@@ -31,8 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from indexer.errors import ConfigurationError
 from indexer.severity import normalize_severity
-from recommender.alerts import Alert
+from recommender.alerts import Alert, parse_alertmanager, parse_plain
 from recommender.config import config_section
+from recommender.errors import InvalidAlertError
 from recommender.recommendation import Recommendation
 from recommender.responders import ResponderSuggestion
 
@@ -136,6 +137,29 @@ def load_status_updater(path: Path | None) -> StatusUpdater:
     """Return a StatusUpdater for the configuration file, or the built-ins."""
     return StatusUpdater(
         config_section(path, "status_update", StatusUpdateConfig), path
+    )
+
+
+def firing_alerts(payload: object, field: str) -> list[Alert]:
+    """Return the firing alerts of a plain alert or an Alertmanager webhook.
+
+    Raises InvalidAlertError naming field when none fires, with the first
+    rejected alert's reason when there is one.
+    """
+    if isinstance(payload, dict) and "alerts" in payload:
+        parsed = parse_alertmanager(payload)
+    else:
+        parsed = [parse_plain(payload)]
+    firing = [
+        item for item in parsed if isinstance(item, Alert) and item.status == "firing"
+    ]
+    if firing:
+        return firing
+    rejected = [item for item in parsed if isinstance(item, InvalidAlertError)]
+    if rejected:
+        raise rejected[0]
+    raise InvalidAlertError(
+        field, "contains no firing alert, so there is no update to write"
     )
 
 

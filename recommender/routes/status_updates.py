@@ -9,8 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from recommender.alerts import Alert, parse_alertmanager, parse_plain
-from recommender.errors import InvalidAlertError
 from recommender.http_errors import ApiError
 from recommender.recommendation import Recommender
 from recommender.report_schemas import StatusUpdateOut
@@ -18,12 +16,16 @@ from recommender.responder_schemas import responders_out
 from recommender.responders import (
     RespondersConfig,
     load_responders_config,
-    suggest_responders,
+    responders_for,
 )
 from recommender.routes.body import read_json
 from recommender.routes.deps import get_recommender
 from recommender.schemas import ErrorBody
-from recommender.status_update import StatusUpdater, load_status_updater
+from recommender.status_update import (
+    StatusUpdater,
+    firing_alerts,
+    load_status_updater,
+)
 
 
 @asynccontextmanager
@@ -83,16 +85,11 @@ async def post_status_update(
             f"{', '.join(sorted(updater.templates))}",
             "template",
         )
-    alerts = _firing_alerts(await read_json(request))
+    alerts = firing_alerts(await read_json(request), "alerts")
 
     recommendation = await run_in_threadpool(recommender.recommend, alerts[0])
     config: RespondersConfig = request.app.state.responders_config
-    responders = suggest_responders(
-        alerts[0],
-        [(match.record, match.score) for match in recommendation.matches],
-        config,
-        recommendation.threshold,
-    )
+    responders = responders_for(alerts[0], recommendation, config)
     update = updater.render(alerts, recommendation, responders, template)
     return StatusUpdateOut(
         template=update.template,
@@ -101,26 +98,4 @@ async def post_status_update(
         no_close_precedent=recommendation.no_close_precedent,
         next_update_at=update.context["next_update_at"],
         responders=responders_out(responders),
-    )
-
-
-def _firing_alerts(payload: Any) -> list[Alert]:
-    """Return the firing alerts of a payload; raises 422 when there are none."""
-    if isinstance(payload, dict) and "alerts" in payload:
-        parsed = parse_alertmanager(payload)
-    else:
-        parsed = [parse_plain(payload)]
-    firing = [
-        item for item in parsed if isinstance(item, Alert) and item.status == "firing"
-    ]
-    if firing:
-        return firing
-    rejected = [item for item in parsed if isinstance(item, InvalidAlertError)]
-    if rejected:
-        raise rejected[0]
-    raise ApiError(
-        422,
-        "invalid_input",
-        "the payload contains no firing alert, so there is no update to write",
-        "alerts",
     )
