@@ -1,4 +1,4 @@
-"""Who should respond to an alert: owning team, incident roles and a RACI table.
+"""Responders for an alert: owning team, incident roles and a RACI table.
 
 Teams come from the alert's own labels, a service-to-team map in the `responders`
 section of the configuration file, and the team, owner and service labels of the
