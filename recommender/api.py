@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from recommender.auth import load_policy, require_read_token
 from recommender.body_limit import BodyLimitMiddleware
+from recommender.head_requests import HeadAsGetMiddleware
 from recommender.http_errors import (
     REQUEST_ID_HEADER,
     error_response,
@@ -78,10 +79,14 @@ def create_app(
     app.state.access = load_policy(settings)
     app.state.readiness = Readiness()
     app.state.metrics = ServiceMetrics()
+    app.state.post_only_paths = {
+        f"{alerts.router.prefix}/{name}" for name in alerts.INTAKE_ROUTES
+    }
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.middleware("http")(observe_requests)
     app.middleware("http")(_request_context)
+    app.add_middleware(HeadAsGetMiddleware)
     read_access = [Depends(require_read_token)]
     for module in (alerts, incidents, incidents_in_progress, notifications, pages):
         app.include_router(module.router, dependencies=read_access)

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from indexer.errors import ConfigurationError, KnowledgeBaseError, RecordNotFoundError
 from recommender.errors import InvalidAlertError
@@ -17,6 +18,8 @@ from recommender.errors import InvalidAlertError
 logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# Methods that routes of this API are declared with, in the order Allow lists them.
+ROUTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 class ApiError(Exception):
@@ -110,10 +113,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-            error.status_code, "http_error"
+        if error.status_code == 405:
+            return method_not_allowed(request, allowed_methods(request))
+        code = {404: "not_found", 413: "too_large"}.get(error.status_code, "http_error")
+        headers = dict(error.headers or {})
+        return error_response(
+            request, error.status_code, code, str(error.detail), None, headers
         )
-        return error_response(request, error.status_code, code, str(error.detail))
 
     @app.exception_handler(ConfigurationError)
     @app.exception_handler(KnowledgeBaseError)
@@ -138,6 +144,38 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _bug(request: Request, error: Exception) -> JSONResponse:
         return internal_error(request, error)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Return the methods that some route takes on the request's path.
+
+    Starlette's own Allow header lists only the first matching route, but GET and
+    POST of one path are often separate routes.
+    """
+    if request.url.path in getattr(request.app.state, "post_only_paths", ()):
+        # These paths also match a GET route with a path parameter, and that
+        # route returns 405 for them.
+        return ["POST"]
+    allowed = []
+    for method in ROUTED_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.routes):
+            allowed.append(method)
+    return allowed
+
+
+def method_not_allowed(request: Request, allowed: list[str]) -> JSONResponse:
+    """Return 405 with the Allow header that RFC 9110 requires, also in the message."""
+    allow = ", ".join(allowed)
+    return error_response(
+        request,
+        405,
+        "method_not_allowed",
+        f"method {request.method[:20]} is not allowed on {request.url.path[:200]}; "
+        f"use {allow}",
+        None,
+        {"Allow": allow},
+    )
 
 
 def internal_error(request: Request, error: Exception) -> JSONResponse:

@@ -24,6 +24,13 @@ from recommender.recommendation import Recommendation
 # Label for requests that matched no route, so unknown paths cannot grow the
 # number of time series without bound.
 UNMATCHED_ROUTE = "unmatched"
+# Methods of RFC 9110 and PATCH keep their name as a label. Any other method
+# string is counted as OTHER_METHOD, so clients cannot add series with made-up
+# methods.
+STANDARD_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+)
+OTHER_METHOD = "other"
 # Request latency buckets in seconds: recommendations take tens to hundreds of
 # milliseconds on a CPU, and queued ones take seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -109,10 +116,17 @@ async def observe_requests(
 ) -> Response:
     """Time each request and record it under its route template, not its path."""
     started = time.perf_counter()
-    response = await call_next(request)
-    route = request.scope.get("route")
-    template = getattr(route, "path", None) or UNMATCHED_ROUTE
-    metrics_of(request).request_seconds.labels(
-        request.method, template, str(response.status_code)
-    ).observe(time.perf_counter() - started)
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+    finally:
+        # An exception here becomes a 500 in the outer middleware, so it is
+        # counted as one.
+        route = request.scope.get("route")
+        template = getattr(route, "path", None) or UNMATCHED_ROUTE
+        method = request.method if request.method in STANDARD_METHODS else OTHER_METHOD
+        metrics_of(request).request_seconds.labels(
+            method, template, str(status)
+        ).observe(time.perf_counter() - started)
     return response

@@ -41,6 +41,8 @@ READ_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (404, 422, 503)
 }
 MAX_PAGE = 200
+# Paths under /v1/alerts that take POST only.
+INTAKE_ROUTES = frozenset({"alertmanager", "grafana", "pagerduty"})
 TopK = Annotated[int | None, Query(description="Matches per alert.")]
 
 
@@ -154,6 +156,15 @@ async def get_alert(
     key: Annotated[str, Path(description="The key field of an alert's result.")],
 ) -> StoredAlertOut:
     """Return a received alert with its stored recommendation."""
+    if key in INTAKE_ROUTES:
+        # GET /v1/alerts/{key} matches these paths, so without this check a
+        # webhook URL opened in a browser would report a missing alert.
+        raise ApiError(
+            405,
+            "method_not_allowed",
+            f"/v1/alerts/{key} takes alerts with POST; send the webhook there",
+            headers={"Allow": "POST"},
+        )
     store = await alert_store_of(request)
     stored = await run_in_threadpool(store.get, key)
     if stored is None:

@@ -7,7 +7,6 @@ from records and alerts is shown as text.
 
 from __future__ import annotations
 
-import json
 import logging
 from importlib import resources
 from typing import Annotated, Any
@@ -28,6 +27,7 @@ from recommender.recommendation import Recommender
 from recommender.response_schemas import incident_out, incident_summary_out
 from recommender.routes import alerts as alert_routes
 from recommender.routes import incidents
+from recommender.routes.body import decode_json
 from recommender.routes.deps import get_knowledge_base, get_recommender
 from recommender.routes.incidents_in_progress import incident_response
 from recommender.schemas import AlertResult, alert_result
@@ -264,13 +264,7 @@ async def static_file(name: str) -> Response:
 def _parse_pasted(text: str) -> list[Alert | InvalidAlertError]:
     if not text.strip():
         raise InvalidAlertError("alert", "is empty; paste an alert as JSON")
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InvalidAlertError(
-            "alert",
-            f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
-        ) from None
+    payload = decode_json(text, "alert")
     if isinstance(payload, dict) and "alerts" in payload:
         return list(parse_alertmanager(payload))
     return [parse_plain(payload)]
