@@ -2,8 +2,10 @@
 
 Recommendations run on worker threads of their own, limited apart from the
 thread pool that other routes use, so a burst of alerts never holds up health
-checks. Requests beyond max_pending are turned away at once with a time to
-retry, instead of piling up until the caller times out and retries anyway.
+checks. Admission counts alerts, not requests, because one webhook may carry a
+thousand alerts. A request whose alerts would take the count past max_pending is
+turned away at once with a time to retry, instead of piling up until the caller
+times out and retries anyway.
 """
 
 from __future__ import annotations
@@ -26,20 +28,22 @@ SMOOTHING = 0.2
 
 
 class QueueFullError(Exception):
-    """Raised when max_pending requests are already computing or waiting."""
+    """Raised when a request would put more than max_pending alerts in line."""
 
-    def __init__(self, pending: int, retry_after: int) -> None:
+    def __init__(self, pending: int, alerts: int, retry_after: int) -> None:
         super().__init__(
-            f"{pending} requests are already computing or waiting for "
-            f"recommendations, the limit of this server; retry after {retry_after} "
-            "seconds"
+            f"{pending} alerts are already computing or waiting for "
+            f"recommendations, and {alerts} more would pass the limit of this "
+            f"server; retry after {retry_after} seconds"
         )
         self.retry_after = retry_after
 
 
 class InferenceQueue:
-    """Admits at most max_pending requests and runs their work on `workers` threads.
+    """Admits requests while at most max_pending alerts wait, on `workers` threads.
 
+    A request with more alerts than max_pending is admitted only onto an empty
+    queue, so a large group is still computed but nothing waits behind it.
     Must be created inside a running event loop, such as in a request handler.
     """
 
@@ -53,16 +57,28 @@ class InferenceQueue:
         self._mean_seconds = INITIAL_ESTIMATE_SECONDS
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one of the max_pending places, or raise QueueFullError at once."""
-        if self.pending >= self.max_pending:
+    async def slot(self, alerts: int = 1) -> AsyncIterator[Callable[[], None]]:
+        """Hold places for `alerts` alerts, or raise QueueFullError at once.
+
+        Yields a function to call after each alert is computed, which frees its
+        place, so the count and Retry-After follow the work that is left.
+        """
+        if self.pending and self.pending + alerts > self.max_pending:
             self.rejected += 1
-            raise QueueFullError(self.pending, self.retry_after())
-        self.pending += 1
+            raise QueueFullError(self.pending, alerts, self.retry_after())
+        self.pending += alerts
+        remaining = alerts
+
+        def finish_one() -> None:
+            nonlocal remaining
+            if remaining:
+                remaining -= 1
+                self.pending -= 1
+
         try:
-            yield
+            yield finish_one
         finally:
-            self.pending -= 1
+            self.pending -= remaining
 
     async def run(self, function: Callable[..., ResultT], *args: Any) -> ResultT:
         """Run function(*args) on a recommendation thread and time it."""
@@ -77,5 +93,5 @@ class InferenceQueue:
         return await anyio.to_thread.run_sync(timed, limiter=self._limiter)
 
     def retry_after(self) -> int:
-        """Estimate the seconds until the queue has room, at least 1."""
+        """Estimate the seconds until the alerts in line are computed, at least 1."""
         return max(1, math.ceil(self._mean_seconds * self.pending / self.workers))

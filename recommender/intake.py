@@ -51,8 +51,8 @@ async def answer_alerts(
         observe: Called with each recommendation computed, for metrics.
 
     Raises:
-        QueueFullError: The group needs recommendations computed and the queue is
-            full. The alerts are stored, and a retry computes them.
+        QueueFullError: The alerts that need recommendations would take the
+            queue past its limit. The alerts are stored, and a retry computes them.
     """
     alerts = [item for item in group.alerts if isinstance(item, Alert)]
     stored = await run_in_threadpool(store.receive, alerts) if alerts else []
@@ -68,7 +68,7 @@ async def answer_alerts(
     answers: dict[int, tuple[StoredAlert, bool]] = {}
     if missing:
         compute = _Computation(request.app.state.recommender, store, queue, observe)
-        async with queue.slot():
+        async with queue.slot(len(missing)) as finish_one:
             for alert, entry in missing:
                 if entry.key in computed:
                     # The same alert twice in one group is computed once.
@@ -76,6 +76,7 @@ async def answer_alerts(
                 else:
                     answers[id(alert)] = await compute(alert, entry, top_k)
                     computed[entry.key] = answers[id(alert)][0]
+                finish_one()
 
     results = [
         _result(request, index, item, entries.get(id(item)), answers.get(id(item)))

@@ -35,11 +35,12 @@ class ServiceSettings(IndexerSettings):
         description="Largest request body accepted, in bytes.",
     )
     max_pending: int = Field(
-        default=16,
+        default=64,
         ge=1,
         description=(
-            "Requests that may be computing or waiting for recommendations at "
-            "once; more get 503 with a Retry-After header."
+            "Alerts that may be computing or waiting for recommendations at "
+            "once; a request that would pass it gets 503 with a Retry-After "
+            "header. A larger group is admitted only when none are waiting."
         ),
     )
     inference_workers: int = Field(
