@@ -22,6 +22,11 @@ MAX_SECTION_CHARS = 100_000
 MAX_SECTIONS = 50
 MAX_LABELS = 100
 MAX_LABEL_CHARS = 1_000
+# Record ids written through the API: "/"-separated segments of letters, digits
+# and . _ ~ : -, each starting with a letter or digit. Ids that `indexer build`
+# gives files ("knowledge/postmortems/disk-full~2") fit, while "..", a leading
+# "/", spaces and control characters do not.
+RECORD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~:-]*(/[A-Za-z0-9][A-Za-z0-9._~:-]*)*$"
 
 
 class RecordIn(BaseModel):
@@ -32,7 +37,7 @@ class RecordIn(BaseModel):
     id: str = Field(
         min_length=1,
         max_length=MAX_ID_CHARS,
-        pattern=r"^[^\s/][^\s]*$",
+        pattern=RECORD_ID_PATTERN,
         examples=["PM-2026-012"],
         description="Record id; a record with this id is replaced.",
     )

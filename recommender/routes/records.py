@@ -37,6 +37,11 @@ from recommender.routes.deps import get_knowledge_base, get_recommender
 from recommender.schemas import ErrorBody
 from recommender.service_metrics import metrics_of
 from recommender.write_schemas import (
+    MAX_ID_CHARS,
+    MAX_LABEL_CHARS,
+    MAX_LABELS,
+    MAX_TITLE_CHARS,
+    RECORD_ID_PATTERN,
     FeedbackIn,
     FeedbackOut,
     RecordIn,
@@ -252,9 +257,53 @@ async def _markdown_record(
             "id",
         )
 
+    try:
+        _check_markdown_record(record)
+    except ApiError:
+        staging.unlink(missing_ok=True)
+        raise
+
     target = folder / _upload_name(record.id)
     os.replace(staging, target)
     return replace(record, source=str(target))
+
+
+def _check_markdown_record(record: IncidentRecord) -> None:
+    """Apply the id rule and the size limits of JSON records to a Markdown one."""
+    if not re.fullmatch(RECORD_ID_PATTERN, record.id) or len(record.id) > MAX_ID_CHARS:
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"record id {record.id[:80]!r} is invalid; use at most {MAX_ID_CHARS} "
+            "letters, digits and . _ ~ : - in '/'-separated parts, each starting "
+            "with a letter or digit",
+            "id",
+        )
+    if len(record.labels) > MAX_LABELS:
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"the front matter has {len(record.labels)} labels, more than the "
+            f"limit of {MAX_LABELS}",
+            "labels",
+        )
+    for key, value in record.labels.items():
+        if len(value) > MAX_LABEL_CHARS:
+            raise ApiError(
+                422,
+                "invalid_input",
+                f"front matter key {key[:80]!r} has a value of {len(value)} "
+                f"characters, more than the limit of {MAX_LABEL_CHARS}; shorten it",
+                f"labels.{key[:80]}",
+            )
+    if len(record.title) > MAX_TITLE_CHARS:
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"the title has {len(record.title)} characters, more than the limit "
+            f"of {MAX_TITLE_CHARS}",
+            "title",
+        )
 
 
 def _write_file(path: FilePath, text: str) -> None:

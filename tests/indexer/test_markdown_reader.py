@@ -214,6 +214,17 @@ def test_invalid_yaml_front_matter(tmp_path: Path) -> None:
     assert "invalid YAML front matter" in problem.reason
 
 
+def test_front_matter_alias_is_rejected(tmp_path: Path) -> None:
+    text = "---\nteam: &t sre\nservice: *t\n---\n# T\n\n## Summary\n\nx\n"
+    _write(tmp_path / "pm", "alias.md", text)
+
+    result = read_sources([tmp_path / "pm"])
+
+    assert not result.records
+    assert result.problems[0].location == "3"
+    assert "YAML alias *t" in result.problems[0].reason
+
+
 def test_unclosed_front_matter(tmp_path: Path) -> None:
     _write(tmp_path / "pm", "open.md", "---\ntitle: x\n\n# Title\n")
 

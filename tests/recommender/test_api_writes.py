@@ -290,6 +290,10 @@ def test_markdown_without_id_is_422(client):
         ({"labels": {"service": "x" * 1001}}, "labels.service", "at most 1000"),
         ({"kind": "ticket"}, "kind", "incident"),
         ({"id": "has space"}, "id", "pattern"),
+        ({"id": "../x"}, "id", "pattern"),
+        ({"id": "/tmp/x"}, "id", "pattern"),
+        ({"id": "abc\u0000def"}, "id", "pattern"),
+        ({"id": "runbooks/./x"}, "id", "pattern"),
     ],
 )
 def test_invalid_record_is_422(client, kb, change, field, message):
@@ -300,6 +304,55 @@ def test_invalid_record_is_422(client, kb, change, field, message):
     assert body["field"] == field
     assert message in body["message"]
     assert kb.database.record_hashes() == before
+
+
+ALIAS_BOMB = (
+    "---\nid: PM-BOMB\n"
+    'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+    + "".join(
+        f"{name}: &{name} [{', '.join([f'*{previous}'] * 9)}]\n"
+        for previous, name in zip("abcdef", "bcdefg", strict=True)
+    )
+    + "---\n# Bomb\n\n## Summary\nx\n"
+)
+INVALID_MARKDOWN = [
+    # (case, ?id, Markdown body, field, message)
+    ("YAML alias expansion", None, ALIAS_BOMB, "body", "YAML alias *a"),
+    (
+        "label value over the limit",
+        None,
+        "---\nid: PM-LONG\nteam: " + "x" * 1001 + "\n---\n# T\n\n## Summary\nx\n",
+        "labels.team",
+        "more than the limit of 1000",
+    ),
+    ("NUL in the id", "abc\x00def", "# T\n\n## Summary\nx\n", "id", "invalid"),
+    ("absolute path id", "/tmp/pwned", "# T\n\n## Summary\nx\n", "id", "invalid"),
+    (
+        "parent folder id",
+        None,
+        "---\nid: ../x\n---\n# T\n\n## Summary\nx\n",
+        "id",
+        "invalid",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("record_id", "text", "field", "message"),
+    [case[1:] for case in INVALID_MARKDOWN],
+    ids=[case[0] for case in INVALID_MARKDOWN],
+)
+def test_invalid_markdown_is_422(client, kb, record_id, text, field, message):
+    before = _snapshot(kb, client)
+    headers = {**AUTH, "Content-Type": "text/markdown"}
+    params = {"id": record_id} if record_id else {}
+    response = client.post(
+        "/v1/incidents", params=params, content=text, headers=headers
+    )
+    body = _error(response, 422)
+    assert body["field"] == field
+    assert message in body["message"]
+    assert _snapshot(kb, client) == before
 
 
 def test_chunked_body_over_limit_is_413(client, kb):
