@@ -6,6 +6,7 @@ MiniLM alone (one vector per record), and the product. docs/EVALUATION.md is
 regenerated from the results.
 
 Usage: python -m benchmarks.evaluate_tasks [--data ../shared/data] [--write]
+       [--tasks runbook,precedent,...] [--embedding-cache FILE]
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks import tasks
 from benchmarks.baselines import Baseline, DenseBaseline, TfidfBaseline, vote
+from benchmarks.embedding_cache import CachedEmbedder
 from indexer.embedding import Embedder
 from indexer.knowledge_base import KnowledgeBase
 from indexer.settings import IndexerSettings
@@ -30,10 +32,17 @@ from recommender.evaluation import Prediction, predict, score
 from recommender.fix_types import classify_fix
 from recommender.metrics import recall_at_k
 from recommender.queries import LabelledQuery, read_queries
-from recommender.recommendation import DEFAULT_THRESHOLD, Recommender
+from recommender.recommendation import (
+    DEFAULT_THRESHOLD,
+    UNNAMED_MARGIN,
+    Recommender,
+)
+from recommender.suggestions import MODEL_WEIGHT
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = REPO / "docs" / "EVALUATION.md"
+# Hand-written sections of the page: how parameters were chosen, what was tried.
+NOTES = Path(__file__).with_name("evaluation_notes.md")
 TOP_K = 10
 BOOTSTRAP = 1000
 
@@ -84,7 +93,8 @@ def _baseline(
                 ranked_ids=ids,
                 scores=[similarity for _, similarity in hits],
                 best_score=hits[0][1] if hits else 0.0,
-                no_close_precedent=False,
+                # A baseline flags a query whose best cosine is below the threshold.
+                no_close_precedent=not hits or hits[0][1] < DEFAULT_THRESHOLD,
                 severity=vote(hits, severities),
                 category=vote(hits, categories),
                 fix_types=[t for t in (fixes.get(i) for i in ids[:3]) if t],
@@ -108,22 +118,18 @@ def _summary(
         if labelled
         else None
     )
-    with_precedent = [p.best_score for q, p in labelled]
+    with_precedent = [p.no_close_precedent for q, p in labelled]
     without = [
-        p.best_score
+        p.no_close_precedent
         for q, p in zip(queries, predictions, strict=True)
         if q.relevant_ids is not None and not q.expected_ids()
     ]
-    result["answered_with_precedent"] = _share(
-        with_precedent, lambda s: s >= DEFAULT_THRESHOLD
-    )
-    result["flagged_without_precedent"] = _share(
-        without, lambda s: s < DEFAULT_THRESHOLD
-    )
+    result["answered_with_precedent"] = _share(with_precedent, lambda flag: not flag)
+    result["flagged_without_precedent"] = _share(without, lambda flag: flag)
     return result
 
 
-def _share(values: list[float], condition: Callable[[float], bool]) -> float | None:
+def _share(values: list[bool], condition: Callable[[bool], bool]) -> float | None:
     return sum(1 for v in values if condition(v)) / len(values) if values else None
 
 
@@ -174,6 +180,7 @@ def render(
         tuple[tasks.Task, dict[str, dict[str, Any]], list[tuple[str, tuple]]]
     ],
     seconds: float,
+    cached: bool = False,
 ) -> str:
     """Return the whole evaluation page."""
     lines = [
@@ -189,14 +196,18 @@ def render(
         "Three methods answer every task in the same run: **TF-IDF** (one TF-IDF "
         "vector per record, cosine), **dense** (one all-MiniLM-L6-v2 vector per "
         "record, its first 256 word pieces, cosine), and the **product** (section "
-        "passages, hybrid "
-        "dense and keyword score, shared labels, and suggestions from the matches "
-        f"above the threshold {DEFAULT_THRESHOLD}). Baselines predict labels by a "
-        "similarity-weighted vote of their ten nearest records. The product votes "
-        "severity and category from its matches above the threshold, or from its five "
-        "nearest matches with reduced confidence when none is above it, and it "
-        "suggests no fix below the threshold: its fix-type agreement counts those "
-        "abstentions as misses.",
+        "passages, hybrid dense and keyword score, shared labels, and suggestions "
+        "from the matches above the threshold "
+        f"{DEFAULT_THRESHOLD}). Baselines predict labels by a similarity-weighted "
+        "vote of their ten nearest records, and flag a query as without precedent "
+        f"when their best cosine is below {DEFAULT_THRESHOLD}. The product blends "
+        "a classifier fitted on the knowledge base's labelled records "
+        f"(weight {MODEL_WEIGHT}) with the vote of its five best matches for "
+        "severity and category. Below the threshold it flags the alert as without "
+        "a close precedent and still lists the fixes of its five nearest matches, "
+        "marked low confidence; the fix-type agreement counts those fixes. For an "
+        "alert with a name, when the nearest records are named for other alerts "
+        f"and none for this one, a match needs {UNNAMED_MARGIN} more to count.",
         "",
     ]
     for task, results, columns in sections:
@@ -210,15 +221,74 @@ def render(
         ]
         lines += _table(results, columns)
         lines.append("")
+    lines += [NOTES.read_text(encoding="utf-8").strip(), ""]
     lines += [
         "## How to reproduce",
         "",
         "`python -m benchmarks.evaluate_tasks --write` "
         f"({seconds / 60:.0f} min on {platform.machine()}, Python "
-        f"{platform.python_version()}, 2 cores, CPU only).",
+        f"{platform.python_version()}, 2 cores shared with other jobs, CPU only"
+        f"{', most vectors read from --embedding-cache' if cached else ''}). "
+        "`--tasks severity,category` runs a subset, and `--embedding-cache FILE` "
+        "keeps the vectors between runs.",
         "",
     ]
     return "\n".join(lines)
+
+
+TASK_KEYS = ("runbook", "precedent", "severity", "category", "recurrence")
+PRECEDENT_COLUMNS = [
+    ("Answered, precedent exists", ("answered_with_precedent",)),
+    ("Flagged, no precedent", ("flagged_without_precedent",)),
+]
+
+
+def plan_tasks(
+    data: Path, keys: Sequence[str]
+) -> list[tuple[tasks.Task, list[tuple[str, tuple]]]]:
+    """Build the tasks named by keys, each with the columns of its table."""
+    plan: list[tuple[tasks.Task, list[tuple[str, tuple]]]] = []
+    if "runbook" in keys or "precedent" in keys:
+        with_name, text_only = tasks.alert_to_runbook(data)
+        if "runbook" in keys:
+            plan += [(with_name, RETRIEVAL), (text_only, RETRIEVAL)]
+        if "precedent" in keys:
+            plan += [
+                (tasks.no_close_precedent(with_name), PRECEDENT_COLUMNS),
+                (tasks.no_close_precedent(text_only), PRECEDENT_COLUMNS),
+            ]
+    if "severity" in keys:
+        plan.append(
+            (
+                tasks.alert_severity(data),
+                [
+                    ("Accuracy", ("severity", "accuracy")),
+                    ("Macro-F1", ("severity", "macro_f1")),
+                ],
+            )
+        )
+    if "category" in keys:
+        plan.append(
+            (
+                tasks.root_cause_category(data),
+                [
+                    ("Category accuracy", ("category", "accuracy")),
+                    ("Category macro-F1", ("category", "macro_f1")),
+                    ("Fix type agreement", ("fix_type", "agreement")),
+                ],
+            )
+        )
+    if "recurrence" in keys:
+        plan.append(
+            (
+                tasks.recurrence(data),
+                [
+                    ("Recall@1", ("retrieval", "recall@1")),
+                    ("Recall@3", ("recall@3",)),
+                ],
+            )
+        )
+    return plan
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,8 +298,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--write", action="store_true", help="update docs/EVALUATION.md"
     )
+    parser.add_argument(
+        "--tasks",
+        default=",".join(TASK_KEYS),
+        help=f"comma-separated tasks to run, of {', '.join(TASK_KEYS)} (default: all)",
+    )
+    parser.add_argument(
+        "--embedding-cache",
+        type=Path,
+        help="pickle file that keeps computed vectors between runs, such as "
+        "/tmp/evaluation-vectors.pkl (default: no cache)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    keys = [key.strip() for key in args.tasks.split(",") if key.strip()]
+    unknown = sorted(set(keys) - set(TASK_KEYS))
+    if unknown or not keys:
+        print(
+            f"invalid --tasks {args.tasks!r}: expected a comma-separated list of "
+            f"{', '.join(TASK_KEYS)}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.write and set(keys) != set(TASK_KEYS):
+        print("--write needs every task; leave out --tasks", file=sys.stderr)
+        return 2
     if not args.data.is_dir():
         print(
             f"public data not found at {args.data}; pass --data FOLDER", file=sys.stderr
@@ -237,44 +330,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     started = time.perf_counter()
-    embedder = Embedder()
-    with_name, text_only = tasks.alert_to_runbook(args.data)
-    plan = [
-        (with_name, RETRIEVAL),
-        (text_only, RETRIEVAL),
-        (
-            tasks.no_close_precedent(text_only),
-            [
-                ("Answered, precedent exists", ("answered_with_precedent",)),
-                ("Flagged, no precedent", ("flagged_without_precedent",)),
-            ],
-        ),
-        (
-            tasks.alert_severity(args.data),
-            [
-                ("Accuracy", ("severity", "accuracy")),
-                ("Macro-F1", ("severity", "macro_f1")),
-            ],
-        ),
-        (
-            tasks.root_cause_category(args.data),
-            [
-                ("Category accuracy", ("category", "accuracy")),
-                ("Category macro-F1", ("category", "macro_f1")),
-                ("Fix type agreement", ("fix_type", "agreement")),
-            ],
-        ),
-        (
-            tasks.recurrence(args.data),
-            [("Recall@1", ("retrieval", "recall@1")), ("Recall@3", ("recall@3",))],
-        ),
-    ]
+    embedder = (
+        CachedEmbedder(args.embedding_cache) if args.embedding_cache else Embedder()
+    )
     sections = []
-    for task, columns in plan:
+    for task, columns in plan_tasks(args.data, keys):
         print(f"running: {task.name}", file=sys.stderr)
         sections.append((task, run_task(task, embedder), columns))
+        if isinstance(embedder, CachedEmbedder):
+            embedder.save()
 
-    page = render(sections, time.perf_counter() - started)
+    page = render(
+        sections,
+        time.perf_counter() - started,
+        cached=isinstance(embedder, CachedEmbedder),
+    )
     print(page)
     if args.write:
         PAGE.write_text(page)

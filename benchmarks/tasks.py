@@ -112,7 +112,8 @@ def alert_severity(data: Path) -> Task:
     """Build the severity task: rules of some services are history, others queries."""
     document = yaml.safe_load((data / AWESOME_RULES).read_text(encoding="utf-8"))
     records, queries = [], []
-    history_services, query_services = set(), set()
+    history_services: set[str] = set()
+    query_services: set[str] = set()
     for group in document.get("groups") or []:
         for service in group.get("services") or []:
             in_history = _bucket(service["name"]) < TRAIN_SHARE

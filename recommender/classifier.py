@@ -115,7 +115,7 @@ class HistoryClassifiers:
     """The severity and category models of one knowledge base, fitted lazily.
 
     Fitting happens on the first prediction after the data version changed, under
-    a lock, so concurrent requests fit once.
+    a lock, so concurrent requests fit once and wait for that fit.
     """
 
     def __init__(self, knowledge_base: KnowledgeBase) -> None:

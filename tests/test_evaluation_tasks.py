@@ -10,14 +10,19 @@ import pytest
 from benchmarks import tasks
 from indexer.knowledge_base import KnowledgeBase
 from indexer.settings import IndexerSettings
-from recommender.evaluation import predict, score
+from recommender.evaluation import Prediction, predict, score
 from recommender.queries import read_queries
 from recommender.recommendation import DEFAULT_THRESHOLD, Recommender
 
 pytestmark = pytest.mark.slow
 
-# Measured 0.640 on unseen services; TF-IDF and dense kNN votes reach 0.597 and 0.611.
-SEVERITY_FLOOR = 0.60
+# Floors a little under the figures in docs/EVALUATION.md, so a regression fails.
+# Measured: severity 0.657 and 0.442, and with the alert name 1.000 answered and
+# 1.000 flagged.
+SEVERITY_ACCURACY_FLOOR = 0.63
+SEVERITY_MACRO_F1_FLOOR = 0.42
+ANSWERED_WITH_NAME_FLOOR = 0.95
+FLAGGED_WITH_NAME_FLOOR = 0.95
 
 
 def _build(task: tasks.Task, home: Path, embedder) -> KnowledgeBase:
@@ -26,11 +31,15 @@ def _build(task: tasks.Task, home: Path, embedder) -> KnowledgeBase:
     return kb
 
 
-def _score(task: tasks.Task, kb: KnowledgeBase, folder: Path) -> dict:
+def _predict(task: tasks.Task, kb: KnowledgeBase, folder: Path) -> tuple:
     path = folder / "queries.jsonl"
     path.write_text("".join(json.dumps(query) + "\n" for query in task.queries))
     queries = read_queries(path)
-    predictions = predict(Recommender(kb), queries, top_k=10)
+    return queries, predict(Recommender(kb), queries, top_k=10)
+
+
+def _score(task: tasks.Task, kb: KnowledgeBase, folder: Path) -> dict:
+    queries, predictions = _predict(task, kb, folder)
     return score(
         queries,
         predictions,
@@ -69,4 +78,30 @@ def test_alert_severity_unseen_services(shared_data, tmp_path, embedder):
     kb = _build(task, tmp_path / "kb", embedder)
     severity = _score(task, kb, tmp_path)["severity"]
     assert severity["accuracy"]["n"] > 250
-    assert severity["accuracy"]["value"] >= SEVERITY_FLOOR
+    assert severity["accuracy"]["value"] >= SEVERITY_ACCURACY_FLOOR
+    assert severity["macro_f1"]["value"] >= SEVERITY_MACRO_F1_FLOOR
+
+
+def test_no_close_precedent_with_name(runbooks, tmp_path):
+    with_name, _, kb = runbooks
+    queries, predictions = _predict(tasks.no_close_precedent(with_name), kb, tmp_path)
+    answered, flagged = _precedent_shares(queries, predictions)
+    assert answered >= ANSWERED_WITH_NAME_FLOOR
+    assert flagged >= FLAGGED_WITH_NAME_FLOOR
+
+
+def _precedent_shares(queries: list, predictions: list[Prediction]) -> tuple:
+    """Return the answered share of queries with a precedent, flagged of the rest."""
+    with_precedent = [
+        not p.no_close_precedent
+        for q, p in zip(queries, predictions, strict=True)
+        if q.relevant_ids
+    ]
+    without = [
+        p.no_close_precedent
+        for q, p in zip(queries, predictions, strict=True)
+        if q.relevant_ids is not None and not q.relevant_ids
+    ]
+    assert len(with_precedent) > 50
+    assert len(without) > 50
+    return sum(with_precedent) / len(with_precedent), sum(without) / len(without)
