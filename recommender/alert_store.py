@@ -3,7 +3,10 @@
 Alert pipelines deliver the same alert more than once: Alertmanager re-sends a
 whole group, HA pairs send twice, and callers retry on timeouts. Each alert is
 stored under its fingerprint plus its start time, so a repeated delivery gets
-the stored recommendation. The store is a SQLite file beside the knowledge base and
+the stored recommendation. A firing alert sent without a start time is a repeat
+only within REPLAY_WINDOW of the first delivery of a still firing alert with its
+fingerprint, because without a start time a later delivery may be a new
+occurrence of the same problem. The store is a SQLite file beside the knowledge base and
 apart from it, because `indexer build` replaces the knowledge base.
 """
 
@@ -12,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,9 @@ from recommender.alerts import Alert
 FILE_NAME = "alerts.db"
 # Milliseconds a writer waits for another process's transaction before failing.
 BUSY_TIMEOUT_MS = 30_000
+# How long after its first delivery a firing alert without a start time is
+# replayed. Later deliveries, or any after a resolve, are computed afresh.
+REPLAY_WINDOW = timedelta(minutes=10)
 
 metadata = MetaData()
 alerts_table = Table(
@@ -97,9 +103,16 @@ class StoredAlert:
         return "pending" if self.status == "firing" else self.status
 
 
-def alert_key(alert: Alert) -> str:
-    """Return the store key of an alert: a hash of its fingerprint and start time."""
-    encoded = json.dumps([alert.fingerprint, alert.starts_at or ""]).encode()
+def alert_key(alert: Alert, received_at: str = "") -> str:
+    """Return the store key of an alert: a hash of its fingerprint and start time.
+
+    received_at is the first delivery time, part of the key of firing alerts sent
+    without a start time, so that each replay window has its own entry.
+    """
+    parts = [alert.fingerprint, alert.starts_at or ""]
+    if received_at:
+        parts.append(received_at)
+    encoded = json.dumps(parts).encode()
     return hashlib.sha256(encoded).hexdigest()[:32]
 
 
@@ -137,11 +150,14 @@ class AlertStore:
         event.listen(self.engine, "begin", _begin_immediate)
         metadata.create_all(self.engine)
 
-    def receive(self, alerts: list[Alert]) -> list[StoredAlert]:
+    def receive(self, alerts: list[Alert]) -> list[StoredAlert | None]:
         """Store each alert, or count one more delivery of an alert already stored.
 
         An acknowledge or resolve event without a start time updates the latest
-        open alert with the same fingerprint and source, if there is one.
+        open alert with the same fingerprint and source. When there is none, it
+        is not stored and its entry is None, because it contains no alert to
+        keep. A firing alert without a start time is a repeat of an open alert
+        only if that one was first received less than REPLAY_WINDOW ago.
         """
         now = _now()
         with self.engine.begin() as connection:
@@ -202,10 +218,16 @@ class AlertStore:
 
     def _receive_one(
         self, connection: Connection, alert: Alert, now: str
-    ) -> StoredAlert:
+    ) -> StoredAlert | None:
         key = alert_key(alert)
-        if alert.status != "firing" and alert.starts_at is None:
-            key = self._open_key(connection, alert) or key
+        if alert.starts_at is None and alert.status == "firing":
+            recent = _time_text(datetime.fromisoformat(now) - REPLAY_WINDOW)
+            key = self._open_key(connection, alert, recent) or alert_key(alert, now)
+        elif alert.starts_at is None:
+            open_key = self._open_key(connection, alert)
+            if open_key is None:
+                return None
+            key = open_key
         detail = json.dumps(alert_detail(alert))
 
         stored = self._get(connection, key)
@@ -244,7 +266,9 @@ class AlertStore:
         assert result is not None, "the alert was written in this transaction"
         return result
 
-    def _open_key(self, connection: Connection, alert: Alert) -> str | None:
+    def _open_key(
+        self, connection: Connection, alert: Alert, received_since: str = ""
+    ) -> str | None:
         query = (
             select(alerts_table.c.key)
             .where(alerts_table.c.fingerprint == alert.fingerprint)
@@ -253,6 +277,10 @@ class AlertStore:
             .order_by(alerts_table.c.received_at.desc())
             .limit(1)
         )
+        if received_since:
+            query = query.where(alerts_table.c.starts_at.is_(None)).where(
+                alerts_table.c.received_at >= received_since
+            )
         return connection.execute(query).scalar()
 
     def _get(self, connection: Connection, key: str) -> StoredAlert | None:
@@ -278,7 +306,12 @@ def _stored(row: Row[Any]) -> StoredAlert:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return _time_text(datetime.now(timezone.utc))
+
+
+def _time_text(moment: datetime) -> str:
+    """Format a UTC time so that text order is time order, as SQL compares it."""
+    return moment.isoformat(timespec="milliseconds")
 
 
 def _configure(dbapi_connection: Any, _record: object) -> None:

@@ -13,6 +13,7 @@ from recommender.alert_fields import (
     json_kind,
     optional_count,
     optional_string,
+    optional_time,
     preview,
     string_map,
 )
@@ -210,7 +211,7 @@ def parse_plain(payload: object) -> Alert:
         title=title,
         description=description,
         labels=labels,
-        starts_at=optional_string(payload.get("startsAt"), "startsAt") or None,
+        starts_at=optional_time(payload.get("startsAt"), "startsAt"),
     )
     require_text(alert, "title")
     return alert
@@ -254,7 +255,7 @@ def parse_webhook_alert(
     }
 
     status = item.get("status")
-    ends_at = optional_string(item.get("endsAt"), f"{where}.endsAt") or None
+    ends_at = optional_time(item.get("endsAt"), f"{where}.endsAt")
     if status not in (None, "firing", "resolved"):
         raise InvalidAlertError(
             f"{where}.status",
@@ -278,7 +279,7 @@ def parse_webhook_alert(
         description=annotations.get("description", ""),
         labels=labels,
         annotations=annotations,
-        starts_at=optional_string(item.get("startsAt"), f"{where}.startsAt") or None,
+        starts_at=optional_time(item.get("startsAt"), f"{where}.startsAt"),
         ends_at=None if ends_at == ZERO_TIME else ends_at,
         source=source,
     )

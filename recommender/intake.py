@@ -24,6 +24,7 @@ from recommender.recommendation import Recommendation, Recommender
 from recommender.schemas import (
     AlertResult,
     AlertResults,
+    ErrorDetail,
     alert_result,
     recommendation_out,
 )
@@ -58,10 +59,11 @@ async def answer_alerts(
     stored = await run_in_threadpool(store.receive, alerts) if alerts else []
     entries = {id(alert): entry for alert, entry in zip(alerts, stored, strict=True)}
     missing = [
-        (alert, entries[id(alert)])
+        (alert, entry)
         for alert in alerts
         if alert.status == "firing"
-        and stored_recommendation(entries[id(alert)]) is None
+        and (entry := entries[id(alert)]) is not None
+        and stored_recommendation(entry) is None
     ]
 
     computed: dict[str, StoredAlert] = {}
@@ -158,6 +160,23 @@ def _result(
     answer: tuple[StoredAlert, bool] | None,
 ) -> AlertResult:
     result = alert_result(index, item, None, request_id(request))
+    if isinstance(item, Alert) and item.status != "firing" and entry is None:
+        return result.model_copy(
+            update={
+                "outcome": "unknown",
+                "error": ErrorDetail(
+                    status=404,
+                    code="not_found",
+                    message=(
+                        f"no open alert has fingerprint {item.fingerprint[:80]!r} "
+                        f"(for PagerDuty the dedup_key), so nothing was "
+                        f"{item.status} or stored; send the trigger first"
+                    ),
+                    field="dedup_key" if item.source == "pagerduty" else "fingerprint",
+                    request_id=request_id(request),
+                ),
+            }
+        )
     if entry is None:
         return result
 

@@ -16,7 +16,9 @@ from recommender.alert_fields import (
     check_length,
     json_kind,
     optional_string,
+    optional_time,
     preview,
+    scalar_text,
 )
 from recommender.alerts import Alert, AlertGroup, fingerprint_of, require_text
 from recommender.errors import InvalidAlertError
@@ -27,6 +29,7 @@ _STATUS = {"trigger": "firing", "acknowledge": "acknowledged", "resolve": "resol
 # PagerDuty's own limit on dedup_key.
 MAX_DEDUP_KEY_CHARS = 255
 _LABEL_FIELDS = ("source", "component", "group", "class")
+_ARTICLES = {"acknowledge": "an", "resolve": "a"}
 
 
 def parse_pagerduty(payload: object) -> AlertGroup:
@@ -118,14 +121,20 @@ def _trigger(payload: object, where: str, dedup_key: str) -> Alert:
         for key in _LABEL_FIELDS
         if (text := optional_string(payload.get(key), f"{where}.{key}"))
     }
+    if not labels.get("source", "").strip():
+        raise InvalidAlertError(
+            f"{where}.source",
+            "is null, missing or empty; a trigger event needs the source of the "
+            "problem, such as a host or service name",
+        )
     severity = payload.get("severity")
-    if severity is not None:
-        if severity not in SEVERITIES:
-            raise InvalidAlertError(
-                f"{where}.severity",
-                f"expected one of {', '.join(SEVERITIES)}, got {preview(severity)}",
-            )
-        labels["severity"] = str(severity)
+    if severity not in SEVERITIES:
+        got = "null or missing" if severity is None else preview(severity)
+        raise InvalidAlertError(
+            f"{where}.severity",
+            f"expected one of {', '.join(SEVERITIES)}, got {got}",
+        )
+    labels["severity"] = str(severity)
     details = custom_details(payload.get("custom_details"), f"{where}.custom_details")
     alertname = details.pop("alertname", "")
 
@@ -137,8 +146,7 @@ def _trigger(payload: object, where: str, dedup_key: str) -> Alert:
         description=details.pop("description", ""),
         labels={**labels, "alertname": alertname} if alertname else labels,
         annotations=details,
-        starts_at=optional_string(payload.get("timestamp"), f"{where}.timestamp")
-        or None,
+        starts_at=optional_time(payload.get("timestamp"), f"{where}.timestamp"),
         source="pagerduty",
     )
     require_text(alert, where)
@@ -152,8 +160,8 @@ def _status_change(
     if not dedup_key:
         raise InvalidAlertError(
             f"{prefix}dedup_key",
-            f"is null, missing or empty; an {action} event needs the dedup_key of "
-            "the trigger event it refers to",
+            f"is null, missing or empty; {_ARTICLES[action]} {action} event needs "
+            "the dedup_key of the trigger event it refers to",
         )
     payload = item.get("payload")
     if payload is not None and not isinstance(payload, dict):
@@ -162,7 +170,7 @@ def _status_change(
         )
     timestamp = None
     if isinstance(payload, dict):
-        timestamp = optional_string(
+        timestamp = optional_time(
             payload.get("timestamp"), f"{prefix}payload.timestamp"
         )
     return Alert(
@@ -199,7 +207,7 @@ def custom_details(value: object, where: str) -> dict[str, str]:
         if isinstance(item, (dict, list)):
             text = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
         else:
-            text = str(item)
+            text = scalar_text(item)
         check_length(text, f"{where}.{key[:100]}", MAX_VALUE_CHARS)
         details[str(key)[:100]] = text
     return details

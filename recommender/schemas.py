@@ -178,10 +178,14 @@ class ErrorDetail(BaseModel):
 
 
 class AlertResult(BaseModel):
-    """The result for one alert: recommended, resolved, or rejected with a reason."""
+    """The result for one alert: recommended, resolved, or rejected with a reason.
+
+    outcome is "unknown" for a resolve or acknowledge without a start time that
+    matches no open alert; it is not stored, and error says why.
+    """
 
     index: int
-    outcome: Literal["recommended", "resolved", "acknowledged", "rejected"]
+    outcome: Literal["recommended", "resolved", "acknowledged", "rejected", "unknown"]
     alert: AlertOut | None
     recommendation: RecommendationOut | None = None
     error: ErrorDetail | None = None

@@ -2,9 +2,12 @@
 
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from recommender.alert_store import AlertStore, alert_key
+from sqlalchemy import update
+
+from recommender.alert_store import REPLAY_WINDOW, AlertStore, alert_key, alerts_table
 from recommender.alerts import Alert
 
 WORKERS = 4
@@ -93,3 +96,45 @@ def test_replace_overwrites_recommendation(tmp_path):
 def test_key_depends_on_start_time():
     assert alert_key(_alert()) == alert_key(_alert())
     assert alert_key(_alert()) != alert_key(_alert(starts_at="2026-12-05T10:00:00Z"))
+
+
+def _age(store: AlertStore, key: str, minutes: float) -> None:
+    """Move the first delivery of a stored alert minutes into the past."""
+    [stored] = [item for item in store.page(100, 0)[0] if item.key == key]
+    received = datetime.fromisoformat(stored.received_at) - timedelta(minutes=minutes)
+    with store.engine.begin() as connection:
+        connection.execute(
+            update(alerts_table)
+            .where(alerts_table.c.key == key)
+            .values(received_at=received.isoformat(timespec="milliseconds"))
+        )
+
+
+def test_alert_without_start_replays_in_window(tmp_path):
+    store = AlertStore(tmp_path / "alerts.db")
+    [first] = store.receive([_alert(starts_at=None)])
+    [repeat] = store.receive([_alert(starts_at=None)])
+    assert repeat.key == first.key
+    assert repeat.deliveries == 2
+
+    window_minutes = REPLAY_WINDOW.total_seconds() / 60
+    _age(store, first.key, window_minutes + 1)
+    [later] = store.receive([_alert(starts_at=None)])
+    assert later.key != first.key
+    assert later.deliveries == 1
+
+
+def test_alert_without_start_is_new_after_resolve(tmp_path):
+    store = AlertStore(tmp_path / "alerts.db")
+    [first] = store.receive([_alert(starts_at=None)])
+    [resolved] = store.receive([_alert(status="resolved", starts_at=None)])
+    [again] = store.receive([_alert(starts_at=None)])
+    assert resolved.key == first.key
+    assert again.key != first.key
+    assert again.status == "firing"
+
+
+def test_resolve_of_unknown_alert_is_not_stored(tmp_path):
+    store = AlertStore(tmp_path / "alerts.db")
+    assert store.receive([_alert(status="resolved", starts_at=None)]) == [None]
+    assert store.page(10, 0) == ([], 0)

@@ -238,7 +238,86 @@ MALFORMED = [
         JSON,
         200,
         "[0].dedup_key",
-        "needs the dedup_key",
+        "a resolve event needs the dedup_key",
+    ),
+    (
+        "acknowledge without dedup_key",
+        "/pagerduty",
+        b'{"event_action": "acknowledge"}',
+        JSON,
+        422,
+        "dedup_key",
+        "an acknowledge event needs the dedup_key",
+    ),
+    (
+        "null PagerDuty severity",
+        "/pagerduty",
+        json.dumps(_pagerduty(severity=None)).encode(),
+        JSON,
+        422,
+        "payload.severity",
+        "got null or missing",
+    ),
+    (
+        "missing PagerDuty source",
+        "/pagerduty",
+        json.dumps(_pagerduty(source=None)).encode(),
+        JSON,
+        422,
+        "payload.source",
+        "needs the source",
+    ),
+    (
+        "PagerDuty timestamp not a time",
+        "/pagerduty",
+        json.dumps(_pagerduty(timestamp="garbage")).encode(),
+        JSON,
+        422,
+        "payload.timestamp",
+        "is not an RFC 3339 time",
+    ),
+    (
+        "plain startsAt in words",
+        "",
+        b'{"title": "disk full", "startsAt": "yesterday"}',
+        JSON,
+        422,
+        "startsAt",
+        "'yesterday' is not an RFC 3339 time",
+    ),
+    (
+        "plain startsAt with a 5-digit year",
+        "",
+        b'{"title": "disk full", "startsAt": "99999-01-01T00:00:00Z"}',
+        JSON,
+        422,
+        "startsAt",
+        "is not an RFC 3339 time",
+    ),
+    (
+        "Alertmanager startsAt not a time",
+        "/alertmanager",
+        json.dumps(_webhook(startsAt="not-a-time")).encode(),
+        JSON,
+        200,
+        "alerts[0].startsAt",
+        "is not an RFC 3339 time",
+    ),
+    (
+        "Grafana endsAt in month 13",
+        "/grafana",
+        json.dumps(
+            {
+                **_grafana(),
+                "alerts": [
+                    {**_grafana()["alerts"][0], "endsAt": "2026-13-01T00:00:00Z"}
+                ],
+            }
+        ).encode(),
+        JSON,
+        200,
+        "alerts[0].endsAt",
+        "is not an RFC 3339 time",
     ),
     (
         "unknown PagerDuty severity",
@@ -455,6 +534,46 @@ def test_pagerduty_resolve_updates_stored_trigger(client):
     assert stored["alert"]["title"] == "Disk almost full on orders-db-1"
     assert stored["outcome"] == "recommended"
     assert stored["deliveries"] == 2
+
+
+def test_label_values_keep_json_spelling(client):
+    payload = {
+        "title": "label spelling check",
+        "labels": {"count": 5, "ratio": 0.25, "paged": True, "muted": False},
+    }
+    key = client.post("/v1/alerts", json=payload).json()["results"][0]["key"]
+    labels = client.get(f"/v1/alerts/{key}").json()["alert"]["labels"]
+    assert labels["count"] == "5"
+    assert labels["ratio"] == "0.25"
+    assert labels["paged"] == "true"
+    assert labels["muted"] == "false"
+
+
+def test_pagerduty_resolve_of_unknown_key(client):
+    total = client.get("/v1/alerts").json()["total"]
+    resolve = {"event_action": "resolve", "dedup_key": "pd-never-triggered"}
+    [result] = client.post("/v1/alerts/pagerduty", json=resolve).json()["results"]
+    assert result["outcome"] == "unknown"
+    assert result["key"] is None
+    assert result["error"]["field"] == "dedup_key"
+    assert "'pd-never-triggered'" in result["error"]["message"]
+    assert client.get("/v1/alerts").json()["total"] == total
+
+
+def test_pagerduty_trigger_after_resolve_is_new(client):
+    event = _pagerduty(summary="Disk almost full on orders-db-7")
+    event["dedup_key"] = "pd-seq-7"
+    first = client.post("/v1/alerts/pagerduty", json=event).json()["results"][0]
+    repeat = client.post("/v1/alerts/pagerduty", json=event).json()["results"][0]
+    resolve = {"event_action": "resolve", "dedup_key": "pd-seq-7"}
+    client.post("/v1/alerts/pagerduty", json=resolve)
+    again = client.post("/v1/alerts/pagerduty", json=event).json()["results"][0]
+    assert repeat["replayed"] is True
+    assert repeat["key"] == first["key"]
+    assert again["replayed"] is False
+    assert again["key"] != first["key"]
+    stored = client.get(f"/v1/alerts/{first['key']}").json()
+    assert stored["alert"]["status"] == "resolved"
 
 
 def test_repeated_delivery_is_replayed(client):
