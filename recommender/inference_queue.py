@@ -32,11 +32,15 @@ class QueueFullError(Exception):
 
     def __init__(self, pending: int, alerts: int, retry_after: int) -> None:
         super().__init__(
-            f"{pending} alerts are already computing or waiting for "
+            f"{_alerts(pending)} already computing or waiting for "
             f"recommendations, and {alerts} more would pass the limit of this "
             f"server; retry after {retry_after} seconds"
         )
         self.retry_after = retry_after
+
+
+def _alerts(count: int) -> str:
+    return "1 alert is" if count == 1 else f"{count} alerts are"
 
 
 class InferenceQueue:
@@ -80,14 +84,22 @@ class InferenceQueue:
         finally:
             self.pending -= remaining
 
-    async def run(self, function: Callable[..., ResultT], *args: Any) -> ResultT:
-        """Run function(*args) on a recommendation thread and time it."""
+    async def run(
+        self, function: Callable[..., ResultT], *args: Any, items: int = 1
+    ) -> ResultT:
+        """Run function(*args) on a recommendation thread and time it.
+
+        items is how many alerts or rules the call computes, so the running mean
+        stays a time per item. With 0, as for work that is not per alert, the call
+        is not timed.
+        """
 
         def timed() -> ResultT:
             started = time.perf_counter()
             result = function(*args)
-            elapsed = time.perf_counter() - started
-            self._mean_seconds += SMOOTHING * (elapsed - self._mean_seconds)
+            if items > 0:
+                elapsed = (time.perf_counter() - started) / items
+                self._mean_seconds += SMOOTHING * (elapsed - self._mean_seconds)
             return result
 
         return await anyio.to_thread.run_sync(timed, limiter=self._limiter)

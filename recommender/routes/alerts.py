@@ -4,7 +4,8 @@ return the stored ones."""
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -32,6 +33,7 @@ from recommender.stored_alert_schemas import (
 )
 
 logger = logging.getLogger(__name__)
+ResultT = TypeVar("ResultT")
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -199,6 +201,32 @@ def inference_queue_of(request: Request) -> InferenceQueue:
             settings.max_pending, settings.inference_workers
         )
     return state.inference_queue
+
+
+async def run_queued(
+    request: Request,
+    items: int,
+    function: Callable[..., ResultT],
+    *args: Any,
+    timed: bool = True,
+) -> ResultT:
+    """Run work other than alert intake in the inference queue, or raise 503.
+
+    Coverage checks, status updates, patterns and pasted alerts compute on the
+    same CPU as alerts, so they take places in the same queue, items per call.
+    With timed=False the call does not count towards the time per alert.
+    """
+    queue = inference_queue_of(request)
+    try:
+        async with queue.slot(items):
+            return await queue.run(function, *args, items=items if timed else 0)
+    except QueueFullError as error:
+        raise ApiError(
+            503,
+            "overloaded",
+            str(error),
+            headers={"Retry-After": str(error.retry_after)},
+        ) from error
 
 
 async def _answer(

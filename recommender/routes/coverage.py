@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from recommender.coverage import CoverageReport, check_coverage, parse_rule_text
 from recommender.coverage_report import coverage_to_dict
 from recommender.http_errors import ApiError
 from recommender.recommendation import Recommender
 from recommender.report_schemas import CoverageOut, CoverageRequest
+from recommender.routes.alerts import run_queued
 from recommender.routes.body import read_json
 from recommender.routes.deps import get_recommender
 from recommender.schemas import ErrorBody
@@ -78,7 +78,7 @@ async def post_coverage(
             f"{MAX_REQUEST_RULES} per request; split the rule files over requests",
         )
 
-    rows = await run_in_threadpool(check_coverage, recommender, rules)
+    rows = await run_queued(request, len(rules), check_coverage, recommender, rules)
     report = CoverageReport(
         rows=rows, problems=problems, threshold=recommender.threshold
     )

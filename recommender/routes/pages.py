@@ -23,7 +23,7 @@ from recommender.alerts import Alert, parse_alertmanager, parse_plain
 from recommender.errors import InvalidAlertError
 from recommender.http_errors import ApiError
 from recommender.incidents_in_progress import group_name
-from recommender.recommendation import Recommender
+from recommender.recommendation import Recommendation, Recommender
 from recommender.response_schemas import incident_out, incident_summary_out
 from recommender.routes import alerts as alert_routes
 from recommender.routes import incidents
@@ -151,13 +151,22 @@ async def recommend_page(
         context["error"] = f"The alert is invalid at {error.field}: {error.message}"
         return render("recommend.html", 422, **context)
 
+    firing = [
+        item for item in parsed if isinstance(item, Alert) and item.status == "firing"
+    ]
+    try:
+        recommendations = await alert_routes.run_queued(
+            request, len(firing), _recommend_each, recommender, firing
+        )
+    except ApiError as error:
+        context["error"] = error.message
+        response = render("recommend.html", error.status, **context)
+        response.headers.update(error.headers)
+        return response
+
     results: list[AlertResult] = []
     for index, item in enumerate(parsed):
-        recommendation = None
-        if isinstance(item, Alert) and item.status == "firing":
-            recommendation = await run_in_threadpool(
-                recommender.recommend, item, PAGE_TOP_K
-            )
+        recommendation = recommendations.get(id(item))
         results.append(alert_result(index, item, recommendation))
     context["results"] = results
     return render("recommend.html", **context)
@@ -259,6 +268,12 @@ async def static_file(name: str) -> Response:
         media_type=media_type,
         headers={**SECURITY_HEADERS, "Cache-Control": "max-age=300"},
     )
+
+
+def _recommend_each(
+    recommender: Recommender, alerts: list[Alert]
+) -> dict[int, Recommendation]:
+    return {id(alert): recommender.recommend(alert, PAGE_TOP_K) for alert in alerts}
 
 
 def _parse_pasted(text: str) -> list[Alert | InvalidAlertError]:

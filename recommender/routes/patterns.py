@@ -6,12 +6,12 @@ import threading
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from indexer.knowledge_base import KnowledgeBase
 from recommender.patterns import DEFAULT_DISTANCE_THRESHOLD, find_patterns
 from recommender.patterns_report import report_to_dict
 from recommender.report_schemas import PatternsOut
+from recommender.routes.alerts import run_queued
 from recommender.routes.deps import get_knowledge_base
 from recommender.schemas import ErrorBody
 
@@ -44,8 +44,15 @@ async def get_patterns(
     state = request.app.state
     if getattr(state, "patterns_cache", None) is None:
         state.patterns_cache = {}
-    report = await run_in_threadpool(
-        _report, state.patterns_cache, knowledge_base, distance_threshold, period
+    report = await run_queued(
+        request,
+        1,
+        _report,
+        state.patterns_cache,
+        knowledge_base,
+        distance_threshold,
+        period,
+        timed=False,
     )
     if recurring_only:
         report = {

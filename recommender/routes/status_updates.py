@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from recommender.http_errors import ApiError
 from recommender.recommendation import Recommender
@@ -18,6 +17,7 @@ from recommender.responders import (
     load_responders_config,
     responders_for,
 )
+from recommender.routes.alerts import run_queued
 from recommender.routes.body import read_json
 from recommender.routes.deps import get_recommender
 from recommender.schemas import ErrorBody
@@ -87,7 +87,7 @@ async def post_status_update(
         )
     alerts = firing_alerts(await read_json(request), "alerts")
 
-    recommendation = await run_in_threadpool(recommender.recommend, alerts[0])
+    recommendation = await run_queued(request, 1, recommender.recommend, alerts[0])
     config: RespondersConfig = request.app.state.responders_config
     responders = responders_for(alerts[0], recommendation, config)
     update = updater.render(alerts, recommendation, responders, template)

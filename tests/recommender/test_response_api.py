@@ -100,6 +100,31 @@ def test_coverage_rule_count_limited(client):
     assert "1001 alerting rules is more than the limit of 1000" in error["message"]
 
 
+QUEUED_WORK = [
+    # (method, path, request arguments)
+    ("POST", "/v1/coverage?name=node.yaml", {"content": RULES, "headers": YAML}),
+    ("POST", "/ui/recommend", {"data": {"alert": '{"title": "disk full on db"}'}}),
+    ("POST", "/v1/status-updates", {"json": {"title": "disk full on orders-db"}}),
+    ("GET", "/v1/patterns", {}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "arguments"), QUEUED_WORK)
+def test_recommending_routes_share_the_queue(client, method, path, arguments):
+    assert client.request(method, path, **arguments).status_code == 200
+    queue = client.app.state.inference_queue
+    assert queue.pending == 0
+    queue.pending = queue.max_pending
+    try:
+        response = client.request(method, path, **arguments)
+    finally:
+        queue.pending = 0
+
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"].isdigit()
+    assert "alerts are already computing" in response.text
+
+
 def test_patterns_lists_recurring(client):
     response = client.get("/v1/patterns")
 
