@@ -4,9 +4,9 @@ Alert pipelines deliver the same alert more than once: Alertmanager re-sends a
 whole group, HA pairs send twice, and callers retry on timeouts. Each alert is
 stored under its fingerprint plus its start time, so a repeated delivery gets
 the stored recommendation. A firing alert sent without a start time is a repeat
-only within REPLAY_WINDOW of the first delivery of a still firing alert with its
-fingerprint, because without a start time a later delivery may be a new
-occurrence of the same problem. The store is a SQLite file beside the knowledge base and
+only within REPLAY_WINDOW of the first delivery of an open alert with its
+fingerprint. Without a start time, a later delivery may be a new occurrence of
+the same problem. The store is a SQLite file beside the knowledge base and
 apart from it, because `indexer build` replaces the knowledge base.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -38,6 +39,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row
 
 from recommender.alerts import Alert
+
+logger = logging.getLogger(__name__)
 
 FILE_NAME = "alerts.db"
 # Milliseconds a writer waits for another process's transaction before failing.
@@ -103,15 +106,20 @@ class StoredAlert:
         return "pending" if self.status == "firing" else self.status
 
 
-def alert_key(alert: Alert, received_at: str = "") -> str:
+def alert_key(
+    alert: Alert, received_at: str = "", labels: dict[str, str] | None = None
+) -> str:
     """Return the store key of an alert: a hash of its fingerprint and start time.
 
     received_at is the first delivery time, part of the key of firing alerts sent
-    without a start time, so that each replay window has its own entry.
+    without a start time, so that each replay window has its own entry. labels are
+    part of the key of an alert whose fingerprint is stored with other labels.
     """
-    parts = [alert.fingerprint, alert.starts_at or ""]
+    parts: list[object] = [alert.fingerprint, alert.starts_at or ""]
     if received_at:
         parts.append(received_at)
+    if labels is not None:
+        parts.append(sorted(labels.items()))
     encoded = json.dumps(parts).encode()
     return hashlib.sha256(encoded).hexdigest()[:32]
 
@@ -231,6 +239,21 @@ class AlertStore:
         detail = json.dumps(alert_detail(alert))
 
         stored = self._get(connection, key)
+        if (
+            stored is not None
+            and alert.status == "firing"
+            and stored.alert.get("labels") != alert.labels
+        ):
+            # A sender may reuse a fingerprint or dedup_key for another alert.
+            # That alert gets its own entry instead of the other's recommendation.
+            logger.warning(
+                "alert fingerprint %s was delivered with other labels than the "
+                "stored one; it is stored and computed apart",
+                alert.fingerprint[:80],
+            )
+            received = now if alert.starts_at is None else ""
+            key = alert_key(alert, received, labels=alert.labels)
+            stored = self._get(connection, key)
         if stored is None:
             connection.execute(
                 alerts_table.insert().values(

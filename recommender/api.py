@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
 
 from recommender.auth import load_policy, require_read_token
 from recommender.body_limit import BodyLimitMiddleware
@@ -37,10 +39,17 @@ from recommender.routes import (
     status_updates,
 )
 from recommender.schemas import AlertmanagerWebhook, PlainAlert
-from recommender.service_metrics import ServiceMetrics, observe_requests
+from recommender.service_metrics import (
+    CLIENT_CLOSED_REQUEST,
+    ServiceMetrics,
+    observe_requests,
+)
 from recommender.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
+
+# A request id from the client is kept only when it cannot break a log line.
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 # Request bodies that are parsed by hand, so one bad alert is rejected on its own;
 # their schemas are added to the OpenAPI document here.
@@ -104,7 +113,7 @@ async def _request_context(
     """Give each request an id and reject bodies over the size limit with 413."""
     supplied = request.headers.get(REQUEST_ID_HEADER, "")
     request.state.request_id = (
-        supplied[:64] if supplied.isprintable() and supplied else (uuid.uuid4().hex)
+        supplied if _SAFE_REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
     )
     REQUEST_ID.set(request.state.request_id)
     limit = request.app.state.settings.max_body_bytes
@@ -118,11 +127,33 @@ async def _request_context(
         )
     try:
         response = await call_next(request)
+    except ClientDisconnect:
+        return _client_disconnected(request)
     except Exception as error:
         # Answered here, so the server does not log the same traceback again.
         return internal_error(request, error)
     response.headers[REQUEST_ID_HEADER] = request.state.request_id
     return response
+
+
+def _client_disconnected(request: Request) -> Response:
+    """Log a client that closed its connection mid-request, one line per 100.
+
+    Senders such as Alertmanager close connections when they time out, so this is
+    an ordinary event, not an error. The response goes nowhere.
+    """
+    state = request.app.state
+    state.client_disconnects = getattr(state, "client_disconnects", 0) + 1
+    if state.client_disconnects % 100 == 1:
+        logger.warning(
+            "request %s: %s %s: the client disconnected before the request was "
+            "read (%d client disconnects since start)",
+            request.state.request_id,
+            request.method[:20],
+            request.url.path[:200],
+            state.client_disconnects,
+        )
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

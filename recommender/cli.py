@@ -66,8 +66,16 @@ def _serve(args: argparse.Namespace, settings: ServiceSettings) -> int:
     app = create_app(settings, knowledge_base=knowledge_base)
     # log_config=None keeps the handlers set up in main, so uvicorn's lines come
     # out in the same format (JSON with INCIDENT_LOG_FORMAT=json).
+    # NOTE: uvicorn has no timeout for reading request headers, so a reverse proxy
+    # in front must enforce one. Bodies are timed by body_timeout in the app.
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level="info", log_config=None
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=None,
+        timeout_keep_alive=settings.keep_alive_timeout,
+        limit_concurrency=settings.limit_concurrency,
     )
     return 0
 

@@ -101,6 +101,11 @@ def parse_rule_text(text: str, name: str) -> RuleFile:
     except yaml.YAMLError as error:
         result.problems.append(RuleProblem(name, None, _yaml_problem(error)))
         return result
+    except RecursionError:
+        # PyYAML builds nested lists and mappings by recursion.
+        reason = "the YAML is nested too deeply to read; rule files need a few levels"
+        result.problems.append(RuleProblem(name, None, reason))
+        return result
 
     found_groups = False
     for number, document in enumerate(documents, start=1):

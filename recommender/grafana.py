@@ -6,6 +6,7 @@ from recommender.alert_fields import (
     MAX_LABELS,
     json_kind,
     optional_string,
+    preview,
 )
 from recommender.alerts import (
     Alert,
@@ -48,9 +49,10 @@ def parse_grafana(payload: object) -> AlertGroup:
 def _check_group_fields(payload: dict[str, object]) -> None:
     org_id = payload.get("orgId")
     if org_id is not None and (not isinstance(org_id, int) or isinstance(org_id, bool)):
-        raise InvalidAlertError(
-            "orgId", f"expected a whole number, got {json_kind(org_id)}"
-        )
+        got = json_kind(org_id)
+        if isinstance(org_id, float):
+            got = f"{preview(org_id)}, which is not a whole number"
+        raise InvalidAlertError("orgId", f"expected a whole number, got {got}")
     for key in _GROUP_TEXT_FIELDS:
         optional_string(payload.get(key), key)
 

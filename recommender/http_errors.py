@@ -116,10 +116,14 @@ def install_error_handlers(app: FastAPI) -> None:
         if error.status_code == 405:
             return method_not_allowed(request, allowed_methods(request))
         code = {404: "not_found", 413: "too_large"}.get(error.status_code, "http_error")
+        message = str(error.detail)
+        if error.status_code == 404 and message == "Not Found":
+            message = (
+                f"no route matches {request.url.path[:200]}; the routes are listed "
+                "at /docs"
+            )
         headers = dict(error.headers or {})
-        return error_response(
-            request, error.status_code, code, str(error.detail), None, headers
-        )
+        return error_response(request, error.status_code, code, message, None, headers)
 
     @app.exception_handler(ConfigurationError)
     @app.exception_handler(KnowledgeBaseError)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import datetime, timezone
@@ -12,6 +13,12 @@ from datetime import datetime, timezone
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+# C0 and C1 controls (CR and LF among them) and the Unicode bidirectional
+# controls. Alert text in a message could otherwise start a forged log line or
+# reorder what a terminal shows.
+_CONTROL_CHARACTERS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 class RequestIdFilter(logging.Filter):
@@ -21,6 +28,29 @@ class RequestIdFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = REQUEST_ID.get()
         return True
+
+
+def escape_controls(text: str) -> str:
+    """Replace control characters with escapes such as \\n and \\u202e."""
+    return _CONTROL_CHARACTERS.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+class TextFormatter(logging.Formatter):
+    """Format a record as one line of text, control characters escaped.
+
+    A traceback still follows on its own lines, as the standard formatter writes it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        return escape_controls(line)
 
 
 class JsonFormatter(logging.Formatter):
@@ -46,8 +76,34 @@ def make_handler(log_format: str) -> logging.Handler:
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        handler.setFormatter(TextFormatter())
     return handler
+
+
+class AccessLogFilter(logging.Filter):
+    """Drop query values and cut long paths in uvicorn's access log lines.
+
+    A sender that cannot set headers may put a token in the query string, and a
+    path may be tens of kilobytes long.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn 0.55 logs (client, method, path with query, HTTP version, status).
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (*args[:2], redact_target(args[2]), *args[3:])
+        return True
+
+
+def redact_target(target: str, max_path_chars: int = 200) -> str:
+    """Return a request target with query values replaced and the path cut."""
+    path, _, query = target.partition("?")
+    if len(path) > max_path_chars:
+        path = path[:max_path_chars] + "..."
+    if not query:
+        return path
+    names = [part.partition("=")[0][:40] for part in query.split("&")[:20]]
+    return path + "?" + "&".join(f"{name}=REDACTED" for name in names)
 
 
 def configure_logging(level: int, log_format: str) -> None:
@@ -61,3 +117,6 @@ def configure_logging(level: int, log_format: str) -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+    access_logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessLogFilter) for f in access_logger.filters):
+        access_logger.addFilter(AccessLogFilter())

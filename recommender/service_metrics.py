@@ -17,6 +17,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.requests import ClientDisconnect
 
 from indexer.knowledge_base import Stats
 from recommender.recommendation import Recommendation
@@ -31,6 +32,9 @@ STANDARD_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
 )
 OTHER_METHOD = "other"
+# Status recorded for a request whose client disconnected before it was read,
+# as nginx logs it. No response reaches that client.
+CLIENT_CLOSED_REQUEST = 499
 # Request latency buckets in seconds: recommendations take tens to hundreds of
 # milliseconds on a CPU, and queued ones take seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -120,6 +124,9 @@ async def observe_requests(
     try:
         response = await call_next(request)
         status = response.status_code
+    except ClientDisconnect:
+        status = CLIENT_CLOSED_REQUEST
+        raise
     finally:
         # An exception here becomes a 500 in the outer middleware, so it is
         # counted as one.

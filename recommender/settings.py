@@ -52,6 +52,27 @@ class ServiceSettings(IndexerSettings):
             "turns on the vector index, so more threads mostly wait."
         ),
     )
+    body_timeout: float = Field(
+        default=30.0,
+        gt=0.0,
+        description=(
+            "Seconds a request may take to send its whole body; a slower one gets "
+            "408 and its connection is closed."
+        ),
+    )
+    keep_alive_timeout: int = Field(
+        default=5,
+        ge=1,
+        description="Seconds an idle keep-alive connection stays open (uvicorn).",
+    )
+    limit_concurrency: int = Field(
+        default=1000,
+        ge=1,
+        description=(
+            "Connections and requests uvicorn serves at once; more requests get "
+            "503 from uvicorn."
+        ),
+    )
     alerts_database: Path | None = Field(
         default=None,
         description=(

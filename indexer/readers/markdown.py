@@ -175,6 +175,13 @@ def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
         data = yaml.safe_load(front_text)
     except yaml.YAMLError as error:
         raise _MarkdownError(*_yaml_problem(error)) from error
+    except RecursionError:
+        # PyYAML builds nested lists and mappings by recursion.
+        raise _MarkdownError(
+            2,
+            "the front matter is nested too deeply to read; front matter needs "
+            "key: value lines with at most a list or mapping inside",
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import math
 from typing import Any
 
 from fastapi import Request
 
 from recommender.errors import InvalidAlertError
-from recommender.http_errors import ApiError
+from recommender.http_errors import ApiError, request_id
+
+logger = logging.getLogger(__name__)
 
 # Alerts are three or four levels deep; far deeper JSON is an attack or a bug.
 MAX_DEPTH = 32
@@ -29,17 +33,19 @@ async def read_json(request: Request) -> Any:
             "content-type",
         )
 
-    limit = request.app.state.settings.max_body_bytes
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise ApiError(
-                413, "too_large", f"request body is over the limit of {limit} bytes"
-            )
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"content encoding {encoding[:40]!r} is not supported; send the body "
+            "uncompressed, without a Content-Encoding header",
+            "content-encoding",
+        )
 
+    body = await read_body(request)
     try:
-        text = bytes(body).decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ApiError(
             422,
@@ -47,6 +53,8 @@ async def read_json(request: Request) -> Any:
             f"body is not valid UTF-8: byte {error.start} cannot be decoded",
             "body",
         ) from error
+    # RFC 8259 section 8.1 lets a parser ignore a leading byte order mark.
+    text = text.removeprefix("\ufeff")
     try:
         document = decode_json(text, "body")
     except RecursionError as error:
@@ -55,12 +63,49 @@ async def read_json(request: Request) -> Any:
     return document
 
 
+async def read_body(request: Request) -> bytes:
+    """Read the whole body within the body_timeout setting and under the size limit.
+
+    A client that stalls or sends a byte at a time would otherwise hold its
+    connection and request for as long as it likes.
+    """
+    settings = request.app.state.settings
+    limit = settings.max_body_bytes
+    body = bytearray()
+    try:
+        async with asyncio.timeout(settings.body_timeout):
+            async for chunk in request.stream():
+                body.extend(chunk)
+                if len(body) > limit:
+                    raise ApiError(
+                        413,
+                        "too_large",
+                        f"request body is over the limit of {limit} bytes",
+                    )
+    except TimeoutError as error:
+        logger.info(
+            "request %s: body not received within %s seconds, %d bytes read",
+            request_id(request),
+            settings.body_timeout,
+            len(body),
+        )
+        raise ApiError(
+            408,
+            "request_timeout",
+            f"the request body was not received within {settings.body_timeout} "
+            "seconds; send the whole body at once",
+            "body",
+            headers={"Connection": "close"},
+        ) from error
+    return bytes(body)
+
+
 def decode_json(text: str, field: str) -> Any:
     """Parse strict JSON (RFC 8259), raising InvalidAlertError that names field.
 
-    Python's json module also reads NaN and Infinity, overflows 1e999 to infinity
-    and raises ValueError for integers of more than 4,300 digits, so each of those
-    is rejected here with a message instead.
+    Python's json module also reads NaN and Infinity, overflows 1e999 to infinity,
+    keeps the last of repeated keys and raises ValueError for integers of more than
+    4,300 digits, so each of those is rejected here with a message instead.
     """
 
     def reject_constant(name: str) -> Any:
@@ -90,9 +135,22 @@ def decode_json(text: str, field: str) -> Any:
             )
         return value
 
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        document: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in document:
+                raise InvalidAlertError(
+                    field,
+                    f"the key {key[:80]!r} appears twice in one object, so its "
+                    "value is ambiguous; send each key once",
+                )
+            document[key] = value
+        return document
+
     try:
         return json.loads(
             text,
+            object_pairs_hook=unique_keys,
             parse_constant=reject_constant,
             parse_int=parse_integer,
             parse_float=parse_float,

@@ -8,6 +8,7 @@ place, so searches keep working while a record is added.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -23,16 +24,18 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from indexer.errors import RecordNotFoundError
 from indexer.knowledge_base import KnowledgeBase, WriteSummary
 from indexer.readers import read_sources
 from indexer.readers.markdown import read_markdown
 from indexer.record import SECTION_NAMES, IncidentRecord, Kind
 from indexer.sync import plan_sync
+from recommender.alert_fields import json_kind
 from recommender.auth import require_write_token
 from recommender.feedback import FeedbackEntry
 from recommender.http_errors import ApiError, request_id
 from recommender.recommendation import Recommender
-from recommender.routes.body import read_json
+from recommender.routes.body import read_body, read_json
 from recommender.routes.deps import get_knowledge_base, get_recommender
 from recommender.schemas import ErrorBody
 from recommender.service_metrics import metrics_of
@@ -59,7 +62,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 MARKDOWN_TYPES = frozenset({"text/markdown", "text/x-markdown", "text/plain"})
 UPLOADS_FOLDER = "uploads"
-_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 # One re-index at a time per process; a second request gets 409, not a queue.
 _reindex_lock = threading.Lock()
 
@@ -175,7 +177,10 @@ async def post_feedback(
             "give the alertname or the fingerprint of the alert the verdict is for",
             "alertname",
         )
-    await run_in_threadpool(recommender.knowledge_base.get, body.record_id)
+    try:
+        await run_in_threadpool(recommender.knowledge_base.get, body.record_id)
+    except RecordNotFoundError as error:
+        raise ApiError(404, "not_found", str(error), "record_id") from error
 
     entry = FeedbackEntry(
         record_id=body.record_id,
@@ -222,11 +227,9 @@ async def _markdown_record(
     The file is saved before anything else, so the text survives a failed write
     and a rebuild can read it again.
     """
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw.extend(chunk)
+    raw = await read_body(request)
     try:
-        text = bytes(raw).decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ApiError(
             422,
@@ -240,7 +243,11 @@ async def _markdown_record(
     folder = knowledge_base.settings.home / UPLOADS_FOLDER
     staging = folder / f".upload-{uuid.uuid4().hex}.md"
     await run_in_threadpool(_write_file, staging, text)
-    result = await run_in_threadpool(read_markdown, staging, record_id or "")
+    try:
+        result = await run_in_threadpool(read_markdown, staging, record_id or "")
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
     if result.problems:
         staging.unlink(missing_ok=True)
         problem = result.problems[0]
@@ -263,6 +270,9 @@ async def _markdown_record(
         staging.unlink(missing_ok=True)
         raise
 
+    saved = _with_id_in_front_matter(text, record.id)
+    if saved != text:
+        await run_in_threadpool(_write_file, staging, saved)
     target = folder / _upload_name(record.id)
     os.replace(staging, target)
     return replace(record, source=str(target))
@@ -315,10 +325,33 @@ def _write_file(path: FilePath, text: str) -> None:
 
 
 def _upload_name(record_id: str) -> str:
-    """Return a file name for a record id; the hash keeps similar ids apart."""
-    digest = hashlib.sha256(record_id.encode("utf-8")).hexdigest()[:8]
-    readable = _UNSAFE_FILE_CHARS.sub("_", record_id)[:100]
-    return f"{readable}-{digest}.md"
+    """Return the file name of an upload: a hash of its id, never a skipped name.
+
+    `indexer build` skips names such as README or ones with the word "template",
+    so the id itself is kept in the front matter, not in the name.
+    """
+    digest = hashlib.sha256(record_id.encode("utf-8")).hexdigest()[:16]
+    return f"upload-{digest}.md"
+
+
+def _with_id_in_front_matter(text: str, record_id: str) -> str:
+    """Return the Markdown with `id` in its front matter, adding the line if absent.
+
+    An id given as ?id= is otherwise lost when `indexer build` reads the upload
+    again, and the record would get an id made from the file name.
+    """
+    # JSON strings are valid YAML, and quoting keeps an id such as 1234 a string.
+    id_line = f"id: {json.dumps(record_id)}"
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].rstrip() != "---":
+        return f"---\n{id_line}\n---\n{text}"
+
+    for line in lines[1:]:
+        if line.rstrip() in ("---", "..."):
+            break
+        if line.split(":", 1)[0].strip().lower() == "id":
+            return text
+    return lines[0] + id_line + "\n" + "".join(lines[1:])
 
 
 def _delete_upload(knowledge_base: KnowledgeBase, record: IncidentRecord) -> None:
@@ -340,6 +373,15 @@ def _sync(knowledge_base: KnowledgeBase, sources: list[FilePath]) -> WriteSummar
 
 def _validated(model: Any, document: Any) -> Any:
     """Validate a parsed JSON body, reporting errors like FastAPI's own bodies."""
+    if not isinstance(document, dict):
+        fields = ", ".join(model.model_fields)
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"expected a JSON object with the fields {fields}, got "
+            f"{json_kind(document)}",
+            "body",
+        )
     try:
         return model.model_validate(document)
     except ValidationError as error:

@@ -225,6 +225,17 @@ def test_front_matter_alias_is_rejected(tmp_path: Path) -> None:
     assert "YAML alias *t" in result.problems[0].reason
 
 
+def test_deep_front_matter_is_a_problem(tmp_path: Path) -> None:
+    deep = "x: " + "[" * 2000 + "]" * 2000
+    _write(tmp_path / "pm", "deep.md", f"---\n{deep}\n---\n# T\n\n## Summary\n\nx\n")
+    _write(tmp_path / "pm", "good.md", "# Good\n\n## Summary\n\nFine.\n")
+
+    result = read_sources([tmp_path / "pm"])
+
+    assert [r.title for r in result.records] == ["Good"]
+    assert "nested too deeply" in result.problems[0].reason
+
+
 def test_unclosed_front_matter(tmp_path: Path) -> None:
     _write(tmp_path / "pm", "open.md", "---\ntitle: x\n\n# Title\n")
 

@@ -138,3 +138,26 @@ def test_resolve_of_unknown_alert_is_not_stored(tmp_path):
     store = AlertStore(tmp_path / "alerts.db")
     assert store.receive([_alert(status="resolved", starts_at=None)]) == [None]
     assert store.page(10, 0) == ([], 0)
+
+
+def test_reused_fingerprint_is_stored_apart(tmp_path):
+    store = AlertStore(tmp_path / "alerts.db")
+    first = _alert()
+    first.labels = {"alertname": "KafkaConsumerLagHigh"}
+    other = _alert()
+    other.labels = {"alertname": "CertificateExpiringSoon"}
+
+    [kafka] = store.receive([first])
+    store.save_recommendation(kafka.key, {"matches": [{"id": "RB-kafka"}]}, 1)
+    [cert] = store.receive([other])
+    [kafka_again] = store.receive([first])
+    [cert_again] = store.receive([other])
+
+    assert cert.key != kafka.key
+    assert cert.recommendation is None
+    assert cert.alert["labels"] == {"alertname": "CertificateExpiringSoon"}
+    assert kafka_again.key == kafka.key
+    assert kafka_again.alert["labels"] == {"alertname": "KafkaConsumerLagHigh"}
+    assert kafka_again.recommendation == {"matches": [{"id": "RB-kafka"}]}
+    assert cert_again.key == cert.key
+    assert cert_again.deliveries == 2

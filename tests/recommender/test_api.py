@@ -185,6 +185,10 @@ def test_oversized_body_is_413(client):
 def test_unknown_route_uses_error_shape(client):
     body = _error(client.get("/v1/nothing-here"), 404)
     assert body["code"] == "not_found"
+    assert (
+        body["message"]
+        == "no route matches /v1/nothing-here; the routes are listed at /docs"
+    )
 
 
 def test_empty_knowledge_base_says_no_precedent(empty_client):

@@ -1,20 +1,35 @@
-"""HTTP behaviour that needs no knowledge base: methods, HEAD, 405 and metrics."""
+"""HTTP behaviour that needs no knowledge base: methods, HEAD, 405, slow or
+vanished clients and metrics."""
+
+import asyncio
+import logging
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 
 from recommender.api import create_app
+from recommender.routes.body import read_json
 from recommender.settings import ServiceSettings
+
+BODY_TIMEOUT = 0.3
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    app = create_app(ServiceSettings(home=tmp_path_factory.mktemp("no-kb")))
+    settings = ServiceSettings(
+        home=tmp_path_factory.mktemp("no-kb"), body_timeout=BODY_TIMEOUT
+    )
+    app = create_app(settings)
 
     async def fail() -> None:
         raise RuntimeError("a bug in a route")
 
+    async def echo(request: Request) -> object:
+        return await read_json(request)
+
     app.add_api_route("/test-failure", fail)
+    app.add_api_route("/test-json", echo, methods=["POST"])
     return app
 
 
@@ -85,3 +100,83 @@ def test_405_names_allowed_methods(client, method, path, allow):
         error = response.json()["error"]
         assert error["code"] == "method_not_allowed"
         assert "POST" in error["message"] or "GET" in error["message"]
+
+
+def _send_raw(app, messages: list[dict]) -> list[dict]:
+    """Call the app with a JSON POST whose body arrives as messages, then stalls."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/test-json",
+        "raw_path": b"/test-json",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"50"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8080),
+    }
+    pending = list(messages)
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        if pending:
+            return pending.pop(0)
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=10))
+    return sent
+
+
+def test_stalled_body_gets_408(app):
+    partial = {"type": "http.request", "body": b'{"ti', "more_body": True}
+    sent = _send_raw(app, [partial])
+    start = sent[0]
+    assert start["status"] == 408
+    headers = dict(start["headers"])
+    assert headers[b"connection"] == b"close"
+    assert b"not received within 0.3 seconds" in sent[1]["body"]
+
+
+def test_client_disconnect_logs_one_warning(app, client, caplog):
+    caplog.set_level(logging.INFO)
+    for _ in range(3):
+        _send_raw(app, [{"type": "http.disconnect"}])
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    warnings = [r for r in caplog.records if "disconnected" in r.getMessage()]
+    assert len(warnings) == 1
+    assert warnings[0].levelno == logging.WARNING
+    assert warnings[0].exc_info is None
+
+    counts = _series(client, "incident_http_request_duration_seconds_count")
+    [closed] = [line for line in counts if 'status="499"' in line]
+    assert 'route="/test-json"' in closed
+    assert closed.endswith(" 3.0")
+
+
+REQUEST_IDS = [
+    # (X-Request-ID sent, kept)
+    ("req-42.a_b", True),
+    ("] ERROR fake: x", False),
+    ("tab\tinside", False),
+    ("x" * 65, False),
+]
+
+
+@pytest.mark.parametrize(("supplied", "kept"), REQUEST_IDS)
+def test_client_request_id_kept_only_if_safe(client, supplied, kept):
+    response = client.get("/livez", headers={"X-Request-ID": supplied})
+    returned = response.headers["X-Request-ID"]
+    assert (returned == supplied) is kept
+    assert len(returned) <= 64
+    assert " " not in returned

@@ -225,7 +225,7 @@ def test_token_file_is_read(home, kb, tmp_path):
             json={"record_id": "missing-record", "verdict": "wrong", "alertname": "X"},
             headers={"Authorization": f"Bearer {OTHER_TOKEN}"},
         )
-        assert _error(response, 404)["field"] == "id"
+        assert _error(response, 404)["field"] == "record_id"
 
 
 def test_add_replace_and_remove_json_record(client, kb):
@@ -265,11 +265,37 @@ def test_markdown_postmortem_is_saved_and_indexed(client, kb):
     record = client.get("/v1/incidents/PM-MD-002").json()
     assert record["title"] == "Gravel queue stuck after broker upgrade"
     assert "old client protocol" in record["sections"]["root_cause"]
-    saved = kb.settings.home / "uploads"
-    [path] = [p for p in saved.iterdir() if p.name.startswith("PM-MD-002")]
-    assert path.read_text(encoding="utf-8") == text
+    path = kb.settings.home / "uploads" / records_routes._upload_name("PM-MD-002")
+    with_id = text.replace("---\n", '---\nid: "PM-MD-002"\n', 1)
+    assert path.read_text(encoding="utf-8") == with_id
 
     client.delete("/v1/incidents/PM-MD-002", headers=AUTH)
+    assert not path.exists()
+
+
+REREAD_UPLOADS = [
+    # (?id=, Markdown body)
+    ("PM-helm-template-bug", "# Helm template bug\n\n## Summary\nEmpty image tag.\n"),
+    ("README", "---\nseverity: SEV3\n---\n# Readme incident\n\n## Summary\nx y.\n"),
+    ("1234", "# Numeric id\n\n## Summary\nThe id looks like a number.\n"),
+]
+
+
+@pytest.mark.parametrize(("record_id", "text"), REREAD_UPLOADS)
+def test_upload_keeps_id_when_reread(client, kb, record_id, text):
+    headers = {**AUTH, "Content-Type": "text/markdown"}
+    response = client.post(
+        "/v1/incidents", params={"id": record_id}, content=text, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    path = kb.settings.home / "uploads" / records_routes._upload_name(record_id)
+
+    result = read_sources([path.parent])
+    reread = [r.id for r in result.records if r.source == str(path)]
+    assert reread == [record_id]
+    assert str(path) not in result.skipped
+
+    client.delete(f"/v1/incidents/{record_id}", headers=AUTH)
     assert not path.exists()
 
 
@@ -279,6 +305,14 @@ def test_markdown_without_id_is_422(client):
     error = _error(client.post("/v1/incidents", content=body, headers=headers), 422)
     assert error["field"] == "id"
     assert "?id=" in error["message"]
+
+
+def test_record_list_body_is_422(client):
+    response = client.post("/v1/incidents", json=[NEW_RECORD], headers=AUTH)
+    body = _error(response, 422)
+    assert body["field"] == "body"
+    assert body["message"].startswith("expected a JSON object with the fields id, kind")
+    assert "RecordIn" not in body["message"]
 
 
 @pytest.mark.parametrize(
@@ -327,6 +361,13 @@ INVALID_MARKDOWN = [
     ),
     ("NUL in the id", "abc\x00def", "# T\n\n## Summary\nx\n", "id", "invalid"),
     ("absolute path id", "/tmp/pwned", "# T\n\n## Summary\nx\n", "id", "invalid"),
+    (
+        "front matter nested 2,000 deep",
+        "PM-DEEP",
+        "---\nx: " + "[" * 2000 + "]" * 2000 + "\n---\n# T\n\n## Summary\nx\n",
+        "body",
+        "nested too deeply",
+    ),
     (
         "parent folder id",
         None,
@@ -449,7 +490,8 @@ def test_feedback_needs_alert_and_known_record(client):
     body = _error(client.post("/v1/feedback", json=missing_alert, headers=AUTH), 422)
     assert body["field"] == "alertname"
     unknown = {**missing_alert, "alertname": "X", "record_id": "PM-0000-404"}
-    _error(client.post("/v1/feedback", json=unknown, headers=AUTH), 404)
+    body = _error(client.post("/v1/feedback", json=unknown, headers=AUTH), 404)
+    assert body["field"] == "record_id"
     bad_verdict = {**missing_alert, "alertname": "X", "verdict": "meh"}
     body = _error(client.post("/v1/feedback", json=bad_verdict, headers=AUTH), 422)
     assert body["field"] == "verdict"

@@ -156,6 +156,14 @@ def test_alias_bomb_rejected_not_expanded():
     assert "must be a string" in result.problems[0].message
 
 
+def test_deep_yaml_is_a_problem():
+    result = parse_rule_text("groups: " + "[" * 2000 + "]" * 2000, "deep.yaml")
+
+    assert result.rules == []
+    [problem] = result.problems
+    assert "nested too deeply" in problem.message
+
+
 def test_alert_name_from_catalogue_title():
     assert alert_name("Prometheus target missing") == "PrometheusTargetMissing"
     assert alert_name("Host OOM kill detected") == "HostOOMKillDetected"

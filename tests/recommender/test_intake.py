@@ -159,6 +159,33 @@ MALFORMED = [
         "integer of 5000 digits",
     ),
     (
+        "repeated title key",
+        "",
+        b'{"title": "disk full", "title": "cert expiry"}',
+        JSON,
+        422,
+        "body",
+        "the key 'title' appears twice",
+    ),
+    (
+        "repeated label key",
+        "/alertmanager",
+        b'{"version": "4", "alerts": [{"labels": {"service": "a", "service": "b"}}]}',
+        JSON,
+        422,
+        "body",
+        "the key 'service' appears twice",
+    ),
+    (
+        "gzip body",
+        "",
+        b"\x1f\x8b\x08\x00",
+        {**JSON, "Content-Encoding": "gzip"},
+        415,
+        "content-encoding",
+        "content encoding 'gzip' is not supported",
+    ),
+    (
         "NaN label value",
         "",
         b'{"title": "disk", "labels": {"a": NaN}}',
@@ -356,6 +383,15 @@ MALFORMED = [
         "expected an object of strings, got a list",
     ),
     (
+        "Grafana orgId as a float",
+        "/grafana",
+        json.dumps({**_grafana(), "orgId": 1.5}).encode(),
+        JSON,
+        422,
+        "orgId",
+        "got 1.5, which is not a whole number",
+    ),
+    (
         "Grafana orgId as text",
         "/grafana",
         json.dumps({**_grafana(), "orgId": "one"}).encode(),
@@ -536,6 +572,15 @@ def test_pagerduty_resolve_updates_stored_trigger(client):
     assert stored["deliveries"] == 2
 
 
+def test_leading_byte_order_mark_is_ignored(client):
+    body = b'\xef\xbb\xbf{"title": "byte order mark disk full"}'
+    response = client.post("/v1/alerts", content=body, headers=JSON)
+    assert response.status_code == 200, response.text
+    [result] = response.json()["results"]
+    stored = client.get(f"/v1/alerts/{result['key']}").json()
+    assert stored["alert"]["title"] == "byte order mark disk full"
+
+
 def test_label_values_keep_json_spelling(client):
     payload = {
         "title": "label spelling check",
@@ -574,6 +619,21 @@ def test_pagerduty_trigger_after_resolve_is_new(client):
     assert again["key"] != first["key"]
     stored = client.get(f"/v1/alerts/{first['key']}").json()
     assert stored["alert"]["status"] == "resolved"
+
+
+def test_reused_fingerprint_is_computed_apart(client):
+    kafka = _webhook("KafkaConsumerLagHigh", fingerprint="reused-fingerprint-1")
+    kafka["alerts"][0]["annotations"]["summary"] = "kafka consumer lag above 100000"
+    cert = _webhook("CertificateExpiringSoon", fingerprint="reused-fingerprint-1")
+    cert["alerts"][0]["annotations"]["summary"] = "checkout certificate expires soon"
+    first = client.post("/v1/alerts/alertmanager", json=kafka).json()["results"][0]
+    second = client.post("/v1/alerts/alertmanager", json=cert).json()["results"][0]
+    assert second["replayed"] is False
+    assert second["key"] != first["key"]
+    assert second["recommendation"] != first["recommendation"]
+    stored = client.get(f"/v1/alerts/{first['key']}").json()
+    assert stored["alert"]["alertname"] == "KafkaConsumerLagHigh"
+    assert stored["deliveries"] == 1
 
 
 def test_repeated_delivery_is_replayed(client):
