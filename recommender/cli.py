@@ -19,8 +19,10 @@ from recommender.errors import InvalidAlertError
 from recommender.evaluation import predict, score
 from recommender.evaluation_report import render_evaluation
 from recommender.feedback import TARGETS, VERDICTS, FeedbackEntry, FeedbackStore
+from recommender.grafana import GRAFANA_VERSION, parse_grafana
 from recommender.incident_commands import add_incident_commands
 from recommender.logs import configure_logging
+from recommender.pagerduty import parse_pagerduty
 from recommender.queries import read_queries
 from recommender.recommendation import Recommender
 from recommender.report import render_matches, render_result
@@ -211,7 +213,22 @@ def _alerts_from(args: argparse.Namespace) -> list[Alert | InvalidAlertError]:
         raise InvalidAlertError(
             str(args.file), f"not valid UTF-8 JSON: {error}"
         ) from error
+    return parse_any_payload(payload)
+
+
+def parse_any_payload(payload: object) -> list[Alert | InvalidAlertError]:
+    """Parse any payload the API takes: Alertmanager, Grafana, PagerDuty or plain.
+
+    Grafana webhooks are told apart by their version "1", and PagerDuty events by
+    event_action or by being a list.
+    """
+    if isinstance(payload, list) or (
+        isinstance(payload, dict) and "event_action" in payload
+    ):
+        return parse_pagerduty(payload).alerts
     if isinstance(payload, dict) and "alerts" in payload:
+        if str(payload.get("version")) == GRAFANA_VERSION:
+            return parse_grafana(payload).alerts
         return list(parse_alertmanager(payload))
     return [parse_plain(payload)]
 

@@ -29,6 +29,58 @@ def test_suggest_from_webhook_file(sample_home, capsys):
     assert "Suggested severity: SEV" in out
 
 
+SUGGEST_FORMATS = [
+    # (case, payload, alertname of the first result)
+    (
+        "Grafana",
+        {
+            "version": "1",
+            "orgId": 1,
+            "status": "firing",
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"alertname": "HighDiskUsage"},
+                    "annotations": {"summary": "Disk almost full on orders-db"},
+                    "startsAt": "2026-12-04T20:00:00Z",
+                }
+            ],
+        },
+        "HighDiskUsage",
+    ),
+    (
+        "PagerDuty",
+        {
+            "event_action": "trigger",
+            "payload": {
+                "summary": "kafka broker down",
+                "source": "kafka-1",
+                "severity": "error",
+                "custom_details": {"alertname": "KafkaBrokerDown"},
+            },
+        },
+        "KafkaBrokerDown",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("payload", "alertname"),
+    [case[1:] for case in SUGGEST_FORMATS],
+    ids=[case[0] for case in SUGGEST_FORMATS],
+)
+def test_suggest_reads_api_formats(sample_home, tmp_path, capsys, payload, alertname):
+    path = tmp_path / "payload.json"
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    status, out, err = _run(
+        capsys, "--home", str(sample_home), "suggest", "--json", "--file", str(path)
+    )
+    assert status == 0, err
+    [result] = json.loads(out)["results"]
+    assert result["outcome"] == "recommended"
+    assert result["alert"]["alertname"] == alertname
+
+
 def test_suggest_json_output_for_text(sample_home, capsys):
     status, out, _ = _run(
         capsys,
