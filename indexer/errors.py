@@ -19,8 +19,10 @@ class RecordNotFoundError(IncidentRecommenderError):
     """No record with the requested id exists in the knowledge base."""
 
     def __init__(self, record_id: str) -> None:
+        # The id is cut, because it comes from a request path of any length.
+        shown = record_id if len(record_id) <= 200 else record_id[:200] + "..."
         super().__init__(
-            f"no record with id {record_id!r} in the knowledge base; find ids with "
+            f"no record with id {shown!r} in the knowledge base; find ids with "
             "'recommender search TEXT', which shows the id of every match"
         )
         self.record_id = record_id

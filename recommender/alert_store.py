@@ -224,6 +224,19 @@ class AlertStore:
             ).scalar_one()
         return [_stored(row) for row in rows], int(total)
 
+    def prune(self, older_than: timedelta) -> int:
+        """Delete alerts last delivered more than older_than ago; return the count.
+
+        Nothing else deletes received alerts, and each keeps its recommendation
+        JSON of a few kilobytes.
+        """
+        cutoff = _time_text(datetime.now(timezone.utc) - older_than)
+        statement = alerts_table.delete().where(
+            alerts_table.c.last_received_at < cutoff
+        )
+        with self.engine.begin() as connection:
+            return int(connection.execute(statement).rowcount)
+
     def _receive_one(
         self, connection: Connection, alert: Alert, now: str
     ) -> StoredAlert | None:

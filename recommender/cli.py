@@ -8,12 +8,14 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 
 from indexer.console import exit_with
 from indexer.errors import IncidentRecommenderError, KnowledgeBaseError
 from indexer.knowledge_base import KnowledgeBase
 from indexer.settings import load_settings
+from recommender.alert_store import AlertStore
 from recommender.alerts import Alert, alert_from_text, parse_alertmanager, parse_plain
 from recommender.errors import InvalidAlertError
 from recommender.evaluation import predict, score
@@ -106,6 +108,16 @@ def _feedback_add(args: argparse.Namespace, settings: ServiceSettings) -> int:
         f"stored feedback {entry.id}: {entry.verdict} for {entry.record_id} "
         f"(alertname {entry.alertname or '-'}, fingerprint {entry.fingerprint or '-'})"
     )
+    return 0
+
+
+def _alerts_prune(args: argparse.Namespace, settings: ServiceSettings) -> int:
+    path = settings.alerts_database or settings.home / "alerts.db"
+    if not path.exists():
+        print(f"no alerts database at {path}; nothing to prune")
+        return 0
+    removed = AlertStore(path).prune(timedelta(days=args.days))
+    print(f"removed {removed} alerts last received more than {args.days} days ago")
     return 0
 
 
@@ -293,9 +305,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(handler=_evaluate)
     _add_feedback_parser(commands)
+    _add_alerts_parser(commands)
     add_response_commands(commands)
     add_incident_commands(commands)
     return parser
+
+
+def _add_alerts_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    alerts = commands.add_parser("alerts", help="manage the received alerts")
+    actions = alerts.add_subparsers(required=True, metavar="ACTION")
+    prune = actions.add_parser(
+        "prune", help="delete alerts not received again for a number of days"
+    )
+    prune.add_argument(
+        "--days",
+        type=_whole_number(1),
+        required=True,
+        help="keep alerts last received within this many days",
+    )
+    prune.set_defaults(handler=_alerts_prune)
 
 
 def _add_feedback_parser(

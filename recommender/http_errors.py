@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 
 from fastapi import FastAPI, Request
@@ -105,6 +106,8 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(first.get("msg", "invalid request"))
         if first.get("type") == "missing":
             message = f"missing {location[0] if location else ''} parameter {field}"
+        elif _is_not_finite(first.get("input")):
+            message = f"expected a finite number, got {str(first['input'])[:20]!r}"
         elif first.get("input") is not None and not isinstance(
             first["input"], (dict, list)
         ):
@@ -148,6 +151,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _bug(request: Request, error: Exception) -> JSONResponse:
         return internal_error(request, error)
+
+
+def _is_not_finite(value: object) -> bool:
+    """Check for NaN or infinity sent as text, which pydantic reads as a float."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return not math.isfinite(float(value))
+    except ValueError:
+        return False
 
 
 def allowed_methods(request: Request) -> list[str]:

@@ -152,7 +152,11 @@ async def list_alerts(
     )
 
 
-@router.get("/{key}", response_model=StoredAlertOut, responses=READ_ERRORS)
+@router.get(
+    "/{key}",
+    response_model=StoredAlertOut,
+    responses={**READ_ERRORS, 405: {"model": ErrorBody}},
+)
 async def get_alert(
     request: Request,
     key: Annotated[str, Path(description="The key field of an alert's result.")],

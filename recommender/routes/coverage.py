@@ -19,7 +19,7 @@ from recommender.schemas import ErrorBody
 
 router = APIRouter(prefix="/v1", tags=["coverage"])
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (413, 415, 422)
+    code: {"model": ErrorBody} for code in (413, 415, 422, 503)
 }
 YAML_TYPES = frozenset(
     {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"}

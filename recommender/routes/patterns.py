@@ -17,7 +17,7 @@ from recommender.schemas import ErrorBody
 
 router = APIRouter(prefix="/v1", tags=["patterns"])
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (422,)
+    code: {"model": ErrorBody} for code in (422, 503)
 }
 # Reports kept per app, keyed by data version and parameters.
 _CACHE_SIZE = 8

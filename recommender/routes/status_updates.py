@@ -43,7 +43,7 @@ async def load_templates(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(prefix="/v1", tags=["status updates"], lifespan=load_templates)
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (404, 413, 415, 422)
+    code: {"model": ErrorBody} for code in (404, 413, 415, 422, 503)
 }
 
 

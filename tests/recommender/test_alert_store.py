@@ -161,3 +161,19 @@ def test_reused_fingerprint_is_stored_apart(tmp_path):
     assert kafka_again.recommendation == {"matches": [{"id": "RB-kafka"}]}
     assert cert_again.key == cert.key
     assert cert_again.deliveries == 2
+
+
+def test_prune_keeps_recent_alerts(tmp_path):
+    store = AlertStore(tmp_path / "alerts.db")
+    [old] = store.receive([_alert(starts_at="2026-01-01T00:00:00Z")])
+    [recent] = store.receive([_alert()])
+    with store.engine.begin() as connection:
+        connection.execute(
+            update(alerts_table)
+            .where(alerts_table.c.key == old.key)
+            .values(last_received_at="2020-01-01T00:00:00.000+00:00")
+        )
+
+    assert store.prune(timedelta(days=30)) == 1
+    assert store.get(old.key) is None
+    assert store.get(recent.key) is not None

@@ -98,6 +98,12 @@ def test_search_and_incident_routes(client):
     assert incident_id not in [m["id"] for m in similar.json()["matches"]]
 
 
+def test_long_unknown_id_is_cut_in_message(client):
+    body = _error(client.get("/v1/incidents/" + "A" * 20_000), 404)
+    assert len(body["message"]) < 400
+    assert "'" + "A" * 200 + "...'" in body["message"]
+
+
 def test_unknown_incident_is_404(client):
     body = _error(client.get("/v1/incidents/PM-0000-404"), 404)
     assert "PM-0000-404" in body["message"]
@@ -110,6 +116,12 @@ def test_top_k_out_of_range_is_422(client, top_k):
     body = _error(client.get("/v1/search", params={"q": "disk", "top_k": top_k}), 422)
     assert body["field"] == "top_k"
     assert "between 1 and 100" in body["message"]
+
+
+def test_nan_query_number_is_422(client):
+    body = _error(client.get("/v1/patterns", params={"distance_threshold": "NaN"}), 422)
+    assert body["field"] == "distance_threshold"
+    assert body["message"] == "expected a finite number, got 'NaN'"
 
 
 def test_top_k_not_a_number_is_422(client):

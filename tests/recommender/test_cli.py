@@ -2,6 +2,8 @@ import json
 
 import pytest
 
+from recommender.alert_store import AlertStore
+from recommender.alerts import Alert
 from recommender.cli import main
 from tests.conftest import SAMPLE_DATA
 
@@ -202,3 +204,14 @@ def test_suggest_empty_text_is_clear(sample_home, capsys):
     status, _, err = _run(capsys, "--home", str(sample_home), "suggest", "   ")
     assert status == 2
     assert "TEXT: is empty" in err
+
+
+def test_alerts_prune_command(tmp_path, capsys):
+    database = tmp_path / "alerts.db"
+    AlertStore(database).receive([Alert(fingerprint="f", title="disk full")])
+    status, out, _ = _run(
+        capsys, "--home", str(tmp_path), "alerts", "prune", "--days", "1"
+    )
+    assert status == 0
+    assert out.strip() == "removed 0 alerts last received more than 1 days ago"
+    assert AlertStore(database).page(10, 0)[1] == 1
