@@ -14,7 +14,7 @@ from indexer.console import exit_with
 from indexer.errors import IncidentRecommenderError
 from indexer.knowledge_base import KnowledgeBase
 from indexer.readers import ReadResult, load_mapping, preset_names, read_sources
-from indexer.settings import IndexerSettings, load_settings
+from indexer.settings import UPLOADS_FOLDER, IndexerSettings, load_settings
 from indexer.sync import plan_sync
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,19 @@ def _rejected_by_strict(args: argparse.Namespace, result: ReadResult) -> bool:
 
 
 def _remove(args: argparse.Namespace, settings: IndexerSettings) -> int:
-    summary = KnowledgeBase(settings, create=False).remove(args.ids)
+    knowledge_base = KnowledgeBase(settings, create=False)
+    sources = [
+        Path(record.source) for record in knowledge_base.get_many(args.ids).values()
+    ]
+    summary = knowledge_base.remove(args.ids)
+
+    # Markdown uploaded over the API is kept in this folder. Deleting it, as
+    # DELETE /v1/incidents does, keeps the next build from adding it back.
+    uploads = (settings.home / UPLOADS_FOLDER).resolve()
+    for source in sources:
+        path = source.resolve()
+        if path.parent == uploads and path.suffix == ".md":
+            path.unlink(missing_ok=True)
     print(f"removed {summary.removed} records (data version {summary.data_version})")
     return 0
 

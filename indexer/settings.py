@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from indexer.embedding import DEFAULT_MODEL
 from indexer.errors import ConfigurationError
 
+# Folder under home where Markdown records added over the API are saved.
+UPLOADS_FOLDER = "uploads"
+
 
 class IndexerSettings(BaseSettings):
     """Where the knowledge base lives and which model embeds it."""

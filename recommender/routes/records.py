@@ -29,6 +29,7 @@ from indexer.knowledge_base import KnowledgeBase, WriteSummary
 from indexer.readers import read_sources
 from indexer.readers.markdown import read_markdown
 from indexer.record import SECTION_NAMES, IncidentRecord, Kind
+from indexer.settings import UPLOADS_FOLDER
 from indexer.sync import plan_sync
 from recommender.alert_fields import json_kind
 from recommender.auth import require_write_token
@@ -61,7 +62,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 415, 422)
 }
 MARKDOWN_TYPES = frozenset({"text/markdown", "text/x-markdown", "text/plain"})
-UPLOADS_FOLDER = "uploads"
 # One re-index at a time per process; a second request gets 409, not a queue.
 _reindex_lock = threading.Lock()
 

@@ -79,12 +79,21 @@ def test_add_replaces_and_stats_counts(tmp_path, sources, capsys):
 
 
 def test_remove_unknown_id_is_clear_error(tmp_path, sources, capsys):
-    home = str(tmp_path / "kb")
-    _run(capsys, "--home", home, "build", "--quiet", str(sources / "pm.md"))
-    status, _, err = _run(capsys, "--home", home, "remove", "PM-NOPE")
+    home = tmp_path / "kb"
+    upload = home / "uploads" / "upload-0123456789abcdef.md"
+    upload.parent.mkdir(parents=True)
+    upload.write_text(POSTMORTEM)
+    _run(capsys, "--home", str(home), "build", "--quiet", str(upload))
+    status, _, err = _run(capsys, "--home", str(home), "remove", "PM-NOPE")
     assert status == 2
     assert "no record with id 'PM-NOPE'" in err
     assert "Traceback" not in err
+    assert upload.exists()
+
+    status, out, _ = _run(capsys, "--home", str(home), "remove", "PM-TEST-001")
+    assert status == 0
+    assert out.startswith("removed 1 records")
+    assert not upload.exists()
 
 
 def test_missing_source_is_clear_error(tmp_path, capsys):
