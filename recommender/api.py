@@ -68,7 +68,7 @@ def create_app(
     """Create the API over a knowledge base (opened from settings when not given).
 
     knowledge_base may be a function that opens one; it runs in the background
-    loader, so the app answers /livez while it runs. Raises ConfigurationError
+    loader, so the app serves /livez while it runs. Raises ConfigurationError
     for an invalid token setting.
     """
     settings = settings or ServiceSettings()

@@ -3,7 +3,7 @@
 Status codes: a request without a bearer token gets 401 with
 `WWW-Authenticate: Bearer`. A token that matches none of the configured ones gets
 401 too, with `error="invalid_token"` as RFC 6750 (section 3.1) specifies. A server
-with no token configured answers write endpoints with 403, so writes are never open
+with no token configured rejects write requests with 403, so writes are never open
 by accident.
 """
 

@@ -231,7 +231,7 @@ def _alerts_from(args: argparse.Namespace) -> list[Alert | InvalidAlertError]:
 def parse_any_payload(payload: object) -> list[Alert | InvalidAlertError]:
     """Parse any payload the API takes: Alertmanager, Grafana, PagerDuty or plain.
 
-    Grafana webhooks are told apart by their version "1", and PagerDuty events by
+    Grafana webhooks are recognised by their version "1", and PagerDuty events by
     event_action or by being a list.
     """
     if isinstance(payload, list) or (

@@ -17,7 +17,7 @@ from recommender.recommendation import DEFAULT_THRESHOLD, Recommender
 pytestmark = pytest.mark.slow
 
 # Floors a little under the figures in docs/EVALUATION.md, so a regression fails.
-# Measured: severity 0.657 and 0.442, and with the alert name 1.000 answered and
+# Measured: severity 0.657 and 0.442, and with the alert name 1.000 confident and
 # 1.000 flagged.
 SEVERITY_ACCURACY_FLOOR = 0.63
 SEVERITY_MACRO_F1_FLOOR = 0.42
@@ -91,7 +91,7 @@ def test_no_close_precedent_with_name(runbooks, tmp_path):
 
 
 def _precedent_shares(queries: list, predictions: list[Prediction]) -> tuple:
-    """Return the answered share of queries with a precedent, flagged of the rest."""
+    """Return the confident share with a precedent and the flagged share without."""
     with_precedent = [
         not p.no_close_precedent
         for q, p in zip(queries, predictions, strict=True)
