@@ -181,7 +181,7 @@ class AlertResult(BaseModel):
     """The result for one alert: recommended, resolved, or rejected with a reason.
 
     outcome is "unknown" for a resolve or acknowledge without a start time that
-    matches no open alert; it is not stored, and error gives the reason.
+    matches no open alert. Such a result is not stored, and error gives the reason.
     """
 
     index: int

@@ -10,6 +10,7 @@ from recommender.cli import main
 from tests.conftest import REPO_ROOT, SAMPLE_DATA
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "evaluation.ipynb"
+PATTERNS_NOTEBOOK = REPO_ROOT / "notebooks" / "recurring_patterns.ipynb"
 # Plotting takes seconds. The cell that builds and evaluates the sample knowledge
 # base took 18 s on an idle 2-core machine and about a minute on a busy one.
 CELL_TIMEOUT_SECONDS = 300
@@ -40,12 +41,17 @@ def _run_notebook(monkeypatch, result_path):
         monkeypatch.delenv("EVALUATION_RESULT", raising=False)
     else:
         monkeypatch.setenv("EVALUATION_RESULT", str(result_path))
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    return _execute(NOTEBOOK)
+
+
+def _execute(path):
+    """Run a notebook in a fresh kernel from its own folder and return its outputs."""
+    notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook,
         timeout=CELL_TIMEOUT_SECONDS,
         kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+        resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()
     return [output for cell in notebook.cells for output in cell.get("outputs", [])]
@@ -59,8 +65,9 @@ def _errors(outputs):
     return [output for output in outputs if output.output_type == "error"]
 
 
-def test_evaluation_notebook_saved_without_outputs():
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+@pytest.mark.parametrize("path", [NOTEBOOK, PATTERNS_NOTEBOOK], ids=lambda p: p.stem)
+def test_notebook_saved_without_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert code_cells
     for cell in code_cells:
@@ -89,3 +96,17 @@ def test_evaluation_notebook_evaluates_sample_data(monkeypatch):
     text = "".join(output.get("text", "") for output in outputs)
     assert "built knowledge base in" in text
     assert "Evaluation of 52 queries" in text
+
+
+def test_patterns_notebook_plots_sample(monkeypatch, sample_home):
+    monkeypatch.setenv("PATTERNS_HOME", str(sample_home))
+
+    outputs = _execute(PATTERNS_NOTEBOOK)
+
+    assert _errors(outputs) == []
+    assert len(_images(outputs)) == 1
+    text = "".join(output.get("text", "") for output in outputs)
+    assert f"knowledge base: {sample_home}" in text
+    markdown = "".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
+    assert "# Recurring incident patterns" in markdown
+    assert "Open action items:" in markdown
