@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from indexer.normalize import normalize_text
 from recommender.alert_fields import (
@@ -305,3 +306,12 @@ def fingerprint_of(labels: dict[str, str], text: str) -> str:
     # ASCII escapes keep unpaired surrogates from failing the encode.
     encoded = json.dumps([sorted(labels.items()), text]).encode()
     return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+def read_payload_file(path: Path) -> object:
+    """Read an alert payload from a JSON file; invalid UTF-8 or JSON names the file."""
+    raw = Path(path).read_bytes()
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidAlertError(str(path), f"not valid UTF-8 JSON: {error}") from error

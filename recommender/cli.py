@@ -16,7 +16,13 @@ from indexer.errors import IncidentRecommenderError, KnowledgeBaseError
 from indexer.knowledge_base import KnowledgeBase
 from indexer.settings import load_settings
 from recommender.alert_store import AlertStore
-from recommender.alerts import Alert, alert_from_text, parse_alertmanager, parse_plain
+from recommender.alerts import (
+    Alert,
+    alert_from_text,
+    parse_alertmanager,
+    parse_plain,
+    read_payload_file,
+)
 from recommender.errors import InvalidAlertError
 from recommender.evaluation import predict, score
 from recommender.evaluation_report import render_evaluation
@@ -218,14 +224,7 @@ def _alerts_from(args: argparse.Namespace) -> list[Alert | InvalidAlertError]:
             raise InvalidAlertError("TEXT", "give alert text or --file PAYLOAD.json")
         return [alert_from_text(" ".join(args.text), field="TEXT")]
 
-    raw = Path(args.file).read_bytes()
-    try:
-        payload = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidAlertError(
-            str(args.file), f"not valid UTF-8 JSON: {error}"
-        ) from error
-    return parse_any_payload(payload)
+    return parse_any_payload(read_payload_file(args.file))
 
 
 def parse_any_payload(payload: object) -> list[Alert | InvalidAlertError]:

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from indexer.knowledge_base import KnowledgeBase
-from recommender.alerts import Alert, parse_alertmanager
+from recommender.alerts import Alert, parse_alertmanager, read_payload_file
 from recommender.errors import InvalidAlertError
 from recommender.incident_response import IncidentResponse
 from recommender.incidents_in_progress import IncidentInProgress, group_name
@@ -83,7 +83,7 @@ def _response(settings: ServiceSettings) -> IncidentResponse:
 
 
 def _track(args: argparse.Namespace, settings: ServiceSettings) -> int:
-    payload = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    payload = read_payload_file(args.file)
     if not isinstance(payload, dict) or "alerts" not in payload:
         raise InvalidAlertError(
             str(args.file), "expected an Alertmanager webhook with an alerts list"

@@ -161,6 +161,20 @@ def test_concurrent_webhooks_open_once(tmp_path):
     assert [entry.event for entry in incident.history].count("opened") == 1
 
 
+def test_track_invalid_json_is_clear_error(tmp_path, capsys, sample_home):
+    from recommender.cli import main
+
+    payload = tmp_path / "webhook.json"
+    payload.write_text("{not json", encoding="utf-8")
+
+    status = main(
+        ["--home", str(sample_home), "incidents", "track", "-f", str(payload)]
+    )
+
+    assert status == 2
+    assert f"{payload}: not valid UTF-8 JSON" in capsys.readouterr().err
+
+
 def test_missing_home_is_not_created(tmp_path, capsys):
     from recommender.cli import main
 
