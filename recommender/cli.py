@@ -78,15 +78,8 @@ def _serve(args: argparse.Namespace, settings: ServiceSettings) -> int:
     # out in the same format (JSON with INCIDENT_LOG_FORMAT=json).
     # NOTE: uvicorn has no timeout for reading request headers, so a reverse proxy
     # in front must enforce one. Bodies are timed by body_timeout in the app.
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        log_config=None,
-        timeout_keep_alive=settings.keep_alive_timeout,
-        limit_concurrency=settings.limit_concurrency,
-    )
+    config = settings.uvicorn_config(app, log_level="info", log_config=None)
+    uvicorn.Server(config).run()
     return 0
 
 

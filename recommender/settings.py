@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import uvicorn
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from indexer.settings import IndexerSettings
 from recommender.recommendation import DEFAULT_THRESHOLD
+
+# Longest request line plus headers uvicorn reads. The default of 16 KiB is
+# shorter than a search of 10,000 characters once they are percent-encoded
+# (up to 12 bytes each), and uvicorn answers a longer head with a bare 400.
+MAX_REQUEST_HEAD_BYTES = 256 * 1024
 
 
 class ServiceSettings(IndexerSettings):
@@ -128,3 +134,15 @@ class ServiceSettings(IndexerSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    def uvicorn_config(self, app: object, **options: Any) -> uvicorn.Config:
+        """Return uvicorn's configuration for app, the same for every way of serving."""
+        return uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            host=self.host,
+            port=self.port,
+            timeout_keep_alive=self.keep_alive_timeout,
+            limit_concurrency=self.limit_concurrency,
+            h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
+            **options,
+        )

@@ -1,12 +1,14 @@
 """The API over a real uvicorn server on 127.0.0.1: overload, health, schemathesis."""
 
 import asyncio
+import http.client
 import json
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 
 import httpx
@@ -46,9 +48,8 @@ def served(sample_home, sample_kb, tmp_path_factory):
     )
     app = create_app(settings, knowledge_base=sample_kb)
     port = _free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", ws="none"
-    )
+    settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
+    config = settings.uvicorn_config(app, log_level="warning", ws="none")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -157,6 +158,41 @@ def test_rejected_alerts_computed_on_retry(served):
     stored = httpx.get(f"{url}/v1/alerts/{key}", timeout=30).json()
     assert stored["outcome"] == "recommended"
     assert stored["deliveries"] == 2
+
+
+def test_longest_search_in_four_byte_characters_is_answered(served):
+    """10,000 characters of 4 bytes each make a 120 KB request line, still served."""
+    url, _ = served
+    query = "\U0001f525" * 9_990 + " disk full"
+    status, content_type, body = _get_raw(url, "/v1/search", {"q": query})
+    assert status == 200, body[:500]
+    assert content_type == "application/json"
+    assert json.loads(body)["query"] == query
+
+    status, _, body = _get_raw(url, "/v1/search", {"q": query + "!"})
+    assert status == 422
+    assert json.loads(body)["error"]["status"] == 422
+
+
+def _get_raw(url: str, path: str, params: dict[str, str]) -> tuple[int, str, str]:
+    """GET over a raw socket, sending the request line in 8 KB pieces.
+
+    Pieces arrive apart, as on a real network, so the server has to buffer an
+    incomplete request head; httpx would refuse a request line over 64 KB anyway.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    head = (
+        f"GET {path}?{urllib.parse.urlencode(params)} HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=300) as sock:
+        for start in range(0, len(head), 8192):
+            sock.sendall(head[start : start + 8192])
+            time.sleep(0.002)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        body = response.read().decode()
+    return response.status, response.getheader("content-type", ""), body
 
 
 def test_schemathesis_finds_no_violations(served, tmp_path):
