@@ -386,6 +386,58 @@ class Database:
             yield ids, vectors
             last = int(ids[-1])
 
+    def sample_vectors(self, count: int, seed: int = 0) -> np.ndarray:
+        """Return `count` stored vectors chosen at random, to train a vector index.
+
+        Passage ids are drawn at random between the lowest and highest id, and
+        more are drawn while some of them were deleted, so no list of every id is
+        read. Returns every vector when there are at most `count`.
+        """
+        with self.engine.connect() as conn:
+            low, high, total = conn.execute(
+                select(
+                    func.min(passages_table.c.pk),
+                    func.max(passages_table.c.pk),
+                    func.count(),
+                )
+            ).one()
+        if not total:
+            return np.zeros((0, 0), dtype=np.float32)
+        if total <= count:
+            return np.concatenate([vectors for _, vectors in self.iter_vectors()])
+
+        rng = np.random.default_rng(seed)
+        span = high - low + 1
+        untried = np.arange(low, high + 1, dtype=np.int64)
+        found: list[np.ndarray] = []
+        missing = count
+        while missing > 0 and len(untried):
+            # Draw more ids than needed in proportion to the share of deleted ids.
+            draw = min(len(untried), int(missing * span / total * 1.1) + 1)
+            picked = rng.choice(len(untried), size=draw, replace=False)
+            chosen = untried[picked]
+            untried = np.delete(untried, picked)
+            vectors = self._read_vectors(chosen)[:missing]
+            if len(vectors):
+                found.append(vectors)
+                missing -= len(vectors)
+        return np.concatenate(found)
+
+    def _read_vectors(self, passage_ids: np.ndarray) -> np.ndarray:
+        """Return the vectors of the given passage ids that exist, in any order."""
+        rows: list[bytes] = []
+        with self.engine.connect() as conn:
+            for first in range(0, len(passage_ids), 5_000):
+                chunk = [int(i) for i in passage_ids[first : first + 5_000]]
+                rows += conn.execute(
+                    select(passages_table.c.vector).where(
+                        passages_table.c.pk.in_(chunk)
+                    )
+                ).scalars()
+        if not rows:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([np.frombuffer(blob, dtype=np.float32) for blob in rows])
+
     def keyword_search(
         self, terms: Sequence[str], limit: int
     ) -> list[tuple[str, float]]:

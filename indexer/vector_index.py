@@ -1,7 +1,28 @@
-"""The FAISS index over passage vectors, keyed by passage id, saved atomically."""
+"""The FAISS index over passage vectors, keyed by passage id, saved atomically.
+
+The index type depends on how many passages there are when it is built. The limits
+were measured with `python -m benchmarks.index_recall` on all-MiniLM-L6-v2 vectors
+of 384 dimensions (docs/BENCHMARKS.md, section "Index type by size"):
+
+- Up to EXACT_SEARCH_LIMIT passages: exact search with `IndexIDMap2(IndexFlatIP)`,
+  1,544 bytes per vector with its id.
+- Above it: an inverted file index with a 4-bit scalar quantizer, "IVF{nlist},SQ4"
+  in FAISS factory terms, 200 bytes per vector with its id. nlist is 4 sqrt(n),
+  at most IVF_MAX_LISTS and at most one list per TRAINING_VECTORS_PER_LIST
+  passages. It is trained on up to TRAINING_VECTORS_PER_LIST random vectors per
+  list, and each query searches IVF_NPROBE lists.
+
+The IVF scores are approximate. Retrieval requests the top 200 passages from the
+index and then scores every passage of the candidate records exactly from the
+stored vectors, so the IVF index only has to bring the right records into those
+200.
+An index keeps its type as passages are added or removed in place, and the next
+rebuild chooses the type again.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -9,6 +30,7 @@ import os
 import struct
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -20,10 +42,45 @@ logger = logging.getLogger(__name__)
 # First bytes of an index file: name and format version.
 _MAGIC = b"INCIDENT-FAISS-1\n"
 
-# Exact search over 200k vectors of 384 dimensions takes a few milliseconds per query
-# on one core (an estimate, not measured here); beyond it an IVF index is used.
-EXACT_SEARCH_LIMIT = 200_000
+# One exact search over this many vectors takes about 5 ms on one core of the
+# benchmark machine; beyond it, searches get slower in proportion.
+EXACT_SEARCH_LIMIT = 50_000
+IVF_ENCODING = "SQ4"
+IVF_MAX_LISTS = 4_096
 IVF_NPROBE = 32
+# FAISS warns when k-means gets fewer than 39 training vectors per centroid.
+TRAINING_VECTORS_PER_LIST = 40
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """The FAISS index type for a number of passages, with its IVF parameters.
+
+    Attributes:
+        index_type: "flat", or the FAISS factory string such as "IVF4096,SQ4".
+        nlist: Number of inverted lists, 0 for the exact index.
+        training_size: Number of vectors to train on, 0 for the exact index.
+    """
+
+    index_type: str
+    nlist: int = 0
+    training_size: int = 0
+
+
+def plan_index(count: int) -> IndexPlan:
+    """Choose the index type and IVF parameters for `count` passages."""
+    if count <= EXACT_SEARCH_LIMIT:
+        return IndexPlan("flat")
+    nlist = min(
+        IVF_MAX_LISTS,
+        int(4 * math.sqrt(count)),
+        count // TRAINING_VECTORS_PER_LIST,
+    )
+    return IndexPlan(
+        index_type=f"IVF{nlist},{IVF_ENCODING}",
+        nlist=nlist,
+        training_size=min(count, TRAINING_VECTORS_PER_LIST * nlist),
+    )
 
 
 @dataclass(frozen=True)
@@ -42,7 +99,7 @@ class VectorIndex:
     """Passage vectors in FAISS with explicit ids, so ids never depend on positions.
 
     Scores are inner products of L2-normalised vectors: cosine similarity in
-    [-1, 1], higher is closer.
+    [-1, 1], higher is closer. An IVF index returns approximate scores.
     """
 
     def __init__(self, index: faiss.Index, info: IndexInfo) -> None:
@@ -51,36 +108,38 @@ class VectorIndex:
 
     @classmethod
     def create(
-        cls, dimension: int, model: str, sample: np.ndarray | None = None
+        cls,
+        dimension: int,
+        model: str,
+        count: int = 0,
+        training: np.ndarray | None = None,
+        plan: IndexPlan | None = None,
     ) -> VectorIndex:
-        """Create an empty index, exact or IVF depending on how many vectors come.
+        """Create an empty index of the type chosen for `count` passages.
 
         Args:
             dimension: Vector length.
             model: Embedding model name, stored so vectors of two models never mix.
-            sample: The vectors about to be added; an IVF index is trained on them.
+            count: How many passages the index will hold.
+            training: Vectors to train an IVF index on, best a random sample of
+                plan_index(count).training_size vectors. Unused for a flat index.
+            plan: Another index type than plan_index(count), for benchmarks.
+
+        Raises:
+            ValueError: When an IVF index gets fewer training vectors than lists.
         """
-        count = 0 if sample is None else len(sample)
-        if count <= EXACT_SEARCH_LIMIT or sample is None:
+        plan = plan or plan_index(count)
+        if plan.nlist == 0:
             index: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-            index_type = "flat"
         else:
-            nlist = int(4 * math.sqrt(count))
-            quantizer = faiss.IndexFlatIP(dimension)
-            ivf = faiss.IndexIVFFlat(
-                quantizer, dimension, nlist, faiss.METRIC_INNER_PRODUCT
-            )
-            ivf.train(sample)
-            ivf.nprobe = IVF_NPROBE
-            index = ivf
-            index_type = f"ivf{nlist}"
+            index = _train_ivf(dimension, plan, training)
 
         info = IndexInfo(
             data_version=0,
             model=model,
             dimension=dimension,
             count=0,
-            index_type=index_type,
+            index_type=plan.index_type,
         )
         return cls(index, info)
 
@@ -90,10 +149,22 @@ class VectorIndex:
         return int(self.index.ntotal)
 
     def ids(self) -> np.ndarray:
-        """Return every passage id in the index (exact indexes only)."""
-        if not isinstance(self.index, faiss.IndexIDMap2):
-            raise NotImplementedError("listing ids needs an exact (flat) index")
-        return faiss.vector_to_array(self.index.id_map)
+        """Return every passage id in the index, read from its id map or lists."""
+        if isinstance(self.index, faiss.IndexIDMap2):
+            return faiss.vector_to_array(self.index.id_map)
+
+        # The faiss 1.15 type stubs give get_ids() the wrong type and leave out
+        # release_ids(), so the inverted lists are typed as Any.
+        invlists: Any = faiss.extract_index_ivf(self.index).invlists
+        parts = [np.zeros(0, dtype=np.int64)]
+        for list_number in range(invlists.nlist):
+            size = invlists.list_size(list_number)
+            if size == 0:
+                continue
+            pointer = invlists.get_ids(list_number)
+            parts.append(faiss.rev_swig_ptr(pointer, size).copy())
+            invlists.release_ids(list_number, pointer)
+        return np.concatenate(parts)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under the given passage ids."""
@@ -148,16 +219,18 @@ class VectorIndex:
 
         Info and vectors share one file, so a reader never pairs the vectors of one
         version with the info of another, and a killed writer leaves the old file.
+        FAISS writes straight to the file, without a second copy in memory.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
         self.info = replace(self.info, count=self.size)
         header = json.dumps(asdict(self.info)).encode()
-        body = faiss.serialize_index(self.index)
 
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         with open(temporary, "wb") as handle:
             handle.write(_MAGIC + struct.pack("<I", len(header)) + header)
-            handle.write(body.tobytes())
+            writer = faiss.PyCallbackIOWriter(handle.write)  # type: ignore[attr-defined]
+            faiss.write_index(self.index, writer)
+            del writer
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -167,11 +240,7 @@ class VectorIndex:
         """Read only the header of a saved index, without loading its vectors."""
         try:
             with open(path, "rb") as handle:
-                head = handle.read(len(_MAGIC) + 4)
-                if not head.startswith(_MAGIC):
-                    raise ValueError("not a vector index file of this version")
-                (length,) = struct.unpack("<I", head[len(_MAGIC) :])
-                return IndexInfo(**json.loads(handle.read(length)))
+                return _read_header(handle)
         except (OSError, ValueError, TypeError, struct.error) as error:
             raise KnowledgeBaseError(
                 f"vector index at {path} is unreadable: {error}"
@@ -179,27 +248,53 @@ class VectorIndex:
 
     @classmethod
     def load(cls, path: Path) -> VectorIndex:
-        """Read an index saved by save(); raises KnowledgeBaseError when unreadable."""
+        """Read an index saved by save(); raises KnowledgeBaseError when unreadable.
+
+        FAISS reads the file in blocks, so the file's bytes and the index are never
+        in memory together. The saved nprobe is replaced by IVF_NPROBE.
+        """
         if not path.is_file():
             raise KnowledgeBaseError(f"no vector index at {path}")
         try:
-            data = path.read_bytes()
-            if not data.startswith(_MAGIC):
-                raise ValueError("not a vector index file of this version")
-            offset = len(_MAGIC) + 4
-            (length,) = struct.unpack("<I", data[len(_MAGIC) : offset])
-            info = IndexInfo(**json.loads(data[offset : offset + length]))
-            body = np.frombuffer(data, dtype=np.uint8, offset=offset + length)
-            index = faiss.deserialize_index(body)
+            with open(path, "rb") as handle:
+                info = _read_header(handle)
+                reader = faiss.PyCallbackIOReader(handle.read)  # type: ignore[attr-defined]
+                index = faiss.read_index(reader)
+                del reader
         except (OSError, ValueError, TypeError, RuntimeError, struct.error) as error:
             raise KnowledgeBaseError(
                 f"vector index at {path} is unreadable: {error}"
             ) from error
-        if isinstance(index, faiss.IndexIVF):
-            index.nprobe = IVF_NPROBE
+        if not isinstance(index, faiss.IndexIDMap2):
+            faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
         if index.ntotal != info.count or index.d != info.dimension:
             raise KnowledgeBaseError(
                 f"vector index at {path} contains {index.ntotal} vectors of dimension "
                 f"{index.d}, but its header says {info.count} of {info.dimension}"
             )
         return cls(index, info)
+
+
+def _train_ivf(
+    dimension: int, plan: IndexPlan, training: np.ndarray | None
+) -> faiss.Index:
+    """Create an IVF index for the plan and train it on the given vectors."""
+    if training is None or len(training) < plan.nlist:
+        given = 0 if training is None else len(training)
+        raise ValueError(
+            f"an {plan.index_type} index needs at least {plan.nlist} training "
+            f"vectors, but {given} were given"
+        )
+    index = faiss.index_factory(dimension, plan.index_type, faiss.METRIC_INNER_PRODUCT)
+    index.train(np.ascontiguousarray(training, dtype=np.float32))
+    faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
+    return index
+
+
+def _read_header(handle: io.BufferedReader) -> IndexInfo:
+    """Read the magic bytes and info of an index file, leaving it at the body."""
+    head = handle.read(len(_MAGIC) + 4)
+    if not head.startswith(_MAGIC) or len(head) < len(_MAGIC) + 4:
+        raise ValueError("not a vector index file of this version")
+    (length,) = struct.unpack("<I", head[len(_MAGIC) :])
+    return IndexInfo(**json.loads(handle.read(length)))

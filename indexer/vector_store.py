@@ -20,7 +20,7 @@ import numpy as np
 from indexer.database import Database
 from indexer.errors import KnowledgeBaseError
 from indexer.settings import IndexerSettings
-from indexer.vector_index import VectorIndex
+from indexer.vector_index import VectorIndex, plan_index
 
 logger = logging.getLogger(__name__)
 
@@ -134,42 +134,60 @@ class VectorStore:
         self._saved = (index.info.data_version, index.info.max_passage_id)
 
     def rebuild(self) -> VectorIndex:
-        """Build the index from every vector in the database, and save it."""
+        """Build the index from every vector in the database, and save it.
+
+        The vectors are read in batches, and an IVF index is trained on a random
+        sample first, so the rebuild never has all vectors in memory at once.
+        """
         started = time.perf_counter()
         version = self.database.data_version()
-        batches = list(self.database.iter_vectors())
-        ids = (
-            np.concatenate([i for i, _ in batches])
-            if batches
-            else np.zeros(0, np.int64)
-        )
-        vectors = (
-            np.concatenate([v for _, v in batches])
-            if batches
-            else np.zeros((0, 0), np.float32)
-        )
-        index = self.new_index(vectors)
-        index.add(ids, vectors)
+        count = self.database.count_passages()
+        plan = plan_index(count)
+        training = None
+        if plan.nlist:
+            training = self.database.sample_vectors(plan.training_size)
+            logger.info(
+                "training a %s vector index on %d of %d vectors",
+                plan.index_type,
+                len(training),
+                count,
+            )
+        index = self._create(count, training)
+        del training
+
+        max_passage_id = 0
+        for ids, vectors in self.database.iter_vectors():
+            index.add(ids, vectors)
+            max_passage_id = int(ids[-1])
         index.info = replace(
-            index.info,
-            data_version=version,
-            max_passage_id=int(ids.max()) if len(ids) else 0,
+            index.info, data_version=version, max_passage_id=max_passage_id
         )
         self.save(index)
         logger.info(
-            "rebuilt vector index: %d vectors in %.1f s",
+            "rebuilt %s vector index: %d vectors in %.1f s",
+            index.info.index_type,
             index.size,
             time.perf_counter() - started,
         )
         return index
 
-    def new_index(self, sample: np.ndarray) -> VectorIndex:
+    def new_index(self, vectors: np.ndarray) -> VectorIndex:
+        """Create an empty index for these vectors, trained on a sample of them."""
+        plan = plan_index(len(vectors))
+        training = None
+        if plan.nlist:
+            rng = np.random.default_rng(0)
+            rows = rng.choice(len(vectors), size=plan.training_size, replace=False)
+            training = vectors[np.sort(rows)]
+        return self._create(len(vectors), training)
+
+    def _create(self, count: int, training: np.ndarray | None) -> VectorIndex:
         """Create an empty index of the stored model and dimension."""
         dimension = self.database.get_meta("dimension")
         if not isinstance(dimension, int):
             dimension = self.model_dimension()
         model = str(self.database.get_meta("model", self.settings.model))
-        return VectorIndex.create(dimension, model, sample if len(sample) else None)
+        return VectorIndex.create(dimension, model, count, training)
 
     def _load(self) -> VectorIndex:
         path = self.settings.index_path
