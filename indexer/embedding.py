@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from indexer.errors import ConfigurationError
+from indexer.threads import set_threads
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -51,9 +52,15 @@ def resolve_model_path(name: str) -> Path:
 class Embedder:
     """Turns texts into L2-normalised vectors, so inner product is cosine similarity."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        batch_size: int = 64,
+        threads: int | None = None,
+    ) -> None:
         self.model_name = model
         self.batch_size = batch_size
+        self.threads = threads
         self._model: SentenceTransformer | None = None
 
     @property
@@ -93,6 +100,8 @@ class Embedder:
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
+        if self.threads is not None:
+            set_threads(self.threads)
         path = resolve_model_path(self.model_name)
         started = time.perf_counter()
         model = SentenceTransformer(str(path), device="cpu", local_files_only=True)

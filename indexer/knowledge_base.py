@@ -89,7 +89,7 @@ class KnowledgeBase:
             )
         self.database = Database(url)
         self.embedder = embedder or Embedder(
-            self.settings.model, self.settings.batch_size
+            self.settings.model, self.settings.batch_size, self.settings.threads
         )
         self._model_checked = False
         self.vectors = VectorStore(

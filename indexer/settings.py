@@ -40,6 +40,15 @@ class IndexerSettings(BaseSettings):
     batch_size: int = Field(
         default=64, ge=1, le=4096, description="Embedding batch size."
     )
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description=(
+            "CPU threads for embedding and vector search; by default every core "
+            "for indexing, and cores divided by inference workers in the API."
+        ),
+    )
 
     @property
     def resolved_database_url(self) -> str:

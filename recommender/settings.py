@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import uvicorn
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from indexer.settings import IndexerSettings
+from indexer.threads import available_cores
 from recommender.recommendation import DEFAULT_THRESHOLD
 
 # Longest request line plus headers uvicorn reads. The default of 16 KiB is
@@ -126,6 +127,13 @@ class ServiceSettings(IndexerSettings):
             "and index before it gets 503."
         ),
     )
+
+    @model_validator(mode="after")
+    def _threads_per_worker(self) -> ServiceSettings:
+        """Share the cores among inference workers unless threads is set."""
+        if self.threads is None:
+            self.threads = max(1, available_cores() // self.inference_workers)
+        return self
 
     @field_validator("api_tokens", "sources", mode="before")
     @classmethod

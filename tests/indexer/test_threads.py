@@ -1,0 +1,44 @@
+"""Thread counts of embedding and vector search: set on purpose, per process."""
+
+import json
+import subprocess
+import sys
+
+from indexer.settings import IndexerSettings
+from indexer.threads import available_cores
+from recommender.settings import ServiceSettings
+
+
+def test_service_shares_cores_among_inference_workers(monkeypatch):
+    monkeypatch.setattr("recommender.settings.available_cores", lambda: 8)
+
+    assert ServiceSettings(inference_workers=2).threads == 4
+    assert ServiceSettings(inference_workers=3).threads == 2
+    assert ServiceSettings(inference_workers=16).threads == 1
+    assert ServiceSettings(inference_workers=2, threads=6).threads == 6
+
+
+def test_indexing_leaves_the_thread_count_to_torch_unless_set():
+    assert IndexerSettings().threads is None
+    assert IndexerSettings(threads=3).threads == 3
+    assert available_cores() >= 1
+
+
+def test_embedder_applies_its_thread_count_when_the_model_loads():
+    # In a child process: the setting is process-wide and would slow other tests.
+    script = (
+        "import json, faiss, torch\n"
+        "from indexer.embedding import Embedder\n"
+        "embedder = Embedder(threads=1)\n"
+        "vector = embedder.embed(['disk full on orders-db'])[0]\n"
+        "print(json.dumps([torch.get_num_threads(), faiss.omp_get_max_threads(),"
+        " len(vector)]))\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert json.loads(finished.stdout.strip().splitlines()[-1]) == [1, 1, 384]
