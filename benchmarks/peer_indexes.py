@@ -6,6 +6,7 @@ retriever is created, so this module imports without the `bench` extra.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -151,6 +152,9 @@ class Bm25Peer:
 
     def __init__(self) -> None:
         bm25s = _require("bm25s")
+        # bm25s 0.3 sets its logger to DEBUG on import, so any root handler would
+        # print its debug lines; inherit the application's level instead.
+        logging.getLogger("bm25s").setLevel(logging.NOTSET)
         self.tokenizer = bm25s.tokenization.Tokenizer(
             lower=True, stopwords="english", stemmer=None
         )
