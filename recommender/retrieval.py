@@ -34,6 +34,12 @@ LABEL_WEIGHT = 0.25
 ROLE_WEIGHTS = {"symptom": 1.0, "context": 0.95, "cause": 0.9, "fix": 0.85}
 DENSE_CANDIDATES = 200
 KEYWORD_CANDIDATES = 50
+# FTS5 scores every record that holds any term of the query, so a term found in
+# tens of thousands of records made one keyword search take seconds at a million
+# records. Only terms in at most this many records select keyword candidates;
+# common terms still count in the keyword coverage of every candidate. Below this
+# many records in total nothing changes.
+KEYWORD_MAX_DOCUMENTS = 2_000
 SCORE_FORMULA = (
     f"score in [0, 1], higher is closer: {DENSE_WEIGHT:.2f} x dense cosine similarity "
     f"of the best passage (clipped at 0) + {KEYWORD_WEIGHT:.2f} x keyword coverage + "
@@ -99,14 +105,16 @@ class Retriever:
 
         vector = self.knowledge_base.embed_query(text)
         terms = query_terms(text)
-        candidates = self._candidates(vector, terms, top_k)
+        frequencies, total = self.knowledge_base.database.document_frequencies(terms)
+        rare = [t for t in terms if frequencies.get(t, 0) <= KEYWORD_MAX_DOCUMENTS]
+        candidates = self._candidates(vector, rare, top_k)
         candidates = [c for c in candidates if c not in set(exclude)]
         if not candidates:
             return []
 
         records = self.knowledge_base.get_many(candidates)
         dense = self._dense_scores(vector, list(records))
-        coverage = self._keyword_coverage(terms, list(records))
+        coverage = self._keyword_coverage(terms, frequencies, total, list(records))
         matches = [
             self._match(
                 alert,
@@ -161,11 +169,14 @@ class Retriever:
         return result
 
     def _keyword_coverage(
-        self, terms: list[str], record_ids: list[str]
+        self,
+        terms: list[str],
+        frequencies: dict[str, int],
+        total: int,
+        record_ids: list[str],
     ) -> dict[str, tuple[float, list[str]]]:
         if not terms:
             return {}
-        frequencies, total = self.knowledge_base.database.document_frequencies(terms)
         idf = {t: _idf(frequencies.get(t, 0), total) for t in terms}
         weight = sum(idf.values())
         texts = self.knowledge_base.database.keyword_text(record_ids, symptom_only=True)
