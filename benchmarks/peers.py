@@ -93,9 +93,9 @@ def measure_peers(
     reason} when chromadb or bm25s is not installed.
 
     NOTE: chromadb 1.5 inserted about 1,500 passages/s into a collection of 67,010
-    on 2 busy cores, so the 6.7 million passages of a million records would take
-    over an hour and about 10 GiB for the float32 vectors alone (an estimate, not
-    run).
+    on 2 busy cores. At that rate, the 6.7 million passages of a million records
+    would take over an hour and about 10 GiB for the float32 vectors alone (an
+    estimate, not run).
     """
     missing = [name for name in ("chromadb", "bm25s") if find_spec(name) is None]
     if missing:
