@@ -8,13 +8,15 @@ what retrieval does with the stored vectors.
 
 Run as a script, it measures synthetic knowledge bases. The passages of
 data/knowledge are embedded once with the real model. Stored passage i is a copy
-of sample passage i mod P plus Gaussian noise (sigma 0.02 per dimension),
-L2-normalised again, as benchmarks.reindex makes its synthetic vectors. Queries
+of sample passage i mod P, where P is the number of sample passages, plus Gaussian
+noise (sigma 0.02 per dimension), L2-normalised again, as benchmarks.reindex makes
+its synthetic vectors. Queries
 are other noisy copies. Vectors are generated in chunks from fixed seeds, so every
-pass over them yields the same vectors and none holds them all.
+pass over them yields the same vectors and no pass keeps them all in memory.
 
 Usage: python -m benchmarks.index_recall [--sizes 670000,6700000]
-       [--encodings SQ4] [--nprobes 16,32,64] [--flat-sizes 10000,100000]
+       [--encodings SQ4,SQ8] [--nprobes 8,16,32,64] [--flat-sizes 10000,100000]
+       [--rebuild-records 100000]
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import argparse
 import json
 import logging
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,16 +36,26 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from benchmarks.reindex import NOISE_SIGMA, SAMPLES, machine_description
+from benchmarks.reindex import (
+    INSERT_BATCH,
+    NOISE_SIGMA,
+    SAMPLES,
+    _insert_batch,
+    load_samples,
+    machine_description,
+)
+from indexer.database import Database
 from indexer.embedding import DEFAULT_MODEL, Embedder
 from indexer.passages import find_boilerplate, split_passages
 from indexer.readers import read_sources
+from indexer.settings import IndexerSettings
 from indexer.vector_index import (
     IVF_NPROBE,
     IndexPlan,
     VectorIndex,
     plan_index,
 )
+from indexer.vector_store import VectorStore
 
 logger = logging.getLogger("benchmarks.index_recall")
 
@@ -181,8 +192,8 @@ def _exact_scores(
 def _overlap(found: np.ndarray, exact: np.ndarray, k: int) -> float:
     """Return the mean share of each row of `exact` that is in the row of `found`."""
     hits = [
-        len(set(f.tolist()) & set(e.tolist()) - {-1})
-        for f, e in zip(found, exact, strict=True)
+        len(set(found_row.tolist()) & set(exact_row.tolist()) - {-1})
+        for found_row, exact_row in zip(found, exact, strict=True)
     ]
     return float(np.mean(hits)) / k
 
@@ -215,7 +226,7 @@ def noisy_copies(base: np.ndarray, rows: np.ndarray, seed: Sequence[int]) -> np.
 def synthetic_batches(
     base: np.ndarray, size: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield the `size` stored vectors in chunks; passage i copies base row i mod P."""
+    """Yield `size` stored vectors in chunks: passage i copies row i mod len(base)."""
     for first in range(0, size, CHUNK):
         ids = np.arange(first, min(size, first + CHUNK), dtype=np.int64)
         yield ids, noisy_copies(base, ids % len(base), (SEED, first))
@@ -244,7 +255,7 @@ def training_sample(base: np.ndarray, size: int, count: int) -> np.ndarray:
 
 @dataclass
 class SearchTime:
-    """Milliseconds per single-query search of the top 200, median and 95th pct."""
+    """Milliseconds per single-query search of the top 200: median, 95th percentile."""
 
     threads: int
     median_ms: float
@@ -253,7 +264,7 @@ class SearchTime:
 
 @dataclass
 class IndexResult:
-    """What one index type cost and found at one size."""
+    """Cost and recall of one index type at one size."""
 
     size: int
     index_type: str
@@ -413,9 +424,75 @@ def probe_serving(path: Path) -> int:
     vector = embedder.embed(["orders-db replica is 20 minutes behind the primary"])[0]
     index = VectorIndex.load(path)
     hits = index.search(vector, RESCORE_K)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_rss_mib": peak_kib / 1024, "hits": len(hits)}))
+    print(json.dumps({"peak_rss_mib": peak_rss_kib() / 1024, "hits": len(hits)}))
     return 0
+
+
+def measure_rebuild(records: int, work: Path) -> dict[str, float | str]:
+    """Insert `records` synthetic records, then time VectorStore.rebuild alone.
+
+    The records are those of benchmarks.reindex. The rebuild runs in its own
+    process, which loads no model, so its peak RSS is the rebuild's own.
+    """
+    samples = load_samples(Embedder(DEFAULT_MODEL))
+    settings = IndexerSettings(home=work / f"kb-{records}")
+    database = Database(settings.resolved_database_url)
+    database.set_meta("model", settings.model)
+    database.set_meta("dimension", len(samples.vectors[0]["title"][0]))
+    started = time.perf_counter()
+    for first in range(0, records, INSERT_BATCH):
+        _insert_batch(
+            database, range(first, min(records, first + INSERT_BATCH)), samples
+        )
+    logger.info("inserted %d records in %.0f s", records, time.perf_counter() - started)
+
+    output = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.index_recall",
+            "--probe-rebuild",
+            str(settings.home),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=7_200,
+    ).stdout
+    result: dict[str, float | str] = json.loads(output.strip().splitlines()[-1])
+    logger.info("rebuild of %d records: %s", records, json.dumps(result))
+    return result
+
+
+def probe_rebuild(home: Path) -> int:
+    """Rebuild the vector index of a knowledge base and print time and peak RSS."""
+    settings = IndexerSettings(home=home)
+    database = Database(settings.resolved_database_url)
+    dimension = int(str(database.get_meta("dimension")))
+    store = VectorStore(database, settings, lambda: dimension)
+    started = time.perf_counter()
+    index = store.rebuild()
+    result = {
+        "passages": index.size,
+        "index_type": index.info.index_type,
+        "seconds": time.perf_counter() - started,
+        "peak_rss_mib": peak_rss_kib() / 1024,
+        "file_bytes": settings.index_path.stat().st_size,
+    }
+    print(json.dumps(result))
+    return 0
+
+
+def peak_rss_kib() -> int:
+    """Return this process's peak RSS in KiB, from VmHWM in /proc/self/status.
+
+    getrusage() is no use in a child process: Linux carries the parent's peak RSS
+    at fork over into the child's ru_maxrss, across exec.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("VmHWM is missing from /proc/self/status")
 
 
 # Report ----------------------------------------------------------------------
@@ -491,14 +568,21 @@ def _parser() -> argparse.ArgumentParser:
         help="sizes at which every encoding is measured; the "
         "others use only the first encoding",
     )
-    parser.add_argument("--nprobes", type=_numbers, default=[8, 16, 32, 64])
+    parser.add_argument(
+        "--nprobes",
+        type=_numbers,
+        default=[8, 16, 32, 64],
+        help="nprobe values to measure each IVF index with, comma-separated",
+    )
     parser.add_argument(
         "--flat-sizes",
         type=_numbers,
-        default=[10_000, 50_000, 100_000, 670_000, 2_000_000],
+        default=[10_000, 30_000, 50_000, 100_000, 670_000, 2_000_000],
         help="passage counts at which exact search is timed",
     )
-    parser.add_argument("--queries", type=int, default=QUERIES)
+    parser.add_argument(
+        "--queries", type=int, default=QUERIES, help="number of query vectors"
+    )
     parser.add_argument(
         "--work-dir",
         type=Path,
@@ -509,7 +593,16 @@ def _parser() -> argparse.ArgumentParser:
         "--output", type=Path, default=None, help="JSON file for the results"
     )
     parser.add_argument(
+        "--rebuild-records",
+        type=int,
+        default=0,
+        help="also time VectorStore.rebuild of this many synthetic records",
+    )
+    parser.add_argument(
         "--probe-serving", type=Path, default=None, help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--probe-rebuild", type=Path, default=None, help=argparse.SUPPRESS
     )
     return parser
 
@@ -519,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.probe_serving is not None:
         return probe_serving(args.probe_serving)
+    if args.probe_rebuild is not None:
+        return probe_rebuild(args.probe_rebuild)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logger.info("machine: %s; load average %s", machine_description(), os.getloadavg())
 
@@ -555,11 +650,11 @@ def main(argv: list[str] | None = None) -> int:
                     args.output.write_text(
                         json.dumps([asdict(r) for r in results], indent=1)
                     )
+        if args.rebuild_records:
+            rebuild = measure_rebuild(args.rebuild_records, work)
+            print(f"rebuild of {args.rebuild_records:,} records: {json.dumps(rebuild)}")
     print("\n".join(report(results)))
-    logger.info(
-        "peak RSS of the benchmark: %.0f MiB",
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    )
+    logger.info("peak RSS of the benchmark: %.0f MiB", peak_rss_kib() / 1024)
     return 0
 
 
