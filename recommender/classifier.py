@@ -3,8 +3,10 @@
 Records that carry a severity or a category are training examples: their symptom
 text (title, alert names and the sections an alert resembles) is turned into TF-IDF
 features and a class-balanced logistic regression is fitted, with probabilities
-calibrated by cross-validation. The models are fitted lazily on first use and
-refitted when the knowledge base's data version changes.
+calibrated by cross-validation. The API fits the models before it reports ready.
+When the knowledge base's data version changes, they are refitted in a background
+thread while predictions go on with the previous models, since a fit on hundreds
+of thousands of records takes minutes.
 """
 
 from __future__ import annotations
@@ -112,10 +114,12 @@ def fit_label_model(texts: Sequence[str], labels: Sequence[str]) -> LabelModel |
 
 
 class HistoryClassifiers:
-    """The severity and category models of one knowledge base, fitted lazily.
+    """The severity and category models of one knowledge base.
 
-    Fitting happens on the first prediction after the data version changed, under
-    a lock, so concurrent requests fit once and wait for that fit.
+    The first prediction (or warm()) fits them under a lock, so concurrent
+    requests fit once and wait for that fit. A later prediction that finds the
+    data version changed starts one refit in the background and answers with the
+    models it has.
     """
 
     def __init__(self, knowledge_base: KnowledgeBase) -> None:
@@ -123,6 +127,11 @@ class HistoryClassifiers:
         self._lock = threading.Lock()
         self._version: int | None = None
         self._models: dict[str, LabelModel | None] = {}
+        self.refit_thread: threading.Thread | None = None
+
+    def warm(self) -> None:
+        """Fit the models now, so that the first recommendation does not wait."""
+        self._model("severity")
 
     def predict_severity(self, text: str) -> dict[str, float] | None:
         """Return severity ("SEV1" to "SEV4") probabilities, or None without a model."""
@@ -135,12 +144,32 @@ class HistoryClassifiers:
         return model.predict(text) if model else None
 
     def _model(self, name: str) -> LabelModel | None:
+        version = self.knowledge_base.database.data_version()
         with self._lock:
-            version = self.knowledge_base.database.data_version()
-            if version != self._version:
+            if self._version is None:
                 self._models = self._fit_all()
                 self._version = version
+            elif version != self._version and not self._refitting():
+                self.refit_thread = threading.Thread(
+                    target=self._refit, args=(version,), name="classifier-refit"
+                )
+                self.refit_thread.daemon = True
+                self.refit_thread.start()
             return self._models.get(name)
+
+    def _refitting(self) -> bool:
+        return self.refit_thread is not None and self.refit_thread.is_alive()
+
+    def _refit(self, version: int) -> None:
+        try:
+            models = self._fit_all()
+        except Exception:
+            # The previous models stay; the next prediction tries again.
+            logger.exception("refitting the history classifiers failed")
+            return
+        with self._lock:
+            self._models = models
+            self._version = version
 
     def _fit_all(self) -> dict[str, LabelModel | None]:
         started = time.perf_counter()

@@ -59,10 +59,8 @@ def start_loading(
                 knowledge_base = KnowledgeBase(settings)
             recommender = Recommender(knowledge_base, threshold=settings.threshold)
             stats = knowledge_base.stats()
-            # NOTE: this loads the model only. Anything a recommendation builds on
-            # first use, such as classifiers fitted on the history, still delays
-            # the first alert after start-up.
             knowledge_base.embedder.embed(["warm up"])
+            recommender.classifiers.warm()
         except (IncidentRecommenderError, OSError) as error:
             readiness.error = str(error)
             logger.error("loading the knowledge base failed: %s", error)

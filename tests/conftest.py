@@ -9,6 +9,10 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = REPO_ROOT / "data"
+# A request that arrives during start-up waits this long for the model, the index
+# and the history classifiers. On a busy two-core machine that can take more than
+# the default 10 s; the tests of the wait itself set their own value.
+os.environ.setdefault("INCIDENT_READY_WAIT", "300")
 # Public incident data lives beside the repository and is never copied into it.
 SHARED_DATA = Path(
     os.environ.get("INCIDENT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")
