@@ -479,10 +479,20 @@ class Database:
         with self.engine.connect() as conn:
             return {row[0]: " ".join(row[1:]) for row in conn.execute(query, params)}
 
-    def document_frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
-        """Return how many records contain each term, and the number of records."""
+    def record_count(self) -> int:
+        """Return the number of records."""
         with self.engine.connect() as conn:
-            total = _count(conn, records_table)
+            return _count(conn, records_table)
+
+    def document_frequencies(
+        self, terms: Sequence[str], count: bool = True
+    ) -> tuple[dict[str, int], int]:
+        """Return how many records contain each term, and the number of records.
+
+        With count=False the number of records is not counted and is returned as 0.
+        """
+        with self.engine.connect() as conn:
+            total = _count(conn, records_table) if count else 0
             if not terms:
                 return {}, total
             placeholders = ", ".join(f":t{i}" for i in range(len(terms)))

@@ -23,6 +23,7 @@ from indexer.database import tokenize
 from indexer.knowledge_base import KnowledgeBase
 from indexer.normalize import expand_identifiers
 from indexer.record import IncidentRecord
+from indexer.term_frequencies import DocumentFrequencies
 from recommender.alerts import Alert
 
 DENSE_WEIGHT = 0.50
@@ -83,6 +84,7 @@ class Retriever:
 
     def __init__(self, knowledge_base: KnowledgeBase) -> None:
         self.knowledge_base = knowledge_base
+        self.frequencies = DocumentFrequencies(knowledge_base.database)
 
     def search(
         self,
@@ -105,7 +107,7 @@ class Retriever:
 
         vector = self.knowledge_base.embed_query(text)
         terms = query_terms(text)
-        frequencies, total = self.knowledge_base.database.document_frequencies(terms)
+        frequencies, total = self.frequencies.lookup(terms)
         rare = [t for t in terms if frequencies.get(t, 0) <= KEYWORD_MAX_DOCUMENTS]
         candidates = self._candidates(vector, rare, top_k)
         candidates = [c for c in candidates if c not in set(exclude)]

@@ -1,0 +1,62 @@
+"""Cached document frequencies: right counts, read once, refreshed on drift."""
+
+import pytest
+
+from indexer import term_frequencies
+from indexer.knowledge_base import KnowledgeBase
+from indexer.record import IncidentRecord, Kind
+from indexer.settings import IndexerSettings
+from indexer.term_frequencies import DocumentFrequencies
+
+
+def _incident(number: int, summary: str) -> IncidentRecord:
+    return IncidentRecord(
+        id=f"INC-{number}",
+        kind=Kind.INCIDENT,
+        title="Checkout",
+        sections={"summary": summary},
+    )
+
+
+@pytest.fixture
+def knowledge_base(tmp_path, embedder):
+    knowledge_base = KnowledgeBase(IndexerSettings(home=tmp_path), embedder=embedder)
+    records = [_incident(n, "disk full") for n in range(3)]
+    records.append(_incident(3, "certificate expired"))
+    knowledge_base.build(records)
+    return knowledge_base
+
+
+def test_counts_records_per_term_and_reads_each_term_once(knowledge_base, monkeypatch):
+    frequencies = DocumentFrequencies(knowledge_base.database)
+    calls: list[list[str]] = []
+    original = knowledge_base.database.document_frequencies
+
+    def spy(terms, count=True):
+        calls.append(list(terms))
+        return original(terms, count)
+
+    monkeypatch.setattr(knowledge_base.database, "document_frequencies", spy)
+
+    assert frequencies.lookup(["disk", "certificate", "nowhere"]) == (
+        {"disk": 3, "certificate": 1},
+        4,
+    )
+    assert frequencies.lookup(["disk", "checkout"]) == ({"disk": 3, "checkout": 4}, 4)
+    assert calls == [["disk", "certificate", "nowhere"], ["checkout"]]
+
+
+def test_small_changes_keep_the_cache_and_large_ones_refresh_it(
+    knowledge_base, monkeypatch
+):
+    frequencies = DocumentFrequencies(knowledge_base.database)
+    assert frequencies.lookup(["disk"]) == ({"disk": 3}, 4)
+
+    # One record more is a drift of 25%, above the limit: the count is read again.
+    knowledge_base.add([_incident(4, "disk full again")])
+    assert frequencies.lookup(["disk"]) == ({"disk": 4}, 5)
+
+    # With a limit above the change, the cached count stays while the total moves.
+    monkeypatch.setattr(term_frequencies, "MAX_DRIFT", 0.5)
+    knowledge_base.add([_incident(5, "disk full once more")])
+    assert frequencies.lookup(["disk"]) == ({"disk": 4}, 6)
