@@ -126,7 +126,7 @@ def test_plan_index_is_quantized_ivf_above_the_limit():
     assert largest == IndexPlan("IVF4096,SQ4", 4_096, 40 * 4_096)
 
 
-def test_plan_index_keeps_40_training_vectors_per_list(monkeypatch):
+def test_plan_index_caps_lists_by_training(monkeypatch):
     monkeypatch.setattr(vector_index, "EXACT_SEARCH_LIMIT", 1_000)
     assert plan_index(4_000) == IndexPlan("IVF100,SQ4", 100, 4_000)
 
@@ -154,7 +154,7 @@ def test_ivf_ids_lists_every_id_once(ivf_index):
     assert sorted(ids.tolist()) == list(range(1_100, 5_000))
 
 
-def test_ivf_save_load_round_trip_restores_nprobe(tmp_path, ivf_index):
+def test_ivf_round_trip_restores_nprobe(tmp_path, ivf_index):
     index, vectors = ivf_index
     assert index.remove([1_000, 1_001]) == 2
     index.add(np.array([9_000]), vectors[:1])

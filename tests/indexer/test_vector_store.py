@@ -81,7 +81,7 @@ def test_rebuild_matches_index_of_all_vectors(store):
         assert rebuilt.search(query, 20) == whole.search(query, 20)
 
 
-def test_rebuild_above_limit_trains_ivf_on_a_sample(store, monkeypatch):
+def test_rebuild_above_limit_trains_ivf(store, monkeypatch):
     monkeypatch.setattr(vector_index, "EXACT_SEARCH_LIMIT", 1_000)
     ids, vectors = _stored(store)
 
