@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 import numpy as np
@@ -51,14 +52,15 @@ def _write_tickets(path: Path, ids: list[int], round_number: int, changed: set[i
             )
 
 
-def _run(args: list[str], home: Path, **kwargs) -> subprocess.Popen[bytes]:
+def _run(
+    args: list[str], home: Path, stderr: IO[bytes] | int = subprocess.PIPE
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "INCIDENT_HOME": str(home)}
     return subprocess.Popen(
         [sys.executable, "-m", *args],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        **kwargs,
+        stderr=stderr,
     )
 
 
@@ -146,7 +148,11 @@ def _free_port() -> int:
 def test_live_api_during_sync(base: tuple[Path, Path]):
     tickets, home = base
     port = _free_port()
-    server = _run(["recommender.cli", "serve", "--port", str(port)], home)
+    # The server logs every request. Nothing reads a pipe while the test runs, so
+    # the log goes to a file: a full pipe would block the server after a few
+    # hundred requests.
+    server_log = (tickets.parent / "serve.log").open("wb")
+    server = _run(["recommender.cli", "serve", "--port", str(port)], home, server_log)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -198,3 +204,4 @@ def test_live_api_during_sync(base: tuple[Path, Path]):
     finally:
         server.terminate()
         server.communicate(timeout=30)
+        server_log.close()
