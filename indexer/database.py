@@ -337,7 +337,7 @@ class Database:
         with self.engine.connect() as conn:
             return {
                 pk: PassageRef(pk, rid, sec, role)
-                for pk, rid, sec, role in conn.execute(query)
+                for pk, rid, sec, role in conn.execute(query).all()
             }
 
     def record_passages(
@@ -358,9 +358,11 @@ class Database:
             .where(records_table.c.id.in_(list(record_ids)))
         )
         with self.engine.connect() as conn:
+            # all() fetches in one call; iterating fetched row by row, which
+            # cost more than the query itself for a few thousand passages.
             return [
                 (PassageRef(pk, rid, sec, role), np.frombuffer(blob, dtype=np.float32))
-                for pk, rid, sec, role, blob in conn.execute(query)
+                for pk, rid, sec, role, blob in conn.execute(query).all()
             ]
 
     def iter_vectors(
@@ -477,7 +479,8 @@ class Database:
         )
         params = {f"id{i}": record_id for i, record_id in enumerate(record_ids)}
         with self.engine.connect() as conn:
-            return {row[0]: " ".join(row[1:]) for row in conn.execute(query, params)}
+            rows = conn.execute(query, params).all()
+        return {row[0]: " ".join(row[1:]) for row in rows}
 
     def record_count(self) -> int:
         """Return the number of records."""

@@ -116,7 +116,8 @@ class Retriever:
 
         records = self.knowledge_base.get_many(candidates)
         dense = self._dense_scores(vector, list(records))
-        coverage = self._keyword_coverage(terms, frequencies, total, list(records))
+        contenders = self._contenders(alert, records, dense, top_k, include_alertname)
+        coverage = self._keyword_coverage(terms, frequencies, total, contenders)
         matches = [
             self._match(
                 alert,
@@ -143,17 +144,44 @@ class Retriever:
         ids += [rid for rid, _ in keyword if rid not in ids]
         return ids
 
+    def _contenders(
+        self,
+        alert: Alert,
+        records: dict[str, IncidentRecord],
+        dense: dict[str, tuple[float, list[tuple[str, float]]]],
+        top_k: int,
+        include_alertname: bool,
+    ) -> list[str]:
+        """Return the candidates that can still reach the top_k once keywords count.
+
+        Dense and label evidence give each candidate a score it has at least;
+        keyword coverage adds at most KEYWORD_WEIGHT. A candidate whose most is
+        below the top_k-th least cannot be returned, so its keyword text is never
+        read or tokenised. The top_k are the same as with every candidate scored.
+        """
+        least = {}
+        for record_id, record in records.items():
+            shared = shared_labels(alert, record, include_alertname)
+            least[record_id] = DENSE_WEIGHT * max(
+                dense.get(record_id, (0.0, []))[0], 0.0
+            ) + LABEL_WEIGHT * _label_score(shared)
+        if len(least) <= top_k:
+            return list(least)
+        bar = sorted(least.values(), reverse=True)[top_k - 1]
+        # The margin covers the rounding of scores to four decimals.
+        return [rid for rid, low in least.items() if low + KEYWORD_WEIGHT + 1e-3 >= bar]
+
     def _dense_scores(
         self, vector: np.ndarray, record_ids: list[str]
     ) -> dict[str, tuple[float, list[tuple[str, float]]]]:
         """Score every passage of each candidate exactly; keep the best per record."""
+        rows = self.knowledge_base.database.record_passages(record_ids)
+        if not rows:
+            return {}
+        weights = np.array([ROLE_WEIGHTS.get(ref.role, 0.9) for ref, _ in rows])
+        similarities = (np.stack([v for _, v in rows]) @ vector) * weights
         per_record: dict[str, list[tuple[str, float]]] = {}
-        for ref, passage_vector in self.knowledge_base.database.record_passages(
-            record_ids
-        ):
-            similarity = float(np.dot(passage_vector, vector)) * ROLE_WEIGHTS.get(
-                ref.role, 0.9
-            )
+        for (ref, _), similarity in zip(rows, similarities.tolist(), strict=True):
             per_record.setdefault(ref.record_id, []).append((ref.section, similarity))
 
         result = {}
@@ -200,9 +228,7 @@ class Retriever:
         include_alertname: bool,
     ) -> Match:
         shared = shared_labels(alert, record, include_alertname)
-        label_score = (
-            1.0 if "alertname" in shared else 0.5 if "service" in shared else 0.0
-        )
+        label_score = _label_score(shared)
         score = (
             DENSE_WEIGHT * max(dense[0], 0.0)
             + KEYWORD_WEIGHT * keyword[0]
@@ -242,6 +268,10 @@ def shared_labels(
         if value and value.lower() == record.labels.get(key, "").lower():
             shared[key] = value
     return shared
+
+
+def _label_score(shared: dict[str, str]) -> float:
+    return 1.0 if "alertname" in shared else 0.5 if "service" in shared else 0.0
 
 
 def _idf(document_frequency: int, total: int) -> float:
