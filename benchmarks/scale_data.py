@@ -1,0 +1,112 @@
+"""Synthetic knowledge bases of 10k, 100k and 1M records for the scale benchmark.
+
+Records and vectors come from benchmarks.reindex: sample record n mod 74 with a new
+id, another service, shifted dates and swapped sentences; its passage vectors are
+the sample's real vectors plus Gaussian noise. A knowledge base is kept in
+WORK/kb-SIZE and reused by later runs, since inserting a million records takes
+most of an hour; a marker file written after the last insert says it is complete.
+
+Usage: python -m benchmarks.scale_data --work-dir DIR --sizes 10000,100000,1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmarks.reindex import INSERT_BATCH, Samples, _insert_batch, load_samples
+from indexer.database import Database
+from indexer.embedding import Embedder
+from indexer.settings import IndexerSettings
+
+logger = logging.getLogger("benchmarks.scale_data")
+
+MARKER = "synthetic.json"
+
+
+@dataclass(frozen=True)
+class SyntheticKnowledgeBase:
+    """Where a synthetic knowledge base lives and what it cost to insert."""
+
+    home: str
+    records: int
+    passages: int
+    insert_seconds: float
+
+
+def knowledge_base_home(work: Path, size: int) -> Path:
+    """Return the folder of the synthetic knowledge base of this size."""
+    return work / f"kb-{size}"
+
+
+def prepare(work: Path, size: int, samples: Samples) -> SyntheticKnowledgeBase:
+    """Return the synthetic knowledge base of this size, inserting it when missing.
+
+    Only the database is written here; the vector index is built by the product's
+    own rebuild, which the benchmark measures.
+    """
+    home = knowledge_base_home(work, size)
+    marker = home / MARKER
+    if marker.is_file():
+        return SyntheticKnowledgeBase(**json.loads(marker.read_text()))
+
+    # A folder without the marker is an interrupted insert. Each batch is one
+    # transaction and record n is always made the same way, so it resumes after
+    # the last whole batch.
+    home.mkdir(parents=True, exist_ok=True)
+    settings = IndexerSettings(home=home)
+    database = Database(settings.resolved_database_url)
+    database.set_meta("model", settings.model)
+    database.set_meta("dimension", len(samples.vectors[0]["title"][0]))
+    database.set_meta("boilerplate", sorted(samples.boilerplate))
+    done = database.record_count()
+    if done % INSERT_BATCH:
+        raise RuntimeError(
+            f"{home} holds {done} records, not a multiple of the batch size "
+            f"{INSERT_BATCH}; delete the folder to insert it again"
+        )
+    spent = float(str(database.get_meta("synthetic_insert_seconds", 0.0)))
+    passages = database.count_passages() if done else 0
+
+    started = time.perf_counter()
+    for first in range(done, size, INSERT_BATCH):
+        numbers = range(first, min(first + INSERT_BATCH, size))
+        passages += _insert_batch(database, numbers, samples)
+        database.set_meta(
+            "synthetic_insert_seconds", spent + time.perf_counter() - started
+        )
+        if (numbers[-1] + 1) % 50_000 == 0:
+            logger.info("size %d: inserted %d records", size, numbers[-1] + 1)
+    database.engine.dispose()
+
+    result = SyntheticKnowledgeBase(
+        home=str(home),
+        records=size,
+        passages=passages,
+        insert_seconds=round(spent + time.perf_counter() - started, 1),
+    )
+    marker.write_text(json.dumps(asdict(result)))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Insert the synthetic knowledge bases that are missing."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work-dir", type=Path, required=True)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    samples = load_samples(Embedder())
+    for size in (int(part) for part in args.sizes.split(",")):
+        info = prepare(args.work_dir, size, samples)
+        print(json.dumps(asdict(info)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

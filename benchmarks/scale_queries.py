@@ -1,0 +1,247 @@
+"""Alert-like queries and latency measurement for the scale benchmark."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from benchmarks.reindex import REPO, Samples, rename_and_shift, service_name
+from indexer.knowledge_base import KnowledgeBase
+from recommender.alerts import alert_from_text
+from recommender.recommendation import Recommender
+from recommender.retrieval import (
+    DENSE_CANDIDATES,
+    KEYWORD_CANDIDATES,
+    KEYWORD_MAX_DOCUMENTS,
+    query_terms,
+)
+
+TOP_K = 10
+WARM_UP = 10
+READY_TIMEOUT_SECONDS = 1_800
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Seconds per query of one way of answering, one query at a time."""
+
+    seconds: list[float]
+
+    @property
+    def p50(self) -> float:
+        """Return the median in milliseconds."""
+        return float(np.percentile(self.seconds, 50)) * 1000
+
+    @property
+    def p99(self) -> float:
+        """Return the 99th percentile in milliseconds."""
+        return float(np.percentile(self.seconds, 99)) * 1000
+
+
+@dataclass(frozen=True)
+class ServedRun:
+    """Search latency over HTTP and what the serving process cost."""
+
+    latency: Latency
+    ready_seconds: float
+    peak_rss_mib: float
+
+
+def alert_queries(samples: Samples, count: int, seed: int = 7) -> list[str]:
+    """Return alert-like texts: a sample's title and first symptom sentence.
+
+    The service is renamed to a synthetic one, as in the synthetic records, so a
+    query resembles many records but is the text of none.
+    """
+    rng = random.Random(seed)
+    queries = []
+    for _ in range(count):
+        record = samples.records[rng.randrange(len(samples.records))]
+        symptom = next(
+            (
+                record.sections[name]
+                for name in ("summary", "description", "meaning", "impact")
+                if record.sections.get(name, "").strip()
+            ),
+            "",
+        )
+        sentence = symptom.strip().split(". ")[0][:300]
+        old = record.labels.get("service", "")
+        new = service_name(rng.randrange(10_000))
+        text = f"{record.title}. {sentence}"
+        queries.append(rename_and_shift(text, old, new, 0) if old else text)
+    return queries
+
+
+def time_each(queries: Sequence[str], answer: Callable[[str], object]) -> Latency:
+    """Time answer(query) for each query after WARM_UP untimed calls."""
+    for query in queries[:WARM_UP]:
+        answer(query)
+    seconds = []
+    for query in queries:
+        started = time.perf_counter()
+        answer(query)
+        seconds.append(time.perf_counter() - started)
+    return Latency(seconds)
+
+
+def floor_latency(knowledge_base: KnowledgeBase, queries: Sequence[str]) -> Latency:
+    """Time the floor: one query embedding plus one search of the product's index."""
+    index = knowledge_base.vector_index()
+
+    def answer(query: str) -> object:
+        return index.search(knowledge_base.embed_query(query), TOP_K)
+
+    return time_each(queries, answer)
+
+
+def search_latency(recommender: Recommender, queries: Sequence[str]) -> Latency:
+    """Time what GET /v1/search computes, in this process."""
+
+    def answer(query: str) -> object:
+        return recommender.retriever.search(alert_from_text(query), TOP_K)
+
+    return time_each(queries, answer)
+
+
+def recommend_latency(recommender: Recommender, queries: Sequence[str]) -> Latency:
+    """Time a whole recommendation: matches, severity, category, causes and fixes."""
+
+    def answer(query: str) -> object:
+        return recommender.recommend(alert_from_text(query), top_k=5)
+
+    return time_each(queries, answer)
+
+
+def served_latency(home: Path, queries: Sequence[str]) -> ServedRun:
+    """Start `recommender serve` on 127.0.0.1 and time GET /v1/search over HTTP.
+
+    One client sends one query at a time over a kept-alive connection, so the
+    figures are the latency of a single request, not of a loaded server.
+    """
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "recommender.cli",
+        "--home",
+        str(home),
+        "serve",
+        "--port",
+        str(port),
+    ]
+    environment = {**os.environ, "INCIDENT_READ_ACCESS": "open"}
+    with tempfile.TemporaryFile("w+") as log:
+        started = time.perf_counter()
+        server = subprocess.Popen(
+            command, stdout=log, stderr=log, cwd=REPO, env=environment
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            with httpx.Client(base_url=base, timeout=600) as client:
+                ready = _wait_ready(client, server, log, started)
+
+                def answer(query: str) -> object:
+                    response = client.get(
+                        "/v1/search", params={"q": query, "top_k": TOP_K}
+                    )
+                    if response.status_code != 200:
+                        raise RuntimeError(
+                            f"GET /v1/search answered {response.status_code}: "
+                            f"{response.text[:300]}"
+                        )
+                    return response
+
+                latency = time_each(queries, answer)
+            peak = _peak_rss_mib(server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    return ServedRun(latency, ready, peak)
+
+
+def _wait_ready(
+    client: httpx.Client,
+    server: subprocess.Popen[bytes],
+    log: object,
+    started: float,
+) -> float:
+    deadline = started + READY_TIMEOUT_SECONDS
+    while time.perf_counter() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"recommender serve exited with {server.returncode}")
+        try:
+            if client.get("/readyz", timeout=5).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"recommender serve was not ready in {READY_TIMEOUT_SECONDS} s")
+
+
+def _peak_rss_mib(pid: int) -> float:
+    """Return the peak resident set size of a running process (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def search_breakdown(
+    knowledge_base: KnowledgeBase, recommender: Recommender, queries: Sequence[str]
+) -> dict[str, float]:
+    """Return the mean milliseconds of each step of a search, timed one by one.
+
+    The steps repeat what Retriever.search does, with the same calls and sizes,
+    so the table shows where the time above the floor goes.
+    """
+    retriever = recommender.retriever
+    database = knowledge_base.database
+    index = knowledge_base.vector_index()
+    totals: dict[str, float] = {}
+
+    def timed(step: str, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        result = work(*args, **kwargs)
+        totals[step] = totals.get(step, 0.0) + time.perf_counter() - started
+        return result
+
+    for query in queries:
+        text = alert_from_text(query).query_text()
+        vector = timed("query embedding", knowledge_base.embed_query, text)
+        hits = timed("index search, top 200", index.search, vector, DENSE_CANDIDATES)
+        refs = timed("passages to records", database.passage_refs, [p for p, _ in hits])
+        ids = list(dict.fromkeys(ref.record_id for ref in refs.values()))
+        terms = query_terms(text)
+        frequencies, _ = timed(
+            "document frequencies", retriever.frequencies.lookup, terms
+        )
+        rare = [t for t in terms if frequencies.get(t, 0) <= KEYWORD_MAX_DOCUMENTS]
+        keyword = timed(
+            "keyword search", database.keyword_search, rare, KEYWORD_CANDIDATES
+        )
+        ids += [record_id for record_id, _ in keyword if record_id not in ids]
+        timed("read candidate records", knowledge_base.get_many, ids)
+        timed("read candidate passages", database.record_passages, ids)
+        timed(
+            "read candidate keyword text", database.keyword_text, ids, symptom_only=True
+        )
+    return {step: total / len(queries) * 1000 for step, total in totals.items()}

@@ -1,0 +1,324 @@
+"""The "Scale" section of docs/BENCHMARKS.md, rendered from a scale benchmark result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.page import write_section
+
+TITLE = "## Scale: 10k to 1M records"
+
+
+def _ratio(value: float, floor: float) -> str:
+    return f"{value / floor:.2f}x" if floor else "n/a"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _count(value: int) -> str:
+    return f"{value:,}"
+
+
+def render(result: dict[str, Any]) -> str:
+    """Return the whole section as Markdown."""
+    sizes = result["sizes"]
+    header = (
+        "| | " + " | ".join(_count(s["records"]) + " records" for s in sizes) + " |"
+    )
+    rule = "|---|" + "---|" * len(sizes)
+    lines = [
+        TITLE,
+        "",
+        "How the product behaves as the knowledge base grows, each figure beside its "
+        "floor measured in the same run: raw `SentenceTransformer.encode` for "
+        "building, "
+        "one query embedding plus one search of the product's own FAISS index for "
+        "searching, exact search for recall.",
+        "",
+        f"Command: `{result['command']}` ({result['minutes']:.0f} min in total), "
+        f"on {result['code']}.",
+        "",
+        f"Machine: {result['machine']}. Load average at the start: "
+        + " / ".join(f"{v:.2f}" for v in result["load_average"])
+        + ". Other processes may have shared the CPU.",
+        "",
+        *_knowledge_bases(sizes, header, rule),
+        *_threads(result["threads"]),
+        *_build(result["build"], sizes, header, rule),
+        *_latency(result, sizes, header, rule),
+        *_breakdown(sizes, header, rule),
+        *_recall(sizes, header, rule),
+        *_memory(sizes, header, rule),
+        *_peers(result, sizes, header, rule),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _knowledge_bases(sizes: list[dict[str, Any]], header: str, rule: str) -> list[str]:
+    return [
+        "### Knowledge bases",
+        "",
+        "Synthetic, made by `benchmarks/scale_data.py` as described under "
+        "Re-indexing: sample record n mod 74 with a new service, shifted dates and "
+        "swapped sentences, its vectors the sample's real passage vectors plus "
+        "Gaussian noise. The vector index is built by the product's own rebuild.",
+        "",
+        header,
+        rule,
+        "| passages | " + " | ".join(_count(s["passages"]) for s in sizes) + " |",
+        "| index type | " + " | ".join(s["index_type"] for s in sizes) + " |",
+        "| index file, MB | "
+        + " | ".join(f"{s['index_bytes'] / 1e6:,.0f}" for s in sizes)
+        + " |",
+        "| insert into the database, s | "
+        + " | ".join(f"{s['insert_seconds']:,.0f}" for s in sizes)
+        + " |",
+        "| index rebuild, s | "
+        + " | ".join(f"{s['rebuild_seconds']:,.0f}" for s in sizes)
+        + " |",
+        "",
+    ]
+
+
+def _threads(threads: dict[str, dict[str, float]]) -> list[str]:
+    lines = [
+        "### Threads",
+        "",
+        "One query embedding (50 of the queries below, milliseconds), with torch and "
+        "FAISS set to each thread count: alone, and while a second thread embeds "
+        "queries without pause, as a second inference worker of the API does under "
+        "load. The API gives each of its inference workers cores / workers threads "
+        "(`INCIDENT_THREADS` overrides it); indexing uses every core.",
+        "",
+        "| threads | alone p50 | alone p99 | beside a second worker p50 | "
+        "beside a second worker p99 |",
+        "|---|---|---|---|---|",
+    ]
+    for count, row in threads.items():
+        lines.append(
+            f"| {count} | {_ms(row['alone_p50'])} | {_ms(row['alone_p99'])} | "
+            f"{_ms(row['beside_p50'])} | {_ms(row['beside_p99'])} |"
+        )
+    return [*lines, ""]
+
+
+def _build(
+    build: dict[str, Any], sizes: list[dict[str, Any]], header: str, rule: str
+) -> list[str]:
+    encode_rate = build["passages"] / build["encode_seconds"]
+    build_rate = build["passages"] / build["build_seconds"]
+    lines = [
+        "### Build throughput",
+        "",
+        f"{build['records']} new synthetic records ({build['passages']:,} passages), "
+        "built into an empty knowledge base with `KnowledgeBase.build` (passage "
+        "split, embedding, database, index), between two timings of raw "
+        "`SentenceTransformer.encode` of the same passage texts with the same batch "
+        f"size (their mean is the floor). Torch used {build['threads']} threads.",
+        "",
+        "| | passages/s | records/s | ratio to raw encode |",
+        "|---|---|---|---|",
+        f"| raw encode (floor) | {encode_rate:.1f} | "
+        f"{build['records'] / build['encode_seconds']:.1f} | 1.00 |",
+        f"| build from scratch | {build_rate:.1f} | "
+        f"{build['records'] / build['build_seconds']:.1f} | "
+        f"{build_rate / encode_rate:.2f} |",
+    ]
+    for run in sizes:
+        raw = run["add_passages"] / run["add_encode_seconds"]
+        rate = run["add_passages"] / run["add_seconds"]
+        lines.append(
+            f"| add in place to {_count(run['records'])} records | {rate:.1f} | "
+            f"{run['add_records'] / run['add_seconds']:.1f} | {rate / raw:.2f} |"
+        )
+    lines += [
+        "",
+        "For the in-place adds the floor is a raw encode of the added records' "
+        "passages timed just before the add.",
+        "",
+    ]
+    return lines
+
+
+def _latency(
+    result: dict[str, Any], sizes: list[dict[str, Any]], header: str, rule: str
+) -> list[str]:
+    def row(label: str, name: str, quantile: str) -> str:
+        cells = []
+        for run in sizes:
+            value = run["latency_ms"][name][quantile]
+            floor = run["latency_ms"]["floor"][quantile]
+            cells.append(f"{_ms(value)} ({_ratio(value, floor)})")
+        return f"| {label} | " + " | ".join(cells) + " |"
+
+    return [
+        "### Search latency",
+        "",
+        f"{result['queries']} alert-like queries (a sample's title and first symptom "
+        "sentence, with a synthetic service name), one at a time after 10 untimed "
+        "ones. Milliseconds, with the ratio to the floor of the same quantile in "
+        "brackets. The floor is one query embedding plus one search of the "
+        "product's index for the top 10 passages. Search is what `GET /v1/search` "
+        "computes (embedding, index search for 200 candidates, keyword search, exact "
+        "rescoring of every passage of the candidates, labels); a recommendation adds "
+        "severity, category, root causes and fixes. HTTP is `GET /v1/search` on "
+        "`recommender serve` over 127.0.0.1, one kept-alive connection. In-process "
+        "searches use the threads per inference worker that `recommender serve` "
+        f"uses ({sizes[0].get('threads', '?')} here).",
+        "",
+        header,
+        rule,
+        row("floor p50", "floor", "p50"),
+        row("floor p99", "floor", "p99"),
+        row("search in process p50", "search", "p50"),
+        row("search in process p99", "search", "p99"),
+        row("search over HTTP p50", "http_search", "p50"),
+        row("search over HTTP p99", "http_search", "p99"),
+        row("recommendation in process p50", "recommend", "p50"),
+        row("recommendation in process p99", "recommend", "p99"),
+        "| first recommendation in a new process (fits the history classifiers), s | "
+        + " | ".join(f"{s['first_recommendation_seconds']:.1f}" for s in sizes)
+        + " |",
+        "| `recommender serve` ready (model, index, classifiers), s | "
+        + " | ".join(f"{s['ready_seconds']:.1f}" for s in sizes)
+        + " |",
+        "",
+    ]
+
+
+def _breakdown(sizes: list[dict[str, Any]], header: str, rule: str) -> list[str]:
+    steps = list(
+        dict.fromkeys(step for run in sizes for step in run.get("breakdown_ms", {}))
+    )
+    if not steps:
+        return []
+    return [
+        "#### Where the time of a search goes",
+        "",
+        "Each step of a search timed on its own over the same queries, mean "
+        "milliseconds (`search_breakdown` in benchmarks/scale_queries.py). The first "
+        "two steps make the floor; the rest is the work above it.",
+        "",
+        header,
+        rule,
+        *(
+            f"| {step} | "
+            + " | ".join(
+                f"{run.get('breakdown_ms', {}).get(step, 0.0):.1f}" for run in sizes
+            )
+            + " |"
+            for step in steps
+        ),
+        "",
+    ]
+
+
+def _recall(sizes: list[dict[str, Any]], header: str, rule: str) -> list[str]:
+    keys = sorted({key for run in sizes for key in run["recall"]})
+    return [
+        "### Recall of the index",
+        "",
+        "Recall@10 of the product's index against exact inner-product search over "
+        "every stored vector, for the query embeddings above.",
+        "",
+        header,
+        rule,
+        *(
+            f"| {key} | "
+            + " | ".join(f"{run['recall'].get(key, float('nan')):.3f}" for run in sizes)
+            + " |"
+            for key in keys
+        ),
+        "",
+    ]
+
+
+def _memory(sizes: list[dict[str, Any]], header: str, rule: str) -> list[str]:
+    return [
+        "### Memory",
+        "",
+        "Peak resident set size (VmHWM): of the process that rebuilds the index, "
+        "from GNU time, and of `recommender serve` after the HTTP queries.",
+        "",
+        header,
+        rule,
+        "| index rebuild, MiB | "
+        + " | ".join(f"{s['rebuild_peak_rss_mib']:,.0f}" for s in sizes)
+        + " |",
+        "| serving process, MiB | "
+        + " | ".join(f"{s['serve_peak_rss_mib']:,.0f}" for s in sizes)
+        + " |",
+        "",
+    ]
+
+
+def _peers(
+    result: dict[str, Any], sizes: list[dict[str, Any]], header: str, rule: str
+) -> list[str]:
+    lines = [
+        "### Peers",
+        "",
+        "What a team would otherwise set up, run in the same process on the same "
+        "queries: chromadb in embedded mode holding the product's own passage "
+        "vectors (HNSW, cosine), queried with text embedded by the same model and "
+        "folded to records by their best passage; and BM25 alone (bm25s) over one "
+        "text per record (benchmarks/peers.py). Milliseconds, ratio to the product's "
+        "floor in brackets. Torch threads during the peers' queries: "
+        + ", ".join(str(run.get("peer_threads", "?")) for run in sizes)
+        + " (one figure per size).",
+        "",
+        header,
+        rule,
+    ]
+    names = sorted(
+        {name for run in sizes for name in run["peers"].get("latency_ms", {})}
+    )
+    for name in names:
+        for quantile in ("p50", "p99"):
+            cells = []
+            for run in sizes:
+                value = run["peers"].get("latency_ms", {}).get(name, {}).get(quantile)
+                floor = run["latency_ms"]["floor"][quantile]
+                cells.append(
+                    "not run"
+                    if value is None
+                    else f"{_ms(value)} ({_ratio(value, floor)})"
+                )
+            lines.append(f"| {name} {quantile} | " + " | ".join(cells) + " |")
+        cells = []
+        for run in sizes:
+            build = run["peers"].get("build", {}).get(name)
+            cells.append(
+                "not run" if build is None else f"{build['items_per_second']:,.0f}"
+            )
+        lines.append(f"| {name} build, items/s | " + " | ".join(cells) + " |")
+    return [*lines, "", *_task1(result["task1"])]
+
+
+def _task1(task1: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    lines = [
+        "#### Task 1 quality",
+        "",
+        "Alert to runbook on the public data (380 runbooks, 112 kube-prometheus "
+        "rules as alerts; docs/EVALUATION.md), scored in this run with bootstrap 95% "
+        "intervals.",
+        "",
+        "| Task | Method | Recall@1 | Recall@5 | MRR@10 |",
+        "|---|---|---|---|---|",
+    ]
+    for task, methods in task1.items():
+        for method in ("product", *sorted(m for m in methods if m != "product")):
+            values = methods[method]
+            cells = [
+                f"{v['value']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]"
+                for v in (values["recall@1"], values["recall@5"], values["mrr@10"])
+            ]
+            lines.append(f"| {task} | {method} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def write_report(result: dict[str, Any]) -> None:
+    """Replace the scale section of docs/BENCHMARKS.md."""
+    write_section(TITLE, render(result))

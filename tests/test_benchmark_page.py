@@ -1,0 +1,91 @@
+"""The benchmarks page: one section replaced in place, figures set beside floors."""
+
+from benchmarks.page import write_section
+from benchmarks.scale_report import TITLE, render
+
+
+def test_write_section_replaces_only_its_own_section(tmp_path):
+    page = tmp_path / "BENCHMARKS.md"
+    page.write_text("# Benchmarks\n\n## One\n\nold one\n\n## Two\n\ntwo\n")
+
+    write_section("## One", "## One\n\nnew one\n", page)
+    write_section("## Three", "## Three\n\nthree\n", page)
+
+    assert page.read_text() == (
+        "# Benchmarks\n\n## One\n\nnew one\n\n## Two\n\ntwo\n\n## Three\n\nthree\n"
+    )
+
+
+def _size(records: int, floor_p50: float, http_p50: float) -> dict:
+    latency = {"p50": floor_p50, "p99": floor_p50 * 2}
+    return {
+        "records": records,
+        "passages": records * 7,
+        "insert_seconds": 10.0,
+        "index_type": "IVF1024,SQ4",
+        "index_bytes": 5_000_000,
+        "rebuild_seconds": 3.0,
+        "rebuild_peak_rss_mib": 800.0,
+        "add_records": 10,
+        "add_seconds": 4.0,
+        "add_encode_seconds": 3.6,
+        "add_passages": 70,
+        "latency_ms": {
+            "floor": latency,
+            "search": latency,
+            "recommend": latency,
+            "http_search": {"p50": http_p50, "p99": http_p50 * 2},
+        },
+        "first_recommendation_seconds": 0.5,
+        "ready_seconds": 6.0,
+        "serve_peak_rss_mib": 900.0,
+        "recall": {"index's own top 10": 0.95},
+        "breakdown_ms": {"query embedding": 12.0, "keyword search": 3.5},
+        "peers": {
+            "latency_ms": {"BM25": {"p50": 1.0, "p99": 4.0}},
+            "build": {"BM25": {"items_per_second": 5000.0}},
+        },
+    }
+
+
+def test_scale_report_gives_each_figure_as_a_ratio_to_its_floor():
+    estimate = {"value": 0.9, "ci_low": 0.8, "ci_high": 0.95}
+    result = {
+        "command": "python -m benchmarks.scale --sizes 10000",
+        "minutes": 12.0,
+        "code": "commit abc1234",
+        "machine": "2 cores",
+        "load_average": [1.0, 1.5, 2.0],
+        "queries": 200,
+        "task1": {
+            "text only": {
+                "product": {
+                    "recall@1": estimate,
+                    "recall@5": estimate,
+                    "mrr@10": estimate,
+                }
+            }
+        },
+        "threads": {
+            "1": {"alone_p50": 10, "alone_p99": 12, "beside_p50": 11, "beside_p99": 13}
+        },
+        "build": {
+            "records": 20,
+            "passages": 140,
+            "encode_seconds": 10.0,
+            "build_seconds": 10.5,
+            "threads": 2,
+        },
+        "sizes": [_size(10_000, 20.0, 25.0), _size(100_000, 30.0, 45.0)],
+    }
+
+    page = render(result)
+
+    assert page.startswith(TITLE + "\n")
+    assert "| search over HTTP p50 | 25.0 (1.25x) | 45.0 (1.50x) |" in page
+    assert "| build from scratch | 13.3 | 1.9 | 0.95 |" in page
+    assert "| add in place to 10,000 records | 17.5 | 2.5 | 0.90 |" in page
+    assert "| BM25 p50 | 1.0 (0.05x) | 1.0 (0.03x) |" in page
+    assert "| text only | product | 0.900 [0.800, 0.950] |" in page
+    assert "| index's own top 10 | 0.950 | 0.950 |" in page
+    assert "| keyword search | 3.5 | 3.5 |" in page
