@@ -30,7 +30,7 @@ MARKER = "synthetic.json"
 
 @dataclass(frozen=True)
 class SyntheticKnowledgeBase:
-    """Where a synthetic knowledge base lives and what it cost to insert."""
+    """The folder of a synthetic knowledge base, its size and its insert time."""
 
     home: str
     records: int
@@ -66,7 +66,7 @@ def prepare(work: Path, size: int, samples: Samples) -> SyntheticKnowledgeBase:
     done = database.record_count()
     if done % INSERT_BATCH:
         raise RuntimeError(
-            f"{home} holds {done} records, not a multiple of the batch size "
+            f"{home} contains {done} records, not a multiple of the batch size "
             f"{INSERT_BATCH}; delete the folder to insert it again"
         )
     spent = float(str(database.get_meta("synthetic_insert_seconds", 0.0)))

@@ -35,7 +35,7 @@ READY_TIMEOUT_SECONDS = 1_800
 
 @dataclass(frozen=True)
 class Latency:
-    """Seconds per query of one way of answering, one query at a time."""
+    """Seconds per query of one method, one query at a time."""
 
     seconds: list[float]
 
@@ -159,7 +159,7 @@ def served_latency(home: Path, queries: Sequence[str]) -> ServedRun:
                     )
                     if response.status_code != 200:
                         raise RuntimeError(
-                            f"GET /v1/search answered {response.status_code}: "
+                            f"GET /v1/search returned {response.status_code}: "
                             f"{response.text[:300]}"
                         )
                     return response

@@ -31,11 +31,10 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         TITLE,
         "",
-        "How the product behaves as the knowledge base grows, each figure beside its "
-        "floor measured in the same run: raw `SentenceTransformer.encode` for "
-        "building, "
-        "one query embedding plus one search of the product's own FAISS index for "
-        "searching, exact search for recall.",
+        "How the product behaves as the knowledge base grows. Each figure stands "
+        "beside its floor, measured in the same run. For building, the floor is raw "
+        "`SentenceTransformer.encode`; for searching, one query embedding plus one "
+        "search of the product's own FAISS index; for recall, exact search.",
         "",
         f"Command: `{result['command']}` ({result['minutes']:.0f} min in total), "
         f"on {result['code']}.",
@@ -77,7 +76,10 @@ def _knowledge_bases(sizes: list[dict[str, Any]], header: str, rule: str) -> lis
         "Synthetic, made by `benchmarks/scale_data.py` as described under "
         "Re-indexing: sample record n mod 74 with a new service, shifted dates and "
         "swapped sentences, its vectors the sample's real passage vectors plus "
-        "Gaussian noise. The vector index is built by the product's own rebuild.",
+        "Gaussian noise. The vector index is built by the product's own rebuild, "
+        "timed in this run. The insert time comes from the run that created the "
+        "folder, which may have been an earlier one sharing the CPU with other "
+        "jobs.",
         "",
         header,
         rule,
@@ -275,9 +277,10 @@ def _peers(
         "### Peers",
         "",
         "What a team would otherwise set up, run in the same process on the same "
-        "queries: chromadb in embedded mode holding the product's own passage "
-        "vectors (HNSW, cosine), queried with text embedded by the same model and "
-        "folded to records by their best passage; and BM25 alone (bm25s) over one "
+        "queries. The first is chromadb in embedded mode: it holds the product's own "
+        "passage vectors (HNSW, cosine), embeds the query with the same model and "
+        "ranks a record by its best passage. "
+        "The second is BM25 alone (bm25s) over one "
         "text per record (benchmarks/peers.py). Milliseconds, ratio to the product's "
         "floor in brackets. Torch threads during the peers' queries: "
         + ", ".join(str(run.get("peer_threads", "?")) for run in sizes)

@@ -35,11 +35,10 @@ LABEL_WEIGHT = 0.25
 ROLE_WEIGHTS = {"symptom": 1.0, "context": 0.95, "cause": 0.9, "fix": 0.85}
 DENSE_CANDIDATES = 200
 KEYWORD_CANDIDATES = 50
-# FTS5 scores every record that holds any term of the query, so a term found in
-# tens of thousands of records made one keyword search take seconds at a million
-# records. Only terms in at most this many records select keyword candidates;
-# common terms still count in the keyword coverage of every candidate. Below this
-# many records in total nothing changes.
+# FTS5 scores every record that contains any term of the query, so on a synthetic
+# knowledge base of 100,000 records one keyword search took 1.1 s. Only terms in at
+# most this many records select keyword candidates. Common terms still count in the
+# keyword coverage of every candidate, and below this many records nothing changes.
 KEYWORD_MAX_DOCUMENTS = 2_000
 SCORE_FORMULA = (
     f"score in [0, 1], higher is closer: {DENSE_WEIGHT:.2f} x dense cosine similarity "
@@ -271,7 +270,11 @@ def shared_labels(
 
 
 def _label_score(shared: dict[str, str]) -> float:
-    return 1.0 if "alertname" in shared else 0.5 if "service" in shared else 0.0
+    if "alertname" in shared:
+        return 1.0
+    if "service" in shared:
+        return 0.5
+    return 0.0
 
 
 def _idf(document_frequency: int, total: int) -> float:

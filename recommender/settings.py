@@ -151,6 +151,10 @@ class ServiceSettings(IndexerSettings):
             port=self.port,
             timeout_keep_alive=self.keep_alive_timeout,
             limit_concurrency=self.limit_concurrency,
+            # h11 always, so that the head limit applies: uvicorn picks httptools
+            # when it is installed (chromadb pulls it in), and httptools answered
+            # the longest allowed search with a bare 400.
+            http="h11",
             h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
             **options,
         )

@@ -4,7 +4,7 @@ from benchmarks.page import write_section
 from benchmarks.scale_report import TITLE, render
 
 
-def test_write_section_replaces_only_its_own_section(tmp_path):
+def test_write_section_replaces_own_section(tmp_path):
     page = tmp_path / "BENCHMARKS.md"
     page.write_text("# Benchmarks\n\n## One\n\nold one\n\n## Two\n\ntwo\n")
 
@@ -48,7 +48,7 @@ def _size(records: int, floor_p50: float, http_p50: float) -> dict:
     }
 
 
-def test_scale_report_gives_each_figure_as_a_ratio_to_its_floor():
+def test_scale_report_gives_floor_ratios():
     estimate = {"value": 0.9, "ci_low": 0.8, "ci_high": 0.95}
     result = {
         "command": "python -m benchmarks.scale --sizes 10000",

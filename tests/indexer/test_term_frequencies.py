@@ -27,7 +27,7 @@ def knowledge_base(tmp_path, embedder):
     return knowledge_base
 
 
-def test_counts_records_per_term_and_reads_each_term_once(knowledge_base, monkeypatch):
+def test_lookup_counts_and_caches(knowledge_base, monkeypatch):
     frequencies = DocumentFrequencies(knowledge_base.database)
     calls: list[list[str]] = []
     original = knowledge_base.database.document_frequencies
@@ -46,9 +46,7 @@ def test_counts_records_per_term_and_reads_each_term_once(knowledge_base, monkey
     assert calls == [["disk", "certificate", "nowhere"], ["checkout"]]
 
 
-def test_small_changes_keep_the_cache_and_large_ones_refresh_it(
-    knowledge_base, monkeypatch
-):
+def test_cache_refreshes_on_drift(knowledge_base, monkeypatch):
     frequencies = DocumentFrequencies(knowledge_base.database)
     assert frequencies.lookup(["disk"]) == ({"disk": 3}, 4)
 

@@ -9,7 +9,7 @@ from indexer.threads import available_cores
 from recommender.settings import ServiceSettings
 
 
-def test_service_shares_cores_among_inference_workers(monkeypatch):
+def test_service_threads_per_worker(monkeypatch):
     monkeypatch.setattr("recommender.settings.available_cores", lambda: 8)
 
     assert ServiceSettings(inference_workers=2).threads == 4
@@ -18,13 +18,13 @@ def test_service_shares_cores_among_inference_workers(monkeypatch):
     assert ServiceSettings(inference_workers=2, threads=6).threads == 6
 
 
-def test_indexing_leaves_the_thread_count_to_torch_unless_set():
+def test_indexing_threads_default_to_torch():
     assert IndexerSettings().threads is None
     assert IndexerSettings(threads=3).threads == 3
     assert available_cores() >= 1
 
 
-def test_embedder_applies_its_thread_count_when_the_model_loads():
+def test_embedder_sets_threads_on_load():
     # In a child process: the setting is process-wide and would slow other tests.
     script = (
         "import json, faiss, torch\n"

@@ -33,7 +33,7 @@ def knowledge_base(tmp_path_factory, embedder):
     return knowledge_base
 
 
-def test_only_rare_terms_select_keyword_candidates(knowledge_base, monkeypatch):
+def test_rare_terms_select_candidates(knowledge_base, monkeypatch):
     monkeypatch.setattr(retrieval, "KEYWORD_MAX_DOCUMENTS", 2)
     searched: list[list[str]] = []
     original = knowledge_base.database.keyword_search
@@ -53,9 +53,7 @@ def test_only_rare_terms_select_keyword_candidates(knowledge_base, monkeypatch):
     assert {"checkout", "latency", "zx81q"} <= set(matches[0].terms)
 
 
-def test_every_term_selects_candidates_in_a_small_knowledge_base(
-    knowledge_base, monkeypatch
-):
+def test_small_base_uses_every_term(knowledge_base, monkeypatch):
     searched: list[list[str]] = []
     original = knowledge_base.database.keyword_search
 
