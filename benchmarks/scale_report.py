@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from benchmarks.page import write_section
 
 TITLE = "## Scale: 10k to 1M records"
+
+
+def _row(label: str, cells: Iterable[str]) -> str:
+    """Return one Markdown table row: the label, then one cell per size."""
+    return f"| {label} | " + " | ".join(cells) + " |"
 
 
 def _ratio(value: float, floor: float) -> str:
@@ -83,17 +89,14 @@ def _knowledge_bases(sizes: list[dict[str, Any]], header: str, rule: str) -> lis
         "",
         header,
         rule,
-        "| passages | " + " | ".join(_count(s["passages"]) for s in sizes) + " |",
-        "| index type | " + " | ".join(s["index_type"] for s in sizes) + " |",
-        "| index file, MB | "
-        + " | ".join(f"{s['index_bytes'] / 1e6:,.0f}" for s in sizes)
-        + " |",
-        "| insert into the database, s | "
-        + " | ".join(f"{s['insert_seconds']:,.0f}" for s in sizes)
-        + " |",
-        "| index rebuild, s | "
-        + " | ".join(f"{s['rebuild_seconds']:,.0f}" for s in sizes)
-        + " |",
+        _row("passages", (_count(s["passages"]) for s in sizes)),
+        _row("index type", (s["index_type"] for s in sizes)),
+        _row("index file, MB", (f"{s['index_bytes'] / 1e6:,.0f}" for s in sizes)),
+        _row(
+            "insert into the database, s",
+            (f"{s['insert_seconds']:,.0f}" for s in sizes),
+        ),
+        _row("index rebuild, s", (f"{s['rebuild_seconds']:,.0f}" for s in sizes)),
         "",
     ]
 
@@ -167,7 +170,7 @@ def _latency(
             value = run["latency_ms"][name][quantile]
             floor = run["latency_ms"]["floor"][quantile]
             cells.append(f"{_ms(value)} ({_ratio(value, floor)})")
-        return f"| {label} | " + " | ".join(cells) + " |"
+        return _row(label, cells)
 
     return [
         "### Search latency",
@@ -194,12 +197,14 @@ def _latency(
         row("search over HTTP p99", "http_search", "p99"),
         row("recommendation in process p50", "recommend", "p50"),
         row("recommendation in process p99", "recommend", "p99"),
-        "| first recommendation in a new process (fits the history classifiers), s | "
-        + " | ".join(f"{s['first_recommendation_seconds']:.1f}" for s in sizes)
-        + " |",
-        "| `recommender serve` ready (model, index, classifiers), s | "
-        + " | ".join(f"{s['ready_seconds']:.1f}" for s in sizes)
-        + " |",
+        _row(
+            "first recommendation in a new process (fits the history classifiers), s",
+            (f"{s['first_recommendation_seconds']:.1f}" for s in sizes),
+        ),
+        _row(
+            "`recommender serve` ready (model, index, classifiers), s",
+            (f"{s['ready_seconds']:.1f}" for s in sizes),
+        ),
         "",
     ]
 
@@ -220,11 +225,10 @@ def _breakdown(sizes: list[dict[str, Any]], header: str, rule: str) -> list[str]
         header,
         rule,
         *(
-            f"| {step} | "
-            + " | ".join(
-                f"{run.get('breakdown_ms', {}).get(step, 0.0):.1f}" for run in sizes
+            _row(
+                step,
+                (f"{run.get('breakdown_ms', {}).get(step, 0.0):.1f}" for run in sizes),
             )
-            + " |"
             for step in steps
         ),
         "",
@@ -242,9 +246,7 @@ def _recall(sizes: list[dict[str, Any]], header: str, rule: str) -> list[str]:
         header,
         rule,
         *(
-            f"| {key} | "
-            + " | ".join(f"{run['recall'].get(key, float('nan')):.3f}" for run in sizes)
-            + " |"
+            _row(key, (f"{run['recall'].get(key, float('nan')):.3f}" for run in sizes))
             for key in keys
         ),
         "",
@@ -260,12 +262,12 @@ def _memory(sizes: list[dict[str, Any]], header: str, rule: str) -> list[str]:
         "",
         header,
         rule,
-        "| index rebuild, MiB | "
-        + " | ".join(f"{s['rebuild_peak_rss_mib']:,.0f}" for s in sizes)
-        + " |",
-        "| serving process, MiB | "
-        + " | ".join(f"{s['serve_peak_rss_mib']:,.0f}" for s in sizes)
-        + " |",
+        _row(
+            "index rebuild, MiB", (f"{s['rebuild_peak_rss_mib']:,.0f}" for s in sizes)
+        ),
+        _row(
+            "serving process, MiB", (f"{s['serve_peak_rss_mib']:,.0f}" for s in sizes)
+        ),
         "",
     ]
 
@@ -303,14 +305,14 @@ def _peers(
                     if value is None
                     else f"{_ms(value)} ({_ratio(value, floor)})"
                 )
-            lines.append(f"| {name} {quantile} | " + " | ".join(cells) + " |")
+            lines.append(_row(f"{name} {quantile}", cells))
         cells = []
         for run in sizes:
             build = run["peers"].get("build", {}).get(name)
             cells.append(
                 "not run" if build is None else f"{build['items_per_second']:,.0f}"
             )
-        lines.append(f"| {name} build, items/s | " + " | ".join(cells) + " |")
+        lines.append(_row(f"{name} build, items/s", cells))
     return [*lines, "", *_task1(result["task1"])]
 
 
@@ -332,7 +334,7 @@ def _task1(task1: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
                 f"{v['value']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]"
                 for v in (values["recall@1"], values["recall@5"], values["mrr@10"])
             ]
-            lines.append(f"| {task} | {method} | " + " | ".join(cells) + " |")
+            lines.append(_row(f"{task} | {method}", cells))
     return [*lines, ""]
 
 

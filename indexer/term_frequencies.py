@@ -4,8 +4,9 @@ FTS5's vocabulary table counts a term's records by reading the term's whole list
 of records, so one lookup of a term found in 100,000 records took 34 ms on the
 benchmark machine, and a query has about twenty terms. Frequencies only weight
 terms (IDF) and pick the rare ones, so a value that is off by less than one
-percent of the records changes nothing that matters: cached values are kept until
-the number of records has moved by more than MAX_DRIFT since they were read.
+percent of the records changes nothing that matters. Cached values are therefore
+kept until the number of records has moved by more than MAX_DRIFT since they were
+read.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Torch and FAISS each start one thread per core by default. Two recommendations
 computed at once then run four busy threads on two cores. On the two-core
 benchmark machine, one query embedding beside a second worker took a median
 29 ms with one thread each against 33 ms with two (docs/BENCHMARKS.md,
-"Threads"), and while other jobs kept the cores busy it took 1.2 s with two
-threads against 0.1 s with one.
+"Threads"). While other jobs kept the cores busy, it took 1.2 s with two threads
+against 0.1 s with one.
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ class HistoryClassifiers:
 
     The first prediction (or warm()) fits them under a lock, so concurrent
     requests fit once and wait for that fit. A later prediction that finds the
-    data version changed starts one refit in the background and answers with the
+    data version changed starts one refit in the background and predicts with the
     models it has.
     """
 

@@ -13,9 +13,9 @@ from indexer.settings import IndexerSettings
 from indexer.threads import available_cores
 from recommender.recommendation import DEFAULT_THRESHOLD
 
-# Longest request line plus headers uvicorn reads. The default of 16 KiB is
-# shorter than a search of 10,000 characters once they are percent-encoded
-# (up to 12 bytes each), and uvicorn answers a longer head with a bare 400.
+# Maximum size of the request line plus headers that uvicorn reads. A search of
+# 10,000 characters takes up to 120 KB once percent-encoded (12 bytes each), more
+# than the default of 16 KiB, and uvicorn returns a bare 400 for a longer head.
 MAX_REQUEST_HEAD_BYTES = 256 * 1024
 
 
@@ -151,9 +151,9 @@ class ServiceSettings(IndexerSettings):
             port=self.port,
             timeout_keep_alive=self.keep_alive_timeout,
             limit_concurrency=self.limit_concurrency,
-            # h11 always, so that the head limit applies: uvicorn picks httptools
-            # when it is installed (chromadb pulls it in), and httptools answered
-            # the longest allowed search with a bare 400.
+            # Always h11, so that the head limit applies. uvicorn picks httptools
+            # when it is installed (chromadb pulls it in), and httptools returned
+            # a bare 400 for the longest allowed search.
             http="h11",
             h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
             **options,

@@ -178,7 +178,7 @@ def _get_raw(url: str, path: str, params: dict[str, str]) -> tuple[int, str, str
     """GET over a raw socket, sending the request line in 8 KB pieces.
 
     Pieces arrive apart, as on a real network, so the server has to buffer an
-    incomplete request head; httpx would refuse a request line over 64 KB anyway.
+    incomplete request head. httpx rejects a query string this long anyway.
     """
     host, port = url.removeprefix("http://").split(":")
     head = (

@@ -116,7 +116,7 @@ def test_history_classifiers_refit_on_new_data(labelled_kb):
     assert fitted.examples == 36
 
     labelled_kb.add(_records(per_kind=2, prefix="new"))
-    # The models of the old data answer while the refit runs in the background.
+    # The models of the old data still predict while the refit runs.
     assert classifiers.predict_severity("disk almost full") is not None
     assert classifiers.refit_thread is not None
     classifiers.refit_thread.join(timeout=300)

@@ -33,16 +33,22 @@ def knowledge_base(tmp_path_factory, embedder):
     return knowledge_base
 
 
-def test_rare_terms_select_candidates(knowledge_base, monkeypatch):
-    monkeypatch.setattr(retrieval, "KEYWORD_MAX_DOCUMENTS", 2)
-    searched: list[list[str]] = []
+@pytest.fixture
+def searched(knowledge_base, monkeypatch) -> list[list[str]]:
+    """Record the terms of every keyword search, which still runs for real."""
+    calls: list[list[str]] = []
     original = knowledge_base.database.keyword_search
 
     def spy(terms, limit):
-        searched.append(list(terms))
+        calls.append(list(terms))
         return original(terms, limit)
 
     monkeypatch.setattr(knowledge_base.database, "keyword_search", spy)
+    return calls
+
+
+def test_rare_terms_select_candidates(knowledge_base, searched, monkeypatch):
+    monkeypatch.setattr(retrieval, "KEYWORD_MAX_DOCUMENTS", 2)
     matches = Retriever(knowledge_base).search(
         alert_from_text("checkout latency high ZX81Q"), top_k=3
     )
@@ -53,15 +59,7 @@ def test_rare_terms_select_candidates(knowledge_base, monkeypatch):
     assert {"checkout", "latency", "zx81q"} <= set(matches[0].terms)
 
 
-def test_small_base_uses_every_term(knowledge_base, monkeypatch):
-    searched: list[list[str]] = []
-    original = knowledge_base.database.keyword_search
-
-    def spy(terms, limit):
-        searched.append(list(terms))
-        return original(terms, limit)
-
-    monkeypatch.setattr(knowledge_base.database, "keyword_search", spy)
+def test_small_base_uses_every_term(knowledge_base, searched):
     Retriever(knowledge_base).search(
         alert_from_text("checkout latency high ZX81Q"), top_k=3
     )
