@@ -4,7 +4,10 @@ import json
 import subprocess
 import sys
 
-from indexer.settings import IndexerSettings
+import pytest
+
+from indexer.errors import ConfigurationError
+from indexer.settings import IndexerSettings, load_settings
 from indexer.threads import available_cores
 from recommender.settings import ServiceSettings
 
@@ -42,3 +45,13 @@ def test_embedder_sets_threads_on_load():
         check=True,
     )
     assert json.loads(finished.stdout.strip().splitlines()[-1]) == [1, 1, 384]
+
+
+def test_invalid_thread_count_names_the_variable(monkeypatch):
+    monkeypatch.setenv("INCIDENT_THREADS", "0")
+
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(ServiceSettings)
+
+    assert "INCIDENT_THREADS" in str(raised.value)
+    assert "greater than or equal to 1" in str(raised.value)
