@@ -11,13 +11,14 @@ Each figure is set beside its floor, measured in the same run on the same machin
 - Recall@10 of the product's index against exact search over the same vectors.
 - Peak memory of the index rebuild and of the serving process.
 - The same queries through chromadb and BM25 alone, when the `bench` extra is
-  installed (benchmarks/peers.py).
+  installed (benchmarks/peers.py), up to --peers-up-to records.
 
 The knowledge bases are synthetic (benchmarks/scale_data.py) and kept in
 --work-dir, so a second run skips the hour of inserting a million records.
 
 Usage: python -m benchmarks.scale --work-dir DIR [--sizes 10000,100000,1000000]
-       [--queries 200] [--build-sample 500] [--embedding-cache FILE] [--write]
+       [--queries 200] [--build-sample 500] [--embedding-cache FILE]
+       [--peers-up-to 100000] [--write]
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ BUILD_SAMPLE = 500
 # Synthetic numbers of the build sample, far from those of the knowledge bases.
 BUILD_FIRST_NUMBER = 50_000_000
 REBUILD_TIMEOUT_SECONDS = 7_200
+PEERS_UP_TO = 100_000
 
 
 @dataclass
@@ -199,6 +201,7 @@ def measure_size(
     embedder: Embedder,
     queries: list[str],
     add_count: int,
+    peers_up_to: int = PEERS_UP_TO,
 ) -> SizeRun:
     """Run every measurement on the synthetic knowledge base of this size."""
     import torch
@@ -246,9 +249,14 @@ def measure_size(
     logger.info("size %d: recall of the index", size)
     vectors = np.stack([knowledge_base.embed_query(q) for q in queries])
     run.recall = measure_recall(knowledge_base, vectors)
-    logger.info("size %d: peers", size)
-    run.peers = measure_peers(home, queries, embedder)
-    run.peer_threads = serving_threads
+    if size <= peers_up_to:
+        logger.info("size %d: peers", size)
+        run.peers = measure_peers(home, queries, embedder)
+        run.peer_threads = serving_threads
+    else:
+        # chromadb inserted about 1,900 passages/s at 100k, so a collection of
+        # 6.7 million passages would take about an hour to build.
+        run.peers = {"skipped": f"not run above {peers_up_to:,} records"}
 
     set_threads(build_threads)
     logger.info("size %d: in-place add", size)
@@ -322,6 +330,12 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="pickle file of task 1 vectors, reused by later runs (quality only)",
     )
+    parser.add_argument(
+        "--peers-up-to",
+        type=int,
+        default=PEERS_UP_TO,
+        help=f"largest size the peers are built for (default {PEERS_UP_TO:,})",
+    )
     parser.add_argument("--write", action="store_true", help="update the page")
     args = parser.parse_args(arguments)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -347,7 +361,13 @@ def main(argv: list[str] | None = None) -> int:
     for size in (int(part) for part in args.sizes.split(",")):
         runs.append(
             measure_size(
-                args.work_dir, size, samples, embedder, queries, args.build_sample
+                args.work_dir,
+                size,
+                samples,
+                embedder,
+                queries,
+                args.build_sample,
+                args.peers_up_to,
             )
         )
         logger.info("size %d: %s", size, runs[-1])

@@ -292,12 +292,16 @@ class Database:
         if not record_ids:
             return {}
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(records_table.c.data).where(
-                    records_table.c.id.in_(list(record_ids))
+            rows = (
+                conn.execute(
+                    select(records_table.c.data).where(
+                        records_table.c.id.in_(list(record_ids))
+                    )
                 )
-            ).scalars()
-            records = [IncidentRecord.from_dict(json.loads(row)) for row in rows]
+                .scalars()
+                .all()
+            )
+        records = [IncidentRecord.from_dict(json.loads(row)) for row in rows]
         return {record.id: record for record in records}
 
     def record_sources(self) -> dict[str, tuple[str, str]]:
@@ -324,20 +328,17 @@ class Database:
         """Map passage ids to their records; ids without a record are left out."""
         if not passage_ids:
             return {}
+        # Plain SQL, as in keyword_text: every search maps a few hundred ids.
         query = (
-            select(
-                passages_table.c.pk,
-                records_table.c.id,
-                passages_table.c.section,
-                passages_table.c.role,
-            )
-            .join(records_table, records_table.c.pk == passages_table.c.record_pk)
-            .where(passages_table.c.pk.in_([int(i) for i in passage_ids]))
+            "SELECT p.pk, r.id, p.section, p.role FROM passages p "
+            "JOIN records r ON r.pk = p.record_pk "
+            f"WHERE p.pk IN ({', '.join('?' * len(passage_ids))})"
         )
+        params = tuple(int(i) for i in passage_ids)
         with self.engine.connect() as conn:
             return {
                 pk: PassageRef(pk, rid, sec, role)
-                for pk, rid, sec, role in conn.execute(query).all()
+                for pk, rid, sec, role in conn.exec_driver_sql(query, params).all()
             }
 
     def record_passages(
@@ -471,15 +472,15 @@ class Database:
             return {}
         names = FTS_COLUMNS[:-1] if symptom_only else FTS_COLUMNS
         columns = ", ".join(f"f.{name}" for name in names)
-        placeholders = ", ".join(f":id{i}" for i in range(len(record_ids)))
-        query = text(
+        # Plain SQL: compiling a text() clause with hundreds of named parameters
+        # took as long as the query.
+        query = (
             f"SELECT r.id, {columns} FROM records_fts f "
             "JOIN records r ON r.pk = f.rowid "
-            f"WHERE r.id IN ({placeholders})"
+            f"WHERE r.id IN ({', '.join('?' * len(record_ids))})"
         )
-        params = {f"id{i}": record_id for i, record_id in enumerate(record_ids)}
         with self.engine.connect() as conn:
-            rows = conn.execute(query, params).all()
+            rows = conn.exec_driver_sql(query, tuple(record_ids)).all()
         return {row[0]: " ".join(row[1:]) for row in rows}
 
     def record_count(self) -> int:

@@ -16,8 +16,9 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import ConvergenceWarning
@@ -41,9 +42,12 @@ CALIBRATION_FOLDS = 3
 # training history of the severity task (docs/EVALUATION.md, "How parameters were
 # chosen").
 REGULARIZATION_C = 10.0
-# NOTE: training reads every labelled record into memory. Past MAX_TRAINING records
-# only the most recent are used, a limit estimated, not measured.
-MAX_TRAINING = 200_000
+# Past MAX_TRAINING labelled records only the most recent are used. At 100,000 the
+# fit took 47 s and the serving process peaked at 1.7 GiB (docs/BENCHMARKS.md,
+# "Scale: 10k to 1M records"), so larger histories cost no more than that.
+MAX_TRAINING = 100_000
+# Records read per query while collecting training text.
+READ_BATCH = 5_000
 
 
 @dataclass
@@ -173,16 +177,11 @@ class HistoryClassifiers:
 
     def _fit_all(self) -> dict[str, LabelModel | None]:
         started = time.perf_counter()
-        records = self._labelled_records()
-        getters: dict[str, Callable[[IncidentRecord], str | None]] = {
-            "severity": lambda r: r.severity.value if r.severity else None,
-            "category": lambda r: r.labels.get("category", "").strip().lower() or None,
-        }
+        examples = self._labelled_examples()
         models: dict[str, LabelModel | None] = {}
-        for name, label_of in getters.items():
-            pairs = [(record_text(r), label_of(r)) for r in records]
-            texts = [text for text, label in pairs if label]
-            labels = [label for _, label in pairs if label]
+        for name, column in (("severity", 1), ("category", 2)):
+            texts = [example[0] for example in examples if example[column]]
+            labels = [str(example[column]) for example in examples if example[column]]
             models[name] = fit_label_model(texts, labels)
             if models[name] is None:
                 logger.info(
@@ -195,21 +194,42 @@ class HistoryClassifiers:
         logger.info(
             "fitted history classifiers on %d labelled records in %.1f s "
             "(severity: %s, category: %s)",
-            len(records),
+            len(examples),
             time.perf_counter() - started,
             _describe(models["severity"]),
             _describe(models["category"]),
         )
         return models
 
-    def _labelled_records(self) -> list[IncidentRecord]:
+    def _labelled_examples(self) -> list[tuple[str, str | None, str | None]]:
+        """Return (text, severity, category) of the latest labelled records.
+
+        Records are read READ_BATCH at a time and only their training text is
+        kept, so a knowledge base of a million records is never in memory whole.
+        """
         ids = list(self.knowledge_base.database.record_hashes())
-        records = list(self.knowledge_base.get_many(ids).values())
-        labelled = [r for r in records if r.severity or r.labels.get("category")]
-        if len(labelled) > MAX_TRAINING:
-            labelled.sort(key=lambda r: (r.started_at is not None, r.started_at))
-            labelled = labelled[-MAX_TRAINING:]
-        return labelled
+        kept: list[tuple[tuple[bool, Any], str, str | None, str | None]] = []
+        for first in range(0, len(ids), READ_BATCH):
+            batch = self.knowledge_base.get_many(ids[first : first + READ_BATCH])
+            for record in batch.values():
+                severity = record.severity.value if record.severity else None
+                category = record.labels.get("category", "").strip().lower() or None
+                if severity or category:
+                    started_at = (record.started_at is not None, record.started_at)
+                    kept.append((started_at, record_text(record), severity, category))
+            if len(kept) > 2 * MAX_TRAINING:
+                kept = _latest(kept)
+        return [(text, sev, cat) for _, text, sev, cat in _latest(kept)]
+
+
+def _latest(
+    examples: list[tuple[tuple[bool, Any], str, str | None, str | None]],
+) -> list[tuple[tuple[bool, Any], str, str | None, str | None]]:
+    """Keep the MAX_TRAINING examples that started last, undated ones first out."""
+    if len(examples) <= MAX_TRAINING:
+        return examples
+    examples.sort(key=lambda example: example[0])
+    return examples[-MAX_TRAINING:]
 
 
 def _describe(model: LabelModel | None) -> str:

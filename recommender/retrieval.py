@@ -14,11 +14,13 @@ only the service is.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from indexer.candidates import CandidatePassages, candidate_passages, record_labels
 from indexer.database import tokenize
 from indexer.knowledge_base import KnowledgeBase
 from indexer.normalize import expand_identifiers
@@ -113,22 +115,47 @@ class Retriever:
         if not candidates:
             return []
 
-        records = self.knowledge_base.get_many(candidates)
-        dense = self._dense_scores(vector, list(records))
-        contenders = self._contenders(alert, records, dense, top_k, include_alertname)
+        database = self.knowledge_base.database
+        labels_by_record = record_labels(database, candidates)
+        passages = candidate_passages(database, list(labels_by_record))
+        similarities = _passage_similarities(vector, passages)
+        dense = _best_per_record(passages, similarities)
+        shared = {
+            rid: _shared_labels(alert, labels, include_alertname)
+            for rid, labels in labels_by_record.items()
+        }
+        contenders = self._contenders(dense, shared, top_k)
         coverage = self._keyword_coverage(terms, frequencies, total, contenders)
-        matches = [
-            self._match(
-                alert,
-                record,
-                dense.get(rid, (0.0, [])),
-                coverage.get(rid, (0.0, [])),
-                include_alertname,
+
+        scored = []
+        for rid in labels_by_record:
+            label_score = _label_score(shared[rid])
+            score = (
+                DENSE_WEIGHT * max(dense.get(rid, 0.0), 0.0)
+                + KEYWORD_WEIGHT * coverage.get(rid, (0.0, []))[0]
+                + LABEL_WEIGHT * label_score
             )
-            for rid, record in records.items()
+            scored.append((round(min(max(score, 0.0), 1.0), 4), rid))
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        top = scored[:top_k]
+
+        # Whole records, and the sections that matched, only for what is returned.
+        records = self.knowledge_base.get_many([rid for _, rid in top])
+        sections = _best_sections(passages, similarities, {rid for _, rid in top})
+        return [
+            Match(
+                record=records[rid],
+                score=score,
+                dense=round(dense.get(rid, 0.0), 4),
+                keyword=round(coverage.get(rid, (0.0, []))[0], 4),
+                labels=_label_score(shared[rid]),
+                sections=sections.get(rid, []),
+                terms=coverage.get(rid, (0.0, []))[1],
+                shared_labels=shared[rid],
+            )
+            for score, rid in top
+            if rid in records
         ]
-        matches.sort(key=lambda m: (-m.score, m.record.id))
-        return matches[:top_k]
 
     def _candidates(
         self, vector: np.ndarray, terms: list[str], top_k: int
@@ -145,11 +172,9 @@ class Retriever:
 
     def _contenders(
         self,
-        alert: Alert,
-        records: dict[str, IncidentRecord],
-        dense: dict[str, tuple[float, list[tuple[str, float]]]],
+        dense: dict[str, float],
+        shared: dict[str, dict[str, str]],
         top_k: int,
-        include_alertname: bool,
     ) -> list[str]:
         """Return the candidates that can still reach the top_k once keywords count.
 
@@ -158,44 +183,16 @@ class Retriever:
         below the top_k-th least cannot be returned, so its keyword text is never
         read or tokenised. The top_k are the same as with every candidate scored.
         """
-        least = {}
-        for record_id, record in records.items():
-            shared = shared_labels(alert, record, include_alertname)
-            least[record_id] = DENSE_WEIGHT * max(
-                dense.get(record_id, (0.0, []))[0], 0.0
-            ) + LABEL_WEIGHT * _label_score(shared)
+        least = {
+            rid: DENSE_WEIGHT * max(dense.get(rid, 0.0), 0.0)
+            + LABEL_WEIGHT * _label_score(labels)
+            for rid, labels in shared.items()
+        }
         if len(least) <= top_k:
             return list(least)
         bar = sorted(least.values(), reverse=True)[top_k - 1]
         # The margin covers the rounding of scores to four decimals.
         return [rid for rid, low in least.items() if low + KEYWORD_WEIGHT + 1e-3 >= bar]
-
-    def _dense_scores(
-        self, vector: np.ndarray, record_ids: list[str]
-    ) -> dict[str, tuple[float, list[tuple[str, float]]]]:
-        """Score every passage of each candidate exactly; keep the best per record."""
-        rows = self.knowledge_base.database.record_passages(record_ids)
-        if not rows:
-            return {}
-        weights = np.array([ROLE_WEIGHTS.get(ref.role, 0.9) for ref, _ in rows])
-        similarities = (np.stack([v for _, v in rows]) @ vector) * weights
-        per_record: dict[str, list[tuple[str, float]]] = {}
-        for (ref, _), similarity in zip(rows, similarities.tolist(), strict=True):
-            per_record.setdefault(ref.record_id, []).append((ref.section, similarity))
-
-        result = {}
-        for record_id, scored in per_record.items():
-            best_by_section: dict[str, float] = {}
-            for section, similarity in scored:
-                best_by_section[section] = max(
-                    similarity, best_by_section.get(section, -1.0)
-                )
-            ranked = sorted(best_by_section.items(), key=lambda item: -item[1])
-            result[record_id] = (
-                ranked[0][1],
-                [(s, round(v, 4)) for s, v in ranked[:3]],
-            )
-        return result
 
     def _keyword_coverage(
         self,
@@ -209,40 +206,24 @@ class Retriever:
         idf = {t: _idf(frequencies.get(t, 0), total) for t in terms}
         weight = sum(idf.values())
         texts = self.knowledge_base.database.keyword_text(record_ids, symptom_only=True)
+        # One scan per text for the alert's terms as whole tokens, the way
+        # tokenize() splits them; splitting every text into all its tokens took
+        # a third longer.
+        pattern = re.compile(
+            r"(?<![^\W_])(?:"
+            + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
+            + r")(?![^\W_])"
+        )
+
+        rarest_first = sorted(terms, key=lambda t: -idf[t])
 
         result = {}
         for record_id, record_text in texts.items():
-            present = set(tokenize(record_text))
-            matched = sorted((t for t in terms if t in present), key=lambda t: -idf[t])
+            present = set(pattern.findall(record_text.lower()))
+            matched = [t for t in rarest_first if t in present]
             score = sum(idf[t] for t in matched) / weight if weight else 0.0
             result[record_id] = (score, matched[:10])
         return result
-
-    def _match(
-        self,
-        alert: Alert,
-        record: IncidentRecord,
-        dense: tuple[float, list[tuple[str, float]]],
-        keyword: tuple[float, list[str]],
-        include_alertname: bool,
-    ) -> Match:
-        shared = shared_labels(alert, record, include_alertname)
-        label_score = _label_score(shared)
-        score = (
-            DENSE_WEIGHT * max(dense[0], 0.0)
-            + KEYWORD_WEIGHT * keyword[0]
-            + LABEL_WEIGHT * label_score
-        )
-        return Match(
-            record=record,
-            score=round(min(max(score, 0.0), 1.0), 4),
-            dense=round(dense[0], 4),
-            keyword=round(keyword[0], 4),
-            labels=label_score,
-            sections=dense[1],
-            terms=keyword[1],
-            shared_labels=shared,
-        )
 
 
 def query_terms(text: str) -> list[str]:
@@ -255,18 +236,73 @@ def shared_labels(
     alert: Alert, record: IncidentRecord, include_alertname: bool
 ) -> dict[str, str]:
     """Return the labels that the alert and the record have in common."""
+    return _shared_labels(alert, record.labels, include_alertname)
+
+
+def _shared_labels(
+    alert: Alert, labels: dict[str, str], include_alertname: bool
+) -> dict[str, str]:
     shared = {}
-    names = {name.lower() for name in record.alert_names}
+    # The same split as IncidentRecord.alert_names, from the labels alone.
+    names = {n.strip().lower() for n in labels.get("alertname", "").split(",")}
     if include_alertname and alert.alertname and alert.alertname.lower() in names:
         shared["alertname"] = alert.alertname
     service = alert.service.lower()
-    if service and service == record.labels.get("service", "").lower():
+    if service and service == labels.get("service", "").lower():
         shared["service"] = alert.service
     for key in ("team", "namespace", "cluster"):
         value = alert.labels.get(key, "")
-        if value and value.lower() == record.labels.get(key, "").lower():
+        if value and value.lower() == labels.get(key, "").lower():
             shared[key] = value
     return shared
+
+
+def _passage_similarities(
+    vector: np.ndarray, passages: CandidatePassages
+) -> np.ndarray:
+    """Return each passage's cosine similarity to the alert, weighted by its role."""
+    if not len(passages):
+        return np.zeros(0)
+    weights = np.array([ROLE_WEIGHTS.get(role, 0.9) for role in passages.roles])
+    return (passages.vectors @ vector) * weights
+
+
+def _best_per_record(
+    passages: CandidatePassages, similarities: np.ndarray
+) -> dict[str, float]:
+    """Return each record's best passage similarity, at least -1."""
+    if not len(passages):
+        return {}
+    positions: dict[str, int] = {}
+    rows = np.array(
+        [positions.setdefault(rid, len(positions)) for rid in passages.record_ids]
+    )
+    best = np.full(len(positions), -1.0)
+    np.maximum.at(best, rows, similarities)
+    values = best.tolist()
+    return {rid: values[position] for rid, position in positions.items()}
+
+
+def _best_sections(
+    passages: CandidatePassages, similarities: np.ndarray, record_ids: set[str]
+) -> dict[str, list[tuple[str, float]]]:
+    """Return the three closest sections of each of record_ids, best first."""
+    best: dict[str, dict[str, float]] = {}
+    for rid, section, similarity in zip(
+        passages.record_ids, passages.sections, similarities.tolist(), strict=True
+    ):
+        if rid in record_ids:
+            by_section = best.setdefault(rid, {})
+            by_section[section] = max(similarity, by_section.get(section, -1.0))
+    return {
+        rid: [
+            (section, round(value, 4))
+            for section, value in sorted(by_section.items(), key=lambda item: -item[1])[
+                :3
+            ]
+        ]
+        for rid, by_section in best.items()
+    }
 
 
 def _label_score(shared: dict[str, str]) -> float:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 from indexer.knowledge_base import KnowledgeBase
 from indexer.record import IncidentRecord, Kind
 from indexer.settings import IndexerSettings
+from recommender import classifier
 from recommender.alerts import Alert
 from recommender.classifier import (
     MIN_LABELLED,
@@ -146,3 +149,38 @@ def test_alert_label_keeps_model_out(labelled_kb):
     assert severity.model == {}
     assert MODEL_EVIDENCE not in severity.evidence
     assert severity.votes["SEV3"] >= 1.0
+
+
+def test_training_keeps_the_latest_labelled_records(tmp_path, embedder, monkeypatch):
+    """Past MAX_TRAINING, the most recent records train, read a batch at a time."""
+    monkeypatch.setattr(classifier, "MAX_TRAINING", 10)
+    monkeypatch.setattr(classifier, "READ_BATCH", 4)
+    records = [
+        IncidentRecord(
+            id=f"dated-{day:02d}",
+            kind=Kind.INCIDENT,
+            title=f"disk full on day {day}",
+            severity_raw="SEV2",
+            started_at=datetime(2026, 1, day, tzinfo=timezone.utc),
+        )
+        for day in range(1, 26)
+    ]
+    records += [
+        IncidentRecord(
+            id=f"undated-{n}", kind=Kind.INCIDENT, title="undated", severity_raw="SEV3"
+        )
+        for n in range(3)
+    ]
+    records += [
+        IncidentRecord(id=f"unlabelled-{n}", kind=Kind.RUNBOOK, title="no labels")
+        for n in range(2)
+    ]
+    kb = KnowledgeBase(IndexerSettings(home=tmp_path), embedder=embedder)
+    kb.build(records)
+
+    examples = HistoryClassifiers(kb)._labelled_examples()
+
+    assert sorted(text for text, _, _ in examples) == sorted(
+        f"disk full on day {day}" for day in range(16, 26)
+    )
+    assert {severity for _, severity, _ in examples} == {"SEV2"}
