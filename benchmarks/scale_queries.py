@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 
 from benchmarks.reindex import REPO, Samples, rename_and_shift, service_name
+from indexer.candidates import candidate_passages, record_labels
 from indexer.knowledge_base import KnowledgeBase
 from recommender.alerts import alert_from_text
 from recommender.recommendation import Recommender
@@ -239,9 +240,12 @@ def search_breakdown(
             "keyword search", database.keyword_search, rare, KEYWORD_CANDIDATES
         )
         ids += [record_id for record_id, _ in keyword if record_id not in ids]
-        timed("read candidate records", knowledge_base.get_many, ids)
-        timed("read candidate passages", database.record_passages, ids)
+        timed("read candidate labels", record_labels, database, ids)
+        timed("read candidate passage vectors", candidate_passages, database, ids)
         timed(
             "read candidate keyword text", database.keyword_text, ids, symptom_only=True
+        )
+        timed(
+            f"read the {TOP_K} returned records", knowledge_base.get_many, ids[:TOP_K]
         )
     return {step: total / len(queries) * 1000 for step, total in totals.items()}

@@ -76,16 +76,23 @@ def test_scale_report_gives_floor_ratios():
             "build_seconds": 10.5,
             "threads": 2,
         },
-        "sizes": [_size(10_000, 20.0, 25.0), _size(100_000, 30.0, 45.0)],
+        "sizes": [
+            _size(10_000, 20.0, 25.0),
+            _size(100_000, 30.0, 45.0),
+            {**_size(1_000_000, 40.0, 50.0), "peers": {"skipped": "too large"}},
+        ],
     }
 
     page = render(result)
 
     assert page.startswith(TITLE + "\n")
-    assert "| search over HTTP p50 | 25.0 (1.25x) | 45.0 (1.50x) |" in page
+    assert (
+        "| search over HTTP p50 | 25.0 (1.25x) | 45.0 (1.50x) | 50.0 (1.25x) |" in page
+    )
     assert "| build from scratch | 13.3 | 1.9 | 0.95 |" in page
     assert "| add in place to 10,000 records | 17.5 | 2.5 | 0.90 |" in page
-    assert "| BM25 p50 | 1.0 (0.05x) | 1.0 (0.03x) |" in page
+    assert "| BM25 p50 | 1.0 (0.05x) | 1.0 (0.03x) | not run |" in page
+    assert "The peers were not built at 1,000,000 records" in page
     assert "| text only | product | 0.900 [0.800, 0.950] |" in page
-    assert "| index's own top 10 | 0.950 | 0.950 |" in page
-    assert "| keyword search | 3.5 | 3.5 |" in page
+    assert "| index's own top 10 | 0.950 | 0.950 | 0.950 |" in page
+    assert "| keyword search | 3.5 | 3.5 | 3.5 |" in page
