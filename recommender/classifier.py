@@ -18,7 +18,7 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import timezone
 
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import ConvergenceWarning
@@ -208,23 +208,37 @@ class HistoryClassifiers:
         kept, so a knowledge base of a million records is never in memory whole.
         """
         ids = list(self.knowledge_base.database.record_hashes())
-        kept: list[tuple[tuple[bool, Any], str, str | None, str | None]] = []
+        kept: list[tuple[float, str, str | None, str | None]] = []
         for first in range(0, len(ids), READ_BATCH):
             batch = self.knowledge_base.get_many(ids[first : first + READ_BATCH])
             for record in batch.values():
                 severity = record.severity.value if record.severity else None
                 category = record.labels.get("category", "").strip().lower() or None
                 if severity or category:
-                    started_at = (record.started_at is not None, record.started_at)
-                    kept.append((started_at, record_text(record), severity, category))
+                    started = _start_order(record)
+                    kept.append((started, record_text(record), severity, category))
             if len(kept) > 2 * MAX_TRAINING:
                 kept = _latest(kept)
         return [(text, sev, cat) for _, text, sev, cat in _latest(kept)]
 
 
+def _start_order(record: IncidentRecord) -> float:
+    """Return the start as a POSIX timestamp, undated records first.
+
+    Exports mix times with and without a zone, which Python cannot compare, so a
+    time without one is taken as UTC.
+    """
+    started = record.started_at
+    if started is None:
+        return float("-inf")
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=timezone.utc)
+    return started.timestamp()
+
+
 def _latest(
-    examples: list[tuple[tuple[bool, Any], str, str | None, str | None]],
-) -> list[tuple[tuple[bool, Any], str, str | None, str | None]]:
+    examples: list[tuple[float, str, str | None, str | None]],
+) -> list[tuple[float, str, str | None, str | None]]:
     """Keep the MAX_TRAINING examples that started last, undated ones first out."""
     if len(examples) <= MAX_TRAINING:
         return examples

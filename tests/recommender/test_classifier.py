@@ -165,6 +165,23 @@ def test_training_keeps_the_latest_labelled_records(tmp_path, embedder, monkeypa
         )
         for day in range(1, 26)
     ]
+    # Exports mix times with and without a zone; one without counts as UTC.
+    records += [
+        IncidentRecord(
+            id="naive-late",
+            kind=Kind.INCIDENT,
+            title="disk full on day 30",
+            severity_raw="SEV2",
+            started_at=datetime(2026, 1, 30),
+        ),
+        IncidentRecord(
+            id="naive-early",
+            kind=Kind.INCIDENT,
+            title="disk full long ago",
+            severity_raw="SEV2",
+            started_at=datetime(2025, 1, 1),
+        ),
+    ]
     records += [
         IncidentRecord(
             id=f"undated-{n}", kind=Kind.INCIDENT, title="undated", severity_raw="SEV3"
@@ -181,6 +198,6 @@ def test_training_keeps_the_latest_labelled_records(tmp_path, embedder, monkeypa
     examples = HistoryClassifiers(kb)._labelled_examples()
 
     assert sorted(text for text, _, _ in examples) == sorted(
-        f"disk full on day {day}" for day in range(16, 26)
-    )
+        f"disk full on day {day}" for day in range(17, 26)
+    ) + ["disk full on day 30"]
     assert {severity for _, severity, _ in examples} == {"SEV2"}
