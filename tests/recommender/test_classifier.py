@@ -197,7 +197,6 @@ def test_training_keeps_the_latest_labelled_records(tmp_path, embedder, monkeypa
 
     examples = HistoryClassifiers(kb)._labelled_examples()
 
-    assert sorted(text for text, _, _ in examples) == sorted(
-        f"disk full on day {day}" for day in range(17, 26)
-    ) + ["disk full on day 30"]
+    expected = [f"disk full on day {day}" for day in (*range(17, 26), 30)]
+    assert sorted(text for text, _, _ in examples) == sorted(expected)
     assert {severity for _, severity, _ in examples} == {"SEV2"}
