@@ -66,6 +66,22 @@ def candidate_passages(
     )
 
 
+def join_passages(
+    first: CandidatePassages, second: CandidatePassages
+) -> CandidatePassages:
+    """Return the passages of both, first's rows before second's."""
+    if not len(second):
+        return first
+    if not len(first):
+        return second
+    return CandidatePassages(
+        record_ids=first.record_ids + second.record_ids,
+        sections=first.sections + second.sections,
+        roles=first.roles + second.roles,
+        vectors=np.concatenate([first.vectors, second.vectors]),
+    )
+
+
 def record_labels(
     database: Database, record_ids: Sequence[str]
 ) -> dict[str, dict[str, str]]:

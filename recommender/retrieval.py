@@ -14,13 +14,18 @@ only the service is.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
+from concurrent import futures
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from indexer.candidates import CandidatePassages, candidate_passages, record_labels
+from indexer.candidates import (
+    CandidatePassages,
+    candidate_passages,
+    join_passages,
+    record_labels,
+)
 from indexer.database import tokenize
 from indexer.knowledge_base import KnowledgeBase
 from indexer.normalize import expand_identifiers
@@ -42,6 +47,9 @@ KEYWORD_CANDIDATES = 50
 # most this many records select keyword candidates. Common terms still count in the
 # keyword coverage of every candidate, and below this many records nothing changes.
 KEYWORD_MAX_DOCUMENTS = 2_000
+# Threads for the keyword side of searches: as many as the API's default two
+# inference workers, so neither waits for the other's keyword search.
+KEYWORD_THREADS = 2
 SCORE_FORMULA = (
     f"score in [0, 1], higher is closer: {DENSE_WEIGHT:.2f} x dense cosine similarity "
     f"of the best passage (clipped at 0) + {KEYWORD_WEIGHT:.2f} x keyword coverage + "
@@ -53,6 +61,29 @@ _STOPWORDS = frozenset(
     "this to was were will with than then there these those not no into over under "
     "more less had can could should would".split()
 )
+
+
+@dataclass(frozen=True)
+class KeywordSide:
+    """The keyword candidates of a search, read while the alert is embedded.
+
+    Attributes:
+        terms: The alert's keyword terms.
+        frequencies: How many records hold each term.
+        total: How many records there are.
+        record_ids: The keyword candidates, best first, excluded ids left out.
+        labels: The labels of the candidates that exist.
+        passages: Every passage of those candidates, with its vector.
+        texts: Their keyword text without the body column.
+    """
+
+    terms: list[str]
+    frequencies: dict[str, int]
+    total: int
+    record_ids: list[str]
+    labels: dict[str, dict[str, str]]
+    passages: CandidatePassages
+    texts: dict[str, str]
 
 
 @dataclass
@@ -86,6 +117,7 @@ class Retriever:
     def __init__(self, knowledge_base: KnowledgeBase) -> None:
         self.knowledge_base = knowledge_base
         self.frequencies = DocumentFrequencies(knowledge_base.database)
+        self._executor: futures.ThreadPoolExecutor | None = None
 
     def search(
         self,
@@ -106,18 +138,31 @@ class Retriever:
         if top_k <= 0 or not text:
             return []
 
-        vector = self.knowledge_base.embed_query(text)
-        terms = query_terms(text)
-        frequencies, total = self.frequencies.lookup(terms)
-        rare = [t for t in terms if frequencies.get(t, 0) <= KEYWORD_MAX_DOCUMENTS]
-        candidates = self._candidates(vector, rare, top_k)
-        candidates = [c for c in candidates if c not in set(exclude)]
-        if not candidates:
-            return []
+        # The keyword side needs no embedding, so it runs on a second thread while
+        # the model embeds the alert; SQLite and torch both let go of the GIL.
+        excluded = set(exclude)
+        pending = self._background().submit(self._keyword_side, text, top_k, excluded)
+        try:
+            vector = self.knowledge_base.embed_query(text)
+            dense_ids = self._dense_candidates(vector, top_k, excluded)
+        except BaseException:
+            futures.wait([pending])
+            raise
+        keyword = pending.result()
+        terms, frequencies, total = keyword.terms, keyword.frequencies, keyword.total
 
+        # Only the dense candidates the keyword side did not read are read now.
         database = self.knowledge_base.database
-        labels_by_record = record_labels(database, candidates)
-        passages = candidate_passages(database, list(labels_by_record))
+        fetched = set(keyword.record_ids)
+        more_labels = record_labels(
+            database, [rid for rid in dense_ids if rid not in fetched]
+        )
+        labels_by_record = {**more_labels, **keyword.labels}
+        if not labels_by_record:
+            return []
+        passages = join_passages(
+            candidate_passages(database, list(more_labels)), keyword.passages
+        )
         similarities = _passage_similarities(vector, passages)
         dense = _best_per_record(passages, similarities)
         shared = {
@@ -125,7 +170,9 @@ class Retriever:
             for rid, labels in labels_by_record.items()
         }
         contenders = self._contenders(dense, shared, top_k)
-        coverage = self._keyword_coverage(terms, frequencies, total, contenders)
+        coverage = self._keyword_coverage(
+            terms, frequencies, total, contenders, keyword.texts
+        )
 
         scored = []
         for rid in labels_by_record:
@@ -157,18 +204,41 @@ class Retriever:
             if rid in records
         ]
 
-    def _candidates(
-        self, vector: np.ndarray, terms: list[str], top_k: int
+    def _background(self) -> futures.ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = futures.ThreadPoolExecutor(
+                max_workers=KEYWORD_THREADS, thread_name_prefix="keyword-search"
+            )
+        return self._executor
+
+    def _dense_candidates(
+        self, vector: np.ndarray, top_k: int, excluded: set[str]
     ) -> list[str]:
         passages = self.knowledge_base.search_passages(
             vector, max(DENSE_CANDIDATES, 10 * top_k)
         )
-        ids = list(dict.fromkeys(ref.record_id for ref, _ in passages))
-        keyword = self.knowledge_base.database.keyword_search(
-            terms, max(KEYWORD_CANDIDATES, 2 * top_k)
+        ids = dict.fromkeys(ref.record_id for ref, _ in passages)
+        return [rid for rid in ids if rid not in excluded]
+
+    def _keyword_side(self, text: str, top_k: int, excluded: set[str]) -> KeywordSide:
+        """Find the keyword candidates and read what scoring needs of them."""
+        terms = query_terms(text)
+        frequencies, total = self.frequencies.lookup(terms)
+        rare = [t for t in terms if frequencies.get(t, 0) <= KEYWORD_MAX_DOCUMENTS]
+        database = self.knowledge_base.database
+        found = database.keyword_search(rare, max(KEYWORD_CANDIDATES, 2 * top_k))
+        record_ids = [rid for rid, _ in found if rid not in excluded]
+
+        labels = record_labels(database, record_ids)
+        return KeywordSide(
+            terms=terms,
+            frequencies=frequencies,
+            total=total,
+            record_ids=record_ids,
+            labels=labels,
+            passages=candidate_passages(database, list(labels)),
+            texts=database.keyword_text(list(labels), symptom_only=True),
         )
-        ids += [rid for rid, _ in keyword if rid not in ids]
-        return ids
 
     def _contenders(
         self,
@@ -200,27 +270,24 @@ class Retriever:
         frequencies: dict[str, int],
         total: int,
         record_ids: list[str],
+        known_texts: dict[str, str],
     ) -> dict[str, tuple[float, list[str]]]:
         if not terms:
             return {}
         idf = {t: _idf(frequencies.get(t, 0), total) for t in terms}
         weight = sum(idf.values())
-        texts = self.knowledge_base.database.keyword_text(record_ids, symptom_only=True)
-        # One scan per text for the alert's terms as whole tokens, the way
-        # tokenize() splits them; splitting every text into all its tokens took
-        # a third longer.
-        pattern = re.compile(
-            r"(?<![^\W_])(?:"
-            + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
-            + r")(?![^\W_])"
+        texts = {rid: known_texts[rid] for rid in record_ids if rid in known_texts}
+        texts.update(
+            self.knowledge_base.database.keyword_text(
+                [rid for rid in record_ids if rid not in known_texts], symptom_only=True
+            )
         )
-
         rarest_first = sorted(terms, key=lambda t: -idf[t])
 
         result = {}
         for record_id, record_text in texts.items():
-            present = set(pattern.findall(record_text.lower()))
-            matched = [t for t in rarest_first if t in present]
+            lowered = record_text.lower()
+            matched = [t for t in rarest_first if _has_token(lowered, t)]
             score = sum(idf[t] for t in matched) / weight if weight else 0.0
             result[record_id] = (score, matched[:10])
         return result
@@ -230,6 +297,24 @@ def query_terms(text: str) -> list[str]:
     """Return the distinct keyword terms of an alert text, stopwords removed."""
     tokens = tokenize(expand_identifiers(text))
     return list(dict.fromkeys(t for t in tokens if t not in _STOPWORDS and len(t) > 1))
+
+
+def _has_token(text: str, term: str) -> bool:
+    """Return whether term occurs in text as a whole token, as tokenize() splits.
+
+    A substring search per term with a look at the two neighbouring characters
+    took about half the time of one regular expression of every term (3.2 ms
+    against 5.8 ms for the 230 candidates of a search at 100,000 records).
+    """
+    start = text.find(term)
+    while start != -1:
+        end = start + len(term)
+        if (start == 0 or not text[start - 1].isalnum()) and (
+            end == len(text) or not text[end].isalnum()
+        ):
+            return True
+        start = text.find(term, start + 1)
+    return False
 
 
 def shared_labels(

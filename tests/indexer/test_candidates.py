@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from indexer.candidates import candidate_passages, record_labels
+from indexer.candidates import candidate_passages, join_passages, record_labels
 
 
 def test_candidate_passages_match_the_stored_passages(sample_kb):
@@ -50,3 +50,20 @@ def test_record_labels_are_the_stored_labels(sample_kb):
     for record in labelled + unlabelled:
         assert labels[record.id] == record.labels
     assert record_labels(database, []) == {}
+
+
+def test_join_passages_keeps_rows_in_order(sample_kb):
+    database = sample_kb.database
+    ids = sorted(database.record_hashes())
+    first = candidate_passages(database, ids[:2])
+    second = candidate_passages(database, ids[2:4])
+
+    joined = join_passages(first, second)
+
+    assert joined.record_ids == first.record_ids + second.record_ids
+    assert joined.sections == first.sections + second.sections
+    assert joined.roles == first.roles + second.roles
+    assert np.array_equal(joined.vectors, np.vstack([first.vectors, second.vectors]))
+    empty = candidate_passages(database, [])
+    assert join_passages(empty, second) is second
+    assert join_passages(first, empty) is first
