@@ -133,7 +133,7 @@ def _alert_sources() -> list[AlertSource]:
 
 def _templates() -> list[dict]:
     """Return the Alertmanager alerts of the sample payloads in data/alerts."""
-    alerts = []
+    alerts: list[dict] = []
     for path in sorted(ALERTS.glob("alertmanager-*.json")):
         payload = json.loads(path.read_text(encoding="utf-8"))
         alerts.extend(a for a in payload["alerts"] if a.get("status") == "firing")

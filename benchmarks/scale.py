@@ -51,6 +51,7 @@ from benchmarks.reindex import (
     synthetic_record,
 )
 from benchmarks.scale_data import prepare
+from benchmarks.scale_quantized import measure_quantized
 from benchmarks.scale_threads import measure_threads
 from indexer.embedding import Embedder
 from indexer.knowledge_base import KnowledgeBase
@@ -272,6 +273,24 @@ def measure_size(
     return run
 
 
+def measure_quantized_at_serving_threads(
+    embedder: Embedder, queries: list[str], samples: Samples
+) -> dict[str, Any]:
+    """Compare the int8 query embedding with the threads `recommender serve` uses.
+
+    The ranking is compared over the sample records, each with every passage.
+    """
+    import torch
+
+    records = [np.vstack(list(vectors.values())) for vectors in samples.vectors]
+    original = torch.get_num_threads()
+    set_threads(ServiceSettings().threads or 1)
+    try:
+        return measure_quantized(embedder, queries, records)
+    finally:
+        set_threads(original)
+
+
 def measure_recall(
     knowledge_base: KnowledgeBase, queries: np.ndarray
 ) -> dict[str, float]:
@@ -355,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         quality_embedder.save()
     threads = measure_threads(embedder, queries)
     logger.info("threads: %s", threads)
+    quantized = measure_quantized_at_serving_threads(embedder, queries, samples)
+    logger.info("quantized query embedding: %s", quantized)
     build = measure_build(samples, embedder, args.build_sample)
     logger.info("build: %s", build)
     runs = []
@@ -381,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         "queries": len(queries),
         "task1": task1,
         "threads": threads,
+        "quantized": quantized,
         "build": asdict(build),
         "sizes": [asdict(run) for run in runs],
     }

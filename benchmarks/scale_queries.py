@@ -232,7 +232,7 @@ def search_breakdown(
         refs = timed("passages to records", database.passage_refs, [p for p, _ in hits])
         ids = list(dict.fromkeys(ref.record_id for ref in refs.values()))
         terms = query_terms(text)
-        frequencies, _ = timed(
+        frequencies, total = timed(
             "document frequencies", retriever.frequencies.lookup, terms
         )
         rare = [t for t in terms if frequencies.get(t, 0) <= KEYWORD_MAX_DOCUMENTS]
@@ -243,7 +243,13 @@ def search_breakdown(
         timed("read candidate labels", record_labels, database, ids)
         timed("read candidate passage vectors", candidate_passages, database, ids)
         timed(
-            "read candidate keyword text", database.keyword_text, ids, symptom_only=True
+            "keyword coverage of the candidates",
+            retriever._keyword_coverage,
+            terms,
+            frequencies,
+            total,
+            ids,
+            {},
         )
         timed(
             f"read the {TOP_K} returned records", knowledge_base.get_many, ids[:TOP_K]

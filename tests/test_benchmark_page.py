@@ -69,6 +69,17 @@ def test_scale_report_gives_floor_ratios():
         "threads": {
             "1": {"alone_p50": 10, "alone_p99": 12, "beside_p50": 11, "beside_p99": 13}
         },
+        "quantized": {
+            "float32_p50": 14.0,
+            "float32_p99": 24.0,
+            "int8_p50": 8.0,
+            "int8_p99": 12.0,
+            "cosine_mean": 0.951,
+            "cosine_min": 0.918,
+            "same_first": 0.995,
+            "shared_of_ten": 8.95,
+            "threads": 1,
+        },
         "build": {
             "records": 20,
             "passages": 140,
@@ -96,3 +107,7 @@ def test_scale_report_gives_floor_ratios():
     assert "| text only | product | 0.900 [0.800, 0.950] |" in page
     assert "| index's own top 10 | 0.950 | 0.950 | 0.950 |" in page
     assert "| keyword search | 3.5 | 3.5 | 3.5 |" in page
+    assert "| int8 | 8.0 | 12.0 |" in page
+    assert "embeds a query 1.75 times as fast" in page
+    assert "0.951 on average and 0.918 at the lowest" in page
+    assert "first for 99.5% of these queries" in page
