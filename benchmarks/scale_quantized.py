@@ -27,7 +27,7 @@ def measure_quantized(
     Returns the p50 and p99 milliseconds of each; the cosine similarity of each
     query's int8 vector to its float32 vector (mean and minimum); and how often
     the two vectors rank the same record first, and how many of the ten closest
-    records they share, where records holds each record's passage vectors and a
+    records they share, where records contains each record's passage vectors and a
     record is as close as its closest passage. Runs with the process's current
     thread count.
     """
@@ -41,8 +41,8 @@ def measure_quantized(
             copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8
         )
 
-    def encode(which: Any, query: str) -> np.ndarray:
-        return np.asarray(which.encode([query], normalize_embeddings=True)[0])
+    def encode(encoder: Any, query: str) -> np.ndarray:
+        return np.asarray(encoder.encode([query], normalize_embeddings=True)[0])
 
     full = time_each(queries, lambda q: encode(model, q))
     small = time_each(queries, lambda q: encode(quantized, q))

@@ -5,7 +5,7 @@ it reads the candidates' passage vectors as one matrix and their labels alone, a
 reads whole records only for what it returns. Building a full IncidentRecord for
 every candidate cost more than scoring them. The queries are plain SQL with one
 placeholder per id: SQLAlchemy's expanding IN recompiled each statement and took
-longer than SQLite took to answer it.
+longer than SQLite took to run it.
 """
 
 from __future__ import annotations

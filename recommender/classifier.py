@@ -208,7 +208,7 @@ class HistoryClassifiers:
         kept, so a knowledge base of a million records is never in memory whole.
         """
         ids = list(self.knowledge_base.database.record_hashes())
-        kept: list[tuple[float, str, str | None, str | None]] = []
+        labelled: list[tuple[float, str, str | None, str | None]] = []
         for first in range(0, len(ids), READ_BATCH):
             batch = self.knowledge_base.get_many(ids[first : first + READ_BATCH])
             for record in batch.values():
@@ -216,10 +216,10 @@ class HistoryClassifiers:
                 category = record.labels.get("category", "").strip().lower() or None
                 if severity or category:
                     started = _start_order(record)
-                    kept.append((started, record_text(record), severity, category))
-            if len(kept) > 2 * MAX_TRAINING:
-                kept = _latest(kept)
-        return [(text, sev, cat) for _, text, sev, cat in _latest(kept)]
+                    labelled.append((started, record_text(record), severity, category))
+            if len(labelled) > 2 * MAX_TRAINING:
+                labelled = _latest(labelled)
+        return [(text, sev, cat) for _, text, sev, cat in _latest(labelled)]
 
 
 def _start_order(record: IncidentRecord) -> float:

@@ -69,7 +69,7 @@ class KeywordSide:
 
     Attributes:
         terms: The alert's keyword terms.
-        frequencies: How many records hold each term.
+        frequencies: How many records contain each term.
         total: How many records there are.
         record_ids: The keyword candidates, best first, excluded ids left out.
         labels: The labels of the candidates that exist.
@@ -139,7 +139,7 @@ class Retriever:
             return []
 
         # The keyword side needs no embedding, so it runs on a second thread while
-        # the model embeds the alert; SQLite and torch both let go of the GIL.
+        # the model embeds the alert, because SQLite and torch both release the GIL.
         excluded = set(exclude)
         pending = self._background().submit(self._keyword_side, text, top_k, excluded)
         try:

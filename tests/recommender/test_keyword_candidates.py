@@ -69,9 +69,7 @@ def test_small_base_uses_every_term(knowledge_base, searched):
     assert searched == [["checkout", "latency", "high", "zx81q"]]
 
 
-def test_keyword_candidates_are_scored_without_the_dense_side(
-    knowledge_base, monkeypatch
-):
+def test_keyword_candidates_scored_without_dense_side(knowledge_base, monkeypatch):
     # With no dense candidates, what the keyword side read (labels, passages,
     # keyword text) is all the scoring has.
     monkeypatch.setattr(retrieval, "KEYWORD_MAX_DOCUMENTS", 2)
@@ -87,7 +85,7 @@ def test_keyword_candidates_are_scored_without_the_dense_side(
     assert matches[0].terms[0] == "zx81q"
 
 
-def test_excluded_keyword_candidate_is_never_returned(knowledge_base, monkeypatch):
+def test_excluded_keyword_candidate_not_returned(knowledge_base, monkeypatch):
     monkeypatch.setattr(retrieval, "KEYWORD_MAX_DOCUMENTS", 2)
     monkeypatch.setattr(knowledge_base, "search_passages", lambda vector, k: [])
 
@@ -98,7 +96,7 @@ def test_excluded_keyword_candidate_is_never_returned(knowledge_base, monkeypatc
     assert matches == []
 
 
-def test_a_failed_embedding_fails_the_search_after_the_keyword_side(
+def test_search_embedding_error_waits_for_keyword_side(
     knowledge_base, searched, monkeypatch
 ):
     def broken(text):
