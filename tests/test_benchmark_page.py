@@ -110,4 +110,4 @@ def test_scale_report_gives_floor_ratios():
     assert "| int8 | 8.0 | 12.0 |" in page
     assert "embeds a query 1.75 times as fast" in page
     assert "0.951 on average and 0.918 at the lowest" in page
-    assert "first for 99.5% of these queries" in page
+    assert "first for 99.5% of the queries" in page

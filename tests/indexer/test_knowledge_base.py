@@ -144,3 +144,21 @@ def test_empty_knowledge_base_searches_to_nothing(tmp_path, embedder):
     kb = KnowledgeBase(IndexerSettings(home=tmp_path / "empty"), embedder=embedder)
     assert kb.stats().records == 0
     assert kb.search_passages(np.ones(384, dtype=np.float32) / np.sqrt(384), 5) == []
+
+
+def test_embed_chunks_keep_text_order(knowledge_base, monkeypatch):
+    monkeypatch.setattr("indexer.knowledge_base.EMBED_BATCH", 2)
+    texts = [
+        "disk full",
+        "the orders database ran out of disk space during the nightly backup",
+        "x509 certificate expired",
+        "ok",
+        "checkout latency rose after the deploy of a new pricing service",
+    ]
+
+    vectors = knowledge_base._embed(texts, progress=False)
+
+    expected = knowledge_base.embedder.embed(texts)
+    assert vectors.shape == expected.shape
+    assert np.allclose(vectors, expected, atol=1e-5)
+    assert knowledge_base._embed([], progress=False).shape == (0, 384)
