@@ -5,8 +5,8 @@ record n mod 74 with a new id, another service, shifted dates and swapped
 sentences. Its passage vectors are the sample's real vectors plus Gaussian noise.
 
 A knowledge base is kept in WORK/kb-SIZE and reused by later runs, because
-inserting a million records took 56 minutes on two quiet cores. A marker file
-written after the last insert says that it is complete.
+inserting a million records took 56 minutes on two quiet cores. A marker file,
+written after the last insert, marks it complete.
 
 Usage: python -m benchmarks.scale_data --work-dir DIR --sizes 10000,100000,1000000
 """

@@ -24,12 +24,12 @@ def measure_quantized(
 ) -> dict[str, Any]:
     """Time one query embedding with the float32 model and an int8 copy of it.
 
-    Returns the p50 and p99 milliseconds of each; the cosine similarity of each
-    query's int8 vector to its float32 vector (mean and minimum); and how often
-    the two vectors rank the same record first, and how many of the ten closest
-    records they share, where records contains each record's passage vectors and a
-    record is as close as its closest passage. Runs with the process's current
-    thread count.
+    Returns the p50 and p99 milliseconds of each, and the cosine similarity of
+    each query's int8 vector to its float32 vector (mean and minimum). It also
+    returns how often the two vectors rank the same record first and how many of
+    the ten closest records they share. records contains each record's passage
+    vectors, and a record is as close as its closest passage. Runs with the
+    process's current thread count.
     """
     import torch
 
