@@ -151,36 +151,34 @@ def test_alert_label_keeps_model_out(labelled_kb):
     assert severity.votes["SEV3"] >= 1.0
 
 
+def _disk_full(
+    record_id: str,
+    title: str,
+    year: int = 2026,
+    day: int = 1,
+    zone: timezone | None = timezone.utc,
+) -> IncidentRecord:
+    return IncidentRecord(
+        id=record_id,
+        kind=Kind.INCIDENT,
+        title=title,
+        severity_raw="SEV2",
+        started_at=datetime(year, 1, day, tzinfo=zone),
+    )
+
+
 def test_training_keeps_the_latest_labelled_records(tmp_path, embedder, monkeypatch):
     """Past MAX_TRAINING, the most recent records train, read a batch at a time."""
     monkeypatch.setattr(classifier, "MAX_TRAINING", 10)
     monkeypatch.setattr(classifier, "READ_BATCH", 4)
     records = [
-        IncidentRecord(
-            id=f"dated-{day:02d}",
-            kind=Kind.INCIDENT,
-            title=f"disk full on day {day}",
-            severity_raw="SEV2",
-            started_at=datetime(2026, 1, day, tzinfo=timezone.utc),
-        )
+        _disk_full(f"dated-{day:02d}", f"disk full on day {day}", day=day)
         for day in range(1, 26)
     ]
     # Exports mix times with and without a zone; one without counts as UTC.
     records += [
-        IncidentRecord(
-            id="naive-late",
-            kind=Kind.INCIDENT,
-            title="disk full on day 30",
-            severity_raw="SEV2",
-            started_at=datetime(2026, 1, 30),
-        ),
-        IncidentRecord(
-            id="naive-early",
-            kind=Kind.INCIDENT,
-            title="disk full long ago",
-            severity_raw="SEV2",
-            started_at=datetime(2025, 1, 1),
-        ),
+        _disk_full("naive-late", "disk full on day 30", day=30, zone=None),
+        _disk_full("naive-early", "disk full long ago", year=2025, zone=None),
     ]
     records += [
         IncidentRecord(
