@@ -18,8 +18,10 @@ import httpx
 import numpy as np
 
 from benchmarks.reindex import REPO, Samples, rename_and_shift, service_name
-from indexer.candidates import candidate_passages, record_labels
+from indexer.candidates import candidate_passages
 from indexer.knowledge_base import KnowledgeBase
+from indexer.scoring_rows import parse_rows
+from recommender import retrieval
 from recommender.alerts import alert_from_text
 from recommender.recommendation import Recommender
 from recommender.retrieval import (
@@ -229,29 +231,55 @@ def search_breakdown(
         text = alert_from_text(query).query_text()
         vector = timed("query embedding", knowledge_base.embed_query, text)
         hits = timed("index search, top 200", index.search, vector, DENSE_CANDIDATES)
-        refs = timed("passages to records", database.passage_refs, [p for p, _ in hits])
-        ids = list(dict.fromkeys(ref.record_id for ref in refs.values()))
         terms = query_terms(text)
         frequencies, total = timed(
             "document frequencies", retriever.frequencies.lookup, terms
         )
         rare = [t for t in terms if frequencies.get(t, 0) <= KEYWORD_MAX_DOCUMENTS]
-        keyword = timed(
-            "keyword search", database.keyword_search, rare, KEYWORD_CANDIDATES
+        keyword_rows = timed(
+            "keyword search with the candidates' scoring rows",
+            database.keyword_rows,
+            rare,
+            KEYWORD_CANDIDATES,
         )
-        ids += [record_id for record_id, _ in keyword if record_id not in ids]
-        timed("read candidate labels", record_labels, database, ids)
-        timed("read candidate passage vectors", candidate_passages, database, ids)
+        keyword_rows = timed(
+            "decode the keyword candidates' rows", parse_rows, keyword_rows
+        )
+        pks = timed(
+            "passages to records",
+            knowledge_base.owners.records_of,
+            [p for p, _ in hits],
+        )
+        fetched = {row.record_pk for row in keyword_rows}
+        dense_rows = timed(
+            "scoring rows of the dense candidates",
+            database.record_rows,
+            [pk for pk in pks if pk not in fetched],
+        )
+        rows = dense_rows + keyword_rows
+        timed("dense scores of every candidate passage", _dense_scores, vector, rows)
         timed(
-            "keyword coverage of the candidates",
-            retriever._keyword_coverage,
+            "keyword coverage of every candidate",
+            retriever_coverage,
             terms,
             frequencies,
             total,
-            ids,
-            {},
+            {row.record_id: row.tokens for row in rows},
         )
         timed(
-            f"read the {TOP_K} returned records", knowledge_base.get_many, ids[:TOP_K]
+            f"read the {TOP_K} returned records",
+            knowledge_base.get_many,
+            [row.record_id for row in rows[:TOP_K]],
         )
     return {step: total / len(queries) * 1000 for step, total in totals.items()}
+
+
+def _dense_scores(vector: np.ndarray, rows: list[Any]) -> dict[str, float]:
+    passages = candidate_passages(rows)
+    similarities = retrieval._passage_similarities(vector, passages)
+    return retrieval._best_per_record(passages, similarities)
+
+
+# Coverage of every candidate: an upper bound, as a search covers only the
+# candidates that can still reach the top 10.
+retriever_coverage = retrieval._keyword_coverage

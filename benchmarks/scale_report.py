@@ -216,7 +216,8 @@ def _latency(
         "brackets. The floor is one query embedding plus one search of the "
         "product's index for the top 10 passages. Search is what `GET /v1/search` "
         "computes (embedding, index search for 200 candidates, keyword search, exact "
-        "rescoring of every passage of the candidates, labels); a recommendation adds "
+        "rescoring of every passage of the candidates from their scoring rows, "
+        "labels); a recommendation adds "
         "severity, category, root causes and fixes. HTTP is `GET /v1/search` on "
         "`recommender serve` over 127.0.0.1, one kept-alive connection. In-process "
         "searches use the threads per inference worker that `recommender serve` "
@@ -256,9 +257,10 @@ def _breakdown(sizes: list[dict[str, Any]], header: str, rule: str) -> list[str]
         "Each step of a search timed on its own over the same queries, mean "
         "milliseconds (`search_breakdown` in benchmarks/scale_queries.py). The first "
         "two steps make the floor; the rest is the work above it. Document "
-        "frequencies, keyword search and the reads for the keyword candidates run "
+        "frequencies and the keyword search with its candidates' scoring rows run "
         "on a second thread while the query is embedded, so with a free core they "
-        "add little to the latency.",
+        "add little to the latency. Keyword coverage is timed over every "
+        "candidate; a search covers only those that can still reach the top 10.",
         "",
         header,
         rule,

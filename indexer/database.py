@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -39,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.exc import SQLAlchemyError
 
+from indexer import scoring_rows
 from indexer.errors import ConfigurationError, KnowledgeBaseError
 from indexer.passages import Passage
 from indexer.record import IncidentRecord
@@ -99,7 +99,7 @@ meta_table = Table(
 # Full-text columns and their BM25 weights: alert names and titles say most.
 FTS_COLUMNS = ("title", "alerts", "labels", "symptom", "body")
 FTS_WEIGHTS = (4.0, 6.0, 1.5, 2.0, 0.5)
-_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+BM25_WEIGHTS = ", ".join(str(w) for w in FTS_WEIGHTS)
 
 
 @dataclass(frozen=True)
@@ -162,6 +162,14 @@ class Database:
                     "USING fts5vocab(records_fts, 'row')"
                 )
             )
+            scoring_rows.create_table(conn)
+            complete = conn.execute(
+                select(meta_table.c.value).where(
+                    meta_table.c.key == scoring_rows.COMPLETE_KEY
+                )
+            ).scalar()
+        if complete is None:
+            scoring_rows.backfill(self.engine)
 
     # Writes ---------------------------------------------------------------
 
@@ -187,6 +195,7 @@ class Database:
             if replace_all:
                 removed.extend(conn.execute(select(passages_table.c.pk)).scalars())
                 conn.execute(delete(passages_table))
+                scoring_rows.delete(conn)
                 conn.execute(delete(records_table))
                 conn.execute(text("DELETE FROM records_fts"))
             for record_id in remove_ids:
@@ -198,6 +207,17 @@ class Database:
                 record_pk = self._insert_record(conn, record, now)
                 added.extend(self._insert_passages(conn, record_pk, passages, vectors))
                 self._insert_keywords(conn, record_pk, keywords)
+                scoring_rows.insert(
+                    conn,
+                    scoring_rows.row_values(
+                        record_pk,
+                        record.id,
+                        record.labels,
+                        [(p.section, p.role) for p in passages],
+                        vectors,
+                        keywords,
+                    ),
+                )
             self._record_removed(conn, removed, version)
             self._set_meta(conn, "data_version", json.dumps(version))
         stacked = (
@@ -389,6 +409,41 @@ class Database:
             yield ids, vectors
             last = int(ids[-1])
 
+    def max_passage_id(self) -> int:
+        """Return the highest passage id ever stored; ids are never reused."""
+        with self.engine.connect() as conn:
+            value = conn.exec_driver_sql("SELECT max(pk) FROM passages").scalar()
+        return int(value or 0)
+
+    def passage_owners_after(self, passage_id: int) -> np.ndarray:
+        """Return (passage id, record pk) rows of the passages above an id."""
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT pk, record_pk FROM passages WHERE pk > ?", (passage_id,)
+            ).all()
+        return np.array(rows, dtype=np.int64).reshape(-1, 2)
+
+    def iter_passage_owners(self, batch: int) -> Iterator[np.ndarray]:
+        """Yield (passage id, record pk) rows of every passage, by record pk range.
+
+        The rows come from the index on record_pk, not from the passages table.
+        """
+        with self.engine.connect() as conn:
+            low, high = conn.exec_driver_sql(
+                "SELECT min(pk), max(pk) FROM records"
+            ).one()
+        if low is None:
+            return
+        for first in range(int(low), int(high) + 1, batch):
+            with self.engine.connect() as conn:
+                rows = conn.exec_driver_sql(
+                    "SELECT pk, record_pk FROM passages "
+                    "WHERE record_pk BETWEEN ? AND ?",
+                    (first, first + batch - 1),
+                ).all()
+            if rows:
+                yield np.array(rows, dtype=np.int64)
+
     def sample_vectors(self, count: int, seed: int = 0) -> np.ndarray:
         """Return `count` stored vectors chosen at random, to train a vector index.
 
@@ -450,16 +505,33 @@ class Database:
         """
         if not terms or limit <= 0:
             return []
-        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-        weights = ", ".join(str(w) for w in FTS_WEIGHTS)
+        match = match_expression(terms)
         query = text(
-            f"SELECT r.id, -bm25(records_fts, {weights}) AS score FROM records_fts "
-            "JOIN records r ON r.pk = records_fts.rowid "
+            f"SELECT r.id, -bm25(records_fts, {BM25_WEIGHTS}) AS score "
+            "FROM records_fts JOIN records r ON r.pk = records_fts.rowid "
             "WHERE records_fts MATCH :match ORDER BY score DESC LIMIT :limit"
         )
         with self.engine.connect() as conn:
             rows = conn.execute(query, {"match": match, "limit": limit}).all()
         return [(record_id, float(score)) for record_id, score in rows]
+
+    def keyword_rows(
+        self, terms: Sequence[str], limit: int
+    ) -> list[scoring_rows.RowValues]:
+        """Return the scoring rows of the records that best match any of the terms.
+
+        Ranked by the BM25 of keyword_search, best first, undecoded: see
+        scoring_rows.rows_for_keywords().
+        """
+        if not terms or limit <= 0:
+            return []
+        return scoring_rows.rows_for_keywords(
+            self.engine, match_expression(terms), BM25_WEIGHTS, limit
+        )
+
+    def record_rows(self, record_pks: Sequence[int]) -> list[scoring_rows.ScoringRow]:
+        """Return the scoring rows of the given records that exist, in any order."""
+        return scoring_rows.rows_for_records(self.engine, record_pks)
 
     def keyword_text(
         self, record_ids: Sequence[str], symptom_only: bool = False
@@ -530,6 +602,7 @@ class Database:
         conn.execute(
             text("DELETE FROM records_fts WHERE rowid = :pk"), {"pk": record_pk}
         )
+        scoring_rows.delete(conn, record_pk)
         conn.execute(delete(records_table).where(records_table.c.pk == record_pk))
         return passage_ids
 
@@ -602,6 +675,11 @@ class Database:
             conn.execute(insert(meta_table).values(key=key, value=value))
 
 
+def match_expression(terms: Sequence[str]) -> str:
+    """Return an FTS5 query that matches a record containing any of the terms."""
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
 def _count(conn: Connection, table: Table) -> int:
     return int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
 
@@ -610,11 +688,6 @@ def _primary_key(result: CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     assert key is not None, "INSERT returned no primary key"
     return int(key[0])
-
-
-def tokenize(text_value: str) -> list[str]:
-    """Split text into lower-case word tokens the way the FTS5 index does."""
-    return _TOKEN.findall(text_value.lower())
 
 
 def _configure_sqlite(dbapi_connection: object, _record: object) -> None:

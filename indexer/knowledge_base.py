@@ -16,6 +16,7 @@ from indexer.embedding import Embedder
 from indexer.errors import ConfigurationError, KnowledgeBaseError, RecordNotFoundError
 from indexer.lock import write_lock
 from indexer.normalize import expand_identifiers, normalize_text
+from indexer.passage_owners import PassageOwners
 from indexer.passages import (
     Passage,
     find_boilerplate,
@@ -95,6 +96,7 @@ class KnowledgeBase:
         self.vectors = VectorStore(
             self.database, self.settings, lambda: self.embedder.dimension
         )
+        self.owners = PassageOwners(self.database)
 
     # Writes ---------------------------------------------------------------
 
@@ -234,6 +236,15 @@ class KnowledgeBase:
         hits = self.vectors.search(vector, k)
         refs = self.database.passage_refs([passage_id for passage_id, _ in hits])
         return [(refs[pid], score) for pid, score in hits if pid in refs]
+
+    def nearest_records(self, vector: np.ndarray, k: int) -> list[int]:
+        """Return the record pks of the k nearest passages, nearest first, once each.
+
+        The similarities of an IVF index are approximate (see vector_index.py),
+        so callers score the records' passages again.
+        """
+        hits = self.vectors.search(vector, k)
+        return self.owners.records_of([passage_id for passage_id, _ in hits])
 
     def vector_index(self) -> VectorIndex:
         """Return the vector index for the current data, caught up in place."""

@@ -27,6 +27,8 @@ _MEASUREMENT = re.compile(r"\b\d+\.\d+\b|\b\d{5,}\b")
 _SPACES = re.compile(r"[ \t]+")
 _CAMEL_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _WORD = re.compile(r"\b[A-Za-z][A-Za-z0-9]+\b")
+# Word tokens as the FTS5 unicode61 tokenizer splits them.
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def strip_templates(text: str) -> str:
@@ -74,3 +76,8 @@ def normalize_text(text: str) -> str:
 def _collapse(text: str) -> str:
     lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
     return "\n".join(line for line in lines if line)
+
+
+def tokenize(text_value: str) -> list[str]:
+    """Split text into lower-case word tokens the way the FTS5 index does."""
+    return _TOKEN.findall(text_value.lower())

@@ -32,6 +32,23 @@ class DocumentFrequencies:
         self._total_at_fill = 0
         self._frequencies: dict[str, int] = {}
 
+    def cached(self, terms: Sequence[str]) -> tuple[dict[str, int], int] | None:
+        """Return what lookup() would, when the cache holds every term; else None.
+
+        Reads only the data version, so a search can call it on its own thread
+        before the query embedding starts. After a write it returns None, and
+        lookup() then refreshes the record count.
+        """
+        version = self.database.data_version()
+        with self._lock:
+            if version != self._version or any(
+                t not in self._frequencies for t in terms
+            ):
+                return None
+            known = {t: self._frequencies[t] for t in terms}
+            total = self._total
+        return {t: count for t, count in known.items() if count > 0}, total
+
     def lookup(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """Return how many records contain each term, and the number of records."""
         version = self.database.data_version()
@@ -46,14 +63,15 @@ class DocumentFrequencies:
             missing = [t for t in terms if t not in self._frequencies]
             total = self._total
 
+        found: dict[str, int] = {}
         if missing:
             found, _ = self.database.document_frequencies(missing, count=False)
             with self._lock:
                 if len(self._frequencies) + len(missing) > MAX_TERMS:
                     self._frequencies.clear()
                 self._frequencies.update({t: found.get(t, 0) for t in missing})
-                cached = dict(self._frequencies)
-        else:
-            with self._lock:
-                cached = dict(self._frequencies)
-        return {t: cached[t] for t in terms if cached.get(t, 0) > 0}, total
+        # Only the query's terms are copied: searches call this beside the query
+        # embedding, which waits for the GIL while this thread holds it.
+        with self._lock:
+            known = {t: self._frequencies.get(t, found.get(t, 0)) for t in terms}
+        return {t: count for t, count in known.items() if count > 0}, total

@@ -25,10 +25,18 @@ def available_cores() -> int:
 
 
 def set_threads(count: int) -> None:
-    """Use count threads in torch and FAISS, for the whole process."""
+    """Use count threads in torch, FAISS and numpy's BLAS, for the whole process.
+
+    BLAS counts too: after numpy's matrix products in scoring, OpenBLAS threads
+    keep spinning on the free core, where a search's keyword side runs while the
+    next query is embedded. At 100,000 records that took a search from 25 ms to
+    30 ms (embedding 16 ms against 20 ms).
+    """
     import faiss
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(count)
     faiss.omp_set_num_threads(count)
-    logger.info("embedding and vector search use %d threads", count)
+    threadpool_limits(limits=count, user_api="blas")
+    logger.info("embedding, vector search and BLAS use %d threads", count)

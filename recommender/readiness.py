@@ -59,6 +59,7 @@ def start_loading(
                 knowledge_base = KnowledgeBase(settings)
             recommender = Recommender(knowledge_base, threshold=settings.threshold)
             stats = knowledge_base.stats()
+            knowledge_base.owners.catch_up()
             knowledge_base.embedder.embed(["warm up"])
             recommender.classifiers.warm()
         except (IncidentRecommenderError, OSError) as error:

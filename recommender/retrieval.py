@@ -13,6 +13,7 @@ only the service is.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from concurrent import futures
@@ -20,16 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from indexer.candidates import (
-    CandidatePassages,
-    candidate_passages,
-    join_passages,
-    record_labels,
-)
-from indexer.database import tokenize
+from indexer.candidates import CandidatePassages, candidate_passages
 from indexer.knowledge_base import KnowledgeBase
-from indexer.normalize import expand_identifiers
+from indexer.normalize import expand_identifiers, tokenize
 from indexer.record import IncidentRecord
+from indexer.scoring_rows import RowValues, ScoringRow, parse_rows
 from indexer.term_frequencies import DocumentFrequencies
 from recommender.alerts import Alert
 
@@ -56,6 +52,8 @@ SCORE_FORMULA = (
     f"{LABEL_WEIGHT:.2f} x shared labels"
 )
 
+# Labels besides the alert name and the service that count as shared evidence.
+_SHARED_KEYS = ("team", "namespace", "cluster")
 _STOPWORDS = frozenset(
     "a an and are as at be been by for from has have in is it its of on or that the "
     "this to was were will with than then there these those not no into over under "
@@ -68,22 +66,15 @@ class KeywordSide:
     """The keyword candidates of a search, read while the alert is embedded.
 
     Attributes:
-        terms: The alert's keyword terms.
         frequencies: How many records contain each term.
         total: How many records there are.
-        record_ids: The keyword candidates, best first, excluded ids left out.
-        labels: The labels of the candidates that exist.
-        passages: Every passage of those candidates, with its vector.
-        texts: Their keyword text without the body column.
+        rows: The scoring rows of the keyword candidates, best first, as
+            stored: they are decoded after the embedding, on the calling thread.
     """
 
-    terms: list[str]
     frequencies: dict[str, int]
     total: int
-    record_ids: list[str]
-    labels: dict[str, dict[str, str]]
-    passages: CandidatePassages
-    texts: dict[str, str]
+    rows: list[RowValues]
 
 
 @dataclass
@@ -140,42 +131,46 @@ class Retriever:
 
         # The keyword side needs no embedding, so it runs on a second thread while
         # the model embeds the alert, because SQLite and torch both release the GIL.
-        excluded = set(exclude)
-        pending = self._background().submit(self._keyword_side, text, top_k, excluded)
+        # Terms and cached frequencies are found here first, as Python work on
+        # that thread would hold up the embedding (see _keyword_side).
+        terms = query_terms(text)
+        cached = self.frequencies.cached(terms)
+        pending = self._background().submit(self._keyword_side, terms, cached, top_k)
         try:
             vector = self.knowledge_base.embed_query(text)
-            dense_ids = self._dense_candidates(vector, top_k, excluded)
+            nearest = self.knowledge_base.nearest_records(
+                vector, max(DENSE_CANDIDATES, 10 * top_k)
+            )
         except BaseException:
             futures.wait([pending])
             raise
         keyword = pending.result()
-        terms, frequencies, total = keyword.terms, keyword.frequencies, keyword.total
+        frequencies, total = keyword.frequencies, keyword.total
+        keyword_rows = parse_rows(keyword.rows)
 
         # Only the dense candidates the keyword side did not read are read now.
-        database = self.knowledge_base.database
-        fetched = set(keyword.record_ids)
-        more_labels = record_labels(
-            database, [rid for rid in dense_ids if rid not in fetched]
+        fetched = {row.record_pk for row in keyword_rows}
+        dense_rows = self.knowledge_base.database.record_rows(
+            [pk for pk in nearest if pk not in fetched]
         )
-        labels_by_record = {**more_labels, **keyword.labels}
-        if not labels_by_record:
+        excluded = set(exclude)
+        rows = [
+            row for row in dense_rows + keyword_rows if row.record_id not in excluded
+        ]
+        if not rows:
             return []
-        passages = join_passages(
-            candidate_passages(database, list(more_labels)), keyword.passages
-        )
+        passages = candidate_passages(rows)
         similarities = _passage_similarities(vector, passages)
         dense = _best_per_record(passages, similarities)
-        shared = {
-            rid: _shared_labels(alert, labels, include_alertname)
-            for rid, labels in labels_by_record.items()
-        }
+        shared = _shared_labels_of_rows(alert, rows, include_alertname)
         contenders = self._contenders(dense, shared, top_k)
-        coverage = self._keyword_coverage(
-            terms, frequencies, total, contenders, keyword.texts
+        tokens = {row.record_id: row.tokens for row in rows}
+        coverage = _keyword_coverage(
+            terms, frequencies, total, {rid: tokens[rid] for rid in contenders}
         )
 
         scored = []
-        for rid in labels_by_record:
+        for rid in shared:
             label_score = _label_score(shared[rid])
             score = (
                 DENSE_WEIGHT * max(dense.get(rid, 0.0), 0.0)
@@ -211,34 +206,25 @@ class Retriever:
             )
         return self._executor
 
-    def _dense_candidates(
-        self, vector: np.ndarray, top_k: int, excluded: set[str]
-    ) -> list[str]:
-        passages = self.knowledge_base.search_passages(
-            vector, max(DENSE_CANDIDATES, 10 * top_k)
-        )
-        ids = dict.fromkeys(ref.record_id for ref, _ in passages)
-        return [rid for rid in ids if rid not in excluded]
+    def _keyword_side(
+        self,
+        terms: list[str],
+        cached: tuple[dict[str, int], int] | None,
+        top_k: int,
+    ) -> KeywordSide:
+        """Find the keyword candidates and read what scoring needs of them.
 
-    def _keyword_side(self, text: str, top_k: int, excluded: set[str]) -> KeywordSide:
-        """Find the keyword candidates and read what scoring needs of them."""
-        terms = query_terms(text)
-        frequencies, total = self.frequencies.lookup(terms)
+        This runs beside the query embedding, so it does little Python work:
+        each torch operation of the embedding waits for the GIL while this
+        thread holds it. With a Python-bound thread beside it, one embedding
+        took 540 ms instead of 10 ms; beside a thread in SQLite, 10 ms.
+        """
+        frequencies, total = cached or self.frequencies.lookup(terms)
         rare = [t for t in terms if frequencies.get(t, 0) <= KEYWORD_MAX_DOCUMENTS]
-        database = self.knowledge_base.database
-        found = database.keyword_search(rare, max(KEYWORD_CANDIDATES, 2 * top_k))
-        record_ids = [rid for rid, _ in found if rid not in excluded]
-
-        labels = record_labels(database, record_ids)
-        return KeywordSide(
-            terms=terms,
-            frequencies=frequencies,
-            total=total,
-            record_ids=record_ids,
-            labels=labels,
-            passages=candidate_passages(database, list(labels)),
-            texts=database.keyword_text(list(labels), symptom_only=True),
+        rows = self.knowledge_base.database.keyword_rows(
+            rare, max(KEYWORD_CANDIDATES, 2 * top_k)
         )
+        return KeywordSide(frequencies=frequencies, total=total, rows=rows)
 
     def _contenders(
         self,
@@ -264,57 +250,37 @@ class Retriever:
         # The margin covers the rounding of scores to four decimals.
         return [rid for rid, low in least.items() if low + KEYWORD_WEIGHT + 1e-3 >= bar]
 
-    def _keyword_coverage(
-        self,
-        terms: list[str],
-        frequencies: dict[str, int],
-        total: int,
-        record_ids: list[str],
-        known_texts: dict[str, str],
-    ) -> dict[str, tuple[float, list[str]]]:
-        if not terms:
-            return {}
-        idf = {t: _idf(frequencies.get(t, 0), total) for t in terms}
-        weight = sum(idf.values())
-        texts = {rid: known_texts[rid] for rid in record_ids if rid in known_texts}
-        texts.update(
-            self.knowledge_base.database.keyword_text(
-                [rid for rid in record_ids if rid not in known_texts], symptom_only=True
-            )
-        )
-        rarest_first = sorted(terms, key=lambda t: -idf[t])
 
-        result = {}
-        for record_id, record_text in texts.items():
-            lowered = record_text.lower()
-            matched = [t for t in rarest_first if _has_token(lowered, t)]
-            score = sum(idf[t] for t in matched) / weight if weight else 0.0
-            result[record_id] = (score, matched[:10])
-        return result
+def _keyword_coverage(
+    terms: list[str],
+    frequencies: dict[str, int],
+    total: int,
+    tokens: dict[str, str],
+) -> dict[str, tuple[float, list[str]]]:
+    """Return each record's share of the alert's IDF weight, and its terms found.
+
+    tokens holds each record's distinct tokens between single spaces, so a term
+    is found as a whole token with one substring search.
+    """
+    if not terms:
+        return {}
+    idf = {t: _idf(frequencies.get(t, 0), total) for t in terms}
+    weight = sum(idf.values())
+    rarest_first = sorted(terms, key=lambda t: -idf[t])
+    padded = [(t, f" {t} ") for t in rarest_first]
+
+    result = {}
+    for record_id, record_tokens in tokens.items():
+        matched = [t for t, probe in padded if probe in record_tokens]
+        score = sum(idf[t] for t in matched) / weight if weight else 0.0
+        result[record_id] = (score, matched[:10])
+    return result
 
 
 def query_terms(text: str) -> list[str]:
     """Return the distinct keyword terms of an alert text, stopwords removed."""
     tokens = tokenize(expand_identifiers(text))
     return list(dict.fromkeys(t for t in tokens if t not in _STOPWORDS and len(t) > 1))
-
-
-def _has_token(text: str, term: str) -> bool:
-    """Return whether term occurs in text as a whole token, as tokenize() splits.
-
-    A substring search per term with a look at the two neighbouring characters
-    took about half the time of one regular expression of every term (3.2 ms
-    against 5.8 ms for the 230 candidates of a search at 100,000 records).
-    """
-    start = text.find(term)
-    while start != -1:
-        end = start + len(term)
-        if (start == 0 or not text[start - 1].isalnum()) and (
-            end == len(text) or not text[end].isalnum()
-        ):
-            return True
-        start = text.find(term, start + 1)
-    return False
 
 
 def shared_labels(
@@ -335,11 +301,42 @@ def _shared_labels(
     service = alert.service.lower()
     if service and service == labels.get("service", "").lower():
         shared["service"] = alert.service
-    for key in ("team", "namespace", "cluster"):
+    for key in _SHARED_KEYS:
         value = alert.labels.get(key, "")
         if value and value.lower() == labels.get(key, "").lower():
             shared[key] = value
     return shared
+
+
+def _shared_labels_of_rows(
+    alert: Alert, rows: list[ScoringRow], include_alertname: bool
+) -> dict[str, dict[str, str]]:
+    """Return the labels each candidate shares with the alert, keyed by record id.
+
+    A record can share a label only when the label's value occurs in its labels'
+    JSON, so only those few records have their labels decoded.
+    """
+    values = [alert.service, *(alert.labels.get(k, "") for k in _SHARED_KEYS)]
+    if include_alertname:
+        values.append(alert.alertname)
+    probes = [value.lower() for value in values if value]
+    # JSON escapes quotes, backslashes and control characters, so a value with
+    # any of them may not occur verbatim: such alerts decode every record's labels.
+    verbatim = all(_json_verbatim(probe) for probe in probes)
+    shared: dict[str, dict[str, str]] = {}
+    for row in rows:
+        lowered = row.labels.lower()
+        if not verbatim or any(probe in lowered for probe in probes):
+            labels = json.loads(row.labels)
+            shared[row.record_id] = _shared_labels(alert, labels, include_alertname)
+        else:
+            shared[row.record_id] = {}
+    return shared
+
+
+def _json_verbatim(value: str) -> bool:
+    """Return whether json.dumps(..., ensure_ascii=False) writes value unchanged."""
+    return '"' not in value and "\\" not in value and value.isprintable()
 
 
 def _passage_similarities(

@@ -84,6 +84,21 @@ def _check_consistent(home: Path) -> set[str]:
             assert int(ids[position]) in [passage_id for passage_id, _ in hits]
             assert hits[0][1] == pytest.approx(1.0, abs=1e-4)
         break
+    # Every record has exactly one scoring row, with one vector per passage.
+    with kb.database.engine.connect() as conn:
+        counts = dict(
+            conn.exec_driver_sql(
+                "SELECT record_pk, count(*) FROM passages GROUP BY record_pk"
+            ).all()
+        )
+        record_pks = [pk for (pk,) in conn.exec_driver_sql("SELECT pk FROM records")]
+        row_count = conn.exec_driver_sql(
+            "SELECT count(*) FROM record_scoring"
+        ).scalar_one()
+    rows = kb.database.record_rows(record_pks)
+    assert row_count == len(rows) == len(record_pks)
+    for row in rows:
+        assert len(row.roles) == len(row.vectors) == counts.get(row.record_pk, 0)
     return set(kb.database.record_hashes())
 
 

@@ -58,3 +58,18 @@ def test_cache_refreshes_on_drift(knowledge_base, monkeypatch):
     monkeypatch.setattr(term_frequencies, "MAX_DRIFT", 0.5)
     knowledge_base.add([_incident(5, "disk full once more")])
     assert frequencies.lookup(["disk"]) == ({"disk": 4}, 6)
+
+
+def test_cached_answers_only_from_a_current_cache(knowledge_base):
+    frequencies = DocumentFrequencies(knowledge_base.database)
+    assert frequencies.cached(["disk"]) is None
+
+    frequencies.lookup(["disk", "nowhere"])
+
+    assert frequencies.cached(["disk", "nowhere"]) == ({"disk": 3}, 4)
+    assert frequencies.cached(["disk", "certificate"]) is None
+    # After a write the record count may have moved, so lookup() must run.
+    knowledge_base.add([_incident(4, "disk full again")])
+    assert frequencies.cached(["disk"]) is None
+    assert frequencies.lookup(["disk"]) == ({"disk": 4}, 5)
+    assert frequencies.cached(["disk"]) == ({"disk": 4}, 5)

@@ -1,14 +1,16 @@
 """Keyword candidates come from rare terms only, so their cost stays bounded."""
 
+import numpy as np
 import pytest
 
-from indexer.database import tokenize
 from indexer.errors import ConfigurationError
 from indexer.knowledge_base import KnowledgeBase
+from indexer.normalize import tokenize
 from indexer.record import IncidentRecord, Kind
+from indexer.scoring_rows import ScoringRow, row_values
 from indexer.settings import IndexerSettings
 from recommender import retrieval
-from recommender.alerts import alert_from_text
+from recommender.alerts import Alert, alert_from_text
 from recommender.retrieval import Retriever
 
 
@@ -39,13 +41,13 @@ def knowledge_base(tmp_path_factory, embedder):
 def searched(knowledge_base, monkeypatch) -> list[list[str]]:
     """Record the terms of every keyword search, which still runs for real."""
     calls: list[list[str]] = []
-    original = knowledge_base.database.keyword_search
+    original = knowledge_base.database.keyword_rows
 
     def spy(terms, limit):
         calls.append(list(terms))
         return original(terms, limit)
 
-    monkeypatch.setattr(knowledge_base.database, "keyword_search", spy)
+    monkeypatch.setattr(knowledge_base.database, "keyword_rows", spy)
     return calls
 
 
@@ -70,10 +72,10 @@ def test_small_base_uses_every_term(knowledge_base, searched):
 
 
 def test_keyword_candidates_scored_without_dense_side(knowledge_base, monkeypatch):
-    # With no dense candidates, what the keyword side read (labels, passages,
-    # keyword text) is all the scoring has.
+    # With no dense candidates, the rows the keyword side read (labels,
+    # passages, tokens) are all the scoring has.
     monkeypatch.setattr(retrieval, "KEYWORD_MAX_DOCUMENTS", 2)
-    monkeypatch.setattr(knowledge_base, "search_passages", lambda vector, k: [])
+    monkeypatch.setattr(knowledge_base, "nearest_records", lambda vector, k: [])
 
     matches = Retriever(knowledge_base).search(
         alert_from_text("checkout latency high ZX81Q"), top_k=3
@@ -87,7 +89,7 @@ def test_keyword_candidates_scored_without_dense_side(knowledge_base, monkeypatc
 
 def test_excluded_keyword_candidate_not_returned(knowledge_base, monkeypatch):
     monkeypatch.setattr(retrieval, "KEYWORD_MAX_DOCUMENTS", 2)
-    monkeypatch.setattr(knowledge_base, "search_passages", lambda vector, k: [])
+    monkeypatch.setattr(knowledge_base, "nearest_records", lambda vector, k: [])
 
     matches = Retriever(knowledge_base).search(
         alert_from_text("checkout latency high ZX81Q"), top_k=3, exclude=("INC-6",)
@@ -125,17 +127,74 @@ def test_search_embedding_error_waits_for_keyword_side(
         ("", "disk", False),
     ],
 )
-def test_has_token_finds_whole_tokens(text, term, expected):
-    assert retrieval._has_token(text, term) is expected
+def test_coverage_finds_whole_tokens(text, term, expected):
+    tokens = row_values(1, "INC-1", {}, [], np.zeros((0, 384)), {"symptom": text})[6]
+
+    coverage = retrieval._keyword_coverage([term], {term: 1}, 10, {"INC-1": tokens})
+
+    assert (coverage["INC-1"] == (1.0, [term])) is expected
+    if not expected:
+        assert coverage["INC-1"] == (0.0, [])
 
 
-def test_has_token_agrees_with_tokenize(sample_kb):
+def test_coverage_weighs_rare_terms_most():
+    tokens = {"A": " disk full ", "B": " disk zx81q "}
+    frequencies = {"disk": 90, "full": 50, "zx81q": 1}
+
+    coverage = retrieval._keyword_coverage(
+        ["disk", "full", "zx81q"], frequencies, 100, tokens
+    )
+
+    idf = {t: retrieval._idf(f, 100) for t, f in frequencies.items()}
+    total = sum(idf.values())
+    assert coverage["A"][0] == pytest.approx((idf["disk"] + idf["full"]) / total)
+    assert coverage["B"][0] == pytest.approx((idf["disk"] + idf["zx81q"]) / total)
+    assert coverage["B"][1] == ["zx81q", "disk"]
+    assert coverage["B"][0] > coverage["A"][0]
+
+
+def test_stored_tokens_agree_with_keyword_text(sample_kb):
     database = sample_kb.database
-    texts = database.keyword_text(sorted(database.record_hashes()), symptom_only=True)
-    for text in list(texts.values())[:40]:
-        lowered = text.lower()
-        tokens = set(tokenize(lowered))
-        # Every token, and pieces of tokens that are not tokens themselves.
-        probes = tokens | {t[1:] for t in tokens if len(t) > 2}
-        for probe in probes:
-            assert retrieval._has_token(lowered, probe) is (probe in tokens), probe
+    ids = sorted(database.record_hashes())
+    texts = database.keyword_text(ids, symptom_only=True)
+    rows = database.keyword_rows(["the", "alert", "disk", "latency"], len(ids))
+    assert len(rows) > 20
+    for row in rows:
+        assert set(row.tokens.split()) == set(tokenize(texts[row.record_id]))
+        assert row.tokens.startswith(" ") and row.tokens.endswith(" ")
+
+
+def _labelled_row(record_id: str, labels: dict[str, str]) -> ScoringRow:
+    values = row_values(1, record_id, labels, [], np.zeros((0, 384)), {})
+    return ScoringRow(1, record_id, values[2], [], [], np.zeros((0, 0)), " ")
+
+
+@pytest.mark.parametrize(
+    "service", ["checkout", "Checkout", 'check"out', "check\\out", "kassé-önü"]
+)
+def test_shared_labels_found_whatever_the_value(service):
+    alert = Alert(
+        fingerprint="f",
+        alertname="DiskFull",
+        title="disk full",
+        labels={"service": service, "team": "storage"},
+    )
+    rows = [
+        _labelled_row("same-service", {"service": service.upper()}),
+        _labelled_row("same-name", {"alertname": "Other, diskfull", "team": "x"}),
+        _labelled_row("team-only", {"team": "STORAGE", "service": "billing"}),
+        _labelled_row("nothing", {"service": "billing", "note": "checkout"}),
+        _labelled_row("unlabelled", {}),
+    ]
+
+    shared = retrieval._shared_labels_of_rows(alert, rows, include_alertname=True)
+
+    assert shared == {
+        "same-service": {"service": service},
+        "same-name": {"alertname": "DiskFull"},
+        "team-only": {"team": "storage"},
+        "nothing": {},
+        "unlabelled": {},
+    }
+    without_name = retrieval._shared_labels_of_rows(alert, rows, False)
+    assert without_name["same-name"] == {}

@@ -1,0 +1,178 @@
+"""Scoring rows hold what the records and passages tables hold, kept in step."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from indexer import scoring_rows
+from indexer.candidates import candidate_passages
+from indexer.database import Database
+from indexer.knowledge_base import KnowledgeBase
+from indexer.normalize import tokenize
+from indexer.record import IncidentRecord, Kind
+from indexer.settings import IndexerSettings
+
+
+def _rows_by_id(database: Database) -> dict[str, scoring_rows.ScoringRow]:
+    with database.engine.connect() as conn:
+        pks = [pk for (pk,) in conn.exec_driver_sql("SELECT pk FROM records")]
+    return {row.record_id: row for row in database.record_rows(pks)}
+
+
+def _count_rows(database: Database) -> int:
+    with database.engine.connect() as conn:
+        return conn.exec_driver_sql(
+            f"SELECT count(*) FROM {scoring_rows.TABLE}"
+        ).scalar_one()
+
+
+def test_rows_match_the_stored_records_and_passages(sample_kb):
+    database = sample_kb.database
+    ids = sorted(database.record_hashes())
+    rows = _rows_by_id(database)
+    records = sample_kb.get_many(ids)
+    texts = database.keyword_text(ids, symptom_only=True)
+
+    assert sorted(rows) == ids
+    for record_id, row in rows.items():
+        stored = database.record_passages([record_id])
+        assert json.loads(row.labels) == records[record_id].labels
+        assert row.sections == [ref.section for ref, _ in stored]
+        assert row.roles == [ref.role for ref, _ in stored]
+        assert row.vectors.dtype == np.float16
+        exact = np.stack([vector for _, vector in stored])
+        assert row.vectors.shape == exact.shape == (len(stored), 384)
+        # float16 keeps every component within its rounding step.
+        assert np.abs(row.vectors.astype(np.float32) - exact).max() < 5e-4
+        assert set(row.tokens.split()) == set(tokenize(texts[record_id]))
+
+
+def test_float16_similarities_stay_within_1e4_of_float32(sample_kb):
+    database = sample_kb.database
+    rows = list(_rows_by_id(database).values())
+    exact = np.concatenate(
+        [
+            np.stack([v for _, v in database.record_passages([row.record_id])])
+            for row in rows
+        ]
+    )
+    passages = candidate_passages(rows)
+    queries = exact[:: max(1, len(exact) // 50)]
+
+    difference = np.abs(queries @ passages.vectors.T - queries @ exact.T)
+
+    assert passages.vectors.dtype == np.float32
+    assert difference.max() < 1e-4
+
+
+def test_record_rows_of_unknown_records_are_left_out(sample_kb):
+    database = sample_kb.database
+    with database.engine.connect() as conn:
+        pks = [pk for (pk,) in conn.exec_driver_sql("SELECT pk FROM records LIMIT 3")]
+
+    rows = database.record_rows([*pks, 10**9])
+
+    assert sorted(row.record_pk for row in rows) == sorted(pks)
+    assert database.record_rows([]) == []
+
+
+def test_candidate_passages_keep_each_records_rows_together(sample_kb):
+    rows = list(_rows_by_id(sample_kb.database).values())[:3]
+
+    passages = candidate_passages(rows)
+
+    expected = [row.record_id for row in rows for _ in row.roles]
+    assert passages.record_ids == expected
+    assert passages.sections == [s for row in rows for s in row.sections]
+    assert passages.vectors.shape == (len(expected), 384)
+    assert len(candidate_passages([])) == 0
+
+
+def _incident(number: int, text: str, service: str = "checkout") -> IncidentRecord:
+    return IncidentRecord(
+        id=f"INC-{number}",
+        kind=Kind.INCIDENT,
+        title=f"Incident {number} on {service}",
+        sections={"summary": text},
+        labels={"service": service},
+    )
+
+
+@pytest.fixture
+def small_kb(tmp_path, embedder) -> KnowledgeBase:
+    knowledge_base = KnowledgeBase(IndexerSettings(home=tmp_path), embedder=embedder)
+    knowledge_base.build(
+        [_incident(n, f"disk full on node {n}, pods evicted") for n in range(4)]
+    )
+    return knowledge_base
+
+
+def test_rows_follow_updates_and_removals(small_kb):
+    database = small_kb.database
+    small_kb.add([_incident(1, "certificate expired on the ingress", "edge")])
+    small_kb.remove(["INC-2"])
+
+    rows = _rows_by_id(database)
+
+    assert sorted(rows) == ["INC-0", "INC-1", "INC-3"]
+    assert _count_rows(database) == 3
+    assert json.loads(rows["INC-1"].labels) == {"service": "edge"}
+    assert " certificate " in rows["INC-1"].tokens
+    assert " disk " not in rows["INC-1"].tokens
+
+
+def _copy(knowledge_base: KnowledgeBase, path):
+    """Copy the database file, with what its write-ahead log still holds."""
+    with knowledge_base.database.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(knowledge_base.settings.home / "knowledge.db", path)
+
+
+def test_rows_of_an_older_knowledge_base_are_filled_in(small_kb, tmp_path):
+    database = small_kb.database
+    before = _rows_by_id(database)
+    copy = tmp_path / "older.db"
+    _copy(small_kb, copy)
+    older = Database(f"sqlite:///{copy}")
+    with older.engine.begin() as conn:
+        # As a knowledge base built before the table existed.
+        conn.exec_driver_sql(f"DROP TABLE {scoring_rows.TABLE}")
+        conn.exec_driver_sql(
+            "DELETE FROM meta WHERE key = ?", (scoring_rows.COMPLETE_KEY,)
+        )
+    older.engine.dispose()
+
+    reopened = Database(f"sqlite:///{copy}")
+
+    after = _rows_by_id(reopened)
+    assert sorted(after) == sorted(before)
+    for record_id, row in after.items():
+        assert row.labels == before[record_id].labels
+        assert row.roles == before[record_id].roles
+        assert row.tokens == before[record_id].tokens
+        assert np.array_equal(row.vectors, before[record_id].vectors)
+    assert reopened.get_meta(scoring_rows.COMPLETE_KEY) is True
+
+
+def test_filling_in_goes_on_after_an_interrupted_run(small_kb, tmp_path):
+    copy = tmp_path / "half.db"
+    _copy(small_kb, copy)
+    half = Database(f"sqlite:///{copy}")
+    with half.engine.begin() as conn:
+        # A killed run committed the first batch only: two rows are missing.
+        conn.exec_driver_sql(
+            f"DELETE FROM {scoring_rows.TABLE} WHERE record_pk IN "
+            f"(SELECT record_pk FROM {scoring_rows.TABLE} "
+            "ORDER BY record_pk DESC LIMIT 2)"
+        )
+        conn.exec_driver_sql(
+            "DELETE FROM meta WHERE key = ?", (scoring_rows.COMPLETE_KEY,)
+        )
+    half.engine.dispose()
+
+    reopened = Database(f"sqlite:///{copy}")
+
+    assert _count_rows(reopened) == 4
+    assert sorted(_rows_by_id(reopened)) == ["INC-0", "INC-1", "INC-2", "INC-3"]
