@@ -217,6 +217,9 @@ def measure_size(
     settings = IndexerSettings(home=home)
     knowledge_base = KnowledgeBase(settings, embedder=embedder, create=False)
     recommender = Recommender(knowledge_base)
+    # What `recommender serve` loads before it reports ready.
+    knowledge_base.owners.catch_up()
+    knowledge_base.database.warm_scoring_rows()
     # The same threads per search as `recommender serve` uses, so that the
     # in-process figures and the HTTP ones differ only by the service around them.
     serving_threads = ServiceSettings().threads or 1

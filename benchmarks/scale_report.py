@@ -219,8 +219,11 @@ def _latency(
         "rescoring of every passage of the candidates from their scoring rows, "
         "labels); a recommendation adds "
         "severity, category, root causes and fixes. HTTP is `GET /v1/search` on "
-        "`recommender serve` over 127.0.0.1, one kept-alive connection. In-process "
-        "searches use the threads per inference worker that `recommender serve` "
+        "`recommender serve` over 127.0.0.1, one kept-alive connection. Before the "
+        "in-process queries the run loads what `recommender serve` loads before it "
+        "reports ready, including one read of the scoring rows into the page "
+        "cache. In-process searches use the threads per inference worker that "
+        "`recommender serve` "
         f"uses ({sizes[0].get('threads', '?')} here).",
         "",
         header,
@@ -238,7 +241,7 @@ def _latency(
             (f"{s['first_recommendation_seconds']:.1f}" for s in sizes),
         ),
         _row(
-            "`recommender serve` ready (model, index, classifiers), s",
+            "`recommender serve` ready (model, index, scoring rows, classifiers), s",
             (f"{s['ready_seconds']:.1f}" for s in sizes),
         ),
         "",

@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine
@@ -155,7 +156,7 @@ def rows_for_records(engine: Engine, record_pks: Sequence[int]) -> list[ScoringR
     )
     params = tuple(int(pk) for pk in record_pks)
     with engine.connect() as conn:
-        return [_row(values) for values in conn.exec_driver_sql(query, params).all()]
+        return [_row(values) for values in _fetch(conn, query, params)]
 
 
 def rows_for_keywords(
@@ -179,7 +180,7 @@ def rows_for_keywords(
         f"WHERE records_fts MATCH ? ORDER BY bm25(records_fts, {weights}) LIMIT ?"
     )
     with engine.connect() as conn:
-        return list(conn.exec_driver_sql(query, (match, limit)).all())
+        return _fetch(conn, query, (match, limit))
 
 
 def parse_rows(rows: Sequence[RowValues]) -> list[ScoringRow]:
@@ -281,6 +282,14 @@ def _row(values: RowValues) -> ScoringRow:
         vectors=matrix.reshape(len(role_list), -1),
         tokens=tokens,
     )
+
+
+def _fetch(conn: Connection, query: str, params: tuple[Any, ...]) -> list[RowValues]:
+    """Run a query on the driver's cursor, without SQLAlchemy's Row per result."""
+    cursor = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+        query, params
+    )
+    return cursor.fetchall()
 
 
 def _marks(count: int) -> str:

@@ -60,6 +60,12 @@ def start_loading(
             recommender = Recommender(knowledge_base, threshold=settings.threshold)
             stats = knowledge_base.stats()
             knowledge_base.owners.catch_up()
+            warm_started = time.perf_counter()
+            knowledge_base.database.warm_scoring_rows()
+            logger.info(
+                "read the scoring rows into the page cache in %.1f s",
+                time.perf_counter() - warm_started,
+            )
             knowledge_base.embedder.embed(["warm up"])
             recommender.classifiers.warm()
         except (IncidentRecommenderError, OSError) as error:

@@ -355,14 +355,9 @@ def _best_per_record(
     """Return each record's best passage similarity, at least -1."""
     if not len(passages):
         return {}
-    positions: dict[str, int] = {}
-    rows = np.array(
-        [positions.setdefault(rid, len(positions)) for rid in passages.record_ids]
-    )
-    best = np.full(len(positions), -1.0)
-    np.maximum.at(best, rows, similarities)
-    values = best.tolist()
-    return {rid: values[position] for rid, position in positions.items()}
+    # Each record's passages are consecutive rows, so one reduceat finds the best.
+    best = np.maximum.reduceat(similarities, passages.starts)
+    return dict(zip(passages.records, best.tolist(), strict=True))
 
 
 def _best_sections(

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from indexer.knowledge_base import KnowledgeBase
 from indexer.normalize import tokenize
 from indexer.record import IncidentRecord, Kind
 from indexer.settings import IndexerSettings
+from recommender import retrieval
 
 
 def _rows_by_id(database: Database) -> dict[str, scoring_rows.ScoringRow]:
@@ -87,7 +89,28 @@ def test_candidate_passages_keep_each_records_rows_together(sample_kb):
     assert passages.record_ids == expected
     assert passages.sections == [s for row in rows for s in row.sections]
     assert passages.vectors.shape == (len(expected), 384)
+    assert passages.records == [row.record_id for row in rows]
+    assert passages.starts.tolist() == [
+        sum(len(earlier.roles) for earlier in rows[:n]) for n in range(len(rows))
+    ]
     assert len(candidate_passages([])) == 0
+
+
+def test_best_per_record_takes_each_records_best_passage(sample_kb):
+    rows = list(_rows_by_id(sample_kb.database).values())[:4]
+    passages = candidate_passages(rows)
+    similarities = np.random.default_rng(3).uniform(-1, 1, len(passages))
+
+    best = retrieval._best_per_record(passages, similarities)
+
+    for row in rows:
+        own = [
+            value
+            for rid, value in zip(passages.record_ids, similarities, strict=True)
+            if rid == row.record_id
+        ]
+        assert best[row.record_id] == pytest.approx(max(own))
+    assert len(best) == 4
 
 
 def _incident(number: int, text: str, service: str = "checkout") -> IncidentRecord:
@@ -176,3 +199,29 @@ def test_filling_in_goes_on_after_an_interrupted_run(small_kb, tmp_path):
 
     assert _count_rows(reopened) == 4
     assert sorted(_rows_by_id(reopened)) == ["INC-0", "INC-1", "INC-2", "INC-3"]
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/io").exists(), reason="needs Linux /proc/self/io"
+)
+def test_warming_reads_every_vector(sample_kb):
+    # A new engine, so that no page is in SQLite's own cache yet.
+    database = Database(sample_kb.database.url)
+    with sample_kb.database.engine.connect() as conn:
+        stored = conn.exec_driver_sql(
+            f"SELECT sum(length(vectors)) FROM {scoring_rows.TABLE}"
+        ).scalar_one()
+    before = _bytes_read()
+
+    database.warm_scoring_rows()
+
+    # rchar counts bytes read through system calls, also from the page cache.
+    assert _bytes_read() - before >= stored
+    database.engine.dispose()
+
+
+def _bytes_read() -> int:
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar line in /proc/self/io")

@@ -7,7 +7,7 @@ from indexer.errors import ConfigurationError
 from indexer.knowledge_base import KnowledgeBase
 from indexer.normalize import tokenize
 from indexer.record import IncidentRecord, Kind
-from indexer.scoring_rows import ScoringRow, row_values
+from indexer.scoring_rows import ScoringRow, parse_rows, row_values
 from indexer.settings import IndexerSettings
 from recommender import retrieval
 from recommender.alerts import Alert, alert_from_text
@@ -157,7 +157,9 @@ def test_stored_tokens_agree_with_keyword_text(sample_kb):
     database = sample_kb.database
     ids = sorted(database.record_hashes())
     texts = database.keyword_text(ids, symptom_only=True)
-    rows = database.keyword_rows(["the", "alert", "disk", "latency"], len(ids))
+    rows = parse_rows(
+        database.keyword_rows(["the", "alert", "disk", "latency"], len(ids))
+    )
     assert len(rows) > 20
     for row in rows:
         assert set(row.tokens.split()) == set(tokenize(texts[row.record_id]))
