@@ -497,32 +497,13 @@ class Database:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([np.frombuffer(blob, dtype=np.float32) for blob in rows])
 
-    def keyword_search(
-        self, terms: Sequence[str], limit: int
-    ) -> list[tuple[str, float]]:
-        """Rank records by BM25 over their keyword text; higher scores are better.
-
-        Returns (record id, BM25 score >= 0) pairs, best first.
-        """
-        if not terms or limit <= 0:
-            return []
-        match = match_expression(terms)
-        query = text(
-            f"SELECT r.id, -bm25(records_fts, {BM25_WEIGHTS}) AS score "
-            "FROM records_fts JOIN records r ON r.pk = records_fts.rowid "
-            "WHERE records_fts MATCH :match ORDER BY score DESC LIMIT :limit"
-        )
-        with self.engine.connect() as conn:
-            rows = conn.execute(query, {"match": match, "limit": limit}).all()
-        return [(record_id, float(score)) for record_id, score in rows]
-
     def keyword_rows(
         self, terms: Sequence[str], limit: int
     ) -> list[scoring_rows.RowValues]:
         """Return the scoring rows of the records that best match any of the terms.
 
-        Ranked by the BM25 of keyword_search, best first, undecoded: see
-        scoring_rows.rows_for_keywords().
+        Ranked by BM25 over the full-text columns with FTS_WEIGHTS, best first,
+        undecoded: see scoring_rows.rows_for_keywords().
         """
         if not terms or limit <= 0:
             return []

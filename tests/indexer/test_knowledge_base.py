@@ -4,6 +4,7 @@ import pytest
 from indexer.errors import ConfigurationError, RecordNotFoundError
 from indexer.knowledge_base import KnowledgeBase
 from indexer.record import IncidentRecord, Kind
+from indexer.scoring_rows import parse_rows
 from indexer.settings import IndexerSettings
 
 
@@ -72,9 +73,9 @@ def test_dense_search_finds_the_similar_incident(knowledge_base):
 
 
 def test_keyword_search_finds_exact_identifier(knowledge_base):
-    hits = knowledge_base.database.keyword_search(["servfail"], 5)
-    assert [record_id for record_id, _ in hits] == ["PM-3"]
-    assert hits[0][1] > 0
+    rows = parse_rows(knowledge_base.database.keyword_rows(["servfail"], 5))
+    assert [row.record_id for row in rows] == ["PM-3"]
+    assert " servfail " in rows[0].tokens
 
 
 def test_add_replaces_record_in_place(knowledge_base):
