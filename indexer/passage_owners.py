@@ -1,4 +1,4 @@
-"""Which record owns each passage, held in memory as one array indexed by passage id.
+"""The record of each passage, held in memory as one array indexed by passage id.
 
 The vector index returns passage ids, and a search needs their records.
 Looking them up in the passages table meant one random read per passage in a

@@ -259,7 +259,7 @@ def _keyword_coverage(
 ) -> dict[str, tuple[float, list[str]]]:
     """Return each record's share of the alert's IDF weight, and its terms found.
 
-    tokens holds each record's distinct tokens between single spaces, so a term
+    tokens contains each record's distinct tokens between single spaces, so a term
     is found as a whole token with one substring search.
     """
     if not terms:

@@ -77,6 +77,7 @@ def test_growing_keeps_earlier_entries():
     owners._store(np.array([[3, 7], [5, 8]]))
     owners._store(np.array([[40, 9]]))
 
-    assert owners._owners[3] == 7 and owners._owners[5] == 8
+    assert owners._owners[3] == 7
+    assert owners._owners[5] == 8
     assert owners._owners[40] == 9
     assert len(owners._owners) >= 41

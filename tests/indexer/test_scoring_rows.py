@@ -153,7 +153,7 @@ def _copy(knowledge_base: KnowledgeBase, path):
     shutil.copy(knowledge_base.settings.home / "knowledge.db", path)
 
 
-def test_rows_of_an_older_knowledge_base_are_filled_in(small_kb, tmp_path):
+def test_older_base_gets_its_rows(small_kb, tmp_path):
     database = small_kb.database
     before = _rows_by_id(database)
     copy = tmp_path / "older.db"

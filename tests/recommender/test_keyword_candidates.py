@@ -163,7 +163,8 @@ def test_stored_tokens_agree_with_keyword_text(sample_kb):
     assert len(rows) > 20
     for row in rows:
         assert set(row.tokens.split()) == set(tokenize(texts[row.record_id]))
-        assert row.tokens.startswith(" ") and row.tokens.endswith(" ")
+        assert row.tokens.startswith(" ")
+        assert row.tokens.endswith(" ")
 
 
 def _labelled_row(record_id: str, labels: dict[str, str]) -> ScoringRow:
