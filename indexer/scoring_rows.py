@@ -43,8 +43,8 @@ SYMPTOM_COLUMNS = ("title", "alerts", "labels", "symptom")
 _COLUMNS = (
     "s.record_pk, s.record_id, s.labels, s.sections, s.roles, s.vectors, s.tokens"
 )
-# Joins the sections and the roles of a record's passages: a split is several
-# times faster than decoding JSON, for the few hundred rows of every search.
+# The separator of a record's passage sections and of its roles. Splitting two
+# such strings of seven items took a quarter of the time of decoding them as JSON.
 SEPARATOR = "\x1f"
 
 # record_pk, record_id, labels, sections, roles, vectors, tokens, as stored.

@@ -33,7 +33,7 @@ class DocumentFrequencies:
         self._frequencies: dict[str, int] = {}
 
     def cached(self, terms: Sequence[str]) -> tuple[dict[str, int], int] | None:
-        """Return what lookup() would, when every term is cached; else None.
+        """Return what lookup() would when every term is cached, or None otherwise.
 
         Reads only the data version, so a search can call it on its own thread
         before the query embedding starts. After a write it returns None, and

@@ -217,7 +217,7 @@ class Retriever:
         This runs beside the query embedding, so it does little Python work:
         each torch operation of the embedding waits for the GIL while this
         thread holds it. With a Python-bound thread beside it, one embedding
-        took 540 ms instead of 10 ms; beside a thread in SQLite, 10 ms.
+        took 540 ms instead of 10 ms. Beside a thread inside SQLite it took 10 ms.
         """
         frequencies, total = cached or self.frequencies.lookup(terms)
         rare = [t for t in terms if frequencies.get(t, 0) <= KEYWORD_MAX_DOCUMENTS]

@@ -33,7 +33,7 @@ def _stored(knowledge_base: KnowledgeBase) -> dict[int, int]:
         return dict(conn.exec_driver_sql("SELECT pk, record_pk FROM passages").all())
 
 
-def test_records_of_passages_match_the_table(knowledge_base, monkeypatch):
+def test_records_of_match_table(knowledge_base, monkeypatch):
     # Batches of two records, so the first read takes several queries.
     monkeypatch.setattr(passage_owners, "LOAD_BATCH", 2)
     stored = _stored(knowledge_base)
@@ -60,7 +60,7 @@ def test_passages_added_later_are_found(knowledge_base):
     assert set(owners.records_of(list(stored))) == set(stored.values())
 
 
-def test_nearest_records_are_those_of_the_nearest_passages(knowledge_base):
+def test_nearest_records_follow_passages(knowledge_base):
     vector = knowledge_base.embed_query("disk full on node 4")
 
     pks = knowledge_base.nearest_records(vector, 3)

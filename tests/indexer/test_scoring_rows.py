@@ -1,4 +1,4 @@
-"""Scoring rows hold what the records and passages tables hold, kept in step."""
+"""Scoring rows contain what the records and passages tables contain, kept in step."""
 
 import json
 import shutil
@@ -30,7 +30,7 @@ def _count_rows(database: Database) -> int:
         ).scalar_one()
 
 
-def test_rows_match_the_stored_records_and_passages(sample_kb):
+def test_rows_match_stored_records(sample_kb):
     database = sample_kb.database
     ids = sorted(database.record_hashes())
     rows = _rows_by_id(database)
@@ -51,7 +51,7 @@ def test_rows_match_the_stored_records_and_passages(sample_kb):
         assert set(row.tokens.split()) == set(tokenize(texts[record_id]))
 
 
-def test_float16_similarities_stay_within_1e4_of_float32(sample_kb):
+def test_float16_similarity_error_small(sample_kb):
     database = sample_kb.database
     rows = list(_rows_by_id(database).values())
     exact = np.concatenate(
@@ -69,7 +69,7 @@ def test_float16_similarities_stay_within_1e4_of_float32(sample_kb):
     assert difference.max() < 1e-4
 
 
-def test_record_rows_of_unknown_records_are_left_out(sample_kb):
+def test_unknown_record_rows_left_out(sample_kb):
     database = sample_kb.database
     with database.engine.connect() as conn:
         pks = [pk for (pk,) in conn.exec_driver_sql("SELECT pk FROM records LIMIT 3")]
@@ -80,7 +80,7 @@ def test_record_rows_of_unknown_records_are_left_out(sample_kb):
     assert database.record_rows([]) == []
 
 
-def test_candidate_passages_keep_each_records_rows_together(sample_kb):
+def test_candidate_passages_group_by_record(sample_kb):
     rows = list(_rows_by_id(sample_kb.database).values())[:3]
 
     passages = candidate_passages(rows)
@@ -96,7 +96,7 @@ def test_candidate_passages_keep_each_records_rows_together(sample_kb):
     assert len(candidate_passages([])) == 0
 
 
-def test_best_per_record_takes_each_records_best_passage(sample_kb):
+def test_best_per_record_takes_max(sample_kb):
     rows = list(_rows_by_id(sample_kb.database).values())[:4]
     passages = candidate_passages(rows)
     similarities = np.random.default_rng(3).uniform(-1, 1, len(passages))
@@ -147,7 +147,7 @@ def test_rows_follow_updates_and_removals(small_kb):
 
 
 def _copy(knowledge_base: KnowledgeBase, path):
-    """Copy the database file, with what its write-ahead log still holds."""
+    """Copy the database file, with what its write-ahead log still contains."""
     with knowledge_base.database.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     shutil.copy(knowledge_base.settings.home / "knowledge.db", path)
@@ -179,7 +179,7 @@ def test_older_base_gets_its_rows(small_kb, tmp_path):
     assert reopened.get_meta(scoring_rows.COMPLETE_KEY) is True
 
 
-def test_filling_in_goes_on_after_an_interrupted_run(small_kb, tmp_path):
+def test_fill_resumes_after_interruption(small_kb, tmp_path):
     copy = tmp_path / "half.db"
     _copy(small_kb, copy)
     half = Database(f"sqlite:///{copy}")
