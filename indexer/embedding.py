@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from indexer.errors import ConfigurationError
+from indexer.onnx_encoder import OnnxEncoder, load_encoder
 from indexer.threads import set_threads
 
 if TYPE_CHECKING:
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Calls with at most this many texts (alerts and searches) go through ONNX Runtime
+# when it is available. Larger batches go through torch, which is faster for them.
+ONNX_MAX_TEXTS = 4
 
 
 def resolve_model_path(name: str) -> Path:
@@ -57,11 +62,16 @@ class Embedder:
         model: str = DEFAULT_MODEL,
         batch_size: int = 64,
         threads: int | None = None,
+        onnx: bool = True,
     ) -> None:
         self.model_name = model
         self.batch_size = batch_size
         self.threads = threads
+        self.onnx = onnx
         self._model: SentenceTransformer | None = None
+        self._encoder: OnnxEncoder | None = None
+        self._encoder_tried = False
+        self._encoder_lock = threading.Lock()
 
     @property
     def model(self) -> SentenceTransformer:
@@ -83,6 +93,11 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
 
+        if len(texts) <= ONNX_MAX_TEXTS:
+            encoder = self.onnx_encoder()
+            if encoder is not None:
+                return encoder.embed(texts)
+
         vectors = self.model.encode(
             texts,
             batch_size=self.batch_size,
@@ -92,16 +107,32 @@ class Embedder:
         )
         return np.asarray(vectors, dtype=np.float32)
 
-    def _load(self) -> SentenceTransformer:
+    def onnx_encoder(self) -> OnnxEncoder | None:
+        """Return the ONNX Runtime encoder of the model, or None to stay on torch."""
+        if not self._encoder_tried:
+            with self._encoder_lock:
+                if not self._encoder_tried:
+                    if self.onnx:
+                        self._prepare_process()
+                        self._encoder = load_encoder(
+                            resolve_model_path(self.model_name), lambda: self.model
+                        )
+                    self._encoder_tried = True
+        return self._encoder
+
+    def _prepare_process(self) -> None:
         # Never reach a model hub: the model comes from a local folder only.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        if self.threads is not None:
+            set_threads(self.threads)
+
+    def _load(self) -> SentenceTransformer:
+        self._prepare_process()
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
-        if self.threads is not None:
-            set_threads(self.threads)
         path = resolve_model_path(self.model_name)
         started = time.perf_counter()
         model = SentenceTransformer(str(path), device="cpu", local_files_only=True)

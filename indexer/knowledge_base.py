@@ -90,7 +90,10 @@ class KnowledgeBase:
             )
         self.database = Database(url)
         self.embedder = embedder or Embedder(
-            self.settings.model, self.settings.batch_size, self.settings.threads
+            self.settings.model,
+            self.settings.batch_size,
+            self.settings.threads,
+            onnx=self.settings.onnx,
         )
         self._model_checked = False
         self.vectors = VectorStore(

@@ -40,6 +40,13 @@ class IndexerSettings(BaseSettings):
     batch_size: int = Field(
         default=64, ge=1, le=4096, description="Embedding batch size."
     )
+    onnx: bool = Field(
+        default=True,
+        description=(
+            "Embed alerts and searches through ONNX Runtime, from an export of the "
+            "model made once and kept in INCIDENT_CACHE; false keeps them on torch."
+        ),
+    )
     threads: int | None = Field(
         default=None,
         ge=1,

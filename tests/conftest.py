@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,12 @@ SAMPLE_DATA = REPO_ROOT / "data"
 # and the history classifiers. On a busy two-core machine that can take more than
 # the default 10 s; the tests of the wait itself set their own value.
 os.environ.setdefault("INCIDENT_READY_WAIT", "300")
+# The ONNX export of the embedding model goes to a folder of this run, not to the
+# user's cache; processes the tests start inherit it and reuse the export.
+if "INCIDENT_CACHE" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="incident-cache-")
+    os.environ["INCIDENT_CACHE"] = _cache
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 # Public incident data lives beside the repository and is never copied into it.
 SHARED_DATA = Path(
     os.environ.get("INCIDENT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")
