@@ -19,7 +19,9 @@ import numpy as np
 
 from benchmarks.reindex import REPO, Samples, rename_and_shift, service_name
 from indexer.candidates import candidate_passages
+from indexer.embedding import Embedder
 from indexer.knowledge_base import KnowledgeBase
+from indexer.normalize import normalize_text
 from indexer.scoring_rows import parse_rows
 from recommender import retrieval
 from recommender.alerts import alert_from_text
@@ -106,6 +108,21 @@ def floor_latency(knowledge_base: KnowledgeBase, queries: Sequence[str]) -> Late
 
     def answer(query: str) -> object:
         return index.search(knowledge_base.embed_query(query), TOP_K)
+
+    return time_each(queries, answer)
+
+
+def torch_floor_latency(
+    knowledge_base: KnowledgeBase, embedder: Embedder, queries: Sequence[str]
+) -> Latency:
+    """Time the floor with sentence-transformers' encode in place of ONNX Runtime."""
+    index = knowledge_base.vector_index()
+
+    def answer(query: str) -> object:
+        vector = embedder.model.encode(
+            [normalize_text(query)], convert_to_numpy=True, normalize_embeddings=True
+        )
+        return index.search(np.asarray(vector[0], dtype=np.float32), TOP_K)
 
     return time_each(queries, answer)
 
@@ -230,7 +247,8 @@ def search_breakdown(
     for query in queries:
         text = alert_from_text(query).query_text()
         vector = timed("query embedding", knowledge_base.embed_query, text)
-        hits = timed("index search, top 200", index.search, vector, DENSE_CANDIDATES)
+        step = f"index search, top {DENSE_CANDIDATES}"
+        hits = timed(step, index.search, vector, DENSE_CANDIDATES)
         terms = query_terms(text)
         frequencies, total = timed(
             "document frequencies", retriever.frequencies.lookup, terms

@@ -36,7 +36,7 @@ KEYWORD_WEIGHT = 0.25
 LABEL_WEIGHT = 0.25
 # An alert looks like a symptom, so symptom passages count fully and others less.
 ROLE_WEIGHTS = {"symptom": 1.0, "context": 0.95, "cause": 0.9, "fix": 0.85}
-DENSE_CANDIDATES = 200
+DENSE_CANDIDATES = 100
 KEYWORD_CANDIDATES = 50
 # FTS5 scores every record that contains any term of the query, so on a synthetic
 # knowledge base of 100,000 records one keyword search took 1.1 s. Only terms in at

@@ -82,8 +82,8 @@ async def search_page(
     if not q:
         return render("search.html", **context)
     try:
-        context["results"] = await incidents.search(
-            request=request, recommender=recommender, q=q, top_k=PAGE_TOP_K
+        context["results"] = await incidents.search_results(
+            request, recommender, q, PAGE_TOP_K
         )
     except InvalidAlertError as error:
         context["error"] = f"Nothing to search for: the text {error.message}."
@@ -103,12 +103,8 @@ async def record_page(
         record = await run_in_threadpool(knowledge_base.get, record_id)
     except RecordNotFoundError as error:
         return render("error.html", 404, title="Record not found", message=str(error))
-    similar = await incidents.similar(
-        request=request,
-        recommender=recommender,
-        knowledge_base=knowledge_base,
-        incident_id=record.id,
-        top_k=PAGE_TOP_K,
+    similar = await incidents.similar_results(
+        request, recommender, knowledge_base, record.id, PAGE_TOP_K
     )
     return render(
         "record.html",
