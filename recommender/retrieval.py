@@ -36,7 +36,11 @@ KEYWORD_WEIGHT = 0.25
 LABEL_WEIGHT = 0.25
 # An alert looks like a symptom, so symptom passages count fully and others less.
 ROLE_WEIGHTS = {"symptom": 1.0, "context": 0.95, "cause": 0.9, "fix": 0.85}
-DENSE_CANDIDATES = 100
+# The passages read from the vector index, whose records are then scored exactly.
+# At 1,000,000 synthetic records (IVF4096,SQ4), rescoring the index's top 100 found
+# 0.969 of the exact top 10 and the top 200 found 0.990. A search at 100,000 records
+# took 18.9 ms with 100 and 21.6 ms with 200.
+DENSE_CANDIDATES = 200
 KEYWORD_CANDIDATES = 50
 # FTS5 scores every record that contains any term of the query, so on a synthetic
 # knowledge base of 100,000 records one keyword search took 1.1 s. Only terms in at

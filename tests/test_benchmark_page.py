@@ -1,7 +1,8 @@
 """The benchmarks page: one section replaced in place, figures set beside floors."""
 
+from benchmarks import query_runtimes
 from benchmarks.page import write_section
-from benchmarks.scale_report import TITLE, render
+from benchmarks.scale_report import TITLE, _latency, render
 
 
 def test_write_section_replaces_own_section(tmp_path):
@@ -111,3 +112,50 @@ def test_scale_report_gives_floor_ratios():
     assert "embeds a query 1.75 times as fast" in page
     assert "0.951 on average and 0.918 at the lowest" in page
     assert "first for 99.5% of the queries" in page
+    assert "sentence-transformers floor" not in page
+
+
+def test_scale_report_gives_both_floors():
+    sizes = [_size(10_000, 10.0, 15.0), _size(100_000, 12.0, 18.0)]
+    for run, torch_p50 in zip(sizes, (20.0, 24.0), strict=True):
+        run["latency_ms"]["floor_torch"] = {"p50": torch_p50, "p99": torch_p50 * 2}
+    lines = _latency({"queries": 200}, sizes, "| | a | b |", "|---|---|---|")
+
+    assert (
+        "| floor through sentence-transformers p50 | 20.0 (2.00x) | 24.0 (2.00x) |"
+        in lines
+    )
+    assert (
+        "| search over HTTP p50 to the sentence-transformers floor "
+        "| 15.0 (0.75x) | 18.0 (0.75x) |"
+    ) in lines
+
+
+def test_query_runtimes_section():
+    result = {
+        "queries": 200,
+        "passages": 496,
+        "batch_size": 64,
+        "max_difference": 2.4e-7,
+        "machine": "2 cores",
+        "runs": [
+            {
+                "threads": 1,
+                "single_ms": {
+                    "sentence-transformers": {"p50": 18.5, "p99": 28.0},
+                    "ONNX Runtime": {"p50": 12.2, "p99": 24.4},
+                },
+                "passages_per_second": {
+                    "sentence-transformers": 40.0,
+                    "ONNX Runtime": 30.5,
+                },
+            }
+        ],
+    }
+
+    section = query_runtimes.render(result)
+
+    assert section.startswith(query_runtimes.TITLE + "\n")
+    assert "| 1 | sentence-transformers | 18.5 | 28.0 | 40.0 |" in section
+    assert "| 1 | ONNX Runtime | 12.2 | 24.4 | 30.5 |" in section
+    assert "in batches through sentence-transformers: 2.4e-07." in section
