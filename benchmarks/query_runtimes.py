@@ -40,7 +40,10 @@ def measure(
 
     encoder = embedder.onnx_encoder()
     if encoder is None:
-        raise SystemExit("ONNX Runtime is not available here: see the log for why")
+        raise SystemExit(
+            "ONNX Runtime is not available (the log above gives the reason); "
+            "install onnxruntime and onnx"
+        )
     model = embedder.model
 
     def torch_embed(texts: list[str]) -> np.ndarray:

@@ -29,7 +29,7 @@ from recommender.recommendation import Recommender
 from recommender.retrieval import (
     DENSE_CANDIDATES,
     KEYWORD_CANDIDATES,
-    KEYWORD_MAX_DOCUMENTS,
+    keyword_document_limit,
     query_terms,
 )
 
@@ -253,7 +253,8 @@ def search_breakdown(
         frequencies, total = timed(
             "document frequencies", retriever.frequencies.lookup, terms
         )
-        rare = [t for t in terms if frequencies.get(t, 0) <= KEYWORD_MAX_DOCUMENTS]
+        limit = keyword_document_limit(total)
+        rare = [t for t in terms if frequencies.get(t, 0) <= limit]
         keyword_rows = timed(
             "keyword search with the candidates' scoring rows",
             database.keyword_rows,

@@ -17,7 +17,7 @@ SAMPLE_DATA = REPO_ROOT / "data"
 # the default 10 s; the tests of the wait itself set their own value.
 os.environ.setdefault("INCIDENT_READY_WAIT", "300")
 # The ONNX export of the embedding model goes to a folder of this run, not to the
-# user's cache; processes the tests start inherit it and reuse the export.
+# user's cache. Processes that the tests start inherit the folder and its export.
 if "INCIDENT_CACHE" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="incident-cache-")
     os.environ["INCIDENT_CACHE"] = _cache

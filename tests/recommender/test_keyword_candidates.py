@@ -201,3 +201,12 @@ def test_shared_labels_found_whatever_the_value(service):
     }
     without_name = retrieval._shared_labels_of_rows(alert, rows, False)
     assert without_name["same-name"] == {}
+
+
+def test_keyword_limit_by_record_count():
+    # 2% of the records, at least 200 and at most 2,000.
+    assert retrieval.keyword_document_limit(380) == 200
+    assert retrieval.keyword_document_limit(10_000) == 200
+    assert retrieval.keyword_document_limit(50_000) == 1_000
+    assert retrieval.keyword_document_limit(100_000) == 2_000
+    assert retrieval.keyword_document_limit(1_000_000) == 2_000
