@@ -24,6 +24,7 @@ Usage: python -m benchmarks.scale --work-dir DIR [--sizes 10000,100000,1000000]
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -220,6 +221,9 @@ def measure_size(
     # What `recommender serve` loads before it reports ready.
     knowledge_base.owners.catch_up()
     knowledge_base.database.warm_scoring_rows()
+    recommender.retriever.frequencies.fill()
+    gc.collect()
+    gc.freeze()
     # The same threads per search as `recommender serve` uses, so that the
     # in-process figures and the HTTP ones differ only by the service around them.
     serving_threads = ServiceSettings().threads or 1
@@ -232,6 +236,9 @@ def measure_size(
     started = time.perf_counter()
     recommender.recommend(alert_from_text(queries[0]))
     run.first_recommendation_seconds = time.perf_counter() - started
+    # recommender serve freezes the objects it loaded once its classifiers are fitted.
+    gc.collect()
+    gc.freeze()
     recommend = scale_queries.recommend_latency(recommender, queries)
     run.breakdown_ms = scale_queries.search_breakdown(
         knowledge_base, recommender, queries
@@ -275,6 +282,8 @@ def measure_size(
     run.add_records = len(records)
     knowledge_base.remove([r.id for r in records])
     knowledge_base.database.engine.dispose()
+    # So that this size's objects can be collected while the next one runs.
+    gc.unfreeze()
     return run
 
 

@@ -579,6 +579,20 @@ class Database:
             ).all()
         return {term: int(doc) for term, doc in rows}, total
 
+    def common_terms(self, min_documents: int, limit: int) -> dict[str, int]:
+        """Return the terms in at least min_documents records with their counts.
+
+        At most limit terms, the most frequent ones. This reads every list of
+        records of the full-text index once.
+        """
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT term, doc FROM records_vocab WHERE doc >= ? "
+                "ORDER BY doc DESC, term LIMIT ?",
+                (min_documents, limit),
+            ).all()
+        return {term: int(doc) for term, doc in rows}
+
     # Helpers --------------------------------------------------------------
 
     def _delete(self, conn: Connection, record_id: str) -> list[int]:

@@ -64,18 +64,20 @@ DOCUMENTED_BODIES: tuple[type[BaseModel], ...] = (
 def create_app(
     settings: ServiceSettings | None = None,
     knowledge_base: KnowledgeBaseSource = None,
+    freeze_loaded: bool = False,
 ) -> FastAPI:
     """Create the API over a knowledge base (opened from settings when not given).
 
     knowledge_base may be a function that opens one; it runs in the background
-    loader, so the app serves /livez while it runs. Raises ConfigurationError
-    for an invalid token setting.
+    loader, so the app serves /livez while it runs. freeze_loaded leaves what the
+    loader loaded out of later garbage collections, for `recommender serve`.
+    Raises ConfigurationError for an invalid token setting.
     """
     settings = settings or ServiceSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        start_loading(app, settings, knowledge_base)
+        start_loading(app, settings, knowledge_base, freeze_loaded)
         yield
 
     app = FastAPI(

@@ -73,7 +73,7 @@ def _serve(args: argparse.Namespace, settings: ServiceSettings) -> int:
     )
     # Open the knowledge base first, so a missing or broken one is a clear error.
     knowledge_base = KnowledgeBase(settings, create=False)
-    app = create_app(settings, knowledge_base=knowledge_base)
+    app = create_app(settings, knowledge_base=knowledge_base, freeze_loaded=True)
     # log_config=None keeps the handlers set up in main, so uvicorn's lines come
     # out in the same format (JSON with INCIDENT_LOG_FORMAT=json).
     # NOTE: uvicorn has no timeout for reading request headers, so a reverse proxy

@@ -9,6 +9,7 @@ the loader, then gets 503 with Retry-After.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -43,9 +44,16 @@ class Readiness:
 
 
 def start_loading(
-    app: FastAPI, settings: ServiceSettings, source: KnowledgeBaseSource
+    app: FastAPI,
+    settings: ServiceSettings,
+    source: KnowledgeBaseSource,
+    freeze_loaded: bool = False,
 ) -> threading.Thread:
-    """Open the knowledge base, load the model and index, then mark the app ready."""
+    """Open the knowledge base, load the model and index, then mark the app ready.
+
+    With freeze_loaded, the objects loaded are left out of later garbage
+    collections, which suits a process that serves one app until it exits.
+    """
     readiness: Readiness = app.state.readiness
 
     def load() -> None:
@@ -66,8 +74,20 @@ def start_loading(
                 "read the scoring rows into the page cache in %.1f s",
                 time.perf_counter() - warm_started,
             )
+            fill_started = time.perf_counter()
+            terms = recommender.retriever.frequencies.fill()
+            logger.info(
+                "cached the document frequencies of %d common terms in %.1f s",
+                terms,
+                time.perf_counter() - fill_started,
+            )
             knowledge_base.embedder.embed(["warm up"])
             recommender.classifiers.warm()
+            if freeze_loaded:
+                # At 1,000,000 records a full collection walked the half million
+                # objects loaded so far in 190 ms, in the middle of a search.
+                gc.collect()
+                gc.freeze()
         except (IncidentRecommenderError, OSError) as error:
             readiness.error = str(error)
             logger.error("loading the knowledge base failed: %s", error)

@@ -73,3 +73,35 @@ def test_cached_answers_only_from_a_current_cache(knowledge_base):
     assert frequencies.cached(["disk"]) is None
     assert frequencies.lookup(["disk"]) == ({"disk": 4}, 5)
     assert frequencies.cached(["disk"]) == ({"disk": 4}, 5)
+
+
+def test_fill_caches_common_terms(knowledge_base, monkeypatch):
+    frequencies = DocumentFrequencies(knowledge_base.database)
+
+    assert frequencies.fill(min_documents=3) == 3
+    assert frequencies.cached(["disk", "full", "checkout"]) == (
+        {"disk": 3, "full": 3, "checkout": 4},
+        4,
+    )
+    # A rarer term is not cached, so it is looked up like before the fill.
+    assert frequencies.cached(["disk", "certificate"]) is None
+    calls: list[list[str]] = []
+    original = knowledge_base.database.document_frequencies
+
+    def spy(terms, count=True):
+        calls.append(list(terms))
+        return original(terms, count)
+
+    monkeypatch.setattr(knowledge_base.database, "document_frequencies", spy)
+    assert frequencies.lookup(["disk", "certificate"]) == (
+        {"disk": 3, "certificate": 1},
+        4,
+    )
+    assert calls == [["certificate"]]
+
+
+def test_fill_keeps_the_most_frequent(knowledge_base):
+    common = knowledge_base.database.common_terms(min_documents=1, limit=2)
+
+    # Ties go in term order, so "full" (3 records) is the one left out.
+    assert common == {"checkout": 4, "disk": 3}

@@ -267,3 +267,39 @@ def test_empty_search_says_empty(client):
 
 def test_health_reports_empty_knowledge_base(empty_client):
     assert empty_client.get("/health").json()["status"] == "empty"
+
+
+FREEZE_SCRIPT = """
+import gc, sys
+from pathlib import Path
+from fastapi.testclient import TestClient
+from recommender.api import create_app
+from recommender.settings import ServiceSettings
+
+settings = ServiceSettings(home=Path(sys.argv[1]))
+app = create_app(settings, freeze_loaded=sys.argv[2] == "freeze")
+with TestClient(app) as client:
+    # A search waits for the loader, which freezes before it marks the app ready.
+    assert client.get("/v1/search", params={"q": "disk full"}).status_code == 200
+    print(gc.get_freeze_count())
+"""
+
+
+@pytest.mark.parametrize("mode", ["freeze", "keep"])
+def test_loader_freezes_only_on_request(sample_home, mode):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", FREEZE_SCRIPT, str(sample_home), mode],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    frozen = int(result.stdout.split()[-1])
+
+    if mode == "freeze":
+        assert frozen > 100_000
+    else:
+        assert frozen == 0
