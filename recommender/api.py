@@ -69,9 +69,9 @@ def create_app(
     """Create the API over a knowledge base (opened from settings when not given).
 
     knowledge_base may be a function that opens one; it runs in the background
-    loader, so the app serves /livez while it runs. freeze_loaded leaves what the
-    loader loaded out of later garbage collections, for `recommender serve`.
-    Raises ConfigurationError for an invalid token setting.
+    loader, so the app serves /livez while it runs. freeze_loaded keeps the loaded
+    objects out of later garbage collections, for `recommender serve`. Raises
+    ConfigurationError for an invalid token setting.
     """
     settings = settings or ServiceSettings()
 

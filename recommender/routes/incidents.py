@@ -120,7 +120,7 @@ async def _search(
 
 def _json(results: SearchResults) -> Response:
     # Written directly: FastAPI would validate the model again before writing it,
-    # which took 0.27 ms against 0.01 ms for ten matches.
+    # which took about 0.18 ms against 0.01 ms for ten matches.
     return Response(results.model_dump_json(), media_type="application/json")
 
 

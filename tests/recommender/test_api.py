@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 from fastapi.testclient import TestClient
@@ -287,9 +289,6 @@ with TestClient(app) as client:
 
 @pytest.mark.parametrize("mode", ["freeze", "keep"])
 def test_loader_freezes_only_on_request(sample_home, mode):
-    import subprocess
-    import sys
-
     result = subprocess.run(
         [sys.executable, "-c", FREEZE_SCRIPT, str(sample_home), mode],
         capture_output=True,
