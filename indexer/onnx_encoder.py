@@ -9,7 +9,8 @@ for ONNX Runtime.
 
 The export runs once per model on each machine and is kept in a cache folder under
 a fingerprint of the model's files and of the exporting versions. It is checked
-against the torch model before it is used, and any failure falls back to torch.
+against the torch model when it is made, and against the SHA-256 written beside it
+each time it is reused. Any failure falls back to torch.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ PROBE_TEXTS = (
     "p99 latency of checkout-api doubled after deploy 2024-06-01 "
     + "connection pool exhausted while waiting for postgres; " * 40,
 )
+# An unfinished export older than this was left by a killed process: an export
+# took 2 to 5 s on the benchmark machine.
+STALE_PARTIAL_SECONDS = 3_600
+MAX_ERROR_CHARS = 500
 _MODEL_FILES = {".json", ".txt", ".safetensors", ".bin"}
 _MODULES = (
     "sentence_transformers.models.Transformer",
@@ -192,9 +197,13 @@ def load_encoder(
     try:
         if target.is_file():
             try:
+                _check_digest(target)
                 return OnnxEncoder(target, model_path).check()
             except Exception as error:
-                logger.warning("exporting again: %s is unusable (%s)", target, error)
+                logger.warning(
+                    "exporting again: %s is unusable (%s)", target, _short(error)
+                )
+        _remove_stale_partials(folder)
         _export(torch_model(), model_path, target)
         return OnnxEncoder(target, model_path).check()
     except Exception as error:
@@ -202,7 +211,7 @@ def load_encoder(
             "query embedding stays on torch: the ONNX export in %s failed (%s: %s)",
             folder,
             type(error).__name__,
-            error,
+            _short(error),
         )
         return None
 
@@ -242,7 +251,9 @@ def _export(model: SentenceTransformer, model_path: Path, target: Path) -> None:
             )
 
         encoder = OnnxEncoder(Path(temporary), model_path)
-        expected = model.encode(list(PROBE_TEXTS), normalize_embeddings=True)
+        expected = model.encode(
+            list(PROBE_TEXTS), normalize_embeddings=True, show_progress_bar=False
+        )
         for batch in (list(PROBE_TEXTS), [PROBE_TEXTS[1]]):
             found = encoder.embed(batch)
             rows = expected[[PROBE_TEXTS.index(text) for text in batch]]
@@ -253,6 +264,7 @@ def _export(model: SentenceTransformer, model_path: Path, target: Path) -> None:
                 )
 
         os.chmod(temporary, 0o644)
+        _write_digest(Path(temporary), target)
         os.replace(temporary, target)
     finally:
         Path(temporary).unlink(missing_ok=True)
@@ -261,6 +273,58 @@ def _export(model: SentenceTransformer, model_path: Path, target: Path) -> None:
         target,
         time.perf_counter() - started,
     )
+
+
+def _digest_path(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256")
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_digest(exported: Path, target: Path) -> None:
+    """Write the SHA-256 of the export beside the place it is moved to."""
+    sidecar = _digest_path(target)
+    temporary = sidecar.with_name(f"{sidecar.name}.{os.getpid()}.partial")
+    temporary.write_text(_file_digest(exported) + "\n", encoding="ascii")
+    os.replace(temporary, sidecar)
+
+
+def _check_digest(target: Path) -> None:
+    """Raise ValueError unless the export matches the digest written with it.
+
+    ONNX Runtime loads a file whose weights were overwritten without complaint,
+    and its vectors are then wrong, so a cached export is checked before use.
+    """
+    sidecar = _digest_path(target)
+    try:
+        expected = sidecar.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"its digest file {sidecar} is unreadable ({error})") from None
+    if _file_digest(target) != expected:
+        raise ValueError(f"its SHA-256 differs from the one in {sidecar}")
+
+
+def _remove_stale_partials(folder: Path) -> None:
+    """Delete unfinished exports left by processes killed an hour or more ago."""
+    cutoff = time.time() - STALE_PARTIAL_SECONDS
+    for path in folder.glob("embedding-*.partial"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            continue
+
+
+def _short(error: BaseException) -> str:
+    # Some torch errors print every weight tensor of the model, hundreds of KB.
+    text = str(error)
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + " ..."
 
 
 def _session(path: Path, threads: int) -> Any:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from indexer import onnx_encoder
 from indexer.embedding import Embedder, resolve_model_path
 from indexer.onnx_encoder import exportable, fingerprint, load_encoder
 
@@ -57,6 +58,7 @@ def test_cached_export_is_reused(exported):
     files = list(cache.glob("*.onnx"))
     name = f"embedding-{fingerprint(MODEL_PATH)}.onnx"
     assert [path.name for path in files] == [name]
+    assert (cache / f"{name}.sha256").is_file()
     before = files[0].stat().st_mtime_ns
 
     again = load_encoder(MODEL_PATH, _never, cache)
@@ -151,3 +153,54 @@ def test_onnx_off_never_exports(monkeypatch, tmp_path):
     assert embedder.onnx_encoder() is None
     assert not list(tmp_path.iterdir())
     assert vector.shape == (1, 384)
+
+
+def test_changed_weights_are_exported_again(exported, embedder, tmp_path):
+    # ONNX Runtime loads a file with overwritten weights and gives wrong vectors.
+    cache, encoder = exported
+    copy = tmp_path / "cache"
+    shutil.copytree(cache, copy)
+    target = next(copy.glob("*.onnx"))
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 4096] = bytes(4096)
+    target.write_bytes(bytes(data))
+
+    repaired = load_encoder(MODEL_PATH, lambda: embedder.model, copy)
+
+    assert repaired is not None
+    difference = repaired.embed(["disk full"]) - encoder.embed(["disk full"])
+    assert np.abs(difference).max() < 1e-6
+    assert target.read_bytes() != bytes(data)
+
+
+def test_missing_digest_is_exported_again(exported, embedder, tmp_path):
+    cache, _ = exported
+    copy = tmp_path / "cache"
+    shutil.copytree(cache, copy)
+    next(copy.glob("*.sha256")).unlink()
+
+    assert load_encoder(MODEL_PATH, lambda: embedder.model, copy) is not None
+    assert len(list(copy.glob("*.sha256"))) == 1
+
+
+def test_stale_partials_are_removed(exported, embedder, tmp_path):
+    import os
+    import time
+
+    stale = tmp_path / "embedding-abc.onnxk3j2.partial"
+    fresh = tmp_path / "embedding-def.onnxq8x1.partial"
+    for path in (stale, fresh):
+        path.write_bytes(b"unfinished")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (hours_ago, hours_ago))
+
+    assert load_encoder(MODEL_PATH, lambda: embedder.model, tmp_path) is not None
+    assert not stale.exists()
+    assert fresh.exists()
+
+
+def test_long_errors_are_cut():
+    text = onnx_encoder._short(ValueError("x" * 100_000))
+
+    assert len(text) == onnx_encoder.MAX_ERROR_CHARS + 4
+    assert text.endswith(" ...")
