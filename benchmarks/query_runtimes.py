@@ -41,8 +41,8 @@ def measure(
     encoder = embedder.onnx_encoder()
     if encoder is None:
         raise SystemExit(
-            "ONNX Runtime is not available (the log above gives the reason); "
-            "install onnxruntime and onnx"
+            "ONNX Runtime is not available (the log above gives the reason). "
+            "Install onnxruntime and onnx."
         )
     model = embedder.model
 

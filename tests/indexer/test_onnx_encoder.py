@@ -69,7 +69,7 @@ def test_cached_export_is_reused(exported):
     assert not list(cache.glob("*.partial"))
 
 
-def test_a_damaged_export_is_made_again(exported, embedder, tmp_path):
+def test_damaged_export_is_made_again(exported, embedder, tmp_path):
     cache, encoder = exported
     copy = tmp_path / "cache"
     shutil.copytree(cache, copy)
@@ -84,7 +84,7 @@ def test_a_damaged_export_is_made_again(exported, embedder, tmp_path):
     assert np.abs(difference).max() < 1e-6
 
 
-def test_an_unwritable_cache_keeps_torch(embedder, tmp_path, caplog):
+def test_unwritable_cache_keeps_torch(embedder, tmp_path, caplog):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")
     caplog.set_level(logging.WARNING, logger="indexer.onnx_encoder")
@@ -107,7 +107,7 @@ def test_other_pooling_stays_on_torch(tmp_path):
     assert exportable(tmp_path / "missing") is not None
 
 
-def test_the_session_follows_the_thread_count(exported):
+def test_session_follows_thread_count(exported):
     _, encoder = exported
     original = torch.get_num_threads()
     try:
@@ -137,7 +137,8 @@ def test_embedder_routes_alerts_to_onnx(monkeypatch, tmp_path):
     alert = embedder.embed(["disk full"])
     batch = embedder.embed(TEXTS[:2] * 3)
 
-    assert len(calls) == 1 and calls[0] is not None
+    assert len(calls) == 1
+    assert calls[0] is not None
     assert list(tmp_path.glob("embedding-*.onnx"))
     expected = embedder.model.encode(["disk full"], normalize_embeddings=True)
     assert np.abs(alert - expected).max() < 1e-5
