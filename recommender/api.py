@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
@@ -127,6 +128,16 @@ async def _request_context(
             "too_large",
             f"request body of {length} bytes is over the limit of {limit}",
         )
+    invalid = _invalid_query_parameter(request.scope.get("query_string", b""))
+    if invalid is not None:
+        return error_response(
+            request,
+            422,
+            "invalid_input",
+            f"query parameter {invalid!r} is not valid UTF-8 once percent-decoded. "
+            "Encode the text as UTF-8 before percent-encoding it",
+            invalid,
+        )
     try:
         response = await call_next(request)
     except ClientDisconnect:
@@ -136,6 +147,22 @@ async def _request_context(
         return internal_error(request, error)
     response.headers[REQUEST_ID_HEADER] = request.state.request_id
     return response
+
+
+def _invalid_query_parameter(query_string: bytes) -> str | None:
+    """Return the name of a query parameter that is not UTF-8, or None.
+
+    Starlette decodes such bytes to U+FFFD, so a search would run on other text
+    than the one sent.
+    """
+    for pair in query_string.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        for part in (name, value):
+            try:
+                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                return unquote_to_bytes(name).decode("utf-8", "replace")
+    return None
 
 
 def _client_disconnected(request: Request) -> Response:

@@ -137,6 +137,29 @@ def test_empty_search_text_is_422(client, query):
     assert "is empty" in body["message"]
 
 
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/search?q=%FF%FE", "q"),
+        ("/v1/search?q=disk&top_k=1%C3", "top_k"),
+        ("/v1/search?q=disk&%FF=1", "\ufffd"),
+        ("/ui/?q=caf%E9", "q"),
+    ],
+)
+def test_query_string_not_utf8_is_422(client, path, field):
+    body = _error(client.get(path), 422)
+
+    assert body["field"] == field
+    assert "not valid UTF-8" in body["message"]
+
+
+def test_utf8_query_string_is_searched(client):
+    response = client.get("/v1/search?q=caf%C3%A9+d%C3%A9j%C3%A0+vu+disk+full")
+
+    assert response.status_code == 200
+    assert response.json()["query"] == "café déjà vu disk full"
+
+
 def test_missing_search_text_is_422(client):
     body = _error(client.get("/v1/search"), 422)
     assert body["field"] == "q"
