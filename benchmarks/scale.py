@@ -61,6 +61,7 @@ from indexer.record import IncidentRecord
 from indexer.settings import IndexerSettings
 from indexer.threads import set_threads
 from recommender.alerts import alert_from_text
+from recommender.readiness import warm_search
 from recommender.recommendation import Recommender
 from recommender.settings import ServiceSettings
 
@@ -219,9 +220,7 @@ def measure_size(
     knowledge_base = KnowledgeBase(settings, embedder=embedder, create=False)
     recommender = Recommender(knowledge_base)
     # What `recommender serve` loads before it reports ready.
-    knowledge_base.owners.catch_up()
-    knowledge_base.database.warm_scoring_rows()
-    recommender.retriever.frequencies.fill()
+    warm_search(recommender)
     gc.collect()
     gc.freeze()
     # The same threads per search as `recommender serve` uses, so that the

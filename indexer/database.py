@@ -693,10 +693,7 @@ def _integer_pairs(conn: Connection, query: str, params: tuple[int, ...]) -> np.
     The driver's cursor and np.fromiter skip a Row object and a tuple conversion
     per row, which matters for the millions of rows of a large knowledge base.
     """
-    cursor = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-        query, params
-    )
-    rows = cursor.fetchall()
+    rows = scoring_rows.fetch_rows(conn, query, params)
     flat = np.fromiter(itertools.chain.from_iterable(rows), np.int64, 2 * len(rows))
     return flat.reshape(-1, 2)
 

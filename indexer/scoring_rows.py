@@ -156,7 +156,7 @@ def rows_for_records(engine: Engine, record_pks: Sequence[int]) -> list[ScoringR
     )
     params = tuple(int(pk) for pk in record_pks)
     with engine.connect() as conn:
-        return [_row(values) for values in _fetch(conn, query, params)]
+        return [_row(values) for values in fetch_rows(conn, query, params)]
 
 
 def rows_for_keywords(
@@ -180,7 +180,7 @@ def rows_for_keywords(
         f"WHERE records_fts MATCH ? ORDER BY bm25(records_fts, {weights}) LIMIT ?"
     )
     with engine.connect() as conn:
-        return _fetch(conn, query, (match, limit))
+        return fetch_rows(conn, query, (match, limit))
 
 
 def parse_rows(rows: Sequence[RowValues]) -> list[ScoringRow]:
@@ -284,7 +284,7 @@ def _row(values: RowValues) -> ScoringRow:
     )
 
 
-def _fetch(conn: Connection, query: str, params: tuple[Any, ...]) -> list[RowValues]:
+def fetch_rows(conn: Connection, query: str, params: tuple[Any, ...]) -> list[Any]:
     """Run a query on the driver's cursor, without SQLAlchemy's Row per result."""
     cursor = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
         query, params

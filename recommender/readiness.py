@@ -43,6 +43,29 @@ class Readiness:
         return self.loaded.wait(timeout)
 
 
+def warm_search(recommender: Recommender) -> None:
+    """Read what the first searches would otherwise read one at a time.
+
+    That is the passage-to-record map, the scoring rows (into the page cache)
+    and the document frequencies of common terms.
+    """
+    knowledge_base = recommender.knowledge_base
+    knowledge_base.owners.catch_up()
+    started = time.perf_counter()
+    knowledge_base.database.warm_scoring_rows()
+    logger.info(
+        "read the scoring rows into the page cache in %.1f s",
+        time.perf_counter() - started,
+    )
+    started = time.perf_counter()
+    terms = recommender.retriever.frequencies.fill()
+    logger.info(
+        "cached the document frequencies of %d common terms in %.1f s",
+        terms,
+        time.perf_counter() - started,
+    )
+
+
 def start_loading(
     app: FastAPI,
     settings: ServiceSettings,
@@ -67,20 +90,7 @@ def start_loading(
                 knowledge_base = KnowledgeBase(settings)
             recommender = Recommender(knowledge_base, threshold=settings.threshold)
             stats = knowledge_base.stats()
-            knowledge_base.owners.catch_up()
-            warm_started = time.perf_counter()
-            knowledge_base.database.warm_scoring_rows()
-            logger.info(
-                "read the scoring rows into the page cache in %.1f s",
-                time.perf_counter() - warm_started,
-            )
-            fill_started = time.perf_counter()
-            terms = recommender.retriever.frequencies.fill()
-            logger.info(
-                "cached the document frequencies of %d common terms in %.1f s",
-                terms,
-                time.perf_counter() - fill_started,
-            )
+            warm_search(recommender)
             knowledge_base.embedder.embed(["warm up"])
             recommender.classifiers.warm()
             if freeze_loaded:

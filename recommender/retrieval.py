@@ -140,7 +140,7 @@ class Retriever:
             return []
 
         # The keyword side needs no embedding, so it runs on a second thread while
-        # the model embeds the alert, because SQLite and torch both release the GIL.
+        # the model embeds the alert: SQLite, ONNX Runtime and torch release the GIL.
         # Terms and cached frequencies are found here first, as Python work on
         # that thread would hold up the embedding (see _keyword_side).
         terms = query_terms(text)
@@ -224,10 +224,11 @@ class Retriever:
     ) -> KeywordSide:
         """Find the keyword candidates and read what scoring needs of them.
 
-        This runs beside the query embedding, so it does little Python work:
-        each torch operation of the embedding waits for the GIL while this
-        thread holds it. With a Python-bound thread beside it, one embedding
-        took 540 ms instead of 10 ms. Beside a thread inside SQLite it took 10 ms.
+        This runs beside the query embedding, so it does little Python work. On
+        torch, each operation of the embedding waits for the GIL while this thread
+        holds it: with a Python-bound thread beside it, one embedding took 540 ms
+        instead of 10 ms, and 10 ms beside a thread inside SQLite. ONNX Runtime
+        releases the GIL for the whole embedding.
         """
         frequencies, total = cached or self.frequencies.lookup(terms)
         limit = keyword_document_limit(total)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -184,10 +186,7 @@ def test_missing_digest_is_exported_again(exported, embedder, tmp_path):
     assert len(list(copy.glob("*.sha256"))) == 1
 
 
-def test_stale_partials_are_removed(exported, embedder, tmp_path):
-    import os
-    import time
-
+def test_stale_partials_are_removed(embedder, tmp_path):
     stale = tmp_path / "embedding-abc.onnxk3j2.partial"
     fresh = tmp_path / "embedding-def.onnxq8x1.partial"
     for path in (stale, fresh):

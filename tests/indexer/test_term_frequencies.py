@@ -27,16 +27,22 @@ def knowledge_base(tmp_path, embedder):
     return knowledge_base
 
 
-def test_lookup_counts_and_caches(knowledge_base, monkeypatch):
-    frequencies = DocumentFrequencies(knowledge_base.database)
-    calls: list[list[str]] = []
+@pytest.fixture
+def calls(knowledge_base, monkeypatch) -> list[list[str]]:
+    """Return the terms of each document-frequency query, as they are made."""
+    made: list[list[str]] = []
     original = knowledge_base.database.document_frequencies
 
     def spy(terms, count=True):
-        calls.append(list(terms))
+        made.append(list(terms))
         return original(terms, count)
 
     monkeypatch.setattr(knowledge_base.database, "document_frequencies", spy)
+    return made
+
+
+def test_lookup_counts_and_caches(knowledge_base, calls):
+    frequencies = DocumentFrequencies(knowledge_base.database)
 
     assert frequencies.lookup(["disk", "certificate", "nowhere"]) == (
         {"disk": 3, "certificate": 1},
@@ -75,7 +81,7 @@ def test_cached_answers_only_from_a_current_cache(knowledge_base):
     assert frequencies.cached(["disk"]) == ({"disk": 4}, 5)
 
 
-def test_fill_caches_common_terms(knowledge_base, monkeypatch):
+def test_fill_caches_common_terms(knowledge_base, calls):
     frequencies = DocumentFrequencies(knowledge_base.database)
 
     assert frequencies.fill(min_documents=3) == 3
@@ -85,14 +91,6 @@ def test_fill_caches_common_terms(knowledge_base, monkeypatch):
     )
     # A rarer term is not cached, so it is looked up like before the fill.
     assert frequencies.cached(["disk", "certificate"]) is None
-    calls: list[list[str]] = []
-    original = knowledge_base.database.document_frequencies
-
-    def spy(terms, count=True):
-        calls.append(list(terms))
-        return original(terms, count)
-
-    monkeypatch.setattr(knowledge_base.database, "document_frequencies", spy)
     assert frequencies.lookup(["disk", "certificate"]) == (
         {"disk": 3, "certificate": 1},
         4,
