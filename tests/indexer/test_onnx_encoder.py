@@ -14,7 +14,9 @@ import torch
 
 from indexer import onnx_encoder
 from indexer.embedding import Embedder, resolve_model_path
+from indexer.errors import ConfigurationError
 from indexer.onnx_encoder import exportable, fingerprint, load_encoder
+from indexer.settings import IndexerSettings, load_settings
 
 MODEL_PATH = resolve_model_path("all-MiniLM-L6-v2")
 TEXTS = [
@@ -204,3 +206,14 @@ def test_long_errors_are_cut():
 
     assert len(text) == onnx_encoder.MAX_ERROR_CHARS + 4
     assert text.endswith(" ...")
+
+
+def test_invalid_onnx_setting_names_variable(monkeypatch):
+    monkeypatch.setenv("INCIDENT_ONNX", "banana")
+
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(IndexerSettings)
+
+    assert "INCIDENT_ONNX" in str(raised.value)
+    assert "valid boolean" in str(raised.value)
+    assert "banana" in str(raised.value)
