@@ -283,7 +283,7 @@ def search_breakdown(
             terms,
             frequencies,
             total,
-            {row.record_id: row.tokens for row in rows},
+            rows,
         )
         timed(
             f"read the {TOP_K} returned records",

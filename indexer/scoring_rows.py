@@ -9,8 +9,9 @@ cache, and the reads from disk set the p99 of a search.
 
 So each record also gets one row here, written in the same transaction as its
 passages: its id, its labels, the section and role of each passage, the passage
-vectors as float16 in one blob, and the distinct tokens of its title, alert
-names, labels and symptom sections. A candidate is then one row of about 6 KB,
+vectors as float16 in one blob, the distinct tokens of its title, alert
+names, labels and symptom sections, and the stemmed terms of its title and alert
+names (indexer/terms.py). A candidate is then one row of about 6 KB,
 and the table is small enough to stay cached. float16 keeps each cosine
 similarity within about 1e-4 of the float32 one (`tests/indexer/
 test_scoring_rows.py`), far below the gaps between candidates that matter.
@@ -30,6 +31,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from indexer.normalize import tokenize
+from indexer.terms import title_terms
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +43,16 @@ BACKFILL_BATCH = 2_000
 # The full-text columns whose tokens decide keyword coverage. The body is left out.
 SYMPTOM_COLUMNS = ("title", "alerts", "labels", "symptom")
 _COLUMNS = (
-    "s.record_pk, s.record_id, s.labels, s.sections, s.roles, s.vectors, s.tokens"
+    "s.record_pk, s.record_id, s.labels, s.sections, s.roles, s.vectors, s.tokens, "
+    "s.title_terms"
 )
 # The separator of a record's passage sections and of its roles. Splitting two
 # such strings of seven items took a quarter of the time of decoding them as JSON.
 SEPARATOR = "\x1f"
 
-# record_pk, record_id, labels, sections, roles, vectors, tokens, as stored.
-RowValues = tuple[int, str, str, str, str, bytes, str]
+# record_pk, record_id, labels, sections, roles, vectors, tokens, title_terms,
+# as stored.
+RowValues = tuple[int, str, str, str, str, bytes, str, str]
 
 _DDL = (
     f"CREATE TABLE IF NOT EXISTS {TABLE} ("
@@ -58,7 +62,8 @@ _DDL = (
     "sections TEXT NOT NULL, "
     "roles TEXT NOT NULL, "
     "vectors BLOB NOT NULL, "
-    "tokens TEXT NOT NULL)"
+    "tokens TEXT NOT NULL, "
+    "title_terms TEXT NOT NULL)"
 )
 
 
@@ -76,6 +81,7 @@ class ScoringRow:
         vectors: One float16 row per passage, L2-normalised before rounding.
         tokens: The distinct tokens of the symptom-side keyword text, each
             between single spaces, so " term " in tokens tests a whole token.
+        title_terms: The stemmed terms of the title and alert names.
     """
 
     record_pk: int
@@ -85,10 +91,20 @@ class ScoringRow:
     roles: list[str]
     vectors: np.ndarray
     tokens: str
+    title_terms: list[str]
 
 
 def create_table(conn: Connection) -> None:
-    """Create the table when it does not exist."""
+    """Create the table when it does not exist, or replace one of an older layout.
+
+    A table written before a column was added is dropped with its completion
+    mark, so that the next open fills in every row again with backfill().
+    """
+    columns = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({TABLE})")}
+    if columns and "title_terms" not in columns:
+        logger.info("the scoring rows lack title terms; they will be written again")
+        conn.exec_driver_sql(f"DROP TABLE {TABLE}")
+        conn.exec_driver_sql("DELETE FROM meta WHERE key = ?", (COMPLETE_KEY,))
     conn.exec_driver_sql(_DDL)
 
 
@@ -125,6 +141,7 @@ def row_values(
         SEPARATOR.join(role.replace(SEPARATOR, " ") for _, role in passages),
         np.asarray(vectors, dtype=np.float16).tobytes(),
         " " + " ".join(tokens) + " ",
+        " ".join(title_terms(keywords.get("title", ""), keywords.get("alerts", ""))),
     )
 
 
@@ -132,8 +149,8 @@ def insert(conn: Connection, values: RowValues) -> None:
     """Write one record's row, replacing an earlier row of the same record."""
     conn.exec_driver_sql(
         f"INSERT OR REPLACE INTO {TABLE} "
-        "(record_pk, record_id, labels, sections, roles, vectors, tokens) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "(record_pk, record_id, labels, sections, roles, vectors, tokens, "
+        "title_terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         values,
     )
 
@@ -266,11 +283,18 @@ def _backfill_batch(conn: Connection, first: int, last: int) -> int:
 
 
 def _row(values: RowValues) -> ScoringRow:
-    record_pk, record_id, labels, sections, roles, vectors, tokens = values
+    record_pk, record_id, labels, sections, roles, vectors, tokens, titles = values
     matrix = np.frombuffer(vectors, dtype=np.float16)
     if not roles:
         return ScoringRow(
-            record_pk, record_id, labels, [], [], matrix.reshape(0, 0), tokens
+            record_pk,
+            record_id,
+            labels,
+            [],
+            [],
+            matrix.reshape(0, 0),
+            tokens,
+            titles.split(),
         )
     role_list = roles.split(SEPARATOR)
     return ScoringRow(
@@ -281,6 +305,7 @@ def _row(values: RowValues) -> ScoringRow:
         roles=role_list,
         vectors=matrix.reshape(len(role_list), -1),
         tokens=tokens,
+        title_terms=titles.split(),
     )
 
 

@@ -3,12 +3,14 @@
 A match's score is in [0, 1], higher is closer:
 
     score = 0.50 * dense + 0.25 * keyword + 0.25 * labels
+    keyword = 0.65 * alert coverage + 0.35 * title coverage
 
 dense is the best cosine similarity between the alert and one passage of the record
-(clipped at 0), weighted by the passage's role so symptoms count most; keyword is the
-share of the alert's IDF weight whose terms appear in the record's title, alert names,
-labels and symptom sections; labels is 1 when the alert name is the same, 0.5 when
-only the service is.
+(clipped at 0), weighted by the passage's role so symptoms count most; alert coverage
+is the share of the alert's IDF weight whose terms appear in the record's title,
+alert names, labels and symptom sections; title coverage is the share of the
+record's title and alert-name terms that the alert mentions (indexer/terms.py);
+labels is 1 when the alert name is the same, 0.5 when only the service is.
 """
 
 from __future__ import annotations
@@ -27,10 +29,16 @@ from indexer.normalize import expand_identifiers, tokenize
 from indexer.record import IncidentRecord
 from indexer.scoring_rows import RowValues, ScoringRow, parse_rows
 from indexer.term_frequencies import DocumentFrequencies
+from indexer.terms import STOPWORDS, stem, title_coverage
 from recommender.alerts import Alert
 
 DENSE_WEIGHT = 0.50
 KEYWORD_WEIGHT = 0.25
+# The part of the keyword score that title coverage takes. Alert coverage alone
+# prefers whichever sibling runbook repeats the alert's words most; title coverage
+# prefers the one whose title the alert names in full. Chosen on runbooks alone,
+# not on alerts: see "How parameters were chosen" in docs/EVALUATION.md.
+TITLE_SHARE = 0.35
 # An alert name shared with a runbook or postmortem is strong evidence: the record
 # was written for this very alert.
 LABEL_WEIGHT = 0.25
@@ -64,11 +72,6 @@ SCORE_FORMULA = (
 
 # Labels besides the alert name and the service that count as shared evidence.
 _SHARED_KEYS = ("team", "namespace", "cluster")
-_STOPWORDS = frozenset(
-    "a an and are as at be been by for from has have in is it its of on or that the "
-    "this to was were will with than then there these those not no into over under "
-    "more less had can could should would".split()
-)
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,9 @@ class Match:
         record: The stored record.
         score: Combined relevance in [0, 1], higher is closer.
         dense: Best role-weighted cosine similarity of one passage, in [-1, 1].
-        keyword: Share of the alert's IDF weight found in the record, in [0, 1].
+        keyword: Keyword coverage in [0, 1]: the share of the alert's IDF weight
+            found in the record, blended with the share of the record's title
+            terms that the alert mentions.
         labels: Shared-label evidence, 1 for the same alert name, 0.5 for the service.
         sections: Sections whose passages were closest, with their cosine similarity.
         terms: Alert terms found in the record, rarest first.
@@ -174,9 +179,9 @@ class Retriever:
         dense = _best_per_record(passages, similarities)
         shared = _shared_labels_of_rows(alert, rows, include_alertname)
         contenders = self._contenders(dense, shared, top_k)
-        tokens = {row.record_id: row.tokens for row in rows}
+        by_id = {row.record_id: row for row in rows}
         coverage = _keyword_coverage(
-            terms, frequencies, total, {rid: tokens[rid] for rid in contenders}
+            terms, frequencies, total, [by_id[rid] for rid in contenders]
         )
 
         scored = []
@@ -267,12 +272,12 @@ def _keyword_coverage(
     terms: list[str],
     frequencies: dict[str, int],
     total: int,
-    tokens: dict[str, str],
+    rows: list[ScoringRow],
 ) -> dict[str, tuple[float, list[str]]]:
-    """Return each record's share of the alert's IDF weight, and its terms found.
+    """Return each record's keyword coverage, and the alert's terms it contains.
 
-    tokens contains each record's distinct tokens between single spaces, so a term
-    is found as a whole token with one substring search.
+    A row's tokens hold its distinct tokens between single spaces, so a term is
+    found as a whole token with one substring search.
     """
     if not terms:
         return {}
@@ -280,12 +285,15 @@ def _keyword_coverage(
     weight = sum(idf.values())
     rarest_first = sorted(terms, key=lambda t: -idf[t])
     padded = [(t, f" {t} ") for t in rarest_first]
+    stemmed = {stem(t) for t in terms}
 
     result = {}
-    for record_id, record_tokens in tokens.items():
-        matched = [t for t, probe in padded if probe in record_tokens]
-        score = sum(idf[t] for t in matched) / weight if weight else 0.0
-        result[record_id] = (score, matched[:10])
+    for row in rows:
+        matched = [t for t, probe in padded if probe in row.tokens]
+        found = sum(idf[t] for t in matched) / weight if weight else 0.0
+        title = title_coverage(row.title_terms, stemmed)
+        score = (1 - TITLE_SHARE) * found + TITLE_SHARE * title
+        result[row.record_id] = (score, matched[:10])
     return result
 
 
@@ -298,7 +306,7 @@ def keyword_document_limit(total: int) -> int:
 def query_terms(text: str) -> list[str]:
     """Return the distinct keyword terms of an alert text, stopwords removed."""
     tokens = tokenize(expand_identifiers(text))
-    return list(dict.fromkeys(t for t in tokens if t not in _STOPWORDS and len(t) > 1))
+    return list(dict.fromkeys(t for t in tokens if t not in STOPWORDS and len(t) > 1))
 
 
 def shared_labels(

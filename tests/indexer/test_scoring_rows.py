@@ -10,10 +10,11 @@ import pytest
 from indexer import scoring_rows
 from indexer.candidates import candidate_passages
 from indexer.database import Database
-from indexer.knowledge_base import KnowledgeBase
+from indexer.knowledge_base import KnowledgeBase, keyword_fields
 from indexer.normalize import tokenize
 from indexer.record import IncidentRecord, Kind
 from indexer.settings import IndexerSettings
+from indexer.terms import title_terms
 from recommender import retrieval
 
 
@@ -49,6 +50,11 @@ def test_rows_match_stored_records(sample_kb):
         # float16 keeps every component within its rounding step.
         assert np.abs(row.vectors.astype(np.float32) - exact).max() < 5e-4
         assert set(row.tokens.split()) == set(tokenize(texts[record_id]))
+        # Title terms come from the title as indexed: volatile tokens such as
+        # dates and counts are already gone.
+        fields = keyword_fields(records[record_id], frozenset())
+        assert row.title_terms == title_terms(fields["title"], fields["alerts"])
+        assert row.title_terms
 
 
 def test_float16_similarity_error_small(sample_kb):
@@ -174,6 +180,29 @@ def test_older_base_gets_its_rows(small_kb, tmp_path):
     for record_id, row in after.items():
         assert row.labels == before[record_id].labels
         assert row.roles == before[record_id].roles
+        assert row.tokens == before[record_id].tokens
+        assert np.array_equal(row.vectors, before[record_id].vectors)
+    assert reopened.get_meta(scoring_rows.COMPLETE_KEY) is True
+
+
+def test_rows_without_title_terms_are_written_again(small_kb, tmp_path):
+    before = _rows_by_id(small_kb.database)
+    copy = tmp_path / "no-titles.db"
+    _copy(small_kb, copy)
+    older = Database(f"sqlite:///{copy}")
+    with older.engine.begin() as conn:
+        # The layout before title terms: complete, but one column short.
+        conn.exec_driver_sql(
+            f"ALTER TABLE {scoring_rows.TABLE} DROP COLUMN title_terms"
+        )
+    older.engine.dispose()
+
+    reopened = Database(f"sqlite:///{copy}")
+
+    after = _rows_by_id(reopened)
+    assert sorted(after) == sorted(before)
+    for record_id, row in after.items():
+        assert row.title_terms == before[record_id].title_terms
         assert row.tokens == before[record_id].tokens
         assert np.array_equal(row.vectors, before[record_id].vectors)
     assert reopened.get_meta(scoring_rows.COMPLETE_KEY) is True

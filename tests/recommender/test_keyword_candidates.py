@@ -9,6 +9,7 @@ from indexer.normalize import tokenize
 from indexer.record import IncidentRecord, Kind
 from indexer.scoring_rows import ScoringRow, parse_rows, row_values
 from indexer.settings import IndexerSettings
+from indexer.terms import title_terms
 from recommender import retrieval
 from recommender.alerts import Alert, alert_from_text
 from recommender.retrieval import Retriever
@@ -128,27 +129,33 @@ def test_search_embedding_error_waits_for_keyword_side(
     ],
 )
 def test_coverage_finds_whole_tokens(text, term, expected):
-    tokens = row_values(1, "INC-1", {}, [], np.zeros((0, 384)), {"symptom": text})[6]
+    values = row_values(1, "INC-1", {}, [], np.zeros((0, 384)), {"symptom": text})
 
-    coverage = retrieval._keyword_coverage([term], {term: 1}, 10, {"INC-1": tokens})
+    coverage = retrieval._keyword_coverage([term], {term: 1}, 10, parse_rows([values]))
 
-    assert (coverage["INC-1"] == (1.0, [term])) is expected
+    found = 1.0 - retrieval.TITLE_SHARE
+    assert (coverage["INC-1"] == (pytest.approx(found), [term])) is expected
     if not expected:
         assert coverage["INC-1"] == (0.0, [])
 
 
 def test_coverage_weighs_rare_terms_most():
-    tokens = {"A": " disk full ", "B": " disk zx81q "}
+    rows = [_row("A", " disk full "), _row("B", " disk zx81q ")]
     frequencies = {"disk": 90, "full": 50, "zx81q": 1}
 
     coverage = retrieval._keyword_coverage(
-        ["disk", "full", "zx81q"], frequencies, 100, tokens
+        ["disk", "full", "zx81q"], frequencies, 100, rows
     )
 
     idf = {t: retrieval._idf(f, 100) for t, f in frequencies.items()}
     total = sum(idf.values())
-    assert coverage["A"][0] == pytest.approx((idf["disk"] + idf["full"]) / total)
-    assert coverage["B"][0] == pytest.approx((idf["disk"] + idf["zx81q"]) / total)
+    found = 1.0 - retrieval.TITLE_SHARE
+    assert coverage["A"][0] == pytest.approx(
+        found * (idf["disk"] + idf["full"]) / total
+    )
+    assert coverage["B"][0] == pytest.approx(
+        found * (idf["disk"] + idf["zx81q"]) / total
+    )
     assert coverage["B"][1] == ["zx81q", "disk"]
     assert coverage["B"][0] > coverage["A"][0]
 
@@ -167,9 +174,35 @@ def test_stored_tokens_agree_with_keyword_text(sample_kb):
         assert row.tokens.endswith(" ")
 
 
+def test_coverage_adds_the_share_of_title_terms_mentioned():
+    """Of two siblings with the alert's words, the one whose title it names wins."""
+    any_title = _row(
+        "any", " ", title_terms("", "PrometheusErrorSendingAlertsToAnyAlertmanager")
+    )
+    some_title = _row(
+        "some",
+        " ",
+        title_terms("Prometheus Error Sending Alerts To Some Alertmanagers"),
+    )
+    terms = retrieval.query_terms(
+        "Prometheus encounters errors sending alerts to any Alertmanager."
+    )
+
+    coverage = retrieval._keyword_coverage(terms, {}, 100, [any_title, some_title])
+
+    assert coverage["any"][0] == pytest.approx(retrieval.TITLE_SHARE)
+    assert coverage["some"][0] == pytest.approx(retrieval.TITLE_SHARE * 5 / 6)
+
+
+def _row(record_id: str, tokens: str, title_terms: list[str] = ()) -> ScoringRow:
+    return ScoringRow(
+        1, record_id, "{}", [], [], np.zeros((0, 0)), tokens, list(title_terms)
+    )
+
+
 def _labelled_row(record_id: str, labels: dict[str, str]) -> ScoringRow:
     values = row_values(1, record_id, labels, [], np.zeros((0, 384)), {})
-    return ScoringRow(1, record_id, values[2], [], [], np.zeros((0, 0)), " ")
+    return ScoringRow(1, record_id, values[2], [], [], np.zeros((0, 0)), " ", [])
 
 
 @pytest.mark.parametrize(
