@@ -83,7 +83,9 @@ class MatchOut(BaseModel):
         description="Best role-weighted cosine, in [-1, 1]."
     )
     keyword_coverage: float = Field(
-        description="Share of alert term weight found, [0, 1]."
+        description="Keyword score in [0, 1]: share of the alert's term weight "
+        "found in the record, blended with the share of the record's title "
+        "terms that the alert mentions."
     )
     shared_labels: dict[str, str]
     matched_sections: list[SectionMatch]
