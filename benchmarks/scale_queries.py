@@ -23,6 +23,7 @@ from indexer.embedding import Embedder
 from indexer.knowledge_base import KnowledgeBase
 from indexer.normalize import normalize_text
 from indexer.scoring_rows import parse_rows
+from indexer.terms import title_terms
 from recommender import retrieval
 from recommender.alerts import alert_from_text
 from recommender.recommendation import Recommender
@@ -279,7 +280,8 @@ def search_breakdown(
         timed("dense scores of every candidate passage", _dense_scores, vector, rows)
         timed(
             "keyword coverage of every candidate",
-            retriever_coverage,
+            _keyword_coverage,
+            text,
             terms,
             frequencies,
             total,
@@ -299,6 +301,18 @@ def _dense_scores(vector: np.ndarray, rows: list[Any]) -> dict[str, float]:
     return retrieval._best_per_record(passages, similarities)
 
 
-# Coverage of every candidate: an upper bound, as a search covers only the
-# candidates that can still reach the top 10.
-retriever_coverage = retrieval._keyword_coverage
+def _keyword_coverage(
+    text: str,
+    terms: list[str],
+    frequencies: dict[str, int],
+    total: int,
+    rows: list[Any],
+) -> dict[str, tuple[float, list[str]]]:
+    """Return the coverage of every candidate, with the alert's title terms.
+
+    An upper bound, as a search covers only the candidates that can still reach
+    the top 10.
+    """
+    return retrieval._keyword_coverage(
+        terms, frequencies, total, rows, set(title_terms(text))
+    )

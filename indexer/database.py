@@ -43,6 +43,7 @@ from indexer import scoring_rows
 from indexer.errors import ConfigurationError, KnowledgeBaseError
 from indexer.passages import Passage
 from indexer.record import IncidentRecord
+from indexer.schema import create_tables
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class Database:
             ) from error
 
     def _create_schema(self) -> None:
-        metadata.create_all(self.engine)
+        create_tables(self.engine, metadata)
         columns = ", ".join(FTS_COLUMNS)
         with self.engine.begin() as conn:
             conn.execute(
@@ -163,6 +164,8 @@ class Database:
                     "USING fts5vocab(records_fts, 'row')"
                 )
             )
+        scoring_rows.upgrade_layout(self.engine)
+        with self.engine.begin() as conn:
             scoring_rows.create_table(conn)
             complete = conn.execute(
                 select(meta_table.c.value).where(

@@ -95,17 +95,50 @@ class ScoringRow:
 
 
 def create_table(conn: Connection) -> None:
-    """Create the table when it does not exist, or replace one of an older layout.
-
-    A table written before a column was added is dropped with its completion
-    mark, so that the next open fills in every row again with backfill().
-    """
-    columns = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({TABLE})")}
-    if columns and "title_terms" not in columns:
-        logger.info("the scoring rows lack title terms; they will be written again")
-        conn.exec_driver_sql(f"DROP TABLE {TABLE}")
-        conn.exec_driver_sql("DELETE FROM meta WHERE key = ?", (COMPLETE_KEY,))
+    """Create the table when it does not exist."""
     conn.exec_driver_sql(_DDL)
+
+
+def upgrade_layout(engine: Engine) -> None:
+    """Drop a table of an older layout, so that backfill() writes every row again.
+
+    The drop and the removal of the completion mark commit together, under
+    SQLite's write lock. A process killed in between leaves the old table as it
+    was. A second process opening the database at the same time waits for the
+    lock, then finds the new table and leaves it alone.
+    """
+    with engine.connect() as conn:
+        if _current_layout(conn):
+            return
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        # The driver opens no transaction before DDL by itself, so this one is
+        # opened and closed here.
+        level = driver.isolation_level
+        driver.isolation_level = None
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+            try:
+                if not _current_layout(conn):
+                    logger.warning(
+                        "the scoring rows predate title terms; "
+                        "every row will be written again"
+                    )
+                    driver.execute(f"DROP TABLE {TABLE}")
+                    driver.execute("DELETE FROM meta WHERE key = ?", (COMPLETE_KEY,))
+                    driver.execute(_DDL)
+            except BaseException:
+                driver.execute("ROLLBACK")
+                raise
+            driver.execute("COMMIT")
+        finally:
+            driver.isolation_level = level
+
+
+def _current_layout(conn: Connection) -> bool:
+    """Return whether the table is missing or has every column of this version."""
+    columns = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({TABLE})")}
+    return not columns or "title_terms" in columns
 
 
 def row_values(
@@ -217,7 +250,9 @@ def backfill(engine: Engine) -> int:
     written = 0
     if low is not None:
         started = time.perf_counter()
-        logger.info(
+        # A warning, so that the command line shows why it is busy: about 200 s
+        # at a million records.
+        logger.warning(
             "filling in the scoring rows of records %d to %d, once after an upgrade",
             low,
             high,

@@ -11,7 +11,9 @@ stemming that only removes a few common English endings.
 
 from __future__ import annotations
 
-from indexer.normalize import split_identifier, tokenize
+import re
+
+from indexer.normalize import tokenize
 
 STOPWORDS = frozenset(
     "a an and are as at be been by for from has have in is it its of on or that the "
@@ -20,39 +22,68 @@ STOPWORDS = frozenset(
 )
 # Removed from the end of a term when at least MIN_STEM characters remain. The
 # longer endings come first, so that "failures" loses "ures" and not only "s".
-ENDINGS = ("ures", "ure", "ing", "ed", "s")
+ENDINGS = ("ures", "ure", "ing", "ed", "es", "s")
 MIN_STEM = 3
+# The words of a CamelCase name: an acronym before a capitalised word, a number
+# with the letters after it (5xx), a capitalised or lower-case word, an acronym.
+_CAMEL_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|\d+[a-z]*|[A-Z]?[a-z]+|[A-Z]+")
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
+_DOUBLED = re.compile(r"([b-df-hj-np-tv-z])\1$")
 
 
 def stem(term: str) -> str:
-    """Return term without its first matching common ending."""
+    """Return term without a common ending, so that related forms meet.
+
+    After the ending, a final "e" and a doubled final consonant go too, so that
+    expires and expiring both give "expir", and stopped and stops give "stop".
+    """
     for ending in ENDINGS:
         if term.endswith(ending) and len(term) - len(ending) >= MIN_STEM:
-            return term[: -len(ending)]
+            term = term[: -len(ending)]
+            break
+    if term.endswith("e") and len(term) > MIN_STEM:
+        term = term[:-1]
+    if len(term) > MIN_STEM:
+        term = _DOUBLED.sub(r"\1", term)
     return term
 
 
 def title_terms(*texts: str) -> list[str]:
-    """Return the distinct stemmed terms of a title and alert names, sorted.
+    """Return the distinct stemmed terms of titles, alert names or alert text, sorted.
 
-    A CamelCase alert name counts as its words (KubeJobFailed as kube, job and
-    fail), since an alert's text never contains the joined name when the alert
-    name is left out. Stopwords and one-character terms are left out.
+    A CamelCase name counts as its words (KubeJobFailed as Kube, Job, Failed),
+    since the text of an alert sent without its name never contains the joined
+    name. Stopwords and one-character terms are left out.
     """
     terms = set()
     for text in texts:
-        for word in text.split():
-            parts = split_identifier(word) if not word.isupper() else []
-            for part in tokenize(" ".join(parts)) if len(parts) > 1 else tokenize(word):
-                if part not in STOPWORDS and len(part) > 1:
-                    terms.add(stem(part))
+        for word in _words(text):
+            if word not in STOPWORDS and len(word) > 1:
+                terms.add(stem(word))
     return sorted(terms)
+
+
+def _words(text: str) -> list[str]:
+    """Return the lower-case words of text, CamelCase names split into theirs."""
+    words = []
+    for token in text.split():
+        if not token.isascii():
+            # CamelCase names are ASCII; other scripts split as the index does.
+            words += tokenize(token)
+            continue
+        for part in _ASCII_WORD.findall(token):
+            if part.isupper() or part.islower() or part.isdigit():
+                words.append(part.lower())
+            else:
+                words += [piece.lower() for piece in _CAMEL_PART.findall(part)]
+    return words
 
 
 def title_coverage(terms: list[str], alert_terms: set[str]) -> float:
     """Return the share of a record's title terms that the alert's terms contain.
 
-    alert_terms must be stemmed with stem(). A record without title terms scores 0.
+    alert_terms come from title_terms() of the alert's text. A record without
+    title terms scores 0.
     """
     if not terms:
         return 0.0

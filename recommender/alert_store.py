@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Row
 
+from indexer.schema import create_tables
 from recommender.alerts import Alert
 
 logger = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ class AlertStore:
         self.engine: Engine = create_engine(f"sqlite:///{path}")
         event.listen(self.engine, "connect", _configure)
         event.listen(self.engine, "begin", _begin_immediate)
-        metadata.create_all(self.engine)
+        create_tables(self.engine, metadata)
 
     def receive(self, alerts: list[Alert]) -> list[StoredAlert | None]:
         """Store each alert, or count one more delivery of an alert already stored.

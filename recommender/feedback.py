@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 
 from indexer.database import Database
+from indexer.schema import create_tables
 from recommender.alerts import Alert
 from recommender.retrieval import Match
 
@@ -114,7 +115,7 @@ class FeedbackStore:
 
     def __init__(self, database: Database) -> None:
         self.engine = database.engine
-        feedback_metadata.create_all(self.engine)
+        create_tables(self.engine, feedback_metadata)
 
     def add(self, entry: FeedbackEntry) -> FeedbackEntry:
         """Store one verdict and return it with its id and time."""

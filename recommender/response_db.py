@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, MetaData, create_engine, event
 
 from indexer.errors import KnowledgeBaseError
+from indexer.schema import create_tables
 
 FILE_NAME = "response.db"
 # Seconds a writer waits for another process's transaction before failing.
@@ -38,7 +39,7 @@ def open_response_db(home: Path) -> Engine:
     engine = create_engine(f"sqlite:///{home / FILE_NAME}")
     event.listen(engine, "connect", _configure)
     event.listen(engine, "begin", _begin_immediate)
-    metadata.create_all(engine)
+    create_tables(engine, metadata)
     return engine
 
 

@@ -29,7 +29,7 @@ from indexer.normalize import expand_identifiers, tokenize
 from indexer.record import IncidentRecord
 from indexer.scoring_rows import RowValues, ScoringRow, parse_rows
 from indexer.term_frequencies import DocumentFrequencies
-from indexer.terms import STOPWORDS, stem, title_coverage
+from indexer.terms import STOPWORDS, title_coverage, title_terms
 from recommender.alerts import Alert
 
 DENSE_WEIGHT = 0.50
@@ -181,7 +181,11 @@ class Retriever:
         contenders = self._contenders(dense, shared, top_k)
         by_id = {row.record_id: row for row in rows}
         coverage = _keyword_coverage(
-            terms, frequencies, total, [by_id[rid] for rid in contenders]
+            terms,
+            frequencies,
+            total,
+            [by_id[rid] for rid in contenders],
+            set(title_terms(text)),
         )
 
         scored = []
@@ -273,11 +277,13 @@ def _keyword_coverage(
     frequencies: dict[str, int],
     total: int,
     rows: list[ScoringRow],
+    alert_terms: set[str],
 ) -> dict[str, tuple[float, list[str]]]:
     """Return each record's keyword coverage, and the alert's terms it contains.
 
     A row's tokens hold its distinct tokens between single spaces, so a term is
-    found as a whole token with one substring search.
+    found as a whole token with one substring search. alert_terms are the
+    alert's terms as title_terms() gives them, to compare with each row's.
     """
     if not terms:
         return {}
@@ -285,13 +291,12 @@ def _keyword_coverage(
     weight = sum(idf.values())
     rarest_first = sorted(terms, key=lambda t: -idf[t])
     padded = [(t, f" {t} ") for t in rarest_first]
-    stemmed = {stem(t) for t in terms}
 
     result = {}
     for row in rows:
         matched = [t for t, probe in padded if probe in row.tokens]
         found = sum(idf[t] for t in matched) / weight if weight else 0.0
-        title = title_coverage(row.title_terms, stemmed)
+        title = title_coverage(row.title_terms, alert_terms)
         score = (1 - TITLE_SHARE) * found + TITLE_SHARE * title
         result[row.record_id] = (score, matched[:10])
     return result

@@ -84,8 +84,8 @@ class MatchOut(BaseModel):
     )
     keyword_coverage: float = Field(
         description="Keyword score in [0, 1]: share of the alert's term weight "
-        "found in the record, blended with the share of the record's title "
-        "terms that the alert mentions."
+        "found in the record, blended with the share of the record's title and "
+        "alert-name terms that the alert mentions."
     )
     shared_labels: dict[str, str]
     matched_sections: list[SectionMatch]

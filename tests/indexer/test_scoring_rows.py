@@ -2,6 +2,11 @@
 
 import json
 import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -185,19 +190,24 @@ def test_older_base_gets_its_rows(small_kb, tmp_path):
     assert reopened.get_meta(scoring_rows.COMPLETE_KEY) is True
 
 
-def test_rows_without_title_terms_are_written_again(small_kb, tmp_path):
-    before = _rows_by_id(small_kb.database)
-    copy = tmp_path / "no-titles.db"
-    _copy(small_kb, copy)
-    older = Database(f"sqlite:///{copy}")
+def _without_title_terms(knowledge_base: KnowledgeBase, path: Path) -> str:
+    """Copy a knowledge base's database with the scoring rows' older layout."""
+    _copy(knowledge_base, path)
+    older = Database(f"sqlite:///{path}")
     with older.engine.begin() as conn:
         # The layout before title terms: complete, but one column short.
         conn.exec_driver_sql(
             f"ALTER TABLE {scoring_rows.TABLE} DROP COLUMN title_terms"
         )
     older.engine.dispose()
+    return f"sqlite:///{path}"
 
-    reopened = Database(f"sqlite:///{copy}")
+
+def test_rows_without_title_terms_are_written_again(small_kb, tmp_path):
+    before = _rows_by_id(small_kb.database)
+    url = _without_title_terms(small_kb, tmp_path / "no-titles.db")
+
+    reopened = Database(url)
 
     after = _rows_by_id(reopened)
     assert sorted(after) == sorted(before)
@@ -205,6 +215,104 @@ def test_rows_without_title_terms_are_written_again(small_kb, tmp_path):
         assert row.title_terms == before[record_id].title_terms
         assert row.tokens == before[record_id].tokens
         assert np.array_equal(row.vectors, before[record_id].vectors)
+    assert reopened.get_meta(scoring_rows.COMPLETE_KEY) is True
+
+
+def test_processes_opening_an_older_base_together_all_succeed(small_kb, tmp_path):
+    before = _rows_by_id(small_kb.database)
+    url = _without_title_terms(small_kb, tmp_path / "shared.db")
+    start = time.time() + 2.0
+    # Each look at the table's layout is slowed down, so that every process
+    # looks before any has changed it.
+    script = (
+        "import sys, time\n"
+        "from indexer import database\n"
+        "configure = database._configure_sqlite\n"
+        "def slow_layout(sql):\n"
+        "    if sql.startswith('PRAGMA table_info(record_scoring)'):\n"
+        "        time.sleep(0.5)\n"
+        "    if sql.startswith('DROP TABLE record_scoring'):\n"
+        "        print('dropped', file=sys.stderr, flush=True)\n"
+        "def traced(connection, record):\n"
+        "    configure(connection, record)\n"
+        "    connection.set_trace_callback(slow_layout)\n"
+        "database._configure_sqlite = traced\n"
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+        "database.Database(sys.argv[1])\n"
+    )
+
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, url, str(start)], stderr=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    results = [(p.wait(timeout=60), p.communicate()[1].decode()) for p in processes]
+
+    assert [code for code, _ in results] == [0, 0, 0], results
+    # One process rewrote the rows; the others waited and left them alone.
+    assert sum(err.count("dropped") for _, err in results) == 1, results
+    after = _rows_by_id(Database(url))
+    assert {rid: row.title_terms for rid, row in after.items()} == {
+        rid: row.title_terms for rid, row in before.items()
+    }
+
+
+def test_upgrade_looks_again_under_the_write_lock(small_kb, monkeypatch):
+    """A process that saw the older layout before another upgraded it looks again.
+
+    It looks once more after taking the write lock and leaves the new rows alone.
+    """
+    before = _rows_by_id(small_kb.database)
+    current = scoring_rows._current_layout
+    looks: list[bool] = []
+
+    def stale_first(conn):
+        looks.append(current(conn))
+        return len(looks) > 1 and looks[-1]
+
+    monkeypatch.setattr(scoring_rows, "_current_layout", stale_first)
+
+    scoring_rows.upgrade_layout(small_kb.database.engine)
+
+    assert looks == [True, True]
+    after = _rows_by_id(small_kb.database)
+    assert {rid: row.title_terms for rid, row in after.items()} == {
+        rid: row.title_terms for rid, row in before.items()
+    }
+    assert small_kb.database.get_meta(scoring_rows.COMPLETE_KEY) is True
+
+
+def test_kill_during_the_drop_keeps_the_older_rows(small_kb, tmp_path):
+    """A process killed between dropping the table and committing loses nothing."""
+    before = _rows_by_id(small_kb.database)
+    url = _without_title_terms(small_kb, tmp_path / "killed.db")
+    # SIGKILL as the completion mark is removed, after the DROP, before COMMIT.
+    script = (
+        "import os, sys\n"
+        "from indexer import database\n"
+        "configure = database._configure_sqlite\n"
+        "def kill_at_mark(sql):\n"
+        "    if sql.startswith('DELETE FROM meta WHERE key'):\n"
+        "        os.kill(os.getpid(), 9)\n"
+        "def traced(connection, record):\n"
+        "    configure(connection, record)\n"
+        "    connection.set_trace_callback(kill_at_mark)\n"
+        "database._configure_sqlite = traced\n"
+        "database.Database(sys.argv[1])\n"
+    )
+
+    killed = subprocess.run([sys.executable, "-c", script, url], timeout=60)
+
+    assert killed.returncode == -signal.SIGKILL
+    older = sqlite3.connect(url.removeprefix("sqlite:///"))
+    columns = [row[1] for row in older.execute("PRAGMA table_info(record_scoring)")]
+    count = older.execute("SELECT count(*) FROM record_scoring").fetchone()[0]
+    older.close()
+    assert "title_terms" not in columns
+    assert count == len(before)
+    reopened = Database(url)
+    assert sorted(_rows_by_id(reopened)) == sorted(before)
     assert reopened.get_meta(scoring_rows.COMPLETE_KEY) is True
 
 

@@ -131,7 +131,9 @@ def test_search_embedding_error_waits_for_keyword_side(
 def test_coverage_finds_whole_tokens(text, term, expected):
     values = row_values(1, "INC-1", {}, [], np.zeros((0, 384)), {"symptom": text})
 
-    coverage = retrieval._keyword_coverage([term], {term: 1}, 10, parse_rows([values]))
+    coverage = retrieval._keyword_coverage(
+        [term], {term: 1}, 10, parse_rows([values]), set()
+    )
 
     found = 1.0 - retrieval.TITLE_SHARE
     assert (coverage["INC-1"] == (pytest.approx(found), [term])) is expected
@@ -144,7 +146,7 @@ def test_coverage_weighs_rare_terms_most():
     frequencies = {"disk": 90, "full": 50, "zx81q": 1}
 
     coverage = retrieval._keyword_coverage(
-        ["disk", "full", "zx81q"], frequencies, 100, rows
+        ["disk", "full", "zx81q"], frequencies, 100, rows, set()
     )
 
     idf = {t: retrieval._idf(f, 100) for t, f in frequencies.items()}
@@ -184,14 +186,65 @@ def test_coverage_adds_the_share_of_title_terms_mentioned():
         " ",
         title_terms("Prometheus Error Sending Alerts To Some Alertmanagers"),
     )
-    terms = retrieval.query_terms(
-        "Prometheus encounters errors sending alerts to any Alertmanager."
-    )
+    text = "Prometheus encounters errors sending alerts to any Alertmanager."
 
-    coverage = retrieval._keyword_coverage(terms, {}, 100, [any_title, some_title])
+    coverage = retrieval._keyword_coverage(
+        retrieval.query_terms(text),
+        {},
+        100,
+        [any_title, some_title],
+        set(title_terms(text)),
+    )
 
     assert coverage["any"][0] == pytest.approx(retrieval.TITLE_SHARE)
     assert coverage["some"][0] == pytest.approx(retrieval.TITLE_SHARE * 5 / 6)
+
+
+def test_search_prefers_the_runbook_named_for_the_alert(
+    tmp_path, embedder, monkeypatch
+):
+    """Without the alert name, the runbook whose title the alert names comes first.
+
+    Both runbooks share the alert's words; the degraded one repeats more of them.
+    """
+    degraded = IncidentRecord(
+        id="RB-raid-degraded",
+        kind=Kind.RUNBOOK,
+        title="Node RAID Degraded",
+        sections={
+            "meaning": "RAID array on the node is degraded because a device failed. "
+            "The array needs attention: swap the failed disk and check the device."
+        },
+        labels={"alertname": "NodeRAIDDegraded"},
+    )
+    failure = IncidentRecord(
+        id="RB-raid-disk-failure",
+        kind=Kind.RUNBOOK,
+        title="Node RAID Disk Failure",
+        sections={"meaning": "At least one device in a software RAID array failed."},
+        labels={"alertname": "NodeRAIDDiskFailure"},
+    )
+    knowledge_base = KnowledgeBase(
+        IndexerSettings(home=tmp_path / "kb"), embedder=embedder
+    )
+    knowledge_base.build([degraded, failure])
+    alert = Alert(
+        fingerprint="raid",
+        alertname="NodeRAIDDiskFailure",
+        description="At least one device in RAID array on the node failed. Array "
+        "needs attention and possibly a disk swap.",
+    )
+
+    matches = Retriever(knowledge_base).search(alert, 2, include_alertname=False)
+    monkeypatch.setattr(retrieval, "TITLE_SHARE", 0.0)
+    before = Retriever(knowledge_base).search(alert, 2, include_alertname=False)
+
+    assert [m.record.id for m in matches] == [
+        "RB-raid-disk-failure",
+        "RB-raid-degraded",
+    ]
+    # Alert coverage alone puts the degraded runbook first: it repeats more words.
+    assert before[0].record.id == "RB-raid-degraded"
 
 
 def _row(record_id: str, tokens: str, title_terms: list[str] = ()) -> ScoringRow:
