@@ -121,7 +121,7 @@ def upgrade_layout(engine: Engine) -> None:
             try:
                 if not _current_layout(conn):
                     logger.warning(
-                        "the scoring rows predate title terms; "
+                        "the scoring rows predate title terms, so "
                         "every row will be written again"
                     )
                     driver.execute(f"DROP TABLE {TABLE}")

@@ -68,7 +68,7 @@ def _words(text: str) -> list[str]:
     words = []
     for token in text.split():
         if not token.isascii():
-            # CamelCase names are ASCII; other scripts split as the index does.
+            # CamelCase names are ASCII, so other scripts split as the index does.
             words += tokenize(token)
             continue
         for part in _ASCII_WORD.findall(token):

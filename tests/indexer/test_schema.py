@@ -17,7 +17,7 @@ def _metadata() -> MetaData:
     return metadata
 
 
-def test_tables_another_process_created_meanwhile_are_kept(tmp_path, monkeypatch):
+def test_existing_tables_kept_on_create(tmp_path, monkeypatch):
     engine = create_engine(f"sqlite:///{tmp_path / 'shared.db'}")
     create_tables(engine, _metadata())
     with engine.begin() as conn:

@@ -203,7 +203,7 @@ def _without_title_terms(knowledge_base: KnowledgeBase, path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def test_rows_without_title_terms_are_written_again(small_kb, tmp_path):
+def test_older_layout_rows_rewritten(small_kb, tmp_path):
     before = _rows_by_id(small_kb.database)
     url = _without_title_terms(small_kb, tmp_path / "no-titles.db")
 
@@ -218,7 +218,7 @@ def test_rows_without_title_terms_are_written_again(small_kb, tmp_path):
     assert reopened.get_meta(scoring_rows.COMPLETE_KEY) is True
 
 
-def test_processes_opening_an_older_base_together_all_succeed(small_kb, tmp_path):
+def test_concurrent_upgrade_drops_once(small_kb, tmp_path):
     before = _rows_by_id(small_kb.database)
     url = _without_title_terms(small_kb, tmp_path / "shared.db")
     start = time.time() + 2.0
@@ -258,7 +258,7 @@ def test_processes_opening_an_older_base_together_all_succeed(small_kb, tmp_path
     }
 
 
-def test_upgrade_looks_again_under_the_write_lock(small_kb, monkeypatch):
+def test_upgrade_rechecks_under_lock(small_kb, monkeypatch):
     """A process that saw the older layout before another upgraded it looks again.
 
     It looks once more after taking the write lock and leaves the new rows alone.
@@ -283,7 +283,7 @@ def test_upgrade_looks_again_under_the_write_lock(small_kb, monkeypatch):
     assert small_kb.database.get_meta(scoring_rows.COMPLETE_KEY) is True
 
 
-def test_kill_during_the_drop_keeps_the_older_rows(small_kb, tmp_path):
+def test_kill_during_drop_keeps_rows(small_kb, tmp_path):
     """A process killed between dropping the table and committing loses nothing."""
     before = _rows_by_id(small_kb.database)
     url = _without_title_terms(small_kb, tmp_path / "killed.db")

@@ -176,7 +176,7 @@ def test_stored_tokens_agree_with_keyword_text(sample_kb):
         assert row.tokens.endswith(" ")
 
 
-def test_coverage_adds_the_share_of_title_terms_mentioned():
+def test_coverage_adds_title_share():
     """Of two siblings with the alert's words, the one whose title it names wins."""
     any_title = _row(
         "any", " ", title_terms("", "PrometheusErrorSendingAlertsToAnyAlertmanager")
@@ -200,9 +200,7 @@ def test_coverage_adds_the_share_of_title_terms_mentioned():
     assert coverage["some"][0] == pytest.approx(retrieval.TITLE_SHARE * 5 / 6)
 
 
-def test_search_prefers_the_runbook_named_for_the_alert(
-    tmp_path, embedder, monkeypatch
-):
+def test_search_prefers_named_runbook(tmp_path, embedder, monkeypatch):
     """Without the alert name, the runbook whose title the alert names comes first.
 
     Both runbooks share the alert's words; the degraded one repeats more of them.
