@@ -272,10 +272,13 @@ def _first_section(match: Match, sections: tuple[str, ...]) -> str:
 def shorten(text: str, limit: int = MAX_SUGGESTION_CHARS) -> str:
     """Return the first items or sentences of a section, up to limit characters.
 
-    Code blocks are left out and a Markdown table becomes one item per row (its
-    first cell), so commands and table syntax never stand in for the suggestion.
+    Code blocks and the lines ending in a colon that introduce them are left
+    out, and a Markdown table becomes one item per row (its first cell), so
+    commands and table syntax never stand in for the suggestion.
     """
     lines = _prose_lines(text)
+    if not lines:
+        return ""
     bullets = [_BULLET.sub("", line) for line in lines if _BULLET.match(line)]
     if bullets and len(bullets) >= len(lines) / 2:
         pieces = bullets
@@ -303,6 +306,10 @@ def _prose_lines(text: str) -> list[str]:
     for raw in text.splitlines():
         line = raw.strip()
         if line.startswith(("```", "~~~")):
+            # A line that introduces the code ("On a PostgreSQL host:") means
+            # nothing once the code is left out.
+            if not in_code and lines and lines[-1].endswith(":"):
+                lines.pop()
             in_code = not in_code
             continue
         if in_code or not line:
