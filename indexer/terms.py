@@ -26,6 +26,8 @@ ENDINGS = ("ures", "ure", "ing", "ed", "es", "s")
 MIN_STEM = 3
 # The words of a CamelCase name: an acronym before a capitalised word, a number
 # with the letters after it (5xx), a capitalised or lower-case word, an acronym.
+# normalize.split_identifier splits 5xx into 5 and xx for the full-text index,
+# which would leave HTTP5xx and HTTP4xx alerts with the same title terms.
 _CAMEL_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|\d+[a-z]*|[A-Z]?[a-z]+|[A-Z]+")
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
 _DOUBLED = re.compile(r"([b-df-hj-np-tv-z])\1$")

@@ -6,10 +6,10 @@ A match's score is in [0, 1], higher is closer:
     keyword = 0.65 * alert coverage + 0.35 * title coverage
 
 dense is the best cosine similarity between the alert and one passage of the record
-(clipped at 0), weighted by the passage's role so symptoms count most; alert coverage
-is the share of the alert's IDF weight whose terms appear in the record's title,
-alert names, labels and symptom sections; title coverage is the share of the
-record's title and alert-name terms that the alert mentions (indexer/terms.py);
+(clipped at 0), weighted by the passage's role so symptoms count most. Alert
+coverage is the share of the alert's IDF weight whose terms appear in the record's
+title, alert names, labels and symptom sections. Title coverage is the share of the
+record's title and alert-name terms that the alert mentions (indexer/terms.py).
 labels is 1 when the alert name is the same, 0.5 when only the service is.
 """
 
@@ -100,7 +100,7 @@ class Match:
         dense: Best role-weighted cosine similarity of one passage, in [-1, 1].
         keyword: Keyword coverage in [0, 1]: the share of the alert's IDF weight
             found in the record, blended with the share of the record's title
-            terms that the alert mentions.
+            and alert-name terms that the alert mentions.
         labels: Shared-label evidence, 1 for the same alert name, 0.5 for the service.
         sections: Sections whose passages were closest, with their cosine similarity.
         terms: Alert terms found in the record, rarest first.
