@@ -7,9 +7,8 @@ share counters.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Response
+from fastapi import Request
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -18,6 +17,7 @@ from prometheus_client import (
     generate_latest,
 )
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from indexer.knowledge_base import Stats
 from recommender.recommendation import Recommendation
@@ -115,25 +115,42 @@ def metrics_of(request: Request) -> ServiceMetrics:
     return request.app.state.metrics
 
 
-async def observe_requests(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """Time each request and record it under its route template, not its path."""
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-    except ClientDisconnect:
-        status = CLIENT_CLOSED_REQUEST
-        raise
-    finally:
-        # An exception here becomes a 500 in the outer middleware, so it is
-        # counted as one.
-        route = request.scope.get("route")
-        template = getattr(route, "path", None) or UNMATCHED_ROUTE
-        method = request.method if request.method in STANDARD_METHODS else OTHER_METHOD
-        metrics_of(request).request_seconds.labels(
-            method, template, str(status)
-        ).observe(time.perf_counter() - started)
-    return response
+class RequestMetricsMiddleware:
+    """Time each request and record it under its route template, not its path.
+
+    ASGI directly, for the reason given in recommender/request_context.py. A
+    request that raises before its response starts counts as a 500, because the
+    layer outside answers it with one, or as 499 when the client went away.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        except ClientDisconnect:
+            status = CLIENT_CLOSED_REQUEST
+            raise
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or UNMATCHED_ROUTE
+            method = scope["method"]
+            method = method if method in STANDARD_METHODS else OTHER_METHOD
+            metrics: ServiceMetrics = scope["app"].state.metrics
+            metrics.request_seconds.labels(method, template, str(status)).observe(
+                time.perf_counter() - started
+            )

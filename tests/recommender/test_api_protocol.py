@@ -180,3 +180,30 @@ def test_client_request_id_kept_only_if_safe(client, supplied, kept):
     assert (returned == supplied) is kept
     assert len(returned) <= 64
     assert " " not in returned
+
+
+RESPONSES = [
+    # (method, path, headers, expected status)
+    ("GET", "/livez", {}, 200),
+    ("GET", "/test-failure", {}, 500),
+    ("GET", "/no-such-route", {}, 404),
+    ("DELETE", "/livez", {}, 405),
+    ("POST", "/test-json", {"Content-Length": "999999999"}, 413),
+    ("GET", "/livez?q=%FF", {}, 422),
+    ("HEAD", "/livez", {}, 200),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "headers", "status"), RESPONSES)
+def test_every_response_carries_one_request_id(app, method, path, headers, status):
+    # raise_server_exceptions=False: a real server answers a failing route, it
+    # does not re-raise in the client.
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.request(
+            method, path, headers={"X-Request-ID": "req-7", **headers}
+        )
+
+    assert response.status_code == status
+    assert response.headers.get_list("X-Request-ID") == ["req-7"]
+    if status >= 400 and method != "HEAD":
+        assert response.json()["error"]["request_id"] == "req-7"

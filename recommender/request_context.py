@@ -1,0 +1,136 @@
+"""The outer ASGI middleware: request ids, early rejections and the last-resort 500.
+
+Written against ASGI directly rather than as an `@app.middleware("http")`
+function: Starlette runs each of those in a task group of its own and streams the
+response through a memory channel. On `GET /livez` the two such middlewares this
+replaced took 0.3 ms of the 0.8 ms a request took over HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from urllib.parse import unquote_to_bytes
+
+from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from recommender.http_errors import REQUEST_ID_HEADER, error_response, internal_error
+from recommender.logs import REQUEST_ID
+from recommender.service_metrics import CLIENT_CLOSED_REQUEST
+
+logger = logging.getLogger(__name__)
+
+# A request id from the client is kept only when it cannot break a log line.
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class RequestContextMiddleware:
+    """Give each request an id, reject what cannot be served, answer what fails.
+
+    Bodies whose Content-Length is over the limit get 413 before they are read,
+    and query strings that are not UTF-8 get 422. An exception that reaches this
+    layer before the response has started is logged once and answered with the
+    one error body and status 500.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request = Request(scope)
+        supplied = request.headers.get(REQUEST_ID_HEADER, "")
+        rid = supplied if _SAFE_REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+        request.state.request_id = rid
+        REQUEST_ID.set(rid)
+
+        rejection = self._rejection(request)
+        if rejection is not None:
+            await rejection(scope, receive, send)
+            return
+
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            if not started:
+                await _client_disconnected(request)(scope, receive, send)
+        except Exception as error:
+            if started:
+                raise
+            # Answered here, so the server does not log the same traceback again.
+            await internal_error(request, error)(scope, receive, send_with_id)
+
+    def _rejection(self, request: Request) -> Response | None:
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_body_bytes:
+            return error_response(
+                request,
+                413,
+                "too_large",
+                f"request body of {length} bytes is over the limit of "
+                f"{self.max_body_bytes}",
+            )
+        invalid = _invalid_query_parameter(request.scope.get("query_string", b""))
+        if invalid is not None:
+            return error_response(
+                request,
+                422,
+                "invalid_input",
+                f"query parameter {invalid!r} is not valid UTF-8 once "
+                "percent-decoded. Encode the text as UTF-8 before percent-encoding it",
+                invalid,
+            )
+        return None
+
+
+def _invalid_query_parameter(query_string: bytes) -> str | None:
+    """Return the name of a query parameter that is not UTF-8, or None.
+
+    Starlette decodes such bytes to U+FFFD, so a search would run on other text
+    than the one sent.
+    """
+    for pair in query_string.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        for part in (name, value):
+            try:
+                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                return unquote_to_bytes(name).decode("utf-8", "replace")
+    return None
+
+
+def _client_disconnected(request: Request) -> Response:
+    """Log a client that closed its connection mid-request, one line per 100.
+
+    Senders such as Alertmanager close connections when they time out, so this is
+    an ordinary event, not an error. The response goes nowhere.
+    """
+    state = request.app.state
+    state.client_disconnects = getattr(state, "client_disconnects", 0) + 1
+    if state.client_disconnects % 100 == 1:
+        logger.warning(
+            "request %s: %s %s: the client disconnected before the request was "
+            "read (%d client disconnects since start)",
+            request.state.request_id,
+            request.method[:20],
+            request.url.path[:200],
+            state.client_disconnects,
+        )
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
