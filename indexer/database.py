@@ -317,17 +317,17 @@ class Database:
         """Return the stored records among record_ids, keyed by id."""
         if not record_ids:
             return {}
+        # Plain SQL: every search reads its top records here, and the compiled
+        # select with an expanding IN took 0.27 ms against 0.04 ms for ten records.
+        # Chunks stay below SQLite's limit on bound parameters.
+        ids = list(record_ids)
+        rows = []
         with self.engine.connect() as conn:
-            rows = (
-                conn.execute(
-                    select(records_table.c.data).where(
-                        records_table.c.id.in_(list(record_ids))
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        records = [IncidentRecord.from_dict(json.loads(row)) for row in rows]
+            for first in range(0, len(ids), 5_000):
+                chunk = tuple(ids[first : first + 5_000])
+                query = f"SELECT data FROM records WHERE id IN ({_marks(len(chunk))})"
+                rows += scoring_rows.fetch_rows(conn, query, chunk)
+        records = [IncidentRecord.from_dict(json.loads(row[0])) for row in rows]
         return {record.id: record for record in records}
 
     def record_sources(self) -> dict[str, tuple[str, str]]:
@@ -744,3 +744,7 @@ def _ensure_sqlite_folder(url: str) -> None:
             f"cannot create the knowledge base folder {path.parent}: {error.strerror}; "
             "set INCIDENT_HOME (or --home) to a writable folder"
         ) from error
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)

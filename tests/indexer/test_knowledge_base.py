@@ -163,3 +163,17 @@ def test_embed_chunks_keep_text_order(knowledge_base, monkeypatch):
     assert vectors.shape == expected.shape
     assert np.allclose(vectors, expected, atol=1e-5)
     assert knowledge_base._embed([], progress=False).shape == (0, 384)
+
+
+def test_get_many_reads_past_the_parameter_limit(knowledge_base):
+    # More ids than SQLite binds in one statement: 32,766 by default, 250,000
+    # in some builds.
+    unknown = [f"INC-{n}" for n in range(300_000)]
+
+    found = knowledge_base.get_many(
+        [*unknown[:200_000], "PM-3", *unknown[200_000:], "PM-1"]
+    )
+
+    assert sorted(found) == ["PM-1", "PM-3"]
+    assert found["PM-3"].title == "DNS resolution failures"
+    assert found["PM-3"].labels == {"service": "coredns"}
