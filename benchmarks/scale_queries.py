@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import random
 import socket
@@ -13,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import numpy as np
@@ -173,19 +175,25 @@ def served_latency(home: Path, queries: Sequence[str]) -> ServedRun:
             base = f"http://127.0.0.1:{port}"
             with httpx.Client(base_url=base, timeout=600) as client:
                 ready = _wait_ready(client, server, log, started)
+            # The standard library's client: with httpx a search took 1.2 ms
+            # longer at the client (p50 16.6 against 15.4 ms at 10,000 records).
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
 
-                def answer(query: str) -> object:
-                    response = client.get(
-                        "/v1/search", params={"q": query, "top_k": TOP_K}
+            def answer(query: str) -> object:
+                path = "/v1/search?" + urlencode({"q": query, "top_k": TOP_K})
+                connection.request("GET", path)
+                response = connection.getresponse()
+                body = response.read()
+                if response.status != 200:
+                    raise RuntimeError(
+                        f"GET /v1/search returned {response.status}: {body[:300]!r}"
                     )
-                    if response.status_code != 200:
-                        raise RuntimeError(
-                            f"GET /v1/search returned {response.status_code}: "
-                            f"{response.text[:300]}"
-                        )
-                    return response
+                return body
 
+            try:
                 latency = time_each(queries, answer)
+            finally:
+                connection.close()
             peak = _peak_rss_mib(server.pid)
         finally:
             server.terminate()
