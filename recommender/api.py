@@ -76,10 +76,11 @@ def create_app(
         f"{alerts.router.prefix}/{name}" for name in alerts.INTAKE_ROUTES
     }
     install_error_handlers(app)
+    # The last added runs first: metrics, HEAD as GET, request context, body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(RequestMetricsMiddleware)
     read_access = [Depends(require_read_token)]
     for module in (alerts, incidents, incidents_in_progress, notifications, pages):
         app.include_router(module.router, dependencies=read_access)

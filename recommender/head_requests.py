@@ -25,4 +25,6 @@ class HeadAsGetMiddleware:
                 message = {**message, "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+        # Changed in place, so the layer outside also sees the route matched.
+        scope["method"] = "GET"
+        await self.app(scope, receive, send_headers_only)

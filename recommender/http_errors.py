@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 import uuid
 
 from fastapi import FastAPI, Request
@@ -134,8 +135,11 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.error("request %s failed: %s", request_id(request), error)
         return error_response(request, 503, "unavailable", str(error))
 
+    # Reads on the search path go to the sqlite3 driver directly, so their
+    # errors arrive as sqlite3.Error rather than wrapped by SQLAlchemy.
+    @app.exception_handler(sqlite3.Error)
     @app.exception_handler(SQLAlchemyError)
-    async def _database(request: Request, error: SQLAlchemyError) -> JSONResponse:
+    async def _database(request: Request, error: Exception) -> JSONResponse:
         # The message contains SQL, so it goes to the log only.
         logger.error(
             "request %s failed in the database: %s", request_id(request), error

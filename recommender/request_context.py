@@ -1,4 +1,4 @@
-"""The outer ASGI middleware: request ids, early rejections and the last-resort 500.
+"""The ASGI middleware for request ids, early rejections and the last-resort 500.
 
 Written against ASGI directly rather than as an `@app.middleware("http")`
 function: Starlette runs each of those in a task group of its own and streams the
@@ -80,12 +80,14 @@ class RequestContextMiddleware:
     def _rejection(self, request: Request) -> Response | None:
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body_bytes:
+            # Connection: close, so the server does not read the body it refused.
             return error_response(
                 request,
                 413,
                 "too_large",
                 f"request body of {length} bytes is over the limit of "
                 f"{self.max_body_bytes}",
+                headers={"Connection": "close"},
             )
         invalid = _invalid_query_parameter(request.scope.get("query_string", b""))
         if invalid is not None:

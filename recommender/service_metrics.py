@@ -118,9 +118,9 @@ def metrics_of(request: Request) -> ServiceMetrics:
 class RequestMetricsMiddleware:
     """Time each request and record it under its route template, not its path.
 
-    ASGI directly, for the reason given in recommender/request_context.py. A
-    request that raises before its response starts counts as a 500, because the
-    layer outside answers it with one, or as 499 when the client went away.
+    ASGI directly, for the reason given in recommender/request_context.py. It is
+    the outermost layer, so requests rejected early (413, 422) count too, and
+    HEAD counts as HEAD.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -133,6 +133,9 @@ class RequestMetricsMiddleware:
 
         started = time.perf_counter()
         status = 500
+        # Read first: the HEAD layer inside turns HEAD into GET.
+        method = scope["method"]
+        method = method if method in STANDARD_METHODS else OTHER_METHOD
 
         async def send_and_note(message: Message) -> None:
             nonlocal status
@@ -148,8 +151,6 @@ class RequestMetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED_ROUTE
-            method = scope["method"]
-            method = method if method in STANDARD_METHODS else OTHER_METHOD
             metrics: ServiceMetrics = scope["app"].state.metrics
             metrics.request_seconds.labels(method, template, str(status)).observe(
                 time.perf_counter() - started

@@ -207,3 +207,28 @@ def test_every_response_carries_one_request_id(app, method, path, headers, statu
     assert response.headers.get_list("X-Request-ID") == ["req-7"]
     if status >= 400 and method != "HEAD":
         assert response.json()["error"]["request_id"] == "req-7"
+
+
+def test_early_rejections_and_head_are_counted(app):
+    with TestClient(app) as client:
+        client.get("/livez?q=%FF")
+        client.post("/test-json", headers={"Content-Length": "999999999"})
+        client.head("/livez")
+        counts = _series(client, "incident_http_request_duration_seconds_count")
+
+    def count(method, status):
+        return [
+            line
+            for line in counts
+            if f'method="{method}"' in line and f'status="{status}"' in line
+        ]
+
+    assert count("GET", "422"), counts
+    assert count("POST", "413"), counts
+    assert [line for line in count("HEAD", "200") if 'route="/livez"' in line]
+
+
+def test_refused_body_closes_the_connection(client):
+    response = client.post("/test-json", headers={"Content-Length": "999999999"})
+    assert response.status_code == 413
+    assert response.headers["Connection"] == "close"

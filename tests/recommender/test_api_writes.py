@@ -8,6 +8,7 @@ import itertools
 import json
 import logging
 import shutil
+import sqlite3
 import threading
 import time
 
@@ -778,3 +779,26 @@ def test_failed_loading_keeps_service_unready(home):
         _error(failed.get("/v1/search", params={"q": "disk"}), 503)
         assert time.monotonic() - started < 5
         assert failed.get("/livez").status_code == 200
+
+
+def test_database_errors_on_reads_are_503(tmp_path, sample_home, embedder):
+    # Record reads go to the sqlite3 driver directly, whose errors SQLAlchemy
+    # does not wrap: they must still be "unavailable", not a bug.
+    home = tmp_path / "kb"
+    shutil.copytree(sample_home, home)
+    settings = _settings(home)
+    kb = KnowledgeBase(settings, embedder=embedder)
+    with TestClient(create_app(settings, knowledge_base=kb)) as probe:
+        deadline = time.monotonic() + 20
+        while probe.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "never became ready"
+            time.sleep(0.05)
+        assert probe.get("/v1/incidents/PM-2024-007").status_code == 200
+
+        with sqlite3.connect(home / "knowledge.db") as conn:
+            conn.execute("ALTER TABLE records RENAME TO records_hidden")
+
+        for path in ("/v1/incidents/PM-2024-007", "/v1/search?q=disk+full"):
+            body = _error(probe.get(path), 503)
+            assert body["code"] == "unavailable"
+            assert "SELECT" not in body["message"]
