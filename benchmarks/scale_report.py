@@ -362,14 +362,9 @@ def _peers(
         header,
         rule,
     ]
-    skipped = [_count(run["records"]) for run in sizes if "skipped" in run["peers"]]
+    skipped = [run for run in sizes if "skipped" in run["peers"]]
     if skipped:
-        lines[2:2] = [
-            f"The peers were not built at {', '.join(skipped)} records: chromadb "
-            "inserted about 1,900 passages/s at 100,000 records, so a collection of "
-            "6.7 million passages would take about an hour (`--peers-up-to`).",
-            "",
-        ]
+        lines[2:2] = [_skipped_peers(sizes, skipped), ""]
     names = sorted(
         {name for run in sizes for name in run["peers"].get("latency_ms", {})}
     )
@@ -393,6 +388,26 @@ def _peers(
             )
         lines.append(_row(f"{name} build, items/s", cells))
     return [*lines, "", *_task1(result["task1"])]
+
+
+def _skipped_peers(sizes: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> str:
+    """Say where the peers were not built, and how long chromadb would have taken."""
+    text = (
+        "The peers were not built at "
+        f"{', '.join(_count(run['records']) for run in skipped)} records"
+    )
+    built = [run for run in sizes if "chromadb" in run["peers"].get("build", {})]
+    if not built:
+        return text + " (`--peers-up-to`)."
+    rate = built[-1]["peers"]["build"]["chromadb"]["items_per_second"]
+    largest = skipped[-1]
+    minutes = largest["passages"] / rate / 60
+    return (
+        f"{text}: chromadb inserted {rate:,.0f} passages/s at "
+        f"{_count(built[-1]['records'])} records in this run, so the "
+        f"{largest['passages']:,} passages of {_count(largest['records'])} records "
+        f"would take about {minutes:,.0f} minutes (`--peers-up-to`)."
+    )
 
 
 def _task1(task1: dict[str, dict[str, dict[str, Any]]]) -> list[str]:

@@ -2,7 +2,7 @@
 
 from benchmarks import query_runtimes
 from benchmarks.page import write_section
-from benchmarks.scale_report import TITLE, _latency, render
+from benchmarks.scale_report import TITLE, _latency, _skipped_peers, render
 
 
 def test_write_section_replaces_own_section(tmp_path):
@@ -159,3 +159,20 @@ def test_query_runtimes_section():
     assert "| 1 | sentence-transformers | 18.5 | 28.0 | 40.0 |" in section
     assert "| 1 | ONNX Runtime | 12.2 | 24.4 | 30.5 |" in section
     assert "in batches through sentence-transformers: 2.4e-07." in section
+
+
+def test_skipped_peers_estimate_comes_from_the_run():
+    built = {
+        **_size(100_000, 30.0, 45.0),
+        "peers": {"build": {"chromadb": {"items_per_second": 2_000.0}}},
+    }
+    skipped = {**_size(1_000_000, 40.0, 50.0), "peers": {"skipped": "too large"}}
+
+    text = _skipped_peers([built, skipped], [skipped])
+
+    # 7,000,000 passages at 2,000 per second.
+    assert text == (
+        "The peers were not built at 1,000,000 records: chromadb inserted 2,000 "
+        "passages/s at 100,000 records in this run, so the 7,000,000 passages of "
+        "1,000,000 records would take about 58 minutes (`--peers-up-to`)."
+    )
