@@ -25,6 +25,6 @@ class HeadAsGetMiddleware:
                 message = {**message, "body": b""}
             await send(message)
 
-        # Changed in place, so the layer outside also sees the route matched.
+        # Changed in place, so the metrics layer outside reads the matched route.
         scope["method"] = "GET"
         await self.app(scope, receive, send_headers_only)

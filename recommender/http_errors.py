@@ -135,8 +135,8 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.error("request %s failed: %s", request_id(request), error)
         return error_response(request, 503, "unavailable", str(error))
 
-    # Reads on the search path go to the sqlite3 driver directly, so their
-    # errors arrive as sqlite3.Error rather than wrapped by SQLAlchemy.
+    # Record and scoring-row reads go to the sqlite3 driver directly, so their
+    # errors arrive as sqlite3.Error, not wrapped by SQLAlchemy.
     @app.exception_handler(sqlite3.Error)
     @app.exception_handler(SQLAlchemyError)
     async def _database(request: Request, error: Exception) -> JSONResponse:

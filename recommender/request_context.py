@@ -29,12 +29,12 @@ _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class RequestContextMiddleware:
-    """Give each request an id, reject what cannot be served, answer what fails.
+    """Assign each request an id, reject what cannot be served, catch failures.
 
     Bodies whose Content-Length is over the limit get 413 before they are read,
     and query strings that are not UTF-8 get 422. An exception that reaches this
-    layer before the response has started is logged once and answered with the
-    one error body and status 500.
+    layer before the response has started is logged once and returned as the
+    one error body with status 500.
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
@@ -74,13 +74,13 @@ class RequestContextMiddleware:
         except Exception as error:
             if started:
                 raise
-            # Answered here, so the server does not log the same traceback again.
+            # Returned here as a 500, so uvicorn does not log the same traceback again.
             await internal_error(request, error)(scope, receive, send_with_id)
 
     def _rejection(self, request: Request) -> Response | None:
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body_bytes:
-            # Connection: close, so the server does not read the body it refused.
+            # Connection: close, so the server does not read the body it rejected.
             return error_response(
                 request,
                 413,

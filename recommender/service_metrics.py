@@ -118,9 +118,9 @@ def metrics_of(request: Request) -> ServiceMetrics:
 class RequestMetricsMiddleware:
     """Time each request and record it under its route template, not its path.
 
-    ASGI directly, for the reason given in recommender/request_context.py. It is
-    the outermost layer, so requests rejected early (413, 422) count too, and
-    HEAD counts as HEAD.
+    Written against ASGI, for the reason given in recommender/request_context.py.
+    It is the outermost layer, so requests rejected early (413, 422) count too,
+    and HEAD counts as HEAD.
     """
 
     def __init__(self, app: ASGIApp) -> None:

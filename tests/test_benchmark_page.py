@@ -161,7 +161,7 @@ def test_query_runtimes_section():
     assert "in batches through sentence-transformers: 2.4e-07." in section
 
 
-def test_skipped_peers_estimate_comes_from_the_run():
+def test_skipped_peers_use_run_rate():
     built = {
         **_size(100_000, 30.0, 45.0),
         "peers": {"build": {"chromadb": {"items_per_second": 2_000.0}}},

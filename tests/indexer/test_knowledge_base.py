@@ -165,9 +165,9 @@ def test_embed_chunks_keep_text_order(knowledge_base, monkeypatch):
     assert knowledge_base._embed([], progress=False).shape == (0, 384)
 
 
-def test_get_many_reads_past_the_parameter_limit(knowledge_base):
-    # More ids than SQLite binds in one statement: 32,766 by default, 250,000
-    # in some builds.
+def test_get_many_past_parameter_limit(knowledge_base):
+    # More ids than SQLite binds in one statement: 32,766 by default since
+    # SQLite 3.32, and 250,000 in the build used here.
     unknown = [f"INC-{n}" for n in range(300_000)]
 
     found = knowledge_base.get_many(

@@ -196,8 +196,8 @@ RESPONSES = [
 
 @pytest.mark.parametrize(("method", "path", "headers", "status"), RESPONSES)
 def test_every_response_carries_one_request_id(app, method, path, headers, status):
-    # raise_server_exceptions=False: a real server answers a failing route, it
-    # does not re-raise in the client.
+    # raise_server_exceptions=False: a real server returns 500 for a failing
+    # route instead of raising the exception in the client.
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.request(
             method, path, headers={"X-Request-ID": "req-7", **headers}
@@ -228,7 +228,7 @@ def test_early_rejections_and_head_are_counted(app):
     assert [line for line in count("HEAD", "200") if 'route="/livez"' in line]
 
 
-def test_refused_body_closes_the_connection(client):
+def test_rejected_body_closes_connection(client):
     response = client.post("/test-json", headers={"Content-Length": "999999999"})
     assert response.status_code == 413
     assert response.headers["Connection"] == "close"
