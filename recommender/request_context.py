@@ -32,9 +32,9 @@ class RequestContextMiddleware:
     """Assign each request an id, reject what cannot be served, catch failures.
 
     Bodies whose Content-Length is over the limit get 413 before they are read,
-    and query strings that are not UTF-8 get 422. An exception that reaches this
-    layer before the response has started is logged once and returned as the
-    one error body with status 500.
+    and paths or query strings that are not UTF-8 get 422. An exception that
+    reaches this layer before the response has started is logged once and
+    returned as the one error body with status 500.
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
@@ -78,8 +78,11 @@ class RequestContextMiddleware:
             await internal_error(request, error)(scope, receive, send_with_id)
 
     def _rejection(self, request: Request) -> Response | None:
+        # Beside Transfer-Encoding, HTTP/1.1 ignores Content-Length, so then
+        # BodyLimitMiddleware counts the chunks instead.
         length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.max_body_bytes:
+        chunked = "transfer-encoding" in request.headers
+        if not chunked and length.isdigit() and int(length) > self.max_body_bytes:
             # Connection: close, so the server does not read the body it rejected.
             return error_response(
                 request,
@@ -88,6 +91,15 @@ class RequestContextMiddleware:
                 f"request body of {length} bytes is over the limit of "
                 f"{self.max_body_bytes}",
                 headers={"Connection": "close"},
+            )
+        if not _is_utf8(request.scope.get("raw_path") or b""):
+            return error_response(
+                request,
+                422,
+                "invalid_input",
+                "the path is not valid UTF-8 once percent-decoded. Encode ids as "
+                "UTF-8 before percent-encoding them",
+                "path",
             )
         invalid = _invalid_query_parameter(request.scope.get("query_string", b""))
         if invalid is not None:
@@ -100,6 +112,19 @@ class RequestContextMiddleware:
                 invalid,
             )
         return None
+
+
+def _is_utf8(raw_path: bytes) -> bool:
+    """Return whether a raw request path is UTF-8 once percent-decoded.
+
+    The server decodes other bytes to U+FFFD, so a lookup would run on another id
+    than the one sent.
+    """
+    try:
+        unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _invalid_query_parameter(query_string: bytes) -> str | None:

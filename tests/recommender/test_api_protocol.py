@@ -190,6 +190,7 @@ RESPONSES = [
     ("DELETE", "/livez", {}, 405),
     ("POST", "/test-json", {"Content-Length": "999999999"}, 413),
     ("GET", "/livez?q=%FF", {}, 422),
+    ("GET", "/v1/incidents/%FF", {}, 422),
     ("HEAD", "/livez", {}, 200),
 ]
 
@@ -197,11 +198,12 @@ RESPONSES = [
 @pytest.mark.parametrize(("method", "path", "headers", "status"), RESPONSES)
 def test_every_response_carries_one_request_id(app, method, path, headers, status):
     # raise_server_exceptions=False: a real server returns 500 for a failing
-    # route instead of raising the exception in the client.
-    with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.request(
-            method, path, headers={"X-Request-ID": "req-7", **headers}
-        )
+    # route instead of raising the exception in the client. Without `with`, the
+    # app does not start loading a knowledge base.
+    client = TestClient(app, raise_server_exceptions=False)
+    response = client.request(
+        method, path, headers={"X-Request-ID": "req-7", **headers}
+    )
 
     assert response.status_code == status
     assert response.headers.get_list("X-Request-ID") == ["req-7"]
@@ -209,12 +211,11 @@ def test_every_response_carries_one_request_id(app, method, path, headers, statu
         assert response.json()["error"]["request_id"] == "req-7"
 
 
-def test_early_rejections_and_head_are_counted(app):
-    with TestClient(app) as client:
-        client.get("/livez?q=%FF")
-        client.post("/test-json", headers={"Content-Length": "999999999"})
-        client.head("/livez")
-        counts = _series(client, "incident_http_request_duration_seconds_count")
+def test_early_rejections_and_head_are_counted(client):
+    client.get("/livez?q=%FF")
+    client.post("/test-json", headers={"Content-Length": "999999999"})
+    client.head("/livez")
+    counts = _series(client, "incident_http_request_duration_seconds_count")
 
     def count(method, status):
         return [
@@ -232,3 +233,29 @@ def test_rejected_body_closes_connection(client):
     response = client.post("/test-json", headers={"Content-Length": "999999999"})
     assert response.status_code == 413
     assert response.headers["Connection"] == "close"
+
+
+def test_non_utf8_path_is_rejected(client):
+    response = client.get("/v1/incidents/PM-%FF%FE")
+
+    assert response.status_code == 422
+    body = response.json()["error"]
+    assert body["field"] == "path"
+    assert "not valid UTF-8" in body["message"]
+
+
+def test_chunked_body_skips_length_check(client):
+    # Content-Length beside Transfer-Encoding does not give the body's size, so
+    # the small chunked body is read and echoed.
+    response = client.post(
+        "/test-json",
+        content=b'{"a": 1}',
+        headers={
+            "Content-Length": "999999999",
+            "Transfer-Encoding": "chunked",
+            "Content-Type": "application/json",
+        },
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"a": 1}

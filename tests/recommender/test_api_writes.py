@@ -802,3 +802,11 @@ def test_database_errors_on_reads_are_503(tmp_path, sample_home, embedder):
             body = _error(probe.get(path), 503)
             assert body["code"] == "unavailable"
             assert "SELECT" not in body["message"]
+
+
+def test_utf8_path_reaches_the_lookup(client):
+    # An id in another script, percent-encoded as UTF-8, is looked up as sent.
+    response = client.get("/v1/incidents/%E3%83%87%E3%82%A3%E3%82%B9%E3%82%AF")
+
+    body = _error(response, 404)
+    assert "\u30c7\u30a3\u30b9\u30af" in body["message"]
