@@ -32,7 +32,8 @@ class RequestContextMiddleware:
     """Assign each request an id, reject what cannot be served, catch failures.
 
     Bodies whose Content-Length is over the limit get 413 before they are read,
-    and paths or query strings that are not UTF-8 get 422. An exception that
+    requests with both Content-Length and Transfer-Encoding get 400, and paths or
+    query strings that are not UTF-8 get 422. An exception that
     reaches this layer before the response has started is logged once and
     returned as the one error body with status 500.
     """
@@ -63,7 +64,12 @@ class RequestContextMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = rid
+                # A body cut off at the limit is not read to its end, so the
+                # connection cannot carry another request.
+                if message["status"] == 413:
+                    headers["Connection"] = "close"
             await send(message)
 
         try:
@@ -78,11 +84,20 @@ class RequestContextMiddleware:
             await internal_error(request, error)(scope, receive, send_with_id)
 
     def _rejection(self, request: Request) -> Response | None:
-        # Beside Transfer-Encoding, HTTP/1.1 ignores Content-Length, so then
-        # BodyLimitMiddleware counts the chunks instead.
         length = request.headers.get("content-length", "")
-        chunked = "transfer-encoding" in request.headers
-        if not chunked and length.isdigit() and int(length) > self.max_body_bytes:
+        if length and "transfer-encoding" in request.headers:
+            # A proxy in front may frame the body by the other header, so the
+            # rest of the connection could hold a request it never saw.
+            return error_response(
+                request,
+                400,
+                "invalid_input",
+                "the request has both Content-Length and Transfer-Encoding; "
+                "send only one of them",
+                "Content-Length",
+                headers={"Connection": "close"},
+            )
+        if length.isdigit() and int(length) > self.max_body_bytes:
             # Connection: close, so the server does not read the body it rejected.
             return error_response(
                 request,

@@ -189,6 +189,7 @@ RESPONSES = [
     ("GET", "/no-such-route", {}, 404),
     ("DELETE", "/livez", {}, 405),
     ("POST", "/test-json", {"Content-Length": "999999999"}, 413),
+    ("POST", "/test-json", {"Content-Length": "2", "Transfer-Encoding": "x"}, 400),
     ("GET", "/livez?q=%FF", {}, 422),
     ("GET", "/v1/incidents/%FF", {}, 422),
     ("HEAD", "/livez", {}, 200),
@@ -244,18 +245,33 @@ def test_non_utf8_path_is_rejected(client):
     assert "not valid UTF-8" in body["message"]
 
 
-def test_chunked_body_skips_length_check(client):
-    # Content-Length beside Transfer-Encoding does not give the body's size, so
-    # the small chunked body is read and echoed.
+def test_length_beside_chunking_is_rejected(client):
     response = client.post(
         "/test-json",
         content=b'{"a": 1}',
         headers={
-            "Content-Length": "999999999",
+            "Content-Length": "8",
             "Transfer-Encoding": "chunked",
             "Content-Type": "application/json",
         },
     )
 
-    assert response.status_code == 200
-    assert response.json() == {"a": 1}
+    body = response.json()["error"]
+    assert response.status_code == 400
+    assert body["field"] == "Content-Length"
+    assert response.headers["Connection"] == "close"
+
+
+def test_body_cut_at_limit_closes_connection(app, client):
+    limit = app.state.settings.max_body_bytes
+
+    def chunks():
+        for _ in range(limit // 65_536 + 2):
+            yield b"x" * 65_536
+
+    response = client.post(
+        "/test-json", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert response.headers["Connection"] == "close"
