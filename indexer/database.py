@@ -101,6 +101,8 @@ meta_table = Table(
 # Full-text columns and their BM25 weights: alert names and titles say most.
 FTS_COLUMNS = ("title", "alerts", "labels", "symptom", "body")
 FTS_WEIGHTS = (4.0, 6.0, 1.5, 2.0, 0.5)
+# Ids per IN list: below SQLite's limit on bound parameters (32,766 by default).
+IN_CHUNK = 5_000
 BM25_WEIGHTS = ", ".join(str(w) for w in FTS_WEIGHTS)
 
 
@@ -319,13 +321,13 @@ class Database:
             return {}
         # Plain SQL: every search reads its top records here, and the compiled
         # select with an expanding IN took 0.27 ms against 0.04 ms for ten records.
-        # Chunks stay below SQLite's limit on bound parameters.
         ids = list(record_ids)
         rows = []
         with self.engine.connect() as conn:
-            for first in range(0, len(ids), 5_000):
-                chunk = tuple(ids[first : first + 5_000])
-                query = f"SELECT data FROM records WHERE id IN ({_marks(len(chunk))})"
+            for first in range(0, len(ids), IN_CHUNK):
+                chunk = tuple(ids[first : first + IN_CHUNK])
+                marks = scoring_rows.placeholders(len(chunk))
+                query = f"SELECT data FROM records WHERE id IN ({marks})"
                 rows += scoring_rows.fetch_rows(conn, query, chunk)
         records = [IncidentRecord.from_dict(json.loads(row[0])) for row in rows]
         return {record.id: record for record in records}
@@ -491,8 +493,8 @@ class Database:
         """Return the vectors of the given passage ids that exist, in any order."""
         rows: list[bytes] = []
         with self.engine.connect() as conn:
-            for first in range(0, len(passage_ids), 5_000):
-                chunk = [int(i) for i in passage_ids[first : first + 5_000]]
+            for first in range(0, len(passage_ids), IN_CHUNK):
+                chunk = [int(i) for i in passage_ids[first : first + IN_CHUNK]]
                 rows += conn.execute(
                     select(passages_table.c.vector).where(
                         passages_table.c.pk.in_(chunk)
@@ -744,7 +746,3 @@ def _ensure_sqlite_folder(url: str) -> None:
             f"cannot create the knowledge base folder {path.parent}: {error.strerror}; "
             "set INCIDENT_HOME (or --home) to a writable folder"
         ) from error
-
-
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)

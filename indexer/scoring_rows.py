@@ -202,7 +202,7 @@ def rows_for_records(engine: Engine, record_pks: Sequence[int]) -> list[ScoringR
         return []
     query = (
         f"SELECT {_COLUMNS} FROM {TABLE} s "
-        f"WHERE s.record_pk IN ({_marks(len(record_pks))})"
+        f"WHERE s.record_pk IN ({placeholders(len(record_pks))})"
     )
     params = tuple(int(pk) for pk in record_pks)
     with engine.connect() as conn:
@@ -352,5 +352,6 @@ def fetch_rows(conn: Connection, query: str, params: tuple[Any, ...]) -> list[An
     return cursor.fetchall()
 
 
-def _marks(count: int) -> str:
+def placeholders(count: int) -> str:
+    """Return count "?" marks for the IN list of a plain SQL statement."""
     return ", ".join("?" * count)

@@ -141,8 +141,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SQLAlchemyError)
     async def _database(request: Request, error: Exception) -> JSONResponse:
         # NOTE: a pooled SQLite connection that once failed with "file is not a
-        # database" stays broken, so those 503s last until a restart even after
-        # the file is restored, while /livez still answers 200.
+        # database" stays broken, so these 503s go on until a restart even after
+        # the file is restored, while /livez still returns 200.
         # The message contains SQL, so it goes to the log only.
         logger.error(
             "request %s failed in the database: %s", request_id(request), error

@@ -33,9 +33,9 @@ class RequestContextMiddleware:
 
     Bodies whose Content-Length is over the limit get 413 before they are read,
     requests with both Content-Length and Transfer-Encoding get 400, and paths or
-    query strings that are not UTF-8 get 422. An exception that
-    reaches this layer before the response has started is logged once and
-    returned as the one error body with status 500.
+    query strings that are not UTF-8 get 422. An exception that reaches this
+    layer before the response has started is logged once and returned as the one
+    error body with status 500.
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
@@ -129,32 +129,25 @@ class RequestContextMiddleware:
         return None
 
 
-def _is_utf8(raw_path: bytes) -> bool:
-    """Return whether a raw request path is UTF-8 once percent-decoded.
+def _is_utf8(raw: bytes) -> bool:
+    """Return whether percent-encoded bytes decode to UTF-8.
 
-    The server decodes other bytes to U+FFFD, so a lookup would run on another id
-    than the one sent.
+    The server decodes other bytes to U+FFFD, so a lookup or search would run on
+    other text than the one sent.
     """
     try:
-        unquote_to_bytes(raw_path).decode("utf-8")
+        unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
         return False
     return True
 
 
 def _invalid_query_parameter(query_string: bytes) -> str | None:
-    """Return the name of a query parameter that is not UTF-8, or None.
-
-    Starlette decodes such bytes to U+FFFD, so a search would run on other text
-    than the one sent.
-    """
+    """Return the name of a query parameter that is not UTF-8, or None."""
     for pair in query_string.split(b"&"):
         name, _, value = pair.partition(b"=")
-        for part in (name, value):
-            try:
-                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
-            except UnicodeDecodeError:
-                return unquote_to_bytes(name).decode("utf-8", "replace")
+        if not (_is_utf8(name) and _is_utf8(value)):
+            return unquote_to_bytes(name).decode("utf-8", "replace")
     return None
 
 

@@ -92,6 +92,13 @@ def client(home, kb):
         yield test_client
 
 
+def _wait_until_ready(client) -> None:
+    deadline = time.monotonic() + 20
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "never became ready"
+        time.sleep(0.05)
+
+
 def _error(response, status: int) -> dict:
     assert response.status_code == status, response.text
     body = response.json()["error"]
@@ -592,10 +599,7 @@ def test_readiness_waits_for_loading(home, kb):
         _error(starting.post("/v1/alerts", json=DISK_ALERT), 503)
 
         release.set()
-        deadline = time.monotonic() + 20
-        while starting.get("/readyz").status_code != 200:
-            assert time.monotonic() < deadline, "never became ready"
-            time.sleep(0.05)
+        _wait_until_ready(starting)
         ready = starting.get("/readyz").json()
         assert ready["status"] == "ready"
         assert ready["records"] == kb.stats().records
@@ -606,10 +610,7 @@ def test_readiness_503_when_database_unreadable(tmp_path, embedder):
     settings = _settings(tmp_path / "kb")
     broken = KnowledgeBase(settings, embedder=embedder)
     with TestClient(create_app(settings, knowledge_base=broken)) as probe:
-        deadline = time.monotonic() + 20
-        while probe.get("/readyz").status_code != 200:
-            assert time.monotonic() < deadline, "never became ready"
-            time.sleep(0.05)
+        _wait_until_ready(probe)
 
         broken.database.engine.dispose()
         database = tmp_path / "kb" / "knowledge.db"
@@ -789,10 +790,7 @@ def test_database_errors_on_reads_are_503(tmp_path, sample_home, embedder):
     settings = _settings(home)
     kb = KnowledgeBase(settings, embedder=embedder)
     with TestClient(create_app(settings, knowledge_base=kb)) as probe:
-        deadline = time.monotonic() + 20
-        while probe.get("/readyz").status_code != 200:
-            assert time.monotonic() < deadline, "never became ready"
-            time.sleep(0.05)
+        _wait_until_ready(probe)
         assert probe.get("/v1/incidents/PM-2024-007").status_code == 200
 
         with sqlite3.connect(home / "knowledge.db") as conn:
