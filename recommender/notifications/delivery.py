@@ -1,4 +1,9 @@
-"""Sending deliveries: one HTTP POST per attempt, back-off, and the worker thread."""
+"""Sending deliveries: one HTTP POST per attempt, back-off, and the worker threads.
+
+Each channel has a lane of its own, a thread that sends that channel's deliveries
+one at a time. A receiver that hangs until the timeout then delays only its own
+channel: a pager webhook is not held up behind a slow chat webhook.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,20 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from recommender.notifications.config import NotificationsConfig
 from recommender.notifications.messages import slack_message
-from recommender.notifications.outbox import Delivery, Outbox
+from recommender.notifications.outbox import Delivery, Lane, Outbox
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "incident-recommender"
-# Deliveries claimed per pass of the worker.
-BATCH_SIZE = 20
+# Added to a channel's timeout for the lease of a delivery being sent, so that
+# recording the outcome fits in the lease too.
+LEASE_MARGIN_SECONDS = 30
 # Kept of an error response body in the dead letter, so the reason is visible.
 MAX_ERROR_BODY = 200
 
@@ -58,17 +65,42 @@ class Sender:
         self.client = client or httpx.Client(follow_redirects=False)
         self.clock = clock
 
+    def lanes(self) -> list[Lane]:
+        """Return one lane per configured channel, and one for any other channel.
+
+        The last lane takes deliveries to channels removed from the configuration
+        since they were queued, which become dead letters at their first attempt.
+        """
+        names = tuple(self.config.channels)
+        return [Lane(name) for name in names] + [Lane(None, other_than=names)]
+
     def run_due(self) -> int:
-        """Send every delivery that is due now; return how many were attempted."""
-        lease = self._longest_timeout() + 30
+        """Send every delivery that is due now, the lanes side by side.
+
+        Returns how many deliveries were attempted.
+        """
+        lanes = self.lanes()
+        with ThreadPoolExecutor(
+            max_workers=len(lanes), thread_name_prefix="notification-lane"
+        ) as pool:
+            return sum(pool.map(self.run_lane, lanes))
+
+    def run_lane(self, lane: Lane, stop: threading.Event | None = None) -> int:
+        """Send the due deliveries of one lane, oldest first, and return how many.
+
+        Each delivery is claimed just before its attempt, so its lease covers
+        that attempt alone however long the ones before it took. With `stop`,
+        the lane ends after the attempt in progress once stop is set.
+        """
+        lease = self._timeout(lane.channel) + LEASE_MARGIN_SECONDS
         attempted = 0
-        while True:
-            batch = self.outbox.claim_due(self.clock(), lease, BATCH_SIZE)
-            if not batch:
-                return attempted
-            for delivery in batch:
-                self.send(delivery)
-            attempted += len(batch)
+        while stop is None or not stop.is_set():
+            claimed = self.outbox.claim_due(self.clock(), lease, 1, lane)
+            if not claimed:
+                break
+            self.send(claimed[0])
+            attempted += 1
+        return attempted
 
     def send(self, delivery: Delivery) -> bool:
         """Make one attempt; record success, a retry time or a dead letter."""
@@ -84,7 +116,7 @@ class Sender:
         body = delivery.body
         if delivery.channel_type == "slack":
             body = slack_message(delivery.body)
-        timeout = channel.timeout_seconds or self.config.delivery.timeout_seconds
+        timeout = self._timeout(delivery.channel)
         try:
             response = self.client.post(
                 channel.url.get_secret_value(),
@@ -149,30 +181,36 @@ class Sender:
             wait,
         )
 
-    def _longest_timeout(self) -> float:
-        timeouts = [c.timeout_seconds or 0.0 for c in self.config.channels.values()]
-        return max([self.config.delivery.timeout_seconds, *timeouts])
+    def _timeout(self, channel_name: str | None) -> float:
+        channel = self.config.channels.get(channel_name or "")
+        if channel is not None and channel.timeout_seconds:
+            return channel.timeout_seconds
+        return self.config.delivery.timeout_seconds
 
 
 class DeliveryWorker:
-    """A background thread that sends due deliveries until it is stopped.
-
-    NOTE: one thread sends one delivery at a time, so a slow channel delays the
-    others by up to its timeout on each attempt.
-    """
+    """Background threads, one per lane, that send due deliveries until stopped."""
 
     def __init__(self, sender: Sender) -> None:
         self.sender = sender
-        self._wake = threading.Event()
+        self._lanes = sender.lanes()
+        self._wakes = [threading.Event() for _ in self._lanes]
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Start the thread; pending deliveries left by a killed process go first."""
-        self._thread = threading.Thread(
-            target=self._run, name="notification-delivery", daemon=True
-        )
-        self._thread.start()
+        """Start the threads; pending deliveries left by a killed process go first."""
+        for number, (lane, wake) in enumerate(
+            zip(self._lanes, self._wakes, strict=True)
+        ):
+            thread = threading.Thread(
+                target=self._run,
+                args=(lane, wake),
+                name=f"notification-delivery-{number}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
         logger.info(
             "notification worker started: %d channel(s), %d route(s)",
             len(self.sender.config.channels),
@@ -181,23 +219,25 @@ class DeliveryWorker:
 
     def wake(self) -> None:
         """Look for due deliveries now instead of at the next poll."""
-        self._wake.set()
+        for wake in self._wakes:
+            wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the thread after the attempt in progress, waiting up to `timeout` s."""
+        """Stop the threads after their attempts in progress, up to `timeout` s."""
         self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.wake()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
         self.sender.close()
         logger.info("notification worker stopped")
 
-    def _run(self) -> None:
+    def _run(self, lane: Lane, wake: threading.Event) -> None:
         poll = self.sender.config.delivery.poll_seconds
         while not self._stop.is_set():
             try:
-                self.sender.run_due()
-                next_due = self.sender.outbox.next_due()
+                self.sender.run_lane(lane, self._stop)
+                next_due = self.sender.outbox.next_due(lane)
             except Exception:
                 # The worker must outlive a locked or broken database; it retries.
                 logger.exception("notification worker pass failed; retrying")
@@ -205,5 +245,5 @@ class DeliveryWorker:
             wait = poll
             if next_due is not None:
                 wait = min(poll, max(next_due - self.sender.clock(), 0.0))
-            self._wake.wait(wait)
-            self._wake.clear()
+            wake.wait(wait)
+            wake.clear()

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Engine,
     Float,
     Integer,
+    Select,
     String,
     Table,
     Text,
@@ -96,6 +97,20 @@ class Delivery:
     delivered_at: str | None
 
 
+@dataclass(frozen=True)
+class Lane:
+    """The deliveries that one sending thread takes: one channel's, or the rest.
+
+    Attributes:
+        channel: The channel whose deliveries the lane takes, or None for the
+            deliveries to every channel not in other_than.
+        other_than: With channel None, the channels that have lanes of their own.
+    """
+
+    channel: str | None
+    other_than: tuple[str, ...] = ()
+
+
 class Outbox:
     """Pending, delivered and dead deliveries in the response database."""
 
@@ -132,16 +147,26 @@ class Outbox:
             )
         return delivery_id
 
-    def claim_due(self, now: float, lease_seconds: float, limit: int) -> list[Delivery]:
-        """Take up to `limit` due deliveries, counting the attempt and leasing them."""
+    def claim_due(
+        self,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        lane: Lane | None = None,
+    ) -> list[Delivery]:
+        """Take up to `limit` due deliveries, counting the attempt and leasing them.
+
+        With a lane, only that lane's deliveries are taken, oldest due first.
+        """
+        query = (
+            select(outbox_table)
+            .where(outbox_table.c.status == "pending")
+            .where(outbox_table.c.next_attempt_at <= now)
+            .order_by(outbox_table.c.next_attempt_at)
+            .limit(limit)
+        )
         with self.engine.begin() as connection:
-            rows = connection.execute(
-                select(outbox_table)
-                .where(outbox_table.c.status == "pending")
-                .where(outbox_table.c.next_attempt_at <= now)
-                .order_by(outbox_table.c.next_attempt_at)
-                .limit(limit)
-            ).all()
+            rows = connection.execute(_in_lane(query, lane)).all()
             for row in rows:
                 connection.execute(
                     update(outbox_table)
@@ -222,15 +247,16 @@ class Outbox:
             rows = connection.execute(query.limit(limit)).all()
         return [_delivery(row) for row in rows]
 
-    def next_due(self) -> float | None:
-        """Return the earliest next_attempt_at of a pending delivery."""
+    def next_due(self, lane: Lane | None = None) -> float | None:
+        """Return the earliest next_attempt_at of a pending delivery, in a lane."""
+        query = (
+            select(outbox_table.c.next_attempt_at)
+            .where(outbox_table.c.status == "pending")
+            .order_by(outbox_table.c.next_attempt_at)
+            .limit(1)
+        )
         with self.engine.connect() as connection:
-            return connection.execute(
-                select(outbox_table.c.next_attempt_at)
-                .where(outbox_table.c.status == "pending")
-                .order_by(outbox_table.c.next_attempt_at)
-                .limit(1)
-            ).scalar()
+            return connection.execute(_in_lane(query, lane)).scalar()
 
     def _set(self, delivery_id: str, **values: Any) -> None:
         with self.engine.begin() as connection:
@@ -239,6 +265,14 @@ class Outbox:
                 .where(outbox_table.c.id == delivery_id)
                 .values(**values)
             )
+
+
+def _in_lane(query: Select[Any], lane: Lane | None) -> Select[Any]:
+    if lane is None:
+        return query
+    if lane.channel is not None:
+        return query.where(outbox_table.c.channel == lane.channel)
+    return query.where(outbox_table.c.channel.not_in(lane.other_than))
 
 
 def _delivery(row: Any) -> Delivery:

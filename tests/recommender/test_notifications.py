@@ -43,13 +43,15 @@ class Receiver:
     """A real HTTP receiver on 127.0.0.1 whose response status depends on the path.
 
     /ok returns 200, /flaky returns 500 twice and then 200, /fail returns 500 while
-    `failing` is true, and /slow waits a second before it returns 200.
+    `failing` is true, /slow waits a second before it returns 200, and /hold
+    returns 200 only once `released` is set.
     """
 
     def __init__(self):
         self.requests = []
         self.failures_left = {"/flaky": 2}
         self.failing = True
+        self.released = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -65,6 +67,8 @@ class Receiver:
                     status = 500
                 elif self.path == "/slow":
                     time.sleep(1.0)
+                elif self.path == "/hold":
+                    receiver.released.wait(60)
                 try:
                     self.send_response(status)
                     self.end_headers()
@@ -86,6 +90,7 @@ class Receiver:
         return [path for path, _, _ in self.requests]
 
     def close(self):
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -122,8 +127,71 @@ def _drain(sender, seconds=10.0):
     raise AssertionError("deliveries still pending after the deadline")
 
 
-def _queue(sender, channel, channel_type="webhook"):
-    return sender.outbox.add(channel, channel_type, "abc", "opened", DOCUMENT, 0.0)
+def _queue(sender, channel, channel_type="webhook", now=0.0):
+    return sender.outbox.add(channel, channel_type, "abc", "opened", DOCUMENT, now)
+
+
+def _wait_for(condition, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        time.sleep(0.02)
+
+
+def _chat_and_pager(tmp_path, receiver):
+    """Queue to a chat channel whose receiver hangs and to a pager channel."""
+    channels = {
+        "chat": {
+            "type": "webhook",
+            "url": f"{receiver.url}/hold",
+            "timeout_seconds": 60,
+        },
+        "pager": {"type": "webhook", "url": f"{receiver.url}/ok"},
+    }
+    sender = _sender(tmp_path, channels)
+    chat = [_queue(sender, "chat") for _ in range(3)]
+    # Queued after the chat deliveries, so one queue in due order reaches it last.
+    page = _queue(sender, "pager", now=1.0)
+    return sender, chat, page
+
+
+def test_worker_hanging_channel_delays_only_itself(tmp_path, receiver):
+    sender, chat, page = _chat_and_pager(tmp_path, receiver)
+    worker = DeliveryWorker(sender)
+    worker.start()
+    try:
+        _wait_for(lambda: sender.outbox.get(page).status == "delivered")
+        # The first chat delivery is still waiting for its receiver, and the other
+        # two are not claimed yet, so their leases have not started.
+        assert receiver.paths().count("/hold") == 1
+        waiting = [sender.outbox.get(delivery_id) for delivery_id in chat]
+        assert [d.status for d in waiting] == ["pending"] * 3
+        assert sorted(d.attempts for d in waiting) == [0, 0, 1]
+
+        receiver.released.set()
+        worker.wake()
+        _wait_for(lambda: not sender.outbox.list(status="pending"))
+    finally:
+        worker.stop()
+    assert [sender.outbox.get(d).status for d in chat] == ["delivered"] * 3
+    assert receiver.paths().count("/hold") == 3
+
+
+def test_run_due_hanging_channel_delays_only_itself(tmp_path, receiver):
+    sender, chat, page = _chat_and_pager(tmp_path, receiver)
+    attempted = []
+    thread = threading.Thread(target=lambda: attempted.append(sender.run_due()))
+    thread.start()
+    try:
+        _wait_for(lambda: sender.outbox.get(page).status == "delivered")
+        assert thread.is_alive()
+        assert receiver.paths().count("/hold") == 1
+    finally:
+        receiver.released.set()
+        thread.join(30)
+    assert attempted == [4]
+    assert [sender.outbox.get(d).status for d in chat] == ["delivered"] * 3
 
 
 def test_webhook_and_slack_delivery(tmp_path, receiver):
