@@ -126,6 +126,17 @@ class Change:
     data_version: int
 
 
+# The tables that every search reads.
+SEARCH_TABLES = (
+    "meta",
+    "records",
+    "passages",
+    scoring_rows.TABLE,
+    "records_fts",
+    "records_vocab",
+)
+
+
 class Database:
     """Stores records, passages with vectors, keyword text and metadata."""
 
@@ -299,6 +310,21 @@ class Database:
     def data_version(self) -> int:
         """Return the counter that every write increments."""
         return int(self.get_meta("data_version", 0))  # type: ignore[call-overload]
+
+    def unreadable_tables(self) -> dict[str, str]:
+        """Return each table a search reads that fails a one-row read, with the error.
+
+        Counting records reads only the records table, so a readiness check that
+        stops there passes while every search fails on a missing or damaged table.
+        """
+        failures = {}
+        for table in SEARCH_TABLES:
+            try:
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql(f"SELECT 1 FROM {table} LIMIT 1").first()
+            except SQLAlchemyError as error:
+                failures[table] = str(getattr(error, "orig", error))
+        return failures
 
     def count_records(self) -> dict[str, int]:
         """Return the number of records per kind."""

@@ -27,10 +27,14 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {503: {"model": ErrorBody}}
 
 @router.get("/health", response_model=Health, responses=UNAVAILABLE)
 async def health(
+    request: Request,
     knowledge_base: Annotated[KnowledgeBase, Depends(get_knowledge_base)],
-) -> Health:
+) -> Health | JSONResponse:
     """Report that the service is up, with record count and data version."""
     stats = await run_in_threadpool(knowledge_base.stats)
+    failure = await _search_failure(knowledge_base)
+    if failure is not None:
+        return error_response(request, 503, "unavailable", failure)
     return Health(
         status="ok" if stats.records else "empty",
         records=stats.records,
@@ -65,6 +69,9 @@ async def readyz(request: Request) -> Response:
             "unavailable",
             "the knowledge base database cannot be read; see the service log",
         )
+    failure = await _search_failure(request.app.state.knowledge_base)
+    if failure is not None:
+        return error_response(request, 503, "unavailable", failure)
     return JSONResponse(
         {
             "status": "ready",
@@ -92,3 +99,18 @@ async def _stats(knowledge_base: KnowledgeBase) -> Stats | None:
     except (SQLAlchemyError, IncidentRecommenderError) as error:
         logger.error("readiness check failed: %s", error)
         return None
+
+
+async def _search_failure(knowledge_base: KnowledgeBase) -> str | None:
+    """Return why searches would fail on the database, or None when they can run."""
+    failures = await run_in_threadpool(knowledge_base.database.unreadable_tables)
+    if not failures:
+        return None
+    for table, error in failures.items():
+        logger.error("readiness check failed: table %s unreadable: %s", table, error)
+    tables = "; ".join(f"table {table}: {error}" for table, error in failures.items())
+    return (
+        f"searches would fail because the knowledge base database cannot be read "
+        f"({tables}); restore the file from a backup or rebuild it with "
+        "'indexer build SOURCES', then restart the service"
+    )

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
+from indexer import scoring_rows
 from indexer.knowledge_base import KnowledgeBase
 from indexer.readers import read_sources
 from recommender import cli
@@ -800,6 +801,29 @@ def test_database_errors_on_reads_are_503(tmp_path, sample_home, embedder):
             body = _error(probe.get(path), 503)
             assert body["code"] == "unavailable"
             assert "SELECT" not in body["message"]
+
+
+def test_readiness_503_when_search_table_missing(tmp_path, sample_home, embedder):
+    home = tmp_path / "kb"
+    shutil.copytree(sample_home, home)
+    settings = _settings(home)
+    kb = KnowledgeBase(settings, embedder=embedder)
+    with TestClient(create_app(settings, knowledge_base=kb)) as probe:
+        _wait_until_ready(probe)
+        with sqlite3.connect(home / "knowledge.db") as conn:
+            conn.execute(f"ALTER TABLE {scoring_rows.TABLE} RENAME TO hidden")
+
+        _error(probe.get("/v1/search", params={"q": "disk full"}), 503)
+        for path in ("/readyz", "/health"):
+            body = _error(probe.get(path), 503)
+            assert body["code"] == "unavailable"
+            assert f"no such table: {scoring_rows.TABLE}" in body["message"]
+        assert probe.get("/livez").status_code == 200
+
+        with sqlite3.connect(home / "knowledge.db") as conn:
+            conn.execute(f"ALTER TABLE hidden RENAME TO {scoring_rows.TABLE}")
+        assert probe.get("/readyz").json()["status"] == "ready"
+        assert probe.get("/health").json()["status"] == "ok"
 
 
 def test_utf8_path_reaches_the_lookup(client):
