@@ -6,15 +6,20 @@ benchmark machine, and a query has about twenty terms. Frequencies only weight
 terms (IDF) and pick the rare ones, so a value that is off by less than one
 percent of the records changes nothing that matters. Cached values are therefore
 kept until the number of records has moved by more than MAX_DRIFT since they were
-read.
+read. A cache that fill() made is then read again on a background thread, and
+searches go on with the old values meanwhile. Clearing it would make the next
+searches look up their common terms one by one, as after start-up (see fill()).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 
 from indexer.database import Database
+
+logger = logging.getLogger(__name__)
 
 MAX_DRIFT = 0.01
 # fill() reads the terms in at least this many records: looking one of them up
@@ -34,6 +39,9 @@ class DocumentFrequencies:
         self._total = 0
         self._total_at_fill = 0
         self._frequencies: dict[str, int] = {}
+        # The min_documents of the last fill(), None before the first one.
+        self._fill_min: int | None = None
+        self._refill: threading.Thread | None = None
 
     def fill(self, min_documents: int = FILL_MIN_DOCUMENTS) -> int:
         """Read the frequency of every term in at least min_documents records.
@@ -51,7 +59,16 @@ class DocumentFrequencies:
             self._total = total
             self._total_at_fill = total
             self._frequencies = common
+            self._fill_min = min_documents
         return len(common)
+
+    def wait_for_refill(self, timeout: float) -> bool:
+        """Wait for a background refill to finish; return whether none is running."""
+        refill = self._refill
+        if refill is not None:
+            refill.join(timeout)
+            return not refill.is_alive()
+        return True
 
     def cached(self, terms: Sequence[str]) -> tuple[dict[str, int], int] | None:
         """Return what lookup() would when every term is cached, or None otherwise.
@@ -79,8 +96,7 @@ class DocumentFrequencies:
                 self._version = version
                 drift = abs(self._total - self._total_at_fill)
                 if drift > MAX_DRIFT * max(self._total_at_fill, 1):
-                    self._frequencies.clear()
-                    self._total_at_fill = self._total
+                    self._refresh()
             missing = [t for t in terms if t not in self._frequencies]
             total = self._total
 
@@ -96,3 +112,31 @@ class DocumentFrequencies:
         with self._lock:
             known = {t: self._frequencies.get(t, found.get(t, 0)) for t in terms}
         return {t: count for t, count in known.items() if count > 0}, total
+
+    def _refresh(self) -> None:
+        """Refill a filled cache in the background, or clear one that was not.
+
+        Call it with the lock held.
+        """
+        if self._fill_min is None:
+            self._frequencies.clear()
+            self._total_at_fill = self._total
+            return
+        if self._refill is not None and self._refill.is_alive():
+            return
+        self._refill = threading.Thread(
+            target=self._run_refill,
+            args=(self._fill_min,),
+            name="term-frequency-refill",
+            daemon=True,
+        )
+        self._refill.start()
+
+    def _run_refill(self, min_documents: int) -> None:
+        try:
+            terms = self.fill(min_documents)
+        except Exception:
+            # The old values stay until the next write starts another refill.
+            logger.exception("refilling the cached document frequencies failed")
+            return
+        logger.info("refilled the cached document frequencies of %d terms", terms)

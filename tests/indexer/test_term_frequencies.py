@@ -103,3 +103,19 @@ def test_fill_keeps_the_most_frequent(knowledge_base):
 
     # Ties go in term order, so "full" (3 records) is the one left out.
     assert common == {"checkout": 4, "disk": 3}
+
+
+def test_filled_cache_refills_on_drift(knowledge_base, calls):
+    frequencies = DocumentFrequencies(knowledge_base.database)
+    frequencies.fill(min_documents=3)
+
+    knowledge_base.add([_incident(4, "disk full again")])
+
+    # The old count serves this search while the cache is read again.
+    assert frequencies.lookup(["disk"]) == ({"disk": 3}, 5)
+    assert frequencies.wait_for_refill(timeout=30)
+    assert frequencies.cached(["disk", "full", "checkout"]) == (
+        {"disk": 4, "full": 4, "checkout": 5},
+        5,
+    )
+    assert calls == []
