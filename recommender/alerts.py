@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,7 +227,7 @@ def alert_from_text(text: str, field: str = "q") -> Alert:
         field: Name of the parameter the text came from, for the error message.
     """
     alert = Alert(fingerprint=fingerprint_of({}, text), title=text)
-    if not alert.query_text().strip():
+    if not has_text(alert.query_text()):
         raise InvalidAlertError(
             field,
             "is empty (or holds only volatile values such as IPs and timestamps); "
@@ -291,7 +292,7 @@ def parse_webhook_alert(
 
 def require_text(alert: Alert, where: str) -> None:
     """Reject a firing alert that has no text left to match once normalized."""
-    if not alert.query_text().strip():
+    if not has_text(alert.query_text()):
         raise InvalidAlertError(
             where,
             "the alert has no text to match: no alertname label, summary or "
@@ -299,6 +300,18 @@ def require_text(alert: Alert, where: str) -> None:
             "add an alertname label "
             "or a summary annotation",
         )
+
+
+def has_text(text: str) -> bool:
+    """Return whether text has a character besides spaces and control characters.
+
+    A text of only NUL or other control characters embeds like an empty one, so
+    it would match history by chance.
+    """
+    return any(
+        not char.isspace() and not unicodedata.category(char).startswith("C")
+        for char in text
+    )
 
 
 def fingerprint_of(labels: dict[str, str], text: str) -> str:

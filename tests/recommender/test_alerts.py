@@ -1,6 +1,12 @@
 import pytest
 
-from recommender.alerts import Alert, alert_from_text, parse_alertmanager, parse_plain
+from recommender.alerts import (
+    Alert,
+    alert_from_text,
+    has_text,
+    parse_alertmanager,
+    parse_plain,
+)
 from recommender.errors import InvalidAlertError
 
 
@@ -97,6 +103,25 @@ def test_alert_without_any_text_is_rejected_alone():
     assert isinstance(bad, InvalidAlertError)
     assert bad.field == "alerts[1]"
     assert "no text to match" in bad.message
+
+
+def test_alert_of_control_characters_is_rejected():
+    nul = {
+        "status": "firing",
+        "labels": {"severity": "warning"},
+        "annotations": {"summary": "\x00\x00", "description": "\u200b"},
+    }
+    [bad] = parse_alertmanager(_webhook(nul))
+    assert isinstance(bad, InvalidAlertError)
+    assert "no text to match" in bad.message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("disk", True), ("\u00e9", True), ("\u65e5\u672c", True), ("\x00 \x1b", False)],
+)
+def test_has_text_ignores_control_characters(text, expected):
+    assert has_text(text) is expected
 
 
 def test_bad_label_type_is_rejected_with_field_path():

@@ -131,7 +131,7 @@ def test_top_k_not_a_number_is_422(client):
     assert body["field"] == "top_k"
 
 
-@pytest.mark.parametrize("query", ["", "   ", "\n\t"])
+@pytest.mark.parametrize("query", ["", "   ", "\n\t", "\x00", "\u200b\x07 \x1b"])
 def test_empty_search_text_is_422(client, query):
     body = _error(client.get("/v1/search", params={"q": query}), 422)
     assert "is empty" in body["message"]
