@@ -149,9 +149,25 @@ class RequestMetricsMiddleware:
             status = CLIENT_CLOSED_REQUEST
             raise
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED_ROUTE
+            template = route_template(scope)
             metrics: ServiceMetrics = scope["app"].state.metrics
             metrics.request_seconds.labels(method, template, str(status)).observe(
                 time.perf_counter() - started
             )
+
+
+def route_template(scope: Scope) -> str:
+    """Return the path template of the route that handled a request.
+
+    FastAPI puts only its API routes in scope["route"]. For plain Starlette
+    routes, such as /docs and /openapi.json, the template is found by endpoint.
+    """
+    template = getattr(scope.get("route"), "path", None)
+    if template:
+        return str(template)
+    endpoint = scope.get("endpoint")
+    if endpoint is not None:
+        for route in scope["app"].routes:
+            if getattr(route, "endpoint", None) is endpoint:
+                return str(route.path)
+    return UNMATCHED_ROUTE

@@ -70,6 +70,19 @@ def test_unknown_methods_share_one_label(client):
     assert other.endswith(" 3.0")
 
 
+def test_docs_routes_are_counted_by_path(client):
+    assert client.get("/docs").status_code == 200
+    assert client.get("/openapi.json").status_code == 200
+    assert client.get("/no-such-page").status_code == 404
+
+    counts = _series(client, "incident_http_request_duration_seconds_count")
+    for route in ("/docs", "/openapi.json"):
+        [line] = [line for line in counts if f'route="{route}"' in line]
+        assert 'status="200"' in line
+    unmatched = [line for line in counts if 'route="unmatched"' in line]
+    assert all('status="404"' in line for line in unmatched), unmatched
+
+
 @pytest.mark.parametrize("path", ["/livez", "/metrics", "/v1/alerts"])
 def test_head_is_answered_like_get(client, path):
     head = client.head(path)
