@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -157,7 +158,9 @@ def _list_deliveries(args: argparse.Namespace, settings: ServiceSettings) -> int
         print(json.dumps([delivery_out(d).model_dump() for d in deliveries], indent=2))
         return 0
     for delivery in deliveries:
-        error = f" last error: {delivery.last_error}" if delivery.last_error else ""
+        # Errors stored by older versions may span lines.
+        last_error = " ".join((delivery.last_error or "").split())
+        error = f" last error: {last_error}" if last_error else ""
         print(
             f"{delivery.id} {delivery.status:9} {delivery.channel} "
             f"incident {delivery.incident_id} {delivery.event}, "
@@ -170,6 +173,13 @@ def _list_deliveries(args: argparse.Namespace, settings: ServiceSettings) -> int
 
 def _deliver(args: argparse.Namespace, settings: ServiceSettings) -> int:
     response = _response(settings)
+    if not response.notifications.channels:
+        print(
+            "no notification channels configured: set INCIDENT_CONFIG to the "
+            "service's configuration file; nothing was sent",
+            file=sys.stderr,
+        )
+        return 2
     attempted = response.sender.run_due()
     pending = len(response.outbox.list("pending"))
     dead = len(response.outbox.list("dead"))
@@ -179,9 +189,14 @@ def _deliver(args: argparse.Namespace, settings: ServiceSettings) -> int:
 
 def _retry(args: argparse.Namespace, settings: ServiceSettings) -> int:
     response = _response(settings)
-    response.outbox.retry(args.delivery_id, time.time())
-    response.sender.run_due()
-    delivery = response.outbox.get(args.delivery_id)
+    response.retry(args.delivery_id, time.time())
+    delivery = response.sender.send_now(args.delivery_id)
+    if delivery is None:
+        print(
+            f"{args.delivery_id} pending: another process is sending it, or it waits "
+            "for an older delivery of its incident to the same channel"
+        )
+        return 0
     print(f"{delivery.id} {delivery.status} after {delivery.attempts} attempt(s)")
     return 0 if delivery.status == "delivered" else 1
 

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from indexer.errors import ConfigurationError
 from recommender.alerts import Alert
 from recommender.config import config_section
@@ -29,7 +31,7 @@ from recommender.incidents_in_progress import (
 from recommender.notifications.config import NotificationsConfig
 from recommender.notifications.delivery import Sender
 from recommender.notifications.messages import incident_document
-from recommender.notifications.outbox import Outbox
+from recommender.notifications.outbox import Delivery, DeliveryNotFoundError, Outbox
 from recommender.response_db import open_response_db
 from recommender.schemas import AlertResult, RecommendationOut
 from recommender.severity_policy import SeverityConfig, SeverityScale
@@ -107,14 +109,50 @@ class IncidentResponse:
             and not payload.get("truncatedAlerts")
             and len(tracked) == len(parsed)
         )
-        incident, change = self.tracker.track(key, labels, tracked, now, complete)
-        update = GroupUpdate(incident=incident, change=change)
-        if change is not None:
-            update.deliveries = self._queue(incident, change, recommendations)
-        return update
+        deliveries: list[str] = []
+
+        def queue(
+            connection: Connection,
+            incident: IncidentInProgress,
+            change: SeverityChange,
+        ) -> None:
+            deliveries.extend(
+                self._queue(connection, incident, change, recommendations)
+            )
+
+        incident, change = self.tracker.track(
+            key, labels, tracked, now, complete, on_change=queue
+        )
+        return GroupUpdate(incident=incident, change=change, deliveries=deliveries)
+
+    def retry(self, delivery_id: str, now: float) -> Delivery:
+        """Make a dead letter pending again with fresh attempts; return it.
+
+        Raises:
+            DeliveryNotFoundError: No dead letter has this id.
+            ConfigurationError: Its channel is not in the configuration file, so
+                it would be a dead letter again at its next attempt.
+        """
+        try:
+            delivery: Delivery | None = self.outbox.get(delivery_id)
+        except DeliveryNotFoundError:
+            delivery = None
+        if (
+            delivery is not None
+            and delivery.status == "dead"
+            and delivery.channel not in self.notifications.channels
+        ):
+            raise ConfigurationError(
+                f"notification delivery {delivery_id} goes to channel "
+                f"{delivery.channel!r}, which is not in the configuration file; add "
+                "the channel back under notifications.channels (or set "
+                "INCIDENT_CONFIG to the service's file), then retry"
+            )
+        return self.outbox.retry(delivery_id, now)
 
     def _queue(
         self,
+        connection: Connection,
         incident: IncidentInProgress,
         change: SeverityChange,
         recommendations: list[tuple[str, str, RecommendationOut]],
@@ -130,7 +168,13 @@ class IncidentResponse:
             channel = self.notifications.channels[name]
             ids.append(
                 self.outbox.add(
-                    name, channel.type, incident.id, change.event, document, now
+                    name,
+                    channel.type,
+                    incident.id,
+                    change.event,
+                    document,
+                    now,
+                    connection=connection,
                 )
             )
         logger.info(

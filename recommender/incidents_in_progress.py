@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -181,6 +181,10 @@ def group_key_of(
     return "labels:" + json.dumps(labels, sort_keys=True), labels
 
 
+# Called with the transaction's connection, the incident and its change.
+OnChange = Callable[[Connection, "IncidentInProgress", "SeverityChange"], None]
+
+
 class IncidentTracker:
     """Stores incidents in progress and re-evaluates their severity per webhook."""
 
@@ -195,6 +199,7 @@ class IncidentTracker:
         alerts: Sequence[TrackedAlert],
         now: datetime,
         complete: bool = False,
+        on_change: OnChange | None = None,
     ) -> tuple[IncidentInProgress, SeverityChange | None]:
         """Apply one webhook to its group; return the incident and its change.
 
@@ -202,6 +207,9 @@ class IncidentTracker:
         `complete`, the webhook lists every alert of the group, so a stored firing
         alert that it leaves out is marked resolved: Alertmanager drops resolved
         alerts from the group without a resolved entry when send_resolved is off.
+        on_change is called with a change inside the transaction that stores it,
+        so that what it writes, such as notifications, is stored with the change
+        or not at all.
         """
         group_id = incident_id(group_key)
         stamp = now.isoformat()
@@ -279,8 +287,10 @@ class IncidentTracker:
                     )
                 )
             incident = self._read(connection, group_id)
+            incident.impact = impact
+            if change is not None and on_change is not None:
+                on_change(connection, incident, change)
 
-        incident.impact = impact
         if change is not None:
             logger.info(
                 "incident in progress %s %s: %s -> %s (%d alerts firing)",

@@ -41,6 +41,11 @@ class Channel(BaseModel):
         if not text.startswith(("http://", "https://")) or len(text) < 10:
             # The URL itself is left out of the message: it may hold a token.
             raise ValueError("must be an http:// or https:// URL")
+        host = text.split("://", 1)[1].split("/", 1)[0]
+        if not host or any(char.isspace() for char in text):
+            raise ValueError(
+                "must be an http:// or https:// URL with a host name and no spaces"
+            )
         return value
 
 
@@ -78,6 +83,17 @@ class Delivery(BaseModel):
         le=60,
         description="Seconds between the worker's checks for due deliveries.",
     )
+
+    @model_validator(mode="after")
+    def _check_backoff(self) -> Delivery:
+        if self.initial_backoff_seconds > self.max_backoff_seconds:
+            raise ValueError(
+                f"initial_backoff_seconds ({self.initial_backoff_seconds:g}) is above "
+                f"max_backoff_seconds ({self.max_backoff_seconds:g}); the wait starts "
+                "at the first and doubles up to the second, so raise "
+                "max_backoff_seconds or lower initial_backoff_seconds"
+            )
+        return self
 
 
 class NotificationsConfig(BaseModel):

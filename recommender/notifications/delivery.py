@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import anyio
 import httpx
 
 from recommender.notifications.config import NotificationsConfig
@@ -53,7 +54,6 @@ class Sender:
         self,
         config: NotificationsConfig,
         outbox: Outbox,
-        client: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -61,25 +61,32 @@ class Sender:
         # httpx logs each request's full URL at INFO, and Slack webhook URLs are
         # credentials, so its request log is raised to WARNING for the process.
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        # Redirects are not followed: a channel sends to its configured URL only.
-        self.client = client or httpx.Client(follow_redirects=False)
         self.clock = clock
 
-    def lanes(self) -> list[Lane]:
+    def lanes(self, removed_channels: bool = True) -> list[Lane]:
         """Return one lane per configured channel, and one for any other channel.
 
         The last lane takes deliveries to channels removed from the configuration
         since they were queued, which become dead letters at their first attempt.
+        Without removed_channels it is left out, for a process that may have been
+        started without the service's configuration file.
         """
         names = tuple(self.config.channels)
-        return [Lane(name) for name in names] + [Lane(None, other_than=names)]
+        lanes = [Lane(name) for name in names]
+        if removed_channels:
+            lanes.append(Lane(None, other_than=names))
+        return lanes
 
     def run_due(self) -> int:
-        """Send every delivery that is due now, the lanes side by side.
+        """Send every due delivery to a configured channel, the lanes side by side.
 
-        Returns how many deliveries were attempted.
+        Deliveries to other channels are left pending: the command line may run
+        without the configuration file that the service reads. Returns how many
+        deliveries were attempted.
         """
-        lanes = self.lanes()
+        lanes = self.lanes(removed_channels=False)
+        if not lanes:
+            return 0
         with ThreadPoolExecutor(
             max_workers=len(lanes), thread_name_prefix="notification-lane"
         ) as pool:
@@ -102,14 +109,39 @@ class Sender:
             attempted += 1
         return attempted
 
+    def send_now(self, delivery_id: str) -> Delivery | None:
+        """Send one due delivery now, outside its lane, and return it afterwards.
+
+        Returns None when Outbox.claim() does not give it: it is not due, for
+        example because another process is sending it, or it waits behind an
+        older delivery of its incident to the same channel.
+        """
+        # The channel is known only once the delivery is claimed.
+        longest = max(map(self._timeout, [None, *self.config.channels]))
+        lease = longest + LEASE_MARGIN_SECONDS
+        delivery = self.outbox.claim(delivery_id, self.clock(), lease)
+        if delivery is None:
+            return None
+        self.send(delivery)
+        return self.outbox.get(delivery_id)
+
     def send(self, delivery: Delivery) -> bool:
         """Make one attempt; record success, a retry time or a dead letter."""
         channel = self.config.channels.get(delivery.channel)
         if channel is None:
-            self._fail(
-                delivery,
-                f"channel {delivery.channel!r} is no longer in the configuration file",
-                final=True,
+            self.outbox.mark_failed(
+                delivery.id,
+                f"channel {delivery.channel!r} is not in the configuration file; add "
+                "it back, then retry the delivery",
+                None,
+                self.clock(),
+                attempted=False,
+            )
+            logger.warning(
+                "notification %s is a dead letter: channel %s is not in the "
+                "configuration file",
+                delivery.id,
+                delivery.channel,
             )
             return False
 
@@ -118,13 +150,14 @@ class Sender:
             body = slack_message(delivery.body)
         timeout = self._timeout(delivery.channel)
         try:
-            response = self.client.post(
+            response = anyio.run(
+                _post,
                 channel.url.get_secret_value(),
-                json=body,
-                timeout=timeout,
-                headers={"User-Agent": USER_AGENT, "X-Delivery-ID": delivery.id},
+                body,
+                {"User-Agent": USER_AGENT, "X-Delivery-ID": delivery.id},
+                timeout,
             )
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             self._fail(delivery, f"timed out after {timeout:g} s")
             return False
         except httpx.HTTPError as error:
@@ -146,10 +179,6 @@ class Sender:
         excerpt = response.text[:MAX_ERROR_BODY].strip()
         self._fail(delivery, f"HTTP {response.status_code}: {excerpt}".rstrip(": "))
         return False
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self.client.close()
 
     def _fail(self, delivery: Delivery, error: str, final: bool = False) -> None:
         retry = self.config.delivery
@@ -186,6 +215,20 @@ class Sender:
         if channel is not None and channel.timeout_seconds:
             return channel.timeout_seconds
         return self.config.delivery.timeout_seconds
+
+
+async def _post(
+    url: str, body: dict[str, object], headers: dict[str, str], timeout: float
+) -> httpx.Response:
+    """POST body as JSON to url; the whole attempt takes at most timeout seconds.
+
+    httpx's timeout applies to each read, so a receiver that sends its answer a
+    byte at a time could hold an attempt far past its lease. Redirects are not
+    followed: a channel sends to its configured URL only.
+    """
+    with anyio.fail_after(timeout):
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            return await client.post(url, json=body, headers=headers, timeout=timeout)
 
 
 class DeliveryWorker:
@@ -229,7 +272,16 @@ class DeliveryWorker:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(deadline - time.monotonic(), 0.0))
-        self.sender.close()
+        busy = sum(thread.is_alive() for thread in self._threads)
+        if busy:
+            # Their deliveries stay leased, so they are sent again after a restart
+            # once the lease (channel timeout + LEASE_MARGIN_SECONDS) has run out.
+            logger.warning(
+                "notification worker stopped with %d attempt(s) still waiting for "
+                "a receiver",
+                busy,
+            )
+            return
         logger.info("notification worker stopped")
 
     def _run(self, lane: Lane, wake: threading.Event) -> None:

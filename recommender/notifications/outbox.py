@@ -5,6 +5,12 @@ sent, so a killed process sends it after restart. A delivery that is being sent
 holds a lease: its next_attempt_at lies in the future. If the process dies mid-send,
 the lease runs out and the delivery is sent again. Receivers may therefore see a
 delivery twice and should deduplicate by its id, sent as X-Delivery-ID.
+
+A channel gets the deliveries of one incident in the order they were queued: a
+delivery waits while an older one of the same incident to the same channel is
+still pending, also while that one waits to be retried. Otherwise a retried
+"opened" could arrive after "resolved" and leave the receiver showing the
+incident open.
 """
 
 from __future__ import annotations
@@ -24,9 +30,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    exists,
+    literal_column,
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 
 from indexer.errors import IncidentRecommenderError, RecordNotFoundError
 from recommender.response_db import metadata
@@ -125,26 +134,33 @@ class Outbox:
         event: str,
         body: dict[str, Any],
         now: float,
+        connection: Connection | None = None,
     ) -> str:
-        """Store a delivery that is due now; return its id."""
+        """Store a delivery that is due now; return its id.
+
+        With a connection, the delivery is written in that connection's
+        transaction, so it is stored together with the change it notifies.
+        """
         delivery_id = uuid.uuid4().hex
         stamp = _iso(now)
-        with self.engine.begin() as connection:
-            connection.execute(
-                outbox_table.insert().values(
-                    id=delivery_id,
-                    channel=channel,
-                    channel_type=channel_type,
-                    incident_id=incident_id,
-                    event=event,
-                    body=json.dumps(body),
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=stamp,
-                    updated_at=stamp,
-                )
-            )
+        statement = outbox_table.insert().values(
+            id=delivery_id,
+            channel=channel,
+            channel_type=channel_type,
+            incident_id=incident_id,
+            event=event,
+            body=json.dumps(body),
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        if connection is not None:
+            connection.execute(statement)
+            return delivery_id
+        with self.engine.begin() as own:
+            own.execute(statement)
         return delivery_id
 
     def claim_due(
@@ -156,31 +172,50 @@ class Outbox:
     ) -> list[Delivery]:
         """Take up to `limit` due deliveries, counting the attempt and leasing them.
 
-        With a lane, only that lane's deliveries are taken, oldest due first.
+        With a lane, only that lane's deliveries are taken, oldest due first. A
+        delivery behind an older pending one of its incident and channel waits.
         """
         query = (
             select(outbox_table)
             .where(outbox_table.c.status == "pending")
             .where(outbox_table.c.next_attempt_at <= now)
+            .where(~_older_pending())
             .order_by(outbox_table.c.next_attempt_at)
             .limit(limit)
         )
         with self.engine.begin() as connection:
             rows = connection.execute(_in_lane(query, lane)).all()
             for row in rows:
-                connection.execute(
-                    update(outbox_table)
-                    .where(outbox_table.c.id == row.id)
-                    .values(
-                        attempts=row.attempts + 1,
-                        next_attempt_at=now + lease_seconds,
-                        updated_at=_iso(now),
-                    )
-                )
+                _lease(connection, row, now, lease_seconds)
         claimed = [_delivery(row) for row in rows]
         for delivery in claimed:
             delivery.attempts += 1
         return claimed
+
+    def claim(
+        self, delivery_id: str, now: float, lease_seconds: float
+    ) -> Delivery | None:
+        """Take one due delivery by id, counting the attempt and leasing it.
+
+        Returns None when it is not pending, not due (leased by an attempt in
+        progress, or waiting to be retried), or waits behind an older pending
+        delivery of its incident and channel.
+        """
+        query = (
+            select(outbox_table)
+            .where(outbox_table.c.id == delivery_id)
+            .where(outbox_table.c.status == "pending")
+            .where(outbox_table.c.next_attempt_at <= now)
+            .where(~_older_pending())
+        )
+        with self.engine.begin() as connection:
+            row = connection.execute(query).first()
+            if row is None:
+                return None
+            _lease(connection, row, now, lease_seconds)
+        delivery = _delivery(row)
+        delivery.attempts += 1
+        return delivery
 
     def mark_delivered(self, delivery_id: str, now: float) -> None:
         """Record a successful delivery."""
@@ -193,14 +228,27 @@ class Outbox:
         )
 
     def mark_failed(
-        self, delivery_id: str, error: str, retry_at: float | None, now: float
+        self,
+        delivery_id: str,
+        error: str,
+        retry_at: float | None,
+        now: float,
+        attempted: bool = True,
     ) -> None:
-        """Record a failed attempt: retry at `retry_at`, or a dead letter if None."""
-        values: dict[str, Any] = {"last_error": error[:1000], "updated_at": _iso(now)}
+        """Record a failed attempt: retry at `retry_at`, or a dead letter if None.
+
+        With attempted False, nothing was sent, so the attempt that claiming the
+        delivery counted is taken back.
+        """
+        # One line, so that listings of deliveries stay one line per delivery.
+        line = " ".join(error.split())
+        values: dict[str, Any] = {"last_error": line[:1000], "updated_at": _iso(now)}
         if retry_at is None:
             values["status"] = "dead"
         else:
             values["next_attempt_at"] = retry_at
+        if not attempted:
+            values["attempts"] = outbox_table.c.attempts - 1
         self._set(delivery_id, **values)
 
     def retry(self, delivery_id: str, now: float) -> Delivery:
@@ -248,10 +296,15 @@ class Outbox:
         return [_delivery(row) for row in rows]
 
     def next_due(self, lane: Lane | None = None) -> float | None:
-        """Return the earliest next_attempt_at of a pending delivery, in a lane."""
+        """Return the earliest next_attempt_at of a pending delivery, in a lane.
+
+        Deliveries waiting behind an older one of their incident do not count, so
+        a worker does not wake for a delivery it cannot take yet.
+        """
         query = (
             select(outbox_table.c.next_attempt_at)
             .where(outbox_table.c.status == "pending")
+            .where(~_older_pending())
             .order_by(outbox_table.c.next_attempt_at)
             .limit(1)
         )
@@ -265,6 +318,31 @@ class Outbox:
                 .where(outbox_table.c.id == delivery_id)
                 .values(**values)
             )
+
+
+def _older_pending() -> Any:
+    """Return whether an older delivery of the incident to the channel is pending."""
+    # rowid is the order in which the deliveries were added.
+    older = outbox_table.alias("older")
+    return exists().where(
+        older.c.channel == outbox_table.c.channel,
+        older.c.incident_id == outbox_table.c.incident_id,
+        older.c.status == "pending",
+        literal_column("older.rowid") < literal_column(f"{outbox_table.name}.rowid"),
+    )
+
+
+def _lease(connection: Connection, row: Any, now: float, lease_seconds: float) -> None:
+    """Count an attempt of a claimed delivery and lease it for lease_seconds."""
+    connection.execute(
+        update(outbox_table)
+        .where(outbox_table.c.id == row.id)
+        .values(
+            attempts=row.attempts + 1,
+            next_attempt_at=now + lease_seconds,
+            updated_at=_iso(now),
+        )
+    )
 
 
 def _in_lane(query: Select[Any], lane: Lane | None) -> Select[Any]:

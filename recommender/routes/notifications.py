@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from indexer.errors import ConfigurationError
 from recommender.auth import require_write_token
 from recommender.http_errors import ApiError
 from recommender.response_schemas import DeliveriesOut, DeliveryOut, delivery_out
@@ -22,7 +23,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (404, 422)
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 422)
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)
 }
 
 
@@ -78,7 +79,10 @@ async def retry_dead_letter(
             "of the configuration file",
             "body",
         )
-    outbox = incident_response(request).outbox
-    delivery = await run_in_threadpool(outbox.retry, delivery_id, time.time())
+    response = incident_response(request)
+    try:
+        delivery = await run_in_threadpool(response.retry, delivery_id, time.time())
+    except ConfigurationError as error:
+        raise ApiError(409, "not_configured", str(error), "delivery_id") from error
     request.app.state.delivery_worker.wake()
     return delivery_out(delivery)

@@ -8,8 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from fastapi.testclient import TestClient
 
+from recommender.alerts import parse_alertmanager
 from recommender.api import create_app
 from recommender.cli import main
+from recommender.incident_response import IncidentResponse
 from recommender.incidents_in_progress import incident_id
 from recommender.notifications.config import NotificationsConfig
 from recommender.notifications.delivery import DeliveryWorker, Sender, backoff_seconds
@@ -43,8 +45,9 @@ class Receiver:
     """A real HTTP receiver on 127.0.0.1 whose response status depends on the path.
 
     /ok returns 200, /flaky returns 500 twice and then 200, /fail returns 500 while
-    `failing` is true, /slow waits a second before it returns 200, and /hold
-    returns 200 only once `released` is set.
+    `failing` is true, /slow waits a second before it returns 200, /hold
+    returns 200 only once `released` is set, and /drip sends its 200 answer's
+    ten body bytes half a second apart.
     """
 
     def __init__(self):
@@ -69,10 +72,26 @@ class Receiver:
                     time.sleep(1.0)
                 elif self.path == "/hold":
                     receiver.released.wait(60)
+                elif self.path == "/drip":
+                    self._drip()
+                    return
                 try:
                     self.send_response(status)
                     self.end_headers()
                     self.wfile.write(b"receiver error" if status == 500 else b"ok")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def _drip(self):
+                # Each byte comes well within a read timeout, the whole body not.
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "10")
+                    self.end_headers()
+                    for _ in range(10):
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(0.5)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -118,9 +137,11 @@ def _sender(tmp_path, channels):
 
 
 def _drain(sender, seconds=10.0):
+    """Send in every lane, as the service's worker does, until none is pending."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        sender.run_due()
+        for lane in sender.lanes():
+            sender.run_lane(lane)
         if not sender.outbox.list(status="pending"):
             return
         time.sleep(0.02)
@@ -294,8 +315,9 @@ def test_pending_delivery_survives_restart(tmp_path, receiver):
     channels = {"oncall": {"type": "webhook", "url": f"{receiver.url}/ok"}}
     first = _sender(tmp_path, channels)
     queued = _queue(first, "oncall")
-    # A process that claimed a delivery and died: the lease keeps it pending.
-    leased = _queue(first, "oncall")
+    # A process that claimed a delivery and died: the lease keeps it pending. It is
+    # about another incident, so it does not wait for the first delivery.
+    leased = first.outbox.add("oncall", "webhook", "other", "opened", DOCUMENT, 0.0)
     [claimed] = [d for d in first.outbox.claim_due(1.0, 0.3, 10) if d.id == leased]
     assert claimed.attempts == 1
 
@@ -321,6 +343,13 @@ def test_invalid_channel_config_is_rejected():
         )
     with pytest.raises(ValueError, match="must be an http:// or https:// URL"):
         NotificationsConfig(channels={"x": {"type": "slack", "url": "file:///etc"}})
+    for url in ("http://not a host/x", "http:///hooks/x"):
+        with pytest.raises(ValueError, match="with a host name and no spaces"):
+            NotificationsConfig(channels={"x": {"type": "webhook", "url": url}})
+    with pytest.raises(ValueError, match=r"initial_backoff_seconds \(100\) is above"):
+        NotificationsConfig(
+            delivery={"initial_backoff_seconds": 100, "max_backoff_seconds": 1}
+        )
 
 
 # End to end through the API: Alertmanager webhooks open and raise an incident in
@@ -404,6 +433,15 @@ def test_api_tracks_group_and_notifies(tmp_path, sample_home, sample_kb, receive
                 retry_url, headers={"Authorization": f"Bearer {TOKEN}"}
             )
             missing = client.get("/v1/incidents-in-progress/nope")
+
+            outbox = app.state.incident_response.outbox
+            unconfigured = outbox.add("pager", "webhook", key, "opened", DOCUMENT, 0.0)
+            outbox.mark_failed(unconfigured, "HTTP 500", None, 0.0)
+            removed = client.post(
+                f"/v1/notifications/{unconfigured}/retry",
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+            unconfigured_status = outbox.get(unconfigured).status
     finally:
         thief.close()
 
@@ -428,6 +466,13 @@ def test_api_tracks_group_and_notifies(tmp_path, sample_home, sample_kb, receive
     assert not_dead.status_code == 404
     assert "with status dead" in not_dead.json()["error"]["message"]
     assert missing.status_code == 404
+    assert removed.status_code == 409
+    assert removed.json()["error"]["code"] == "not_configured"
+    assert (
+        "'pager', which is not in the configuration file"
+        in (removed.json()["error"]["message"])
+    )
+    assert unconfigured_status == "dead"
     assert (sample_home / "response.db").is_file()
 
 
@@ -463,11 +508,29 @@ def test_removed_channel_becomes_dead_letter(tmp_path, receiver):
 
     delivery = sender.outbox.get(delivery_id)
     assert delivery.status == "dead"
-    assert delivery.attempts == 1
+    # Nothing was sent, so no attempt is counted.
+    assert delivery.attempts == 0
     assert delivery.last_error == (
-        "channel 'gone' is no longer in the configuration file"
+        "channel 'gone' is not in the configuration file; add it back, then retry "
+        "the delivery"
     )
     assert receiver.requests == []
+
+
+def test_run_due_leaves_unknown_channels_pending(tmp_path, receiver):
+    # The command line may run without the service's configuration file, so it
+    # must not dead-letter the deliveries of channels that it does not know.
+    sender = _sender(
+        tmp_path, {"oncall": {"type": "webhook", "url": f"{receiver.url}/ok"}}
+    )
+    unknown = sender.outbox.add("pager", "webhook", "abc", "opened", DOCUMENT, 0.0)
+    known = _queue(sender, "oncall")
+
+    assert sender.run_due() == 1
+
+    assert sender.outbox.get(known).status == "delivered"
+    assert sender.outbox.get(unknown).status == "pending"
+    assert sender.outbox.get(unknown).attempts == 0
 
 
 @pytest.mark.slow
@@ -485,3 +548,106 @@ def test_api_without_home_still_recommends(tmp_path, sample_kb):
     assert response.status_code == 200
     assert response.json()["results"][0]["outcome"] == "recommended"
     assert not (home / "response.db").exists()
+
+
+def test_slow_answer_is_cut_at_the_timeout(tmp_path, receiver):
+    channels = {
+        "drip": {"type": "webhook", "url": f"{receiver.url}/drip", "timeout_seconds": 1}
+    }
+    sender = _sender(tmp_path, channels)
+    delivery_id = _queue(sender, "drip")
+
+    [lane, _] = sender.lanes()
+    assert sender.run_lane(lane) == 1
+
+    delivery = sender.outbox.get(delivery_id)
+    assert delivery.status == "pending"
+    assert delivery.last_error == "timed out after 1 s"
+
+
+def test_incident_deliveries_keep_their_order(tmp_path, receiver):
+    sender = _sender(
+        tmp_path, {"flaky": {"type": "webhook", "url": f"{receiver.url}/flaky"}}
+    )
+    for event in ("opened", "resolved"):
+        body = {"type": f"incident.{event}"}
+        sender.outbox.add("flaky", "webhook", "abc", event, body, 0.0)
+    _drain(sender)
+
+    # "opened" fails twice and waits to be retried; "resolved" must not pass it.
+    types = [body["type"] for _, _, body in receiver.requests]
+    assert types == [
+        "incident.opened",
+        "incident.opened",
+        "incident.opened",
+        "incident.resolved",
+    ]
+
+
+def test_cli_retry_sends_only_that_delivery(tmp_path, receiver, monkeypatch, capsys):
+    config = tmp_path / "incident.yaml"
+    config.write_text(
+        "notifications:\n"
+        "  channels:\n"
+        f"    oncall: {{type: webhook, url: '{receiver.url}/ok'}}\n"
+        f"    chat: {{type: webhook, url: '{receiver.url}/ok'}}\n"
+        "  routes:\n"
+        "    - channels: [oncall, chat]\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("INCIDENT_CONFIG", str(config))
+    outbox = Outbox(open_response_db(tmp_path))
+    dead = outbox.add("oncall", "webhook", "abc", "opened", DOCUMENT, 0.0)
+    outbox.mark_failed(dead, "HTTP 500", None, 0.0)
+    other = outbox.add("chat", "webhook", "def", "opened", DOCUMENT, 0.0)
+    unconfigured = outbox.add("pager", "webhook", "ghi", "opened", DOCUMENT, 0.0)
+    outbox.mark_failed(unconfigured, "HTTP 500", None, 0.0)
+    home = ["--home", str(tmp_path)]
+
+    assert main([*home, "notifications", "retry", dead]) == 0
+    assert capsys.readouterr().out.startswith(f"{dead} delivered after 1 attempt")
+    assert outbox.get(other).status == "pending"
+    assert len(receiver.requests) == 1
+
+    # A dead letter to a channel the configuration no longer has would only be
+    # dead again, so its retry is rejected and it stays as it was.
+    assert main([*home, "notifications", "retry", unconfigured]) == 2
+    assert "'pager', which is not in the configuration file" in capsys.readouterr().err
+    assert outbox.get(unconfigured).status == "dead"
+
+    monkeypatch.delenv("INCIDENT_CONFIG")
+    assert main([*home, "notifications", "deliver"]) == 2
+    assert "no notification channels configured" in capsys.readouterr().err
+    assert outbox.get(other).status == "pending"
+
+
+def test_change_and_its_deliveries_stored_together(tmp_path, receiver, monkeypatch):
+    config = tmp_path / "incident.yaml"
+    config.write_text(
+        "notifications:\n"
+        "  channels:\n"
+        f"    oncall: {{type: webhook, url: '{receiver.url}/ok'}}\n"
+        "  routes:\n"
+        "    - channels: [oncall]\n",
+        encoding="utf-8",
+    )
+    response = IncidentResponse(tmp_path, config)
+    payload = _webhook([_disk_alert(1)])
+    parsed = parse_alertmanager(payload)
+    add = response.outbox.add
+
+    def failing_add(*args, **kwargs):
+        raise OSError("disk full")
+
+    # A process that fails between the change and its notification must not
+    # keep the change alone: the next webhook would see no change to notify.
+    monkeypatch.setattr(response.outbox, "add", failing_add)
+    with pytest.raises(OSError):
+        response.handle_webhook(payload, parsed, [])
+    monkeypatch.setattr(response.outbox, "add", add)
+
+    update = response.handle_webhook(payload, parsed, [])
+    assert update.change is not None
+    assert update.change.event == "opened"
+    assert len(update.deliveries) == 1
+    assert response.outbox.get(update.deliveries[0]).status == "pending"
