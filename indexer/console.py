@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Callable
+
+# The exit status of a process stopped by SIGPIPE in a shell (128 + 13).
+BROKEN_PIPE_STATUS = 141
 
 
 def exit_with(main: Callable[[], int]) -> None:
@@ -14,6 +18,13 @@ def exit_with(main: Callable[[], int]) -> None:
     took over a second, so the heap is frozen first and exit skips it (measured
     on the 2-core machine of docs/BENCHMARKS.md).
     """
-    status = main()
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of the output, such as `head`, has exited. Stop quietly like
+        # other command-line tools, and keep the exit-time flush from failing too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = BROKEN_PIPE_STATUS
     gc.freeze()
     sys.exit(status)

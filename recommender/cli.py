@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     except IncidentRecommenderError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # Not a file that could not be read: exit_with() stops quietly.
+        raise
     except OSError as error:
         name = error.filename or "file"
         print(f"error: cannot read {name}: {error.strerror}", file=sys.stderr)

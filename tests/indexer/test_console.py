@@ -1,0 +1,31 @@
+"""Console scripts: a reader that closes the pipe early stops them quietly."""
+
+import subprocess
+import sys
+
+from indexer.console import BROKEN_PIPE_STATUS
+
+SCRIPT = (
+    "from indexer.console import exit_with\n"
+    "def main():\n"
+    "    for number in range(200_000):\n"
+    "        print(f'line {number}')\n"
+    "    return 0\n"
+    "exit_with(main)\n"
+)
+
+
+def test_closed_pipe_exits_quietly():
+    process = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == b"line 0\n"
+    # As `head -1` does: read one line, then close the pipe.
+    process.stdout.close()
+    _, errors = process.communicate(timeout=60)
+
+    assert errors == b""
+    assert process.returncode == BROKEN_PIPE_STATUS
