@@ -87,7 +87,10 @@ def _suggestions(suggestions: list[SuggestionOut]) -> list[str]:
         kind = f"[{suggestion.fix_type}] " if suggestion.fix_type else ""
         head = f"   - ({suggestion.confidence:.2f}) {kind}"
         lines.append(_wrap(head + suggestion.text, indent=len(head)))
-        lines.append(" " * len(head) + "from " + ", ".join(suggestion.evidence))
+        source = "from " + ", ".join(suggestion.evidence)
+        if suggestion.related:
+            source += "; same category: " + ", ".join(suggestion.related)
+        lines.append(_wrap(source, indent=len(head)))
     return lines
 
 

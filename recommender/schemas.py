@@ -101,7 +101,14 @@ class SuggestionOut(BaseModel):
 
     text: str
     confidence: float = Field(description="In [0, 1], higher is more certain.")
-    evidence: list[str] = Field(description="Ids of the matches it came from.")
+    evidence: list[str] = Field(
+        description="Ids of the matches whose text it is, best first."
+    )
+    related: list[str] = Field(
+        default_factory=list,
+        description="Root causes: ids of the other matches of the same category, "
+        "which add to the confidence but may name other causes.",
+    )
     category: str | None = None
     fix_type: str | None = Field(default=None, description="Kind of fix, for fixes.")
     low_confidence: bool = Field(
@@ -313,6 +320,7 @@ def _suggestion_out(suggestion: Suggestion) -> SuggestionOut:
         text=suggestion.text,
         confidence=suggestion.confidence,
         evidence=suggestion.evidence,
+        related=suggestion.related,
         category=suggestion.category,
         low_confidence=suggestion.low_confidence,
     )

@@ -38,7 +38,9 @@ class Suggestion:
         text: The cause or fix as the past record wrote it, shortened.
         confidence: In [0, 1]: the best supporting match score times the share of
             the considered matches' score that supports it.
-        evidence: Ids of the matches it came from.
+        evidence: Ids of the matches whose text it is, best first.
+        related: Ids of the other matches of the same root-cause category. They
+            add to the confidence, but their own causes may read differently.
         category: Root-cause category label of those matches, when known.
         fix_type: Kind of fix the text describes (see recommender.fix_types).
         low_confidence: True when it comes from matches below the threshold, so it
@@ -51,6 +53,7 @@ class Suggestion:
     category: str | None = None
     fix_type: str | None = None
     low_confidence: bool = False
+    related: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -235,8 +238,9 @@ def _rank(
             Suggestion(
                 text=best_text,
                 confidence=round(best_match.score * support / total, 4),
-                evidence=[m.record.id for m, _ in members],
+                evidence=[m.record.id for m, text in members if text == best_text],
                 category=None if key.startswith("record:") else key,
+                related=[m.record.id for m, text in members if text != best_text],
             )
         )
     suggestions.sort(key=lambda s: -s.confidence)

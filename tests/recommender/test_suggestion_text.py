@@ -1,6 +1,9 @@
-"""Suggestions quote a record's prose, never its commands or their labels."""
+"""Suggestions quote a record's prose, never its commands or their labels, and
+name as evidence only the records that the text comes from."""
 
-from recommender.suggestions import shorten
+from indexer.record import IncidentRecord, Kind
+from recommender.retrieval import Match
+from recommender.suggestions import shorten, suggest_root_causes
 
 FENCE = "`" * 3
 
@@ -57,3 +60,35 @@ def test_table_rows_become_items():
     )
 
     assert shorten(text) == "Expired certificate; Bad DNS"
+
+
+def _match(record_id: str, score: float, cause: str) -> Match:
+    record = IncidentRecord(
+        id=record_id,
+        kind=Kind.POSTMORTEM,
+        title=record_id,
+        sections={"root_cause": cause},
+        labels={"category": "crash loop"},
+    )
+    return Match(record=record, score=score, dense=score, keyword=0.0, labels=0.0)
+
+
+def test_root_cause_evidence_is_its_own_records():
+    lock = "The pod that held the migration lock was OOMKilled and never freed it."
+    slow = "The JVM took longer to start than the liveness probe allowed it to."
+    matches = [
+        _match("PM-1", 0.8, lock),
+        _match("PM-2", 0.7, slow),
+        _match("OPS-3", 0.6, lock),
+    ]
+
+    [cause] = suggest_root_causes(matches)
+
+    # Only the records whose cause this is are its evidence. The other match of
+    # the category adds to the confidence but is listed apart, since its cause
+    # differs.
+    assert cause.text == lock
+    assert cause.evidence == ["PM-1", "OPS-3"]
+    assert cause.related == ["PM-2"]
+    assert cause.category == "crash loop"
+    assert cause.confidence == 0.8
