@@ -10,6 +10,7 @@ with `config_section`, so a typo in the file is reported with the section and fi
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,11 +53,21 @@ def config_section(path: Path | None, name: str, model: type[SectionT]) -> Secti
     except ValidationError as error:
         problems = []
         for item in error.errors():
-            where = ".".join(str(part) for part in (name, *item["loc"]))
-            problems.append(f"{where}: {item['msg']}")
+            problems.append(f"{field_path((name, *item['loc']))}: {item['msg']}")
         raise ConfigurationError(
             f"invalid configuration in {path}: " + "; ".join(problems)
         ) from error
+
+
+def field_path(location: Sequence[object]) -> str:
+    """Return a field location as YAML users read it: routes[0].events[1]."""
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
 
 
 @lru_cache(maxsize=8)

@@ -134,6 +134,20 @@ def test_route_with_unknown_severity_is_rejected(tmp_path):
         IncidentResponse(tmp_path, config)
 
 
+def test_invalid_list_item_names_its_position(tmp_path):
+    config = tmp_path / "incident.yaml"
+    config.write_text(
+        "notifications:\n"
+        "  channels: {hook: {type: webhook, url: 'http://127.0.0.1:9/x'}}\n"
+        "  routes: [{channels: [hook], events: [opened, closed]}]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigurationError) as raised:
+        IncidentResponse(tmp_path, config)
+    # The same form as the checks written by hand: routes[0].severities.
+    assert "notifications.routes[0].events[1]: Input should be" in str(raised.value)
+
+
 def test_concurrent_webhooks_open_once(tmp_path):
     trackers = [
         IncidentTracker(open_response_db(tmp_path), SeverityScale()) for _ in range(4)
