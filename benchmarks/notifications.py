@@ -153,7 +153,9 @@ def render(tracking: dict[str, float], delivery: dict[str, float], command: str)
         "How fast the response database takes webhooks and the sender delivers "
         "notifications, without the recommendation itself. Each webhook is one "
         "SQLite transaction (BEGIN IMMEDIATE, synchronous=FULL) that stores the "
-        "alerts, re-evaluates the severity and, on a change, writes the history.",
+        "alerts, re-evaluates the severity and, on a change, writes the history. "
+        "Each delivery is claimed, sent and marked delivered in turn in its "
+        "channel's lane, as the service sends them.",
         "",
         f"Command: `{command}`, on commit {_commit()}.",
         "",
