@@ -126,7 +126,8 @@ class Change:
     data_version: int
 
 
-# The tables that every search reads.
+# The tables that searches read (passages only after records were added while the
+# service runs).
 SEARCH_TABLES = (
     "meta",
     "records",
@@ -311,14 +312,16 @@ class Database:
         """Return the counter that every write increments."""
         return int(self.get_meta("data_version", 0))  # type: ignore[call-overload]
 
-    def unreadable_tables(self) -> dict[str, str]:
-        """Return each table a search reads that fails a one-row read, with the error.
+    def unreadable_tables(
+        self, tables: Sequence[str] = SEARCH_TABLES
+    ) -> dict[str, str]:
+        """Return each of the tables that fails a one-row read, with the error.
 
         Counting records reads only the records table, so a readiness check that
         stops there passes while every search fails on a missing or damaged table.
         """
         failures = {}
-        for table in SEARCH_TABLES:
+        for table in tables:
             try:
                 with self.engine.connect() as conn:
                     conn.exec_driver_sql(f"SELECT 1 FROM {table} LIMIT 1").first()

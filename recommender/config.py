@@ -65,6 +65,11 @@ def field_path(location: Sequence[object]) -> str:
     for part in location:
         if isinstance(part, int):
             path += f"[{part}]"
+        elif part == "[key]":
+            # pydantic's marker for a mapping key that failed, as in a channel name.
+            path += " (name)"
+        elif path and not str(part).isidentifier():
+            path += f"[{str(part)!r}]"
         else:
             path += f".{part}" if path else str(part)
     return path

@@ -154,7 +154,7 @@ def install_error_handlers(app: FastAPI) -> None:
             # The error does not name its database file, so the message names
             # none. The logged error has the table and the SQL.
             "a database of the service is unavailable; see the service log for "
-            "this request id, and GET /readyz for the knowledge base's tables",
+            "this request id",
         )
 
     @app.exception_handler(Exception)

@@ -31,7 +31,12 @@ from recommender.incidents_in_progress import (
 from recommender.notifications.config import NotificationsConfig
 from recommender.notifications.delivery import Sender
 from recommender.notifications.messages import incident_document
-from recommender.notifications.outbox import Delivery, DeliveryNotFoundError, Outbox
+from recommender.notifications.outbox import (
+    Delivery,
+    DeliveryNotDeadError,
+    DeliveryOutdatedError,
+    Outbox,
+)
 from recommender.response_db import open_response_db
 from recommender.schemas import AlertResult, RecommendationOut
 from recommender.severity_policy import SeverityConfig, SeverityScale
@@ -129,24 +134,30 @@ class IncidentResponse:
         """Make a dead letter pending again with fresh attempts; return it.
 
         Raises:
-            DeliveryNotFoundError: No dead letter has this id.
+            DeliveryNotFoundError: No delivery has this id, or it is not dead.
             ConfigurationError: Its channel is not in the configuration file, so
                 it would be a dead letter again at its next attempt.
+            DeliveryOutdatedError: A newer delivery of its incident to the same
+                channel was delivered, so the receiver already has a later state.
         """
-        try:
-            delivery: Delivery | None = self.outbox.get(delivery_id)
-        except DeliveryNotFoundError:
-            delivery = None
-        if (
-            delivery is not None
-            and delivery.status == "dead"
-            and delivery.channel not in self.notifications.channels
-        ):
+        delivery = self.outbox.get(delivery_id)
+        if delivery.status != "dead":
+            raise DeliveryNotDeadError(delivery_id, delivery.status)
+        if delivery.channel not in self.notifications.channels:
             raise ConfigurationError(
                 f"notification delivery {delivery_id} goes to channel "
                 f"{delivery.channel!r}, which is not in the configuration file; add "
                 "the channel back under notifications.channels (or set "
                 "INCIDENT_CONFIG to the service's file), then retry"
+            )
+        newer = self.outbox.newer_delivered(delivery_id)
+        if newer is not None:
+            raise DeliveryOutdatedError(
+                f"notification delivery {delivery_id} ({delivery.event}) of incident "
+                f"{delivery.incident_id} is older than delivery {newer.id} "
+                f"({newer.event}), which channel {delivery.channel!r} received at "
+                f"{newer.delivered_at}; sending it now would leave the receiver with "
+                "an outdated state, so it stays a dead letter"
             )
         return self.outbox.retry(delivery_id, now)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import httpx
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -41,7 +42,10 @@ class Channel(BaseModel):
         if not text.startswith(("http://", "https://")) or len(text) < 10:
             # The URL itself is left out of the message: it may hold a token.
             raise ValueError("must be an http:// or https:// URL")
-        host = text.split("://", 1)[1].split("/", 1)[0]
+        try:
+            host = httpx.URL(text).host
+        except httpx.InvalidURL:
+            host = ""
         if not host or any(char.isspace() for char in text):
             raise ValueError(
                 "must be an http:// or https:// URL with a host name and no spaces"

@@ -29,6 +29,9 @@ USER_AGENT = "incident-recommender"
 # Added to a channel's timeout for the lease of a delivery being sent, so that
 # recording the outcome fits in the lease too.
 LEASE_MARGIN_SECONDS = 30
+# Longest wait of a lane between passes while each pass fails, such as while a
+# database table is missing.
+MAX_FAILURE_WAIT_SECONDS = 60
 # Kept of an error response body in the dead letter, so the reason is visible.
 MAX_ERROR_BODY = 200
 
@@ -166,9 +169,16 @@ class Sender:
         except (httpx.TimeoutException, TimeoutError):
             self._fail(delivery, f"timed out after {timeout:g} s")
             return False
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
             # httpx messages may contain the URL, so only the error type is kept.
             self._fail(delivery, f"request failed: {type(error).__name__}")
+            return False
+        except Exception as error:
+            # Any other failure still counts as a failed attempt, so the delivery
+            # is retried and becomes a dead letter instead of being claimed again
+            # and again with no error recorded.
+            logger.exception("notification %s: unexpected error", delivery.id)
+            self._fail(delivery, f"unexpected error: {type(error).__name__}")
             return False
 
         if 200 <= response.status_code < 300:
@@ -296,16 +306,29 @@ class DeliveryWorker:
 
     def _run(self, lane: Lane, wake: threading.Event) -> None:
         poll = self.sender.config.delivery.poll_seconds
+        failures = 0
         while not self._stop.is_set():
             try:
                 self.sender.run_lane(lane, self._stop)
                 next_due = self.sender.outbox.next_due(lane)
-            except Exception:
-                # The worker must outlive a locked or broken database; it retries.
-                logger.exception("notification worker pass failed; retrying")
+                failures = 0
+            except Exception as error:
+                # The worker must outlive a locked or broken database, so it retries,
+                # less often while the failure lasts and with one traceback.
+                failures += 1
+                if failures == 1:
+                    logger.exception("notification worker pass failed; retrying")
+                else:
+                    logger.warning(
+                        "notification worker pass failed again (%d in a row): %s",
+                        failures,
+                        error,
+                    )
                 next_due = None
             wait = poll
-            if next_due is not None:
+            if failures:
+                wait = min(poll * 2**failures, MAX_FAILURE_WAIT_SECONDS)
+            elif next_due is not None:
                 wait = min(poll, max(next_due - self.sender.clock(), 0.0))
             wake.wait(wait)
             wake.clear()

@@ -129,7 +129,12 @@ def _recommendation(
             for match in recommendation.matches[:MAX_ITEMS]
         ],
         "root_causes": [
-            {"text": s.text, "confidence": s.confidence, "evidence": s.evidence}
+            {
+                "text": s.text,
+                "confidence": s.confidence,
+                "evidence": s.evidence,
+                "related": s.related,
+            }
             for s in recommendation.root_causes[:MAX_ITEMS]
         ],
         "fixes": [

@@ -74,6 +74,23 @@ class DeliveryNotFoundError(RecordNotFoundError):
         self.record_id = delivery_id
 
 
+class DeliveryNotDeadError(DeliveryNotFoundError):
+    """A delivery to retry exists but is not a dead letter."""
+
+    def __init__(self, delivery_id: str, status: str) -> None:
+        IncidentRecommenderError.__init__(
+            self,
+            f"notification delivery {delivery_id} is {status}, not a dead letter: "
+            "only dead letters can be retried; list them with 'recommender "
+            "notifications list --status dead'",
+        )
+        self.record_id = delivery_id
+
+
+class DeliveryOutdatedError(IncidentRecommenderError):
+    """A dead letter to retry is older than a delivered one of its incident."""
+
+
 @dataclass
 class Delivery:
     """One notification to one channel.
@@ -268,6 +285,30 @@ class Outbox:
         if updated.rowcount == 0:
             raise DeliveryNotFoundError(delivery_id, "dead")
         return self.get(delivery_id)
+
+    def newer_delivered(self, delivery_id: str) -> Delivery | None:
+        """Return the last delivered of the deliveries queued after this one, or None.
+
+        Only deliveries of the same incident to the same channel count.
+        """
+        newer = outbox_table.alias("newer")
+        this = outbox_table.alias("this")
+        query = (
+            select(newer)
+            .join(
+                this,
+                (this.c.channel == newer.c.channel)
+                & (this.c.incident_id == newer.c.incident_id),
+            )
+            .where(this.c.id == delivery_id)
+            .where(newer.c.status == "delivered")
+            .where(literal_column("newer.rowid") > literal_column("this.rowid"))
+            .order_by(literal_column("newer.rowid").desc())
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else _delivery(row)
 
     def get(self, delivery_id: str) -> Delivery:
         """Return one delivery by id."""

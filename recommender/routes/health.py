@@ -11,8 +11,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from indexer.database import SEARCH_TABLES
 from indexer.errors import IncidentRecommenderError
 from indexer.knowledge_base import KnowledgeBase, Stats
+from recommender.feedback import feedback_table
 from recommender.http_errors import error_response
 from recommender.readiness import Readiness, not_ready_error
 from recommender.routes.deps import get_knowledge_base
@@ -23,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {503: {"model": ErrorBody}}
+# The knowledge base's tables read to recommend for an alert: the search's, and
+# the feedback that adjusts its matches.
+ANSWER_TABLES = (*SEARCH_TABLES, feedback_table.name)
 
 
 @router.get("/health", response_model=Health, responses=UNAVAILABLE)
@@ -31,10 +36,10 @@ async def health(
     knowledge_base: Annotated[KnowledgeBase, Depends(get_knowledge_base)],
 ) -> Health | JSONResponse:
     """Report that the service is up, with record count and data version."""
-    stats = await run_in_threadpool(knowledge_base.stats)
     failure = await _search_failure(knowledge_base)
     if failure is not None:
         return error_response(request, 503, "unavailable", failure)
+    stats = await run_in_threadpool(knowledge_base.stats)
     return Health(
         status="ok" if stats.records else "empty",
         records=stats.records,
@@ -61,6 +66,10 @@ async def readyz(request: Request) -> Response:
             request, error.status, error.code, error.message, None, error.headers
         )
 
+    # The tables go first, so that a missing one is named. The counts read only some.
+    failure = await _search_failure(request.app.state.knowledge_base)
+    if failure is not None:
+        return error_response(request, 503, "unavailable", failure)
     stats = await _stats(request.app.state.knowledge_base)
     if stats is None:
         return error_response(
@@ -69,9 +78,6 @@ async def readyz(request: Request) -> Response:
             "unavailable",
             "the knowledge base database cannot be read; see the service log",
         )
-    failure = await _search_failure(request.app.state.knowledge_base)
-    if failure is not None:
-        return error_response(request, 503, "unavailable", failure)
     return JSONResponse(
         {
             "status": "ready",
@@ -103,7 +109,9 @@ async def _stats(knowledge_base: KnowledgeBase) -> Stats | None:
 
 async def _search_failure(knowledge_base: KnowledgeBase) -> str | None:
     """Return why searches would fail on the database, or None when they can run."""
-    failures = await run_in_threadpool(knowledge_base.database.unreadable_tables)
+    failures = await run_in_threadpool(
+        knowledge_base.database.unreadable_tables, ANSWER_TABLES
+    )
     if not failures:
         return None
     for table, error in failures.items():

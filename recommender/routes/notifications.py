@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from indexer.errors import ConfigurationError
 from recommender.auth import require_write_token
 from recommender.http_errors import ApiError
+from recommender.notifications.outbox import DeliveryOutdatedError
 from recommender.response_schemas import DeliveriesOut, DeliveryOut, delivery_out
 from recommender.routes.incidents_in_progress import incident_response
 from recommender.schemas import ErrorBody
@@ -83,6 +84,8 @@ async def retry_dead_letter(
     try:
         delivery = await run_in_threadpool(response.retry, delivery_id, time.time())
     except ConfigurationError as error:
-        raise ApiError(409, "not_configured", str(error), "delivery_id") from error
+        raise ApiError(409, "not_configured", str(error), "id") from error
+    except DeliveryOutdatedError as error:
+        raise ApiError(409, "conflict", str(error), "id") from error
     request.app.state.delivery_worker.wake()
     return delivery_out(delivery)

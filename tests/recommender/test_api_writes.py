@@ -803,7 +803,17 @@ def test_database_errors_on_reads_are_503(tmp_path, sample_home, embedder):
             assert "SELECT" not in body["message"]
 
 
-def test_readiness_503_when_search_table_missing(tmp_path, sample_home, embedder):
+@pytest.mark.parametrize(
+    ("table", "failing"),
+    [
+        (scoring_rows.TABLE, "/v1/search?q=disk+full"),
+        ("records", "/v1/search?q=disk+full"),
+        ("feedback", "/v1/alerts"),
+    ],
+)
+def test_readiness_503_names_missing_table(
+    tmp_path, sample_home, embedder, table, failing
+):
     home = tmp_path / "kb"
     shutil.copytree(sample_home, home)
     settings = _settings(home)
@@ -811,17 +821,21 @@ def test_readiness_503_when_search_table_missing(tmp_path, sample_home, embedder
     with TestClient(create_app(settings, knowledge_base=kb)) as probe:
         _wait_until_ready(probe)
         with sqlite3.connect(home / "knowledge.db") as conn:
-            conn.execute(f"ALTER TABLE {scoring_rows.TABLE} RENAME TO hidden")
+            conn.execute(f"ALTER TABLE {table} RENAME TO hidden")
 
-        _error(probe.get("/v1/search", params={"q": "disk full"}), 503)
+        if failing == "/v1/alerts":
+            answer = probe.post(failing, json=_fresh(DISK_ALERT), headers=AUTH)
+        else:
+            answer = probe.get(failing)
+        _error(answer, 503)
         for path in ("/readyz", "/health"):
             body = _error(probe.get(path), 503)
             assert body["code"] == "unavailable"
-            assert f"no such table: {scoring_rows.TABLE}" in body["message"]
+            assert f"no such table: {table}" in body["message"]
         assert probe.get("/livez").status_code == 200
 
         with sqlite3.connect(home / "knowledge.db") as conn:
-            conn.execute(f"ALTER TABLE hidden RENAME TO {scoring_rows.TABLE}")
+            conn.execute(f"ALTER TABLE hidden RENAME TO {table}")
         assert probe.get("/readyz").json()["status"] == "ready"
         assert probe.get("/health").json()["status"] == "ok"
 

@@ -148,6 +148,20 @@ def test_invalid_list_item_names_its_position(tmp_path):
     assert "notifications.routes[0].events[1]: Input should be" in str(raised.value)
 
 
+def test_invalid_channel_name_is_quoted(tmp_path):
+    config = tmp_path / "incident.yaml"
+    config.write_text(
+        "notifications:\n"
+        "  channels: {'bad name': {type: webhook, url: 'http://127.0.0.1:9/x'}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigurationError) as raised:
+        IncidentResponse(tmp_path, config)
+    assert "notifications.channels['bad name'] (name): String should" in str(
+        raised.value
+    )
+
+
 def test_concurrent_webhooks_open_once(tmp_path):
     trackers = [
         IncidentTracker(open_response_db(tmp_path), SeverityScale()) for _ in range(4)

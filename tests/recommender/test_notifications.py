@@ -13,9 +13,14 @@ from recommender.api import create_app
 from recommender.cli import main
 from recommender.incident_response import IncidentResponse
 from recommender.incidents_in_progress import incident_id
+from recommender.notifications import delivery as delivery_module
 from recommender.notifications.config import NotificationsConfig
 from recommender.notifications.delivery import DeliveryWorker, Sender, backoff_seconds
-from recommender.notifications.outbox import DeliveryNotFoundError, Outbox
+from recommender.notifications.outbox import (
+    DeliveryNotFoundError,
+    DeliveryOutdatedError,
+    Outbox,
+)
 from recommender.response_db import open_response_db
 from recommender.settings import ServiceSettings
 
@@ -343,7 +348,14 @@ def test_invalid_channel_config_is_rejected():
         )
     with pytest.raises(ValueError, match="must be an http:// or https:// URL"):
         NotificationsConfig(channels={"x": {"type": "slack", "url": "file:///etc"}})
-    for url in ("http://not a host/x", "http:///hooks/x"):
+    for url in (
+        "http://not a host/x",
+        "http:///hooks/x",
+        "http://:8080/x",
+        "http://user:pw@/x",
+        "http://[::1/x",
+        "http://exa\x7fmple.com/x",
+    ):
         with pytest.raises(ValueError, match="with a host name and no spaces"):
             NotificationsConfig(channels={"x": {"type": "webhook", "url": url}})
     with pytest.raises(ValueError, match=r"initial_backoff_seconds \(100\) is above"):
@@ -464,7 +476,7 @@ def test_api_tracks_group_and_notifies(tmp_path, sample_home, sample_kb, receive
     assert retry.status_code == 422
     assert retry.json()["error"]["field"] == "body"
     assert not_dead.status_code == 404
-    assert "with status dead" in not_dead.json()["error"]["message"]
+    assert "is delivered, not a dead letter" in not_dead.json()["error"]["message"]
     assert missing.status_code == 404
     assert removed.status_code == 409
     assert removed.json()["error"]["code"] == "not_configured"
@@ -496,7 +508,7 @@ def test_cli_tracks_group_and_prints_history(sample_home, tmp_path, capsys):
     assert " opened: - -> SEV" in shown
 
     assert main([*home, "notifications", "retry", "missing-id"]) == 2
-    assert "no notification delivery with status dead" in capsys.readouterr().err
+    assert "no notification delivery with id 'missing-id'" in capsys.readouterr().err
 
 
 def test_removed_channel_becomes_dead_letter(tmp_path, receiver):
@@ -651,3 +663,72 @@ def test_change_and_its_deliveries_stored_together(tmp_path, receiver, monkeypat
     assert update.change.event == "opened"
     assert len(update.deliveries) == 1
     assert response.outbox.get(update.deliveries[0]).status == "pending"
+
+
+def test_unexpected_send_error_counts_as_attempt(tmp_path, receiver, monkeypatch):
+    async def broken_post(*args, **kwargs):
+        raise RuntimeError("a bug in sending")
+
+    monkeypatch.setattr(delivery_module, "_post", broken_post)
+    sender = _sender(
+        tmp_path, {"oncall": {"type": "webhook", "url": f"{receiver.url}/ok"}}
+    )
+    delivery_id = _queue(sender, "oncall")
+    _drain(sender)
+
+    # Without the error recorded, the delivery would be claimed again each time
+    # its lease ran out, forever, and hold up the incident's later deliveries.
+    delivery = sender.outbox.get(delivery_id)
+    assert delivery.status == "dead"
+    assert delivery.attempts == FAST_RETRIES["max_attempts"]
+    assert delivery.last_error == "unexpected error: RuntimeError"
+
+
+def test_failing_worker_backs_off_with_one_traceback(tmp_path, caplog):
+    sender = _sender(
+        tmp_path, {"oncall": {"type": "webhook", "url": "http://127.0.0.1:9/x"}}
+    )
+    with sender.outbox.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "ALTER TABLE notification_outbox RENAME TO outbox_hidden"
+        )
+    worker = DeliveryWorker(sender)
+    worker.start()
+    time.sleep(1.5)
+    worker.stop()
+
+    failures = [r for r in caplog.records if "worker pass failed" in r.getMessage()]
+    # Two lanes polling every 0.05 s would fail about 60 times in 1.5 s; waits
+    # that double from 0.1 s allow at most 4 failures per lane.
+    assert 2 <= len(failures) <= 8
+    assert sum(1 for record in failures if record.exc_info) == 2
+
+
+def test_retry_rejected_after_newer_delivered(tmp_path, receiver, capsys):
+    config = tmp_path / "incident.yaml"
+    config.write_text(
+        "notifications:\n"
+        "  channels:\n"
+        f"    oncall: {{type: webhook, url: '{receiver.url}/ok'}}\n"
+        "  routes:\n"
+        "    - channels: [oncall]\n",
+        encoding="utf-8",
+    )
+    response = IncidentResponse(tmp_path, config)
+    opened = response.outbox.add("oncall", "webhook", "abc", "opened", DOCUMENT, 0.0)
+    response.outbox.mark_failed(opened, "HTTP 500", None, 1.0)
+    resolved = response.outbox.add(
+        "oncall", "webhook", "abc", "resolved", DOCUMENT, 2.0
+    )
+    response.outbox.mark_delivered(resolved, 3.0)
+    other = response.outbox.add("oncall", "webhook", "def", "opened", DOCUMENT, 4.0)
+    response.outbox.mark_failed(other, "HTTP 500", None, 5.0)
+
+    # The receiver already has "resolved": a late "opened" would show it open.
+    with pytest.raises(DeliveryOutdatedError, match=f"older than delivery {resolved}"):
+        response.retry(opened, 6.0)
+    assert response.outbox.get(opened).status == "dead"
+    # A dead letter of another incident is retried as before.
+    assert response.retry(other, 6.0).status == "pending"
+    with pytest.raises(DeliveryNotFoundError, match="is pending, not a dead letter"):
+        response.retry(other, 7.0)
