@@ -29,7 +29,7 @@ USER_AGENT = "incident-recommender"
 # Added to a channel's timeout for the lease of a delivery being sent, so that
 # recording the outcome fits in the lease too.
 LEASE_MARGIN_SECONDS = 30
-# Longest wait of a lane between passes while each pass fails, such as while a
+# Maximum wait of a lane between passes while each pass fails, such as while a
 # database table is missing.
 MAX_FAILURE_WAIT_SECONDS = 60
 # Kept of an error response body in the dead letter, so the reason is visible.
@@ -196,10 +196,10 @@ class Sender:
         self._fail(delivery, f"HTTP {response.status_code}: {excerpt}".rstrip(": "))
         return False
 
-    def _fail(self, delivery: Delivery, error: str, final: bool = False) -> None:
+    def _fail(self, delivery: Delivery, error: str) -> None:
         retry = self.config.delivery
         now = self.clock()
-        if final or delivery.attempts >= retry.max_attempts:
+        if delivery.attempts >= retry.max_attempts:
             self.outbox.mark_failed(delivery.id, error, None, now)
             logger.warning(
                 "notification %s to channel %s is a dead letter after %d attempt(s): "

@@ -783,14 +783,20 @@ def test_failed_loading_keeps_service_unready(home):
         assert failed.get("/livez").status_code == 200
 
 
-def test_database_errors_on_reads_are_503(tmp_path, sample_home, embedder):
-    # Record reads go to the sqlite3 driver directly, whose errors SQLAlchemy
-    # does not wrap: they must still be "unavailable", not a bug.
+def _app_on_copy(tmp_path, sample_home, embedder):
+    """Return a copy of the sample knowledge base and an app serving it."""
     home = tmp_path / "kb"
     shutil.copytree(sample_home, home)
     settings = _settings(home)
     kb = KnowledgeBase(settings, embedder=embedder)
-    with TestClient(create_app(settings, knowledge_base=kb)) as probe:
+    return home, create_app(settings, knowledge_base=kb)
+
+
+def test_database_errors_on_reads_are_503(tmp_path, sample_home, embedder):
+    # Record reads go to the sqlite3 driver directly, whose errors SQLAlchemy
+    # does not wrap: they must still be "unavailable", not a bug.
+    home, app = _app_on_copy(tmp_path, sample_home, embedder)
+    with TestClient(app) as probe:
         _wait_until_ready(probe)
         assert probe.get("/v1/incidents/PM-2024-007").status_code == 200
 
@@ -814,11 +820,8 @@ def test_database_errors_on_reads_are_503(tmp_path, sample_home, embedder):
 def test_readiness_503_names_missing_table(
     tmp_path, sample_home, embedder, table, failing
 ):
-    home = tmp_path / "kb"
-    shutil.copytree(sample_home, home)
-    settings = _settings(home)
-    kb = KnowledgeBase(settings, embedder=embedder)
-    with TestClient(create_app(settings, knowledge_base=kb)) as probe:
+    home, app = _app_on_copy(tmp_path, sample_home, embedder)
+    with TestClient(app) as probe:
         _wait_until_ready(probe)
         with sqlite3.connect(home / "knowledge.db") as conn:
             conn.execute(f"ALTER TABLE {table} RENAME TO hidden")

@@ -157,6 +157,18 @@ def _queue(sender, channel, channel_type="webhook", now=0.0):
     return sender.outbox.add(channel, channel_type, "abc", "opened", DOCUMENT, now)
 
 
+def _config_file(tmp_path, receiver, channels):
+    """Write a configuration whose channels all post to the receiver's /ok."""
+    lines = ["notifications:", "  channels:"]
+    lines += [
+        f"    {name}: {{type: webhook, url: '{receiver.url}/ok'}}" for name in channels
+    ]
+    lines += ["  routes:", f"    - channels: [{', '.join(channels)}]"]
+    config = tmp_path / "incident.yaml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config
+
+
 def _wait_for(condition, seconds=10.0):
     deadline = time.monotonic() + seconds
     while not condition():
@@ -597,16 +609,7 @@ def test_incident_deliveries_keep_their_order(tmp_path, receiver):
 
 
 def test_cli_retry_sends_only_that_delivery(tmp_path, receiver, monkeypatch, capsys):
-    config = tmp_path / "incident.yaml"
-    config.write_text(
-        "notifications:\n"
-        "  channels:\n"
-        f"    oncall: {{type: webhook, url: '{receiver.url}/ok'}}\n"
-        f"    chat: {{type: webhook, url: '{receiver.url}/ok'}}\n"
-        "  routes:\n"
-        "    - channels: [oncall, chat]\n",
-        encoding="utf-8",
-    )
+    config = _config_file(tmp_path, receiver, ["oncall", "chat"])
     monkeypatch.setenv("INCIDENT_CONFIG", str(config))
     outbox = Outbox(open_response_db(tmp_path))
     dead = outbox.add("oncall", "webhook", "abc", "opened", DOCUMENT, 0.0)
@@ -634,15 +637,7 @@ def test_cli_retry_sends_only_that_delivery(tmp_path, receiver, monkeypatch, cap
 
 
 def test_change_and_its_deliveries_stored_together(tmp_path, receiver, monkeypatch):
-    config = tmp_path / "incident.yaml"
-    config.write_text(
-        "notifications:\n"
-        "  channels:\n"
-        f"    oncall: {{type: webhook, url: '{receiver.url}/ok'}}\n"
-        "  routes:\n"
-        "    - channels: [oncall]\n",
-        encoding="utf-8",
-    )
+    config = _config_file(tmp_path, receiver, ["oncall"])
     response = IncidentResponse(tmp_path, config)
     payload = _webhook([_disk_alert(1)])
     parsed = parse_alertmanager(payload)
@@ -698,22 +693,14 @@ def test_failing_worker_backs_off_with_one_traceback(tmp_path, caplog):
     worker.stop()
 
     failures = [r for r in caplog.records if "worker pass failed" in r.getMessage()]
-    # Two lanes polling every 0.05 s would fail about 60 times in 1.5 s; waits
-    # that double from 0.1 s allow at most 4 failures per lane.
+    # Two lanes polling every 0.05 s would fail about 60 times in 1.5 s. With
+    # waits that double from 0.1 s, each lane fails at most 4 times.
     assert 2 <= len(failures) <= 8
     assert sum(1 for record in failures if record.exc_info) == 2
 
 
 def test_retry_rejected_after_newer_delivered(tmp_path, receiver, capsys):
-    config = tmp_path / "incident.yaml"
-    config.write_text(
-        "notifications:\n"
-        "  channels:\n"
-        f"    oncall: {{type: webhook, url: '{receiver.url}/ok'}}\n"
-        "  routes:\n"
-        "    - channels: [oncall]\n",
-        encoding="utf-8",
-    )
+    config = _config_file(tmp_path, receiver, ["oncall"])
     response = IncidentResponse(tmp_path, config)
     opened = response.outbox.add("oncall", "webhook", "abc", "opened", DOCUMENT, 0.0)
     response.outbox.mark_failed(opened, "HTTP 500", None, 1.0)
