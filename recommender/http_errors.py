@@ -140,9 +140,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(sqlite3.Error)
     @app.exception_handler(SQLAlchemyError)
     async def _database(request: Request, error: Exception) -> JSONResponse:
-        # NOTE: a pooled SQLite connection that once failed with "file is not a
-        # database" stays broken, so these 503s go on until a restart even after
-        # the file is restored, while /livez still returns 200.
+        # NOTE: once, after a database file was overwritten and restored under a
+        # running service, these 503s went on until a restart while /livez
+        # returned 200. Overwriting the 100-byte header alone, with the pool
+        # kept or disposed, did not reproduce it, so the cause is not known.
         # The message contains SQL, so it goes to the log only.
         logger.error(
             "request %s failed in the database: %s", request_id(request), error
