@@ -171,7 +171,7 @@ def _search(args: argparse.Namespace, settings: ServiceSettings) -> int:
     if args.json:
         print(json.dumps([m.model_dump() for m in outputs], indent=2))
     else:
-        print("\n".join(render_matches(outputs)))
+        print("\n".join(render_matches(outputs, settings.threshold)))
     return 0
 
 

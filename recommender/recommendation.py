@@ -220,14 +220,16 @@ class Recommender:
         if not precedents and bar > self.threshold:
             return (
                 "No close precedent: no nearby record is written for this alert name "
-                f"and the best match scores {matches[0].score:.2f}, below the "
-                f"{bar:.2f} such a match needs. The nearest records and their fixes "
-                "are listed with low confidence; treat this as a new kind of incident."
+                f"and the best match scores {score_text(matches[0].score, bar)}, below "
+                f"the {bar:.2f} such a match needs. The nearest records and their "
+                "fixes are listed with low confidence; treat this as a new kind of "
+                "incident."
             )
         if not precedents:
             return (
-                f"No close precedent: the best match scores {matches[0].score:.2f}, "
-                f"below the threshold of {self.threshold:.2f}. The nearest records and "
+                "No close precedent: the best match scores "
+                f"{score_text(matches[0].score, self.threshold)}, below the "
+                f"threshold of {self.threshold:.2f}. The nearest records and "
                 "their fixes are listed with low confidence; treat this as a new kind "
                 "of incident."
             )
@@ -243,3 +245,16 @@ def _shortfall(matches: list[Match], bar: float) -> float:
     if bar <= 0:
         return 1.0
     return min(matches[0].score / bar, 1.0)
+
+
+def score_text(score: float, bar: float) -> str:
+    """Format a score with two decimals, or more where two would round it onto bar.
+
+    A score of 0.4169 printed as 0.42 beside a threshold of 0.42 reads as if it
+    met the threshold that it missed.
+    """
+    for digits in (2, 3):
+        text = f"{score:.{digits}f}"
+        if (float(text) >= bar) == (score >= bar):
+            return text
+    return f"{score:.4f}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+from recommender.recommendation import score_text
 from recommender.schemas import AlertResult, MatchOut, RecommendationOut, SuggestionOut
 
 WIDTH = 88
@@ -24,7 +25,7 @@ def render_result(result: AlertResult) -> str:
 def render_recommendation(rec: RecommendationOut) -> str:
     """Render a recommendation: verdict, matches, root causes, severity, fixes."""
     lines = [_wrap(rec.message), "", "Matches (score in [0, 1], higher is closer):"]
-    lines += render_matches(rec.matches)
+    lines += render_matches(rec.matches, rec.threshold)
 
     lines += ["", "Likely root causes:"]
     lines += _suggestions(rec.root_causes) or ["   none: no close precedent"]
@@ -56,14 +57,15 @@ def render_recommendation(rec: RecommendationOut) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_matches(matches: list[MatchOut]) -> list[str]:
+def render_matches(matches: list[MatchOut], threshold: float) -> list[str]:
     """Render ranked matches with why each matched."""
     if not matches:
         return ["   none"]
     lines = []
     for rank, match in enumerate(matches, start=1):
         lines.append(
-            f"{rank:>3}. {match.score:.2f} {match.confidence:<6} {match.id} "
+            f"{rank:>3}. {score_text(match.score, threshold)} "
+            f"{match.confidence:<6} {match.id} "
             f"[{match.kind}] {match.title}"
         )
         why = []

@@ -13,6 +13,8 @@ MAX_ALERTS = 20
 MAX_RECOMMENDATIONS = 5
 MAX_ITEMS = 3
 MAX_SLACK_TEXT = 2_900
+# Alert names in a notification's title. The rest are counted.
+TITLE_NAMES = 3
 
 
 def incident_document(
@@ -65,11 +67,24 @@ def incident_document(
 
 
 def incident_title(incident: IncidentInProgress) -> str:
-    """Return a short title: the group's alert names, or its group key."""
-    names = sorted({alert.alertname for alert in incident.alerts if alert.alertname})
+    """Return a short title: the group's alert names, or its group key.
+
+    Names of firing alerts come first, so a title names what is still wrong, and
+    the names left out are counted.
+    """
     if incident.group_labels.get("alertname"):
-        names = [incident.group_labels["alertname"]]
-    return ", ".join(names[:3]) or incident.group_key[:80]
+        return incident.group_labels["alertname"]
+    firing = {a.alertname for a in incident.alerts if a.status == "firing"}
+    names = sorted(
+        {alert.alertname for alert in incident.alerts if alert.alertname},
+        key=lambda name: (name not in firing, name),
+    )
+    if not names:
+        return incident.group_key[:80]
+    title = ", ".join(names[:TITLE_NAMES])
+    if len(names) > TITLE_NAMES:
+        title += f" and {len(names) - TITLE_NAMES} more"
+    return title
 
 
 def slack_message(document: dict[str, Any]) -> dict[str, Any]:

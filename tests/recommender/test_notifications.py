@@ -11,11 +11,13 @@ from fastapi.testclient import TestClient
 from recommender.alerts import parse_alertmanager
 from recommender.api import create_app
 from recommender.cli import main
+from recommender.impact import AlertState
 from recommender.incident_response import IncidentResponse
-from recommender.incidents_in_progress import incident_id
+from recommender.incidents_in_progress import IncidentInProgress, incident_id
 from recommender.notifications import delivery as delivery_module
 from recommender.notifications.config import NotificationsConfig
 from recommender.notifications.delivery import DeliveryWorker, Sender, backoff_seconds
+from recommender.notifications.messages import incident_title
 from recommender.notifications.outbox import (
     DeliveryNotFoundError,
     DeliveryOutdatedError,
@@ -719,3 +721,32 @@ def test_retry_rejected_after_newer_delivered(tmp_path, receiver, capsys):
     assert response.retry(other, 6.0).status == "pending"
     with pytest.raises(DeliveryNotFoundError, match="is pending, not a dead letter"):
         response.retry(other, 7.0)
+
+
+def test_title_names_firing_alerts_first():
+    def alert(name, status):
+        return AlertState(
+            fingerprint=name, status=status, alertname=name, service="checkout"
+        )
+
+    incident = IncidentInProgress(
+        id="abc",
+        group_key="{}:{}",
+        group_labels={},
+        status="open",
+        severity="SEV1",
+        reasons=[],
+        opened_at="2026-12-05T10:00:00+00:00",
+        updated_at="2026-12-05T10:05:00+00:00",
+        resolved_at=None,
+        alerts=[
+            alert("ContainerMemoryNearLimit", "resolved"),
+            alert("HighErrorRate", "firing"),
+            alert("KubeDeploymentReplicasMismatch", "resolved"),
+            alert("KubePodCrashLooping", "firing"),
+        ],
+    )
+
+    assert incident_title(incident) == (
+        "HighErrorRate, KubePodCrashLooping, ContainerMemoryNearLimit and 1 more"
+    )

@@ -1,7 +1,10 @@
-"""Suggestions quote a record's prose, never its commands or their labels, and
-name as evidence only the records that the text comes from."""
+"""How suggestions and scores read: a record's prose without its commands, only
+the quoted records as evidence, and no score rounded onto the threshold."""
+
+import pytest
 
 from indexer.record import IncidentRecord, Kind
+from recommender.recommendation import score_text
 from recommender.retrieval import Match
 from recommender.suggestions import shorten, suggest_root_causes
 
@@ -92,3 +95,11 @@ def test_root_cause_evidence_is_its_own_records():
     assert cause.related == ["PM-2"]
     assert cause.category == "crash loop"
     assert cause.confidence == 0.8
+
+
+@pytest.mark.parametrize(
+    ("score", "expected"),
+    [(0.8123, "0.81"), (0.4249, "0.42"), (0.4169, "0.417"), (0.4199, "0.4199")],
+)
+def test_score_below_threshold_never_prints_as_it(score, expected):
+    assert score_text(score, 0.42) == expected
