@@ -215,7 +215,7 @@ def parse_plain(payload: object) -> Alert:
         labels=labels,
         starts_at=optional_time(payload.get("startsAt"), "startsAt"),
     )
-    require_text(alert, "title")
+    require_text(alert, "title", "add a title or a description")
     return alert
 
 
@@ -290,15 +290,20 @@ def parse_webhook_alert(
     return alert
 
 
-def require_text(alert: Alert, where: str) -> None:
-    """Reject a firing alert that has no text left to match once normalized."""
+def require_text(
+    alert: Alert,
+    where: str,
+    fix: str = "add an alertname label or a summary annotation",
+) -> None:
+    """Reject a firing alert that has no text left to match once normalized.
+
+    fix says what to add, in the terms of the payload format.
+    """
     if not has_text(alert.query_text()):
         raise InvalidAlertError(
             where,
-            "the alert has no text to match: no alertname label, summary or "
-            "description (or only volatile values such as IPs and timestamps); "
-            "add an alertname label "
-            "or a summary annotation",
+            "the alert has no text to match: no name, summary or description (or "
+            f"only volatile values such as IPs and timestamps); {fix}",
         )
 
 
@@ -325,6 +330,12 @@ def read_payload_file(path: Path) -> object:
     """Read an alert payload from a JSON file; invalid UTF-8 or JSON names the file."""
     raw = Path(path).read_bytes()
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidAlertError(str(path), f"not valid UTF-8 JSON: {error}") from error
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidAlertError(
+            str(path), f"not valid UTF-8: byte {error.start} cannot be decoded"
+        ) from error
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidAlertError(str(path), f"invalid JSON: {error}") from error

@@ -104,7 +104,8 @@ def install_error_handlers(app: FastAPI) -> None:
         field = (
             ".".join(location[1:]) if len(location) > 1 else ".".join(location) or None
         )
-        message = str(first.get("msg", "invalid request"))
+        # pydantic puts "Value error, " before the message of a custom check.
+        message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
         if first.get("type") == "missing":
             message = f"missing {location[0] if location else ''} parameter {field}"
         elif _is_not_finite(first.get("input")):

@@ -149,7 +149,7 @@ def _trigger(payload: object, where: str, dedup_key: str) -> Alert:
         starts_at=optional_time(payload.get("timestamp"), f"{where}.timestamp"),
         source="pagerduty",
     )
-    require_text(alert, where)
+    require_text(alert, where, "add a payload.summary or a custom_details.alertname")
     return alert
 
 

@@ -8,16 +8,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from indexer.knowledge_base import KnowledgeBase
-from recommender.alerts import Alert
+from recommender.alerts import Alert, read_payload_file
 from recommender.coverage import CoverageReport, check_coverage, read_rule_file
 from recommender.coverage_report import FORMATS, render_coverage
-from recommender.errors import InvalidAlertError
 from recommender.patterns import DEFAULT_DISTANCE_THRESHOLD, PERIODS, find_patterns
 from recommender.patterns_report import write_report
 from recommender.recommendation import Recommender
@@ -160,12 +158,7 @@ def _status_update(args: argparse.Namespace, settings: ServiceSettings) -> int:
 
 def _firing_alerts(path: Path) -> list[Alert]:
     """Read the firing alerts of a payload file; raises when there are none."""
-    raw = path.read_bytes()
-    try:
-        payload = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidAlertError(str(path), f"not valid UTF-8 JSON: {error}") from error
-    return firing_alerts(payload, str(path))
+    return firing_alerts(read_payload_file(path), str(path))
 
 
 def _bounded_float(low: float, high: float, name: str) -> Callable[[str], float]:

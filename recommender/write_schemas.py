@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recommender.feedback import (
     MAX_NAME_CHARS,
@@ -37,7 +38,8 @@ class RecordIn(BaseModel):
     id: str = Field(
         min_length=1,
         max_length=MAX_ID_CHARS,
-        pattern=RECORD_ID_PATTERN,
+        # In the schema only: _check_id gives the error in words.
+        json_schema_extra={"pattern": RECORD_ID_PATTERN},
         examples=["PM-2026-012"],
         description="Record id; a record with this id is replaced.",
     )
@@ -61,6 +63,17 @@ class RecordIn(BaseModel):
     )
     started_at: str | None = Field(default=None, description="ISO 8601 time.")
     ended_at: str | None = Field(default=None, description="ISO 8601 time.")
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not re.fullmatch(RECORD_ID_PATTERN, value):
+            raise ValueError(
+                "invalid record id: use letters, digits and . _ ~ : - in segments "
+                "separated by /, each segment starting with a letter or digit (no "
+                "spaces, no leading /, no . or .. segments), e.g. PM-2026-012"
+            )
+        return value
 
 
 class WriteResult(BaseModel):

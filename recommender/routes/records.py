@@ -15,7 +15,7 @@ import re
 import threading
 import uuid
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
@@ -206,6 +206,16 @@ def _json_record(document: Any) -> IncidentRecord:
             f"unknown section(s) {', '.join(unknown)}; use {', '.join(SECTION_NAMES)}",
             f"sections.{unknown[0]}",
         )
+    started_at = _time(body.started_at, "started_at")
+    ended_at = _time(body.ended_at, "ended_at")
+    if started_at and ended_at and _as_utc(ended_at) < _as_utc(started_at):
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"ended_at ({ended_at.isoformat()}) is before started_at "
+            f"({started_at.isoformat()}); check the two times and their time zones",
+            "ended_at",
+        )
     return IncidentRecord(
         id=body.id,
         kind=Kind(body.kind),
@@ -213,8 +223,8 @@ def _json_record(document: Any) -> IncidentRecord:
         sections={name: text for name, text in body.sections.items() if text.strip()},
         labels=dict(body.labels),
         severity_raw=body.severity,
-        started_at=_time(body.started_at, "started_at"),
-        ended_at=_time(body.ended_at, "ended_at"),
+        started_at=started_at,
+        ended_at=ended_at,
         source=f"api:{body.id}",
     )
 
@@ -389,6 +399,11 @@ def _validated(model: Any, document: Any) -> Any:
             {**item, "loc": ("body", *item.get("loc", ()))} for item in error.errors()
         ]
         raise RequestValidationError(errors) from error
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Return a time comparable with any other: one without a zone is taken as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _time(value: str | None, field: str) -> datetime | None:

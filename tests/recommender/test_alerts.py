@@ -105,6 +105,11 @@ def test_alert_without_any_text_is_rejected_alone():
     assert "no text to match" in bad.message
 
 
+def test_plain_alert_without_text_names_its_fields():
+    with pytest.raises(InvalidAlertError, match="add a title or a description"):
+        parse_plain({"severity": "critical"})
+
+
 def test_alert_of_control_characters_is_rejected():
     nul = {
         "status": "firing",

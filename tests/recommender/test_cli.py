@@ -121,8 +121,16 @@ def test_suggest_bad_payload_file_is_clear(sample_home, tmp_path, capsys):
         capsys, "--home", str(sample_home), "suggest", "--file", str(bad)
     )
     assert status == 2
-    assert "not valid UTF-8 JSON" in err
+    assert "bad.json: invalid JSON: Expecting value: line 1 column 13" in err
     assert "Traceback" not in err
+
+    latin = tmp_path / "latin.json"
+    latin.write_bytes('{"title": "caf\u00e9"}'.encode("latin-1"))
+    status, _, err = _run(
+        capsys, "--home", str(sample_home), "suggest", "--file", str(latin)
+    )
+    assert status == 2
+    assert "latin.json: not valid UTF-8: byte 14 cannot be decoded" in err
 
 
 def test_suggest_missing_file_is_clear(sample_home, tmp_path, capsys):
