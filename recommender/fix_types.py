@@ -40,15 +40,18 @@ FIX_TYPES: dict[str, tuple[str, ...]] = {
         r"kill(?:ed)? the (?:pod|process)",
         r"delet(?:ed|ing) the (?:pod|pods)",
     ),
+    # Runbooks write fixes in the imperative ("grow the volume"), so those forms
+    # count beside the past tense of incident reviews.
     "capacity": (
-        r"scal(?:ed|ing) (?:up|out)",
+        r"scal(?:e|ed|ing) (?:up|out)",
         r"add(?:ed|ing)? (?:more )?(?:capacity|nodes|instances|"
         r"replicas|servers|resources)",
-        r"increas(?:ed|ing) (?:the )?(?:capacity|memory|"
+        r"increas(?:e|ed|ing) (?:the )?(?:capacity|memory|"
         r"limit|quota|disk|volume|size|pool)",
         r"grew",
-        r"resiz(?:ed|ing)",
-        r"expand(?:ed|ing)",
+        r"grow(?:ing)? (?:the )?(?:volume|disk|pool|cluster|node group|quota)",
+        r"resiz(?:e|ed|ing)",
+        r"expand(?:ed|ing)?\b",
         r"provision(?:ed|ing)",
     ),
     "throttling": (
