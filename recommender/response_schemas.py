@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -75,7 +76,9 @@ class DeliveryOut(BaseModel):
     event: str
     status: str = Field(description="pending, delivered or dead.")
     attempts: int
-    next_attempt_at: float | None = Field(description="Unix time, while pending.")
+    next_attempt_at: str | None = Field(
+        description="ISO 8601 time of the next attempt, while pending."
+    )
     last_error: str | None
     created_at: str
     updated_at: str
@@ -128,6 +131,10 @@ def incident_summary_out(incident: IncidentInProgress) -> IncidentSummaryOut:
 def delivery_out(delivery: Delivery) -> DeliveryOut:
     """Convert a delivery for the API."""
     values = vars(delivery).copy()
-    if delivery.status != "pending":
-        values["next_attempt_at"] = None
+    values["next_attempt_at"] = None
+    if delivery.status == "pending":
+        # ISO 8601 like every other time of the API; the outbox keeps Unix time.
+        values["next_attempt_at"] = datetime.fromtimestamp(
+            delivery.next_attempt_at, tz=timezone.utc
+        ).isoformat()
     return DeliveryOut(**values)

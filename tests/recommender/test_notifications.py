@@ -24,6 +24,7 @@ from recommender.notifications.outbox import (
     Outbox,
 )
 from recommender.response_db import open_response_db
+from recommender.response_schemas import delivery_out
 from recommender.settings import ServiceSettings
 
 TOKEN = "notification-test-token-0123456789"
@@ -750,3 +751,16 @@ def test_title_names_firing_alerts_first():
     assert incident_title(incident) == (
         "HighErrorRate, KubePodCrashLooping, ContainerMemoryNearLimit and 1 more"
     )
+
+
+def test_delivery_out_times_are_iso(tmp_path, receiver):
+    sender = _sender(
+        tmp_path, {"oncall": {"type": "webhook", "url": f"{receiver.url}/ok"}}
+    )
+    delivery_id = _queue(sender, "oncall", now=1_796_494_125.5)
+
+    pending = delivery_out(sender.outbox.get(delivery_id))
+    assert pending.next_attempt_at == "2026-12-05T18:08:45.500000+00:00"
+    _drain(sender)
+    delivered = delivery_out(sender.outbox.get(delivery_id))
+    assert delivered.next_attempt_at is None
