@@ -15,6 +15,7 @@ from recommender.body_limit import BodyLimitMiddleware
 from recommender.head_requests import HeadAsGetMiddleware
 from recommender.http_errors import install_error_handlers
 from recommender.intake_schemas import GrafanaWebhook, PagerDutyEvents
+from recommender.query_parameters import check_query_parameters
 from recommender.readiness import KnowledgeBaseSource, Readiness, start_loading
 from recommender.request_context import RequestContextMiddleware
 from recommender.routes import (
@@ -67,6 +68,7 @@ def create_app(
         version="0.1.0",
         summary="Similar past incidents, root causes, severity and fixes for an alert.",
         lifespan=lifespan,
+        dependencies=[Depends(check_query_parameters)],
     )
     app.state.settings = settings
     app.state.access = load_policy(settings)

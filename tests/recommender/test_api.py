@@ -126,6 +126,25 @@ def test_nan_query_number_is_422(client):
     assert body["message"] == "expected a finite number, got 'NaN'"
 
 
+@pytest.mark.parametrize(
+    ("path", "field", "message"),
+    [
+        ("/v1/search?q=disk&topk=3", "topk", "unknown query parameter 'topk'"),
+        ("/v1/search?q=disk&q=cert", "q", "query parameter 'q' is given 2 times"),
+        ("/v1/alerts?status=firing", "status", "GET /v1/alerts takes: limit, offset"),
+    ],
+)
+def test_unknown_or_repeated_query_is_422(client, path, field, message):
+    body = _error(client.get(path), 422)
+    assert body["field"] == field
+    assert message in body["message"]
+
+
+def test_probes_take_any_query(client):
+    assert client.get("/livez?from=prober").status_code == 200
+    assert client.get("/metrics?name=x").status_code == 200
+
+
 def test_top_k_not_a_number_is_422(client):
     body = _error(client.get("/v1/search", params={"q": "disk", "top_k": "many"}), 422)
     assert body["field"] == "top_k"
