@@ -200,7 +200,9 @@ def test_track_invalid_json_is_clear_error(tmp_path, capsys, sample_home):
     )
 
     assert status == 2
-    assert f"{payload}: not valid UTF-8 JSON" in capsys.readouterr().err
+    assert (
+        f"{payload}: invalid JSON: Expecting property name" in capsys.readouterr().err
+    )
 
 
 def test_missing_home_is_not_created(tmp_path, capsys):
