@@ -40,6 +40,17 @@ def render_recommendation(rec: RecommendationOut) -> str:
             else "unknown"
         ),
     ]
+    if severity.alert_label and severity.alert_label != severity.value:
+        votes = ", ".join(
+            f"{level} {vote:.2f}" for level, vote in severity.votes.items()
+        )
+        lines.append(
+            _wrap(
+                f"the alert's own label ({severity.alert_label}) was outvoted "
+                f"(votes: {votes})",
+                indent=20,
+            )
+        )
     category = rec.category
     if category.value:
         lines += [

@@ -130,6 +130,11 @@ class SeverityOut(BaseModel):
         description="Probabilities of the model fitted on the knowledge base's "
         "labelled history, empty when too few records carry this label.",
     )
+    alert_label: str | None = Field(
+        default=None,
+        description="The level of the alert's own severity label, which votes "
+        "with weight 1.0; it differs from value when the matches outvoted it.",
+    )
 
 
 class CategoryOut(BaseModel):
@@ -333,6 +338,7 @@ def _severity_out(severity: SeveritySuggestion) -> SeverityOut:
         evidence=severity.evidence,
         votes=severity.votes,
         model=severity.model,
+        alert_label=severity.alert_label,
     )
 
 

@@ -69,6 +69,8 @@ class SeveritySuggestion:
             gave it the highest probability.
         votes: Weighted votes per severity.
         model: History model probability per severity, empty without a model.
+        alert_label: The level of the alert's own severity label, None when it
+            has none. It differs from value when the matches outvoted it.
     """
 
     value: Severity | None
@@ -76,6 +78,7 @@ class SeveritySuggestion:
     evidence: list[str] = field(default_factory=list)
     votes: dict[str, float] = field(default_factory=dict)
     model: dict[str, float] = field(default_factory=dict)
+    alert_label: str | None = None
 
 
 @dataclass
@@ -179,8 +182,9 @@ def suggest_severity(
 
     model_levels = {Severity(k): v for k, v in (model or {}).items()}
     scores = blend_scores(model_levels, votes)
+    label = own.value if own is not None else None
     if not scores:
-        return SeveritySuggestion(value=None, confidence=0.0)
+        return SeveritySuggestion(value=None, confidence=0.0, alert_label=label)
     # Ties go to the more severe level: under-paging costs more than over-paging.
     best = min(scores, key=lambda s: (-scores[s], s.rank))
     return SeveritySuggestion(
@@ -192,6 +196,7 @@ def suggest_severity(
             for s, v in sorted(votes.items(), key=lambda i: i[0].rank)
         },
         model=_rounded(model),
+        alert_label=label,
     )
 
 

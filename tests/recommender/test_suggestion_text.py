@@ -4,9 +4,12 @@ the quoted records as evidence, and no score rounded onto the threshold."""
 import pytest
 
 from indexer.record import IncidentRecord, Kind
+from indexer.severity import Severity
 from recommender.recommendation import score_text
+from recommender.report import render_recommendation
 from recommender.retrieval import Match
-from recommender.suggestions import shorten, suggest_root_causes
+from recommender.schemas import CategoryOut, RecommendationOut, SeverityOut
+from recommender.suggestions import shorten, suggest_root_causes, suggest_severity
 
 FENCE = "`" * 3
 
@@ -103,3 +106,40 @@ def test_root_cause_evidence_is_its_own_records():
 )
 def test_score_below_threshold_never_prints_as_it(score, expected):
     assert score_text(score, 0.42) == expected
+
+
+def test_outvoted_alert_label_is_kept_and_shown():
+    def voter(record_id: str, score: float) -> Match:
+        record = IncidentRecord(
+            id=record_id, kind=Kind.INCIDENT, title=record_id, severity_raw="SEV3"
+        )
+        return Match(record=record, score=score, dense=score, keyword=0.0, labels=0.0)
+
+    severity = suggest_severity([voter("OPS-1", 0.9), voter("OPS-2", 0.8)], "critical")
+
+    assert severity.value == Severity.SEV3
+    assert severity.alert_label == "SEV1"
+    assert "alert label" not in severity.evidence
+
+    recommendation = RecommendationOut(
+        no_close_precedent=False,
+        message="2 similar past record(s)",
+        threshold=0.42,
+        matches=[],
+        root_causes=[],
+        severity=SeverityOut(
+            value="SEV3",
+            confidence=0.63,
+            evidence=["OPS-1", "OPS-2"],
+            votes=severity.votes,
+            alert_label=severity.alert_label,
+        ),
+        category=CategoryOut(value=None, confidence=0.0, evidence=[], votes={}),
+        fixes=[],
+        latency_ms=1.0,
+    )
+    text = " ".join(render_recommendation(recommendation).split())
+    assert (
+        "the alert's own label (SEV1) was outvoted (votes: SEV1 1.00, SEV3 1.70)"
+        in text
+    )
