@@ -297,7 +297,7 @@ def require_text(
 ) -> None:
     """Reject a firing alert that has no text left to match once normalized.
 
-    fix says what to add, in the terms of the payload format.
+    fix names what to add, in the terms of the payload format.
     """
     if not has_text(alert.query_text()):
         raise InvalidAlertError(
