@@ -16,6 +16,7 @@ from recommender.http_errors import ApiError
 # Only the versioned API is checked: probes and /metrics may be scraped with
 # parameters that tools add on their own.
 CHECKED_PREFIX = "/v1/"
+MAX_NAME_SHOWN = 100
 
 
 async def check_query_parameters(request: Request) -> None:
@@ -34,22 +35,28 @@ async def check_query_parameters(request: Request) -> None:
         return
 
     for name in dict.fromkeys(request.query_params.keys()):
+        # Names are echoed cut short, as other echoed values are.
+        shown = name[:MAX_NAME_SHOWN]
         if name not in parameters:
             takes = ", ".join(sorted(parameters)) or "no query parameters"
+            what = (
+                f"unknown query parameter {shown!r}"
+                if name
+                else ("a query parameter without a name")
+            )
             raise ApiError(
                 422,
                 "invalid_input",
-                f"unknown query parameter {name!r}; {request.method} {template} "
-                f"takes: {takes}",
-                name,
+                f"{what}; {request.method} {template} takes: {takes}",
+                shown or "query",
             )
         count = len(request.query_params.getlist(name))
         if count > 1 and not parameters[name]:
             raise ApiError(
                 422,
                 "invalid_input",
-                f"query parameter {name!r} is given {count} times; give it once",
-                name,
+                f"query parameter {shown!r} is given {count} times; give it once",
+                shown,
             )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from indexer.knowledge_base import KnowledgeBase
+from indexer.severity import normalize_severity
 from recommender.alerts import Alert
 from recommender.classifier import HistoryClassifiers
 from recommender.feedback import (
@@ -166,10 +167,11 @@ class Recommender:
         """
         text = alert.query_text()
         # The alert's own severity label is its author's decision, so the model only
-        # speaks for alerts that carry none.
+        # speaks for alerts that carry none. A label that maps to no level, such
+        # as "banana", counts as none.
         severity_model = (
             self.classifiers.predict_severity(text)
-            if text and not alert.severity
+            if text and normalize_severity(alert.severity) is None
             else None
         )
         category_model = self.classifiers.predict_category(text) if text else None
@@ -221,7 +223,7 @@ class Recommender:
             return (
                 "No close precedent: no nearby record is written for this alert name "
                 f"and the best match scores {score_text(matches[0].score, bar)}, below "
-                f"the {bar:.2f} such a match needs. The nearest records and their "
+                f"the {bar:g} such a match needs. The nearest records and their "
                 "fixes are listed with low confidence; treat this as a new kind of "
                 "incident."
             )
@@ -229,7 +231,7 @@ class Recommender:
             return (
                 "No close precedent: the best match scores "
                 f"{score_text(matches[0].score, self.threshold)}, below the "
-                f"threshold of {self.threshold:.2f}. The nearest records and "
+                f"threshold of {self.threshold:g}. The nearest records and "
                 "their fixes are listed with low confidence; treat this as a new kind "
                 "of incident."
             )

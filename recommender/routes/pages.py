@@ -23,7 +23,7 @@ from recommender.alerts import Alert, parse_alertmanager, parse_plain
 from recommender.errors import InvalidAlertError
 from recommender.http_errors import ApiError
 from recommender.incidents_in_progress import group_name
-from recommender.recommendation import Recommendation, Recommender
+from recommender.recommendation import Recommendation, Recommender, score_text
 from recommender.response_schemas import incident_out, incident_summary_out
 from recommender.routes import alerts as alert_routes
 from recommender.routes import incidents
@@ -41,6 +41,8 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+# Scores that would round onto the threshold get more decimals, as on the CLI.
+templates.filters["score"] = score_text
 STATIC_TYPES = {"style.css": "text/css", "feedback.js": "text/javascript"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

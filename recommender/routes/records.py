@@ -85,6 +85,15 @@ async def put_record(
         record = await _markdown_record(request, knowledge_base, record_id)
     else:
         record = _json_record(await read_json(request))
+        if record_id is not None and record_id != record.id:
+            raise ApiError(
+                422,
+                "invalid_input",
+                f"?id= is {record_id[:80]!r} but the JSON body's id is "
+                f"{record.id[:80]!r}; ?id= is for Markdown bodies, so leave it out "
+                "or make the two equal",
+                "id",
+            )
 
     summary = await run_in_threadpool(knowledge_base.add, [record])
     logger.info(
@@ -208,14 +217,7 @@ def _json_record(document: Any) -> IncidentRecord:
         )
     started_at = _time(body.started_at, "started_at")
     ended_at = _time(body.ended_at, "ended_at")
-    if started_at and ended_at and _as_utc(ended_at) < _as_utc(started_at):
-        raise ApiError(
-            422,
-            "invalid_input",
-            f"ended_at ({ended_at.isoformat()}) is before started_at "
-            f"({started_at.isoformat()}); check the two times and their time zones",
-            "ended_at",
-        )
+    _check_time_order(started_at, ended_at)
     return IncidentRecord(
         id=body.id,
         kind=Kind(body.kind),
@@ -288,8 +290,21 @@ async def _markdown_record(
     return replace(record, source=str(target))
 
 
+def _check_time_order(started_at: datetime | None, ended_at: datetime | None) -> None:
+    """Reject a record that ends before it starts."""
+    if started_at and ended_at and _as_utc(ended_at) < _as_utc(started_at):
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"ended_at ({ended_at.isoformat()}) is before started_at "
+            f"({started_at.isoformat()}); check the two times and their time zones",
+            "ended_at",
+        )
+
+
 def _check_markdown_record(record: IncidentRecord) -> None:
-    """Apply the id rule and the size limits of JSON records to a Markdown one."""
+    """Apply the id rule, the time order and the size limits of JSON records."""
+    _check_time_order(record.started_at, record.ended_at)
     if not re.fullmatch(RECORD_ID_PATTERN, record.id) or len(record.id) > MAX_ID_CHARS:
         raise ApiError(
             422,

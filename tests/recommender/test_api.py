@@ -132,6 +132,8 @@ def test_nan_query_number_is_422(client):
         ("/v1/search?q=disk&topk=3", "topk", "unknown query parameter 'topk'"),
         ("/v1/search?q=disk&q=cert", "q", "query parameter 'q' is given 2 times"),
         ("/v1/alerts?status=firing", "status", "GET /v1/alerts takes: limit, offset"),
+        ("/v1/search?q=disk&=x", "query", "a query parameter without a name"),
+        ("/v1/search?q=disk&" + "n" * 5000 + "=1", "n" * 100, "'" + "n" * 100 + "';"),
     ],
 )
 def test_unknown_or_repeated_query_is_422(client, path, field, message):

@@ -352,6 +352,16 @@ def test_invalid_record_is_422(client, kb, change, field, message):
     assert kb.database.record_hashes() == before
 
 
+def test_json_record_with_other_query_id_is_422(client, kb):
+    before = kb.database.record_hashes()
+    response = client.post("/v1/incidents?id=OTHER-ID", json=NEW_RECORD, headers=AUTH)
+
+    body = _error(response, 422)
+    assert body["field"] == "id"
+    assert "the JSON body's id is 'PM-TEST-001'" in body["message"]
+    assert kb.database.record_hashes() == before
+
+
 ALIAS_BOMB = (
     "---\nid: PM-BOMB\n"
     'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
@@ -386,6 +396,14 @@ INVALID_MARKDOWN = [
         "---\nid: ../x\n---\n# T\n\n## Summary\nx\n",
         "id",
         "invalid",
+    ),
+    (
+        "ends before it starts",
+        "PM-BACKWARDS",
+        "---\nstarted_at: 2026-01-02T10:00:00Z\nended_at: 2026-01-02T09:00:00Z\n"
+        "---\n# T\n\n## Summary\nx\n",
+        "ended_at",
+        "is before started_at",
     ),
 ]
 

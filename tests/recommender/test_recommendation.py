@@ -145,3 +145,18 @@ def test_fixes_carry_a_fix_type(recommender):
     alerts = parse_alertmanager(_load("alertmanager-disk-full.json"))
     fixes = recommender.recommend(alerts[0]).fixes
     assert any(fix.fix_type == "capacity" for fix in fixes)
+
+
+def test_unknown_severity_label_leaves_model_on(recommender):
+    # A label that maps to no level counts as no label: the history model still
+    # speaks, as it does for an alert without one.
+    text = {"title": "Filesystem on orders-db will be full in 4 hours"}
+    without = recommender.recommend(parse_plain(text), top_k=5)
+    unknown = recommender.recommend(
+        parse_plain({**text, "severity": "banana"}), top_k=5
+    )
+
+    assert without.severity.model
+    assert unknown.severity.model == without.severity.model
+    assert unknown.severity.value == without.severity.value
+    assert unknown.severity.alert_label is None

@@ -8,6 +8,7 @@ from indexer.severity import Severity
 from recommender.recommendation import score_text
 from recommender.report import render_recommendation
 from recommender.retrieval import Match
+from recommender.routes.pages import templates
 from recommender.schemas import CategoryOut, RecommendationOut, SeverityOut
 from recommender.suggestions import shorten, suggest_root_causes, suggest_severity
 
@@ -143,3 +144,10 @@ def test_outvoted_alert_label_is_kept_and_shown():
         "the alert's own label (SEV1) was outvoted (votes: SEV1 1.00, SEV3 1.70)"
         in text
     )
+
+
+def test_page_scores_never_round_onto_threshold():
+    template = templates.from_string(
+        "{{ 0.4191|score(0.42) }} {{ 0.8123|score(0.42) }}"
+    )
+    assert template.render() == "0.419 0.81"
