@@ -36,27 +36,27 @@ async def check_query_parameters(request: Request) -> None:
 
     for name in dict.fromkeys(request.query_params.keys()):
         # Names are echoed cut short, as other echoed values are.
-        shown = name[:MAX_NAME_SHOWN]
+        echoed_name = name[:MAX_NAME_SHOWN]
         if name not in parameters:
             takes = ", ".join(sorted(parameters)) or "no query parameters"
-            what = (
-                f"unknown query parameter {shown!r}"
+            problem = (
+                f"unknown query parameter {echoed_name!r}"
                 if name
                 else ("a query parameter without a name")
             )
             raise ApiError(
                 422,
                 "invalid_input",
-                f"{what}; {request.method} {template} takes: {takes}",
-                shown or "query",
+                f"{problem}; {request.method} {template} takes: {takes}",
+                echoed_name or "query",
             )
         count = len(request.query_params.getlist(name))
         if count > 1 and not parameters[name]:
             raise ApiError(
                 422,
                 "invalid_input",
-                f"query parameter {shown!r} is given {count} times; give it once",
-                shown,
+                f"query parameter {echoed_name!r} is given {count} times; give it once",
+                echoed_name,
             )
 
 
