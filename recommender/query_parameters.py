@@ -39,11 +39,9 @@ async def check_query_parameters(request: Request) -> None:
         echoed_name = name[:MAX_NAME_SHOWN]
         if name not in parameters:
             takes = ", ".join(sorted(parameters)) or "no query parameters"
-            problem = (
-                f"unknown query parameter {echoed_name!r}"
-                if name
-                else ("a query parameter without a name")
-            )
+            problem = "a query parameter without a name"
+            if name:
+                problem = f"unknown query parameter {echoed_name!r}"
             raise ApiError(
                 422,
                 "invalid_input",
