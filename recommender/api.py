@@ -15,7 +15,7 @@ from recommender.body_limit import BodyLimitMiddleware
 from recommender.head_requests import HeadAsGetMiddleware
 from recommender.http_errors import install_error_handlers
 from recommender.intake_schemas import GrafanaWebhook, PagerDutyEvents
-from recommender.query_parameters import check_query_parameters
+from recommender.query_parameters import check_query_parameters, include_router
 from recommender.readiness import KnowledgeBaseSource, Readiness, start_loading
 from recommender.request_context import RequestContextMiddleware
 from recommender.routes import (
@@ -85,11 +85,11 @@ def create_app(
     app.add_middleware(RequestMetricsMiddleware)
     read_access = [Depends(require_read_token)]
     for module in (alerts, incidents, incidents_in_progress, notifications, pages):
-        app.include_router(module.router, dependencies=read_access)
+        include_router(app, module.router, read_access)
     for module in (coverage, patterns, status_updates):
-        app.include_router(module.router, dependencies=read_access)
+        include_router(app, module.router, read_access)
     for module in (records, health):
-        app.include_router(module.router)
+        include_router(app, module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

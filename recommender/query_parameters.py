@@ -5,13 +5,29 @@ of a repeated one, so GET /v1/alerts?status=firing listed every alert and
 ?q=disk&q=cert searched for "cert" alone, both with 200. Requests are checked
 against the query parameters that the API's own OpenAPI document lists for each
 operation.
+
+The check is an app-wide dependency, so it runs before the token check of each
+router. A bad parameter is reported only after the route's own token checks
+pass (include_router() records them), so that a caller without a token gets 401
+or 403 and learns nothing about the operation.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.params import Depends
+from fastapi.routing import APIRoute
+
+from recommender.auth import require_read_token, require_write_token
 from recommender.http_errors import ApiError
+
+TOKEN_CHECKS: tuple[Callable[[Request], None], ...] = (
+    require_read_token,
+    require_write_token,
+)
 
 # Only the versioned API is checked: probes and /metrics may be scraped with
 # parameters that tools add on their own.
@@ -38,6 +54,7 @@ async def check_query_parameters(request: Request) -> None:
         # Names are echoed cut short, as other echoed values are.
         echoed_name = name[:MAX_NAME_SHOWN]
         if name not in parameters:
+            _check_tokens(request, route)
             takes = ", ".join(sorted(parameters)) or "no query parameters"
             problem = "a query parameter without a name"
             if name:
@@ -50,12 +67,44 @@ async def check_query_parameters(request: Request) -> None:
             )
         count = len(request.query_params.getlist(name))
         if count > 1 and not parameters[name]:
+            _check_tokens(request, route)
             raise ApiError(
                 422,
                 "invalid_input",
                 f"query parameter {echoed_name!r} is given {count} times; give it once",
                 echoed_name,
             )
+
+
+def include_router(
+    app: FastAPI, router: APIRouter, dependencies: Sequence[Depends] = ()
+) -> None:
+    """Include a router in the app and note the token checks of each of its routes.
+
+    FastAPI keeps the dependencies given here apart from the route, so the
+    request's route does not show them.
+    """
+    app.include_router(router, dependencies=list(dependencies))
+    checks: dict[int, list[Callable[..., Any]]] | None = getattr(
+        app.state, "token_checks", None
+    )
+    if checks is None:
+        checks = app.state.token_checks = {}
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            declared = [*dependencies, *route.dependencies]
+            checks[id(route)] = [
+                depends.dependency
+                for depends in declared
+                if depends.dependency in TOKEN_CHECKS
+            ]
+
+
+def _check_tokens(request: Request, route: object) -> None:
+    """Run the token checks of the request's route, raising 401 or 403 first."""
+    checks = getattr(request.app.state, "token_checks", {})
+    for check in checks.get(id(route), ()):
+        check(request)
 
 
 def _query_parameters(app: FastAPI) -> dict[tuple[str, str], dict[str, bool]]:

@@ -81,6 +81,14 @@ async def search_page(
         "query": q,
         "results": None,
     }
+    text_count = len(request.query_params.getlist("q"))
+    if text_count > 1:
+        # FastAPI keeps the last value, which would search only part of the request.
+        context["error"] = (
+            f"The search text q is given {text_count} times. "
+            "Search for one text at a time."
+        )
+        return render("search.html", status=422, **context)
     if not q:
         return render("search.html", **context)
     try:

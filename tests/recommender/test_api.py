@@ -147,6 +147,15 @@ def test_probes_take_any_query(client):
     assert client.get("/metrics?name=x").status_code == 200
 
 
+def test_search_page_with_two_texts_is_422(client):
+    response = client.get("/ui/?q=disk&q=cert")
+
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "The search text q is given 2 times." in response.text
+    assert client.get("/ui/?q=disk&utm_source=chat").status_code == 200
+
+
 def test_top_k_not_a_number_is_422(client):
     body = _error(client.get("/v1/search", params={"q": "disk", "top_k": "many"}), 422)
     assert body["field"] == "top_k"

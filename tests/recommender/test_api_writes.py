@@ -194,6 +194,25 @@ def test_reads_need_token_when_configured(home, kb):
         assert closed.get("/livez").status_code == 200
 
 
+def test_token_is_checked_before_query_parameters(home, kb):
+    app = create_app(_settings(home, read_access="token"), knowledge_base=kb)
+    with TestClient(app) as closed:
+        search = "/v1/search?q=disk&bogus=1"
+        _error(closed.get(search), 401)
+        _error(closed.get("/v1/search?q=disk&q=cert"), 401)
+        _error(closed.post("/v1/incidents?bogus=1", json=NEW_RECORD), 401)
+        _error(closed.post("/v1/notifications/abc/retry?bogus=1"), 401)
+
+        body = _error(closed.get(search, headers=AUTH), 422)
+        assert body["field"] == "bogus"
+        before = kb.database.record_hashes()
+        body = _error(
+            closed.post("/v1/incidents?bogus=1", json=NEW_RECORD, headers=AUTH), 422
+        )
+        assert body["field"] == "bogus"
+        assert kb.database.record_hashes() == before
+
+
 @pytest.mark.parametrize(
     ("host", "read_access", "reads_need_token", "warned"),
     [
