@@ -28,7 +28,11 @@ def render_recommendation(rec: RecommendationOut) -> str:
     lines += render_matches(rec.matches, rec.threshold)
 
     lines += ["", "Likely root causes:"]
-    lines += _suggestions(rec.root_causes) or ["   none: no close precedent"]
+    lines += _suggestions(rec.root_causes) or [
+        "   none: no close precedent"
+        if rec.no_close_precedent
+        else "   none: the close matches record no root cause"
+    ]
     severity = rec.severity
     lines += [
         "",
@@ -58,7 +62,11 @@ def render_recommendation(rec: RecommendationOut) -> str:
             f" from {', '.join(category.evidence)})"
         ]
     lines += ["", "Suggested fixes:"]
-    lines += _suggestions(rec.fixes) or ["   none: no close precedent"]
+    lines += _suggestions(rec.fixes) or [
+        "   none: no close precedent"
+        if rec.no_close_precedent
+        else "   none: the close matches record no fix"
+    ]
     if rec.responders is not None:
         lines += ["", "Suggested responders:"]
         lines += [

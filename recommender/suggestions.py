@@ -23,8 +23,31 @@ ALERT_LABEL_WEIGHT = 1.0
 MODEL_WEIGHT = 0.5
 MODEL_EVIDENCE = "history model"
 MAX_SUGGESTION_CHARS = 500
-# A section with less prose than this (say, only commands) is passed over.
-MIN_SUGGESTION_CHARS = 40
+# A section with less prose than this, or fewer words, is passed over. Ticket
+# exports often give a cause or fix in one short line ("Restarted the worker
+# pods."), which must still count.
+MIN_SUGGESTION_CHARS = 8
+MIN_SUGGESTION_WORDS = 2
+# Section texts that only hold a place, compared in lower case without the final
+# full stop. Runbooks often leave "TODO" in a section they mean to fill in.
+PLACEHOLDERS = frozenset(
+    {
+        "todo",
+        "tbd",
+        "to do",
+        "to be added",
+        "to be done",
+        "to be determined",
+        "unknown",
+        "n/a",
+        "none",
+        "nothing",
+        "pending",
+        "see above",
+        "see below",
+        "wip",
+    }
+)
 K = TypeVar("K")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
@@ -147,12 +170,14 @@ def suggest_root_causes(matches: list[Match], limit: int = 3) -> list[Suggestion
 
 def suggest_fixes(matches: list[Match], limit: int = 3) -> list[Suggestion]:
     """Suggest fixes from the resolution, mitigation or action items of the matches."""
+    # Records that give the same fix, as repeated tickets do, make one suggestion
+    # with all of them as evidence.
     groups: dict[str, list[tuple[Match, str]]] = defaultdict(list)
     for match in matches:
         text = _first_section(match, FIX_SECTIONS)
         if text:
-            groups[f"record:{match.record.id}"].append((match, text))
-    return _with_fix_types(_rank(groups, matches, limit), matches)
+            groups[" ".join(text.lower().split())].append((match, text))
+    return _with_fix_types(_rank(groups, matches, limit, by_category=False), matches)
 
 
 def suggest_severity(
@@ -232,8 +257,16 @@ def _rounded(model: dict[str, float] | None) -> dict[str, float]:
 
 
 def _rank(
-    groups: dict[str, list[tuple[Match, str]]], matches: list[Match], limit: int
+    groups: dict[str, list[tuple[Match, str]]],
+    matches: list[Match],
+    limit: int,
+    by_category: bool = True,
 ) -> list[Suggestion]:
+    """Return the groups as suggestions, most supported first.
+
+    With by_category, a group's key is its category unless it starts with
+    "record:".
+    """
     total = sum(m.score for m in matches) or 1.0
     suggestions = []
     for key, members in groups.items():
@@ -244,7 +277,7 @@ def _rank(
                 text=best_text,
                 confidence=round(best_match.score * support / total, 4),
                 evidence=[m.record.id for m, text in members if text == best_text],
-                category=None if key.startswith("record:") else key,
+                category=key if by_category and not key.startswith("record:") else None,
                 related=[m.record.id for m, text in members if text != best_text],
             )
         )
@@ -273,9 +306,16 @@ def _first_section(match: Match, sections: tuple[str, ...]) -> str:
     """Return the first of the sections with enough prose to stand as a suggestion."""
     for name in sections:
         text = shorten(match.record.sections.get(name, ""))
-        if len(text) >= MIN_SUGGESTION_CHARS:
+        if _is_prose(text):
             return text
     return ""
+
+
+def _is_prose(text: str) -> bool:
+    """Return whether a shortened section contains prose, not only a placeholder."""
+    if len(text) < MIN_SUGGESTION_CHARS or len(text.split()) < MIN_SUGGESTION_WORDS:
+        return False
+    return text.lower().rstrip(".").strip() not in PLACEHOLDERS
 
 
 def shorten(text: str, limit: int = MAX_SUGGESTION_CHARS) -> str:

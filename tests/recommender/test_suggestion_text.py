@@ -10,7 +10,12 @@ from recommender.report import render_recommendation
 from recommender.retrieval import Match
 from recommender.routes.pages import templates
 from recommender.schemas import CategoryOut, RecommendationOut, SeverityOut
-from recommender.suggestions import shorten, suggest_root_causes, suggest_severity
+from recommender.suggestions import (
+    shorten,
+    suggest_fixes,
+    suggest_root_causes,
+    suggest_severity,
+)
 
 FENCE = "`" * 3
 
@@ -99,6 +104,63 @@ def test_root_cause_evidence_is_its_own_records():
     assert cause.related == ["PM-2"]
     assert cause.category == "crash loop"
     assert cause.confidence == 0.8
+
+
+def test_short_ticket_cause_is_suggested():
+    matches = [
+        _match("REP-0", 0.95, "Memory leak in the worker process."),
+        _match("REP-1", 0.8, "Memory leak in the worker process."),
+    ]
+
+    [cause] = suggest_root_causes(matches)
+
+    assert cause.text == "Memory leak in the worker process."
+    assert cause.evidence == ["REP-0", "REP-1"]
+
+
+def test_same_fix_of_tickets_is_one_suggestion():
+    matches = [_match(f"REP-{n}", 0.9 - n / 10, "") for n in range(3)]
+    for match in matches:
+        match.record.sections["resolution"] = "Restarted the worker  pods."
+    matches[1].record.sections["resolution"] = "restarted the worker pods."
+
+    [fix] = suggest_fixes(matches)
+
+    assert fix.text == "Restarted the worker  pods."
+    assert fix.evidence == ["REP-0", "REP-2"]
+    assert fix.related == ["REP-1"]
+    assert fix.confidence == 0.9
+    assert fix.category is None
+    assert fix.fix_type == "restart"
+
+
+@pytest.mark.parametrize("placeholder", ["TODO", "To be added.", "unknown", "n/a"])
+def test_placeholder_cause_is_passed_over(placeholder):
+    assert suggest_root_causes([_match("RB-1", 0.9, placeholder)]) == []
+
+
+def _empty_recommendation(no_close_precedent: bool) -> RecommendationOut:
+    return RecommendationOut(
+        no_close_precedent=no_close_precedent,
+        message="5 similar past record(s)",
+        threshold=0.42,
+        matches=[],
+        root_causes=[],
+        severity=SeverityOut(value=None, confidence=0.0, evidence=[], votes={}),
+        category=CategoryOut(value=None, confidence=0.0, evidence=[], votes={}),
+        fixes=[],
+        latency_ms=1.0,
+    )
+
+
+def test_report_tells_missing_cause_from_no_precedent():
+    with_precedent = render_recommendation(_empty_recommendation(False))
+    without = render_recommendation(_empty_recommendation(True))
+
+    assert "none: the close matches record no root cause" in with_precedent
+    assert "none: the close matches record no fix" in with_precedent
+    assert "no close precedent" not in with_precedent
+    assert without.count("none: no close precedent") == 2
 
 
 @pytest.mark.parametrize(
