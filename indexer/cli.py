@@ -85,14 +85,34 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
     stored = knowledge_base.database.record_sources()
     roots = [Path(source) for source in args.sources]
     plan = plan_sync(result, stored, roots, keep_removed=args.keep_removed)
+    if not result.records and plan.removed:
+        # An empty folder is more likely a failed checkout or mount than a
+        # history that was meant to be deleted.
+        print(
+            f"error: no records were read from {', '.join(args.sources)}, so the "
+            f"sync would remove all {len(plan.removed)} records from them; nothing "
+            "was changed. Check the path; to empty the knowledge base on purpose, "
+            "use 'indexer remove' or delete its folder",
+            file=sys.stderr,
+        )
+        return 1
     summary = knowledge_base.sync(plan, progress=not args.quiet)
 
+    for path, record_ids in sorted(plan.emptied.items()):
+        count = f"{len(record_ids)} record" + ("s" * (len(record_ids) != 1))
+        print(
+            f"error: {path} yielded no records, so the knowledge base keeps the "
+            f"{count} read from it before. Fix the file, or remove those records "
+            "with 'indexer remove' if they are meant to go",
+            file=sys.stderr,
+        )
+    status = 1 if plan.emptied else 0
     if not plan.added and not plan.updated and not plan.removed:
         print(
             f"nothing to do: {plan.unchanged} records unchanged, "
             f"{len(result.problems)} failed (data version {summary.data_version})"
         )
-        return 0
+        return status
     kept = f", {len(plan.kept)} kept though their source is gone" if plan.kept else ""
     print(
         f"synced: {summary.added} added, {summary.replaced} updated, "
@@ -100,7 +120,7 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
         f"{len(result.problems)} failed{kept}, in {summary.seconds:.1f} s "
         f"(data version {summary.data_version})"
     )
-    return 0
+    return status
 
 
 def _rejected_by_strict(args: argparse.Namespace, result: ReadResult) -> bool:

@@ -373,6 +373,25 @@ class Database:
             )
             return {record_id: (digest, source) for record_id, digest, source in rows}
 
+    def update_sources(self, sources: Sequence[tuple[str, str]]) -> None:
+        """Store a new source for unchanged records: (id, source) pairs.
+
+        The source is left out of the content hash, so a record read from a moved
+        file is not embedded again, only pointed at its new path.
+        """
+        if not sources:
+            return
+        with self.engine.begin() as conn:
+            for record_id, source in sources:
+                conn.execute(
+                    records_table.update()
+                    .where(records_table.c.id == record_id)
+                    .values(
+                        source=source,
+                        data=func.json_set(records_table.c.data, "$.source", source),
+                    )
+                )
+
     def record_hashes(self) -> dict[str, str]:
         """Return every record id with its content hash."""
         with self.engine.connect() as conn:

@@ -182,6 +182,9 @@ class KnowledgeBase:
         started = time.perf_counter()
         self._check_model(allow_change=False)
         changed = plan.added + plan.updated
+        if plan.moved:
+            with self._write_lock():
+                self.database.update_sources(plan.moved)
         if not changed and not plan.removed:
             return WriteSummary(
                 unchanged=plan.unchanged,

@@ -3,7 +3,10 @@
 A sync compares what the sources contain now with the database by content hash, so
 only new and changed records are embedded again. A record is gone when its source
 file lies under one of the synced sources and no longer yields it. A file that
-failed to read keeps its records, so a typo in a postmortem never deletes it.
+failed to read keeps its records, so a typo in a postmortem never deletes it. A
+file that is still there but yields no record at all, such as an export cut to
+its header row, keeps its records too. An emptied export is far more often a
+failed one than a history that was meant to be deleted.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ class SyncPlan:
     removed: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     unchanged: int = 0
+    # Unchanged records read from another path than the stored one, such as a
+    # moved folder or a CSV row that moved: (id, source now).
+    moved: list[tuple[str, str]] = field(default_factory=list)
+    # Files that exist but yielded no record, each with its stored records kept.
+    emptied: dict[str, list[str]] = field(default_factory=dict)
 
 
 def plan_sync(
@@ -57,14 +65,20 @@ def plan_sync(
             plan.updated.append(record)
         else:
             plan.unchanged += 1
+            if previous[1] != record.source:
+                plan.moved.append((record.id, record.source))
 
     failed = {source_file(problem.source) for problem in read.problems}
+    produced = {source_file(record.source) for record in read.records}
     resolved_roots = [root.resolve() for root in roots]
     for record_id, (_, source) in sorted(stored.items()):
         if record_id in seen:
             continue
         path = source_file(source)
         if path in failed or not _under(path, resolved_roots):
+            continue
+        if path not in produced and path.is_file():
+            plan.emptied.setdefault(str(path), []).append(record_id)
             continue
         (plan.kept if keep_removed else plan.removed).append(record_id)
     return plan

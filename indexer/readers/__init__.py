@@ -82,7 +82,9 @@ def read_sources(
     """
     result = ReadResult()
     for root in paths:
-        result.extend(_read_root(Path(root), mapping))
+        # Absolute, so that the stored sources still name the files when a
+        # later sync runs from another working directory.
+        result.extend(_read_root(Path(root).absolute(), mapping))
     _make_ids_unique(result.records)
 
     for problem in result.problems:

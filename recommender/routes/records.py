@@ -393,6 +393,26 @@ def _sync(knowledge_base: KnowledgeBase, sources: list[FilePath]) -> WriteSummar
         logger.warning("re-index could not read %s", problem)
     stored = knowledge_base.database.record_sources()
     plan = plan_sync(result, stored, sources)
+    if not result.records and plan.removed:
+        logger.warning(
+            "re-index read no records from %s, so its %d removals were rejected",
+            ", ".join(str(path) for path in sources),
+            len(plan.removed),
+        )
+        raise ApiError(
+            409,
+            "conflict",
+            "no records were read from the source folders, so the re-index would "
+            f"remove all {len(plan.removed)} records; nothing was changed. Check "
+            "INCIDENT_SOURCES and the folders' contents",
+            "sources",
+        )
+    for path, record_ids in sorted(plan.emptied.items()):
+        logger.warning(
+            "re-index read no records from %s, so its %d records were kept",
+            path,
+            len(record_ids),
+        )
     return knowledge_base.sync(plan)
 
 

@@ -137,3 +137,32 @@ def test_home_that_is_a_file_is_clear(tmp_path, sources, capsys):
     status, _, err = _run(capsys, "--home", str(home), "build", str(sources))
     assert status == 2
     assert "cannot create the knowledge base folder" in err
+
+
+def test_sync_of_empty_folder_changes_nothing(tmp_path, sources, capsys):
+    home = str(tmp_path / "kb")
+    _run(capsys, "--home", home, "build", "--quiet", str(sources))
+    for path in sources.iterdir():
+        path.unlink()
+
+    status, _, err = _run(capsys, "--home", home, "sync", "--quiet", str(sources))
+
+    assert status == 1
+    assert "no records were read" in err
+    assert "nothing was changed" in err
+    status, out, _ = _run(capsys, "--home", home, "stats", "--json")
+    assert json.loads(out)["records"] == 2
+
+
+def test_sync_of_header_only_export_keeps_records(tmp_path, sources, capsys):
+    home = str(tmp_path / "kb")
+    _run(capsys, "--home", home, "build", "--quiet", str(sources))
+    (sources / "tickets.csv").write_text("Issue key,Summary,Description,Priority\n")
+
+    status, _, err = _run(capsys, "--home", home, "sync", "--quiet", str(sources))
+
+    assert status == 1
+    assert "tickets.csv yielded no records" in err
+    assert "keeps the 1 record read from it before" in err
+    status, out, _ = _run(capsys, "--home", home, "stats", "--json")
+    assert json.loads(out)["records"] == 2

@@ -175,3 +175,47 @@ def _hold_lock(home: Path, ready) -> None:  # type: ignore[no-untyped-def]
     with write_lock(home, timeout=5):
         ready.set()
         time.sleep(60)
+
+
+def test_sync_keeps_records_of_emptied_file(knowledge_base, sources):
+    tickets = sources / "tickets.csv"
+    tickets.write_text("Issue key,Summary\nOPS-1,DNS lookups fail\n")
+    _sync(knowledge_base, sources)
+    tickets.write_text("Issue key,Summary\n")
+    (sources / "pm-3.md").unlink()
+
+    plan, _ = _sync(knowledge_base, sources)
+
+    assert plan.removed == ["PM-3"]
+    assert plan.emptied == {str(tickets.resolve()): ["OPS-1"]}
+    assert set(knowledge_base.database.record_hashes()) == {"PM-1", "PM-2", "OPS-1"}
+
+
+def test_sync_stores_new_source_of_moved_file(knowledge_base, sources, tmp_path):
+    moved = tmp_path / "moved"
+    sources.rename(moved)
+    version = knowledge_base.database.data_version()
+
+    plan, _ = _sync(knowledge_base, moved)
+
+    assert plan.unchanged == 3
+    assert len(plan.moved) == 3
+    assert knowledge_base.database.data_version() == version
+    record = knowledge_base.get("PM-2")
+    assert record.source == str(moved / "pm-2.md")
+    stored = knowledge_base.database.record_sources()["PM-2"][1]
+    assert stored == str(moved / "pm-2.md")
+
+    (moved / "pm-2.md").unlink()
+    plan, _ = _sync(knowledge_base, moved)
+    assert plan.removed == ["PM-2"]
+
+
+def test_sources_are_stored_absolute(knowledge_base, sources, monkeypatch):
+    monkeypatch.chdir(sources.parent)
+    read = read_sources([Path(sources.name)])
+
+    assert {r.source for r in read.records} == {
+        str(sources / f"pm-{n}.md") for n in (1, 2, 3)
+    }
+    assert {r.id for r in read.records} == {"PM-1", "PM-2", "PM-3"}

@@ -567,6 +567,11 @@ def test_reindex_syncs_configured_sources(home, kb, tmp_path):
             busy = _error(sync_client.post("/v1/reindex", headers=AUTH), 409)
         assert "already running" in busy["message"]
 
+        (source / "PM-SYNC-1.md").unlink()
+        emptied = _error(sync_client.post("/v1/reindex", headers=AUTH), 409)
+        assert "no records were read" in emptied["message"]
+        assert "PM-SYNC-1" in kb.database.record_hashes()
+
     with TestClient(create_app(_settings(home), knowledge_base=kb)) as unset:
         body = _error(unset.post("/v1/reindex", headers=AUTH), 409)
         assert "INCIDENT_SOURCES" in body["message"]
