@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,8 +15,12 @@ from indexer.console import exit_with
 from indexer.errors import IncidentRecommenderError
 from indexer.knowledge_base import KnowledgeBase
 from indexer.readers import ReadResult, load_mapping, preset_names, read_sources
+from indexer.record import IncidentRecord
 from indexer.settings import UPLOADS_FOLDER, IndexerSettings, load_settings
-from indexer.sync import plan_sync
+from indexer.sync import plan_sync, source_file
+
+# Replaced records named one by one by `indexer add`; the rest are counted.
+MAX_LISTED = 10
 
 logger = logging.getLogger(__name__)
 
@@ -67,13 +72,45 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
         print("error: no records were read from the given files", file=sys.stderr)
         return 1
 
-    summary = KnowledgeBase(settings).add(result.records)
+    knowledge_base = KnowledgeBase(settings)
+    _warn_replaced_from_other_files(knowledge_base, result.records)
+    summary = knowledge_base.add(result.records)
     print(
         f"added {summary.added} and replaced {summary.replaced} records "
         f"({summary.passages} passages), {len(result.problems)} failed, "
         f"in {summary.seconds:.2f} s (data version {summary.data_version})"
     )
     return 0
+
+
+def _warn_replaced_from_other_files(
+    knowledge_base: KnowledgeBase, records: Sequence[IncidentRecord]
+) -> None:
+    """Name each record that a record of another file is about to replace.
+
+    Two files that give the same id, such as a ticket export and a postmortem,
+    would otherwise replace each other without a word.
+    """
+    stored = knowledge_base.database.record_sources()
+    clashes = [
+        (record.id, stored[record.id][1], record.source)
+        for record in records
+        if record.id in stored
+        and source_file(stored[record.id][1]) != source_file(record.source)
+    ]
+    for record_id, stored_source, new_source in clashes[:MAX_LISTED]:
+        print(
+            f"warning: {record_id} from {stored_source} is replaced by the record of "
+            f"the same id from {new_source}; give one of them another id if both "
+            "should stay",
+            file=sys.stderr,
+        )
+    if len(clashes) > MAX_LISTED:
+        print(
+            f"warning: {len(clashes) - MAX_LISTED} more records are replaced by "
+            "records from other files",
+            file=sys.stderr,
+        )
 
 
 def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:

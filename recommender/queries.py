@@ -94,7 +94,8 @@ def read_queries(path: str | Path) -> list[LabelledQuery]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig drops the byte order mark that Windows editors write.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise SourceError(
             f"{path}: queries file not found; pass a JSON Lines file with one "

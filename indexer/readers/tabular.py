@@ -28,6 +28,10 @@ from indexer.record import IncidentRecord, Kind
 
 logger = logging.getLogger(__name__)
 
+# The csv module rejects a field over 131,072 characters as if it were badly
+# quoted. Files are read up to 20 MiB (MAX_FILE_BYTES), so one field may be as long.
+MAX_FIELD_CHARS = 20 * 2**20
+
 CSV_SUFFIXES = frozenset({".csv", ".tsv"})
 JSON_SUFFIXES = frozenset({".json"})
 JSON_LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
@@ -133,9 +137,12 @@ def _csv_rows(
     Blank lines are skipped. A row that the csv module rejects, or that has more
     fields than the header, goes to problems and the next rows are still read.
     """
+    if csv.field_size_limit() < MAX_FIELD_CHARS:
+        csv.field_size_limit(MAX_FIELD_CHARS)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     header: list[str] | None = None
     rows: list[_RawRecord] = []
+    short_rows: list[int] = []
     end = 0
     while True:
         start = end + 1
@@ -161,8 +168,23 @@ def _csv_rows(
             )
             problems.append(ReadProblem(source, str(start), reason))
         else:
+            if len(fields) < len(header):
+                short_rows.append(start)
             data = _row_dict(header, fields)
             rows.append(_RawRecord(data, str(start), f"{source}:{start}", flat=True))
+
+    if short_rows and header is not None:
+        # Some exports leave out trailing empty fields, but a short row may also
+        # be one that an unquoted line break cut in two. One line per file.
+        logger.warning(
+            "%s: %d rows have fewer fields than the header's %d (first on line %d); "
+            "their missing fields are taken as empty. Quote values that contain a "
+            "line break",
+            source,
+            len(short_rows),
+            len(header),
+            short_rows[0],
+        )
     return rows
 
 

@@ -67,15 +67,22 @@ def test_add_replaces_and_stats_counts(tmp_path, sources, capsys):
     edited = tmp_path / "edited.md"
     edited.write_text(POSTMORTEM.replace("ran out of disk", "disk full again"))
 
-    status, out, _ = _run(capsys, "--home", home, "add", str(edited))
+    status, out, err = _run(capsys, "--home", home, "add", str(edited))
     assert status == 0
     assert "added 0 and replaced 1 records" in out
+    assert f"PM-TEST-001 from {sources / 'pm.md'} is replaced" in err
+    assert f"same id from {edited}" in err
+
+    edited.write_text(POSTMORTEM.replace("ran out of disk", "disk full twice"))
+    status, out, err = _run(capsys, "--home", home, "add", str(edited))
+    assert "replaced 1 records" in out
+    assert "warning" not in err
 
     status, out, _ = _run(capsys, "--home", home, "stats", "--json")
     stats = json.loads(out)
     assert stats["records"] == 1
     assert stats["vectors"] == stats["passages"]
-    assert stats["data_version"] == 2
+    assert stats["data_version"] == 3
 
 
 def test_remove_unknown_id_is_clear_error(tmp_path, sources, capsys):

@@ -134,6 +134,39 @@ def test_csv_bad_rows_reported_by_line(tmp_path: Path) -> None:
     assert "4 fields but the header has 3" in problems["7"].reason
 
 
+def test_csv_short_row_is_warned(tmp_path: Path, caplog) -> None:
+    text = (
+        "Issue key,Summary,Description,Team,Created\n"
+        "OPS-1,Redis evicts keys,Eviction started after\n"
+        "maxmemory too low,ops,2023-01-01\n"
+        "OPS-2,Disk full,Volume at 100%,storage\n"
+    )
+    _write(tmp_path / "j", "split.csv", text)
+
+    result = read_sources([tmp_path / "j"])
+
+    assert [r.id for r in result.records] == ["OPS-1", "maxmemory too low", "OPS-2"]
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1
+    assert "split.csv: 3 rows have fewer fields than the header's 5" in warned[0]
+    assert "(first on line 2)" in warned[0]
+    assert "Quote values that contain a line break" in warned[0]
+
+
+def test_csv_field_over_csv_module_limit(tmp_path: Path) -> None:
+    description = "x" * 200_000
+    _write(
+        tmp_path / "j",
+        "long.csv",
+        f"Issue key,Summary,Description\nOPS-1,Long,{description}\n",
+    )
+
+    result = read_sources([tmp_path / "j"])
+
+    assert result.problems == []
+    assert result.records[0].sections["description"] == description
+
+
 def test_csv_missing_id_value(tmp_path: Path) -> None:
     _write(tmp_path / "j", "x.csv", "Issue key,Summary\n,No key\nOPS-2,Keyed\n")
 

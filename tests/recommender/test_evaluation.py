@@ -96,6 +96,16 @@ def test_read_queries_each_alert_kind(tmp_path):
     assert queries[3].to_alert().alertname == "NodeFilesystemSpaceFillingUp"
 
 
+def test_read_queries_skips_byte_order_mark(tmp_path):
+    path = tmp_path / "queries.jsonl"
+    line = _line(id="bom", query="orders-db replica lag")
+    path.write_bytes(b"\xef\xbb\xbf" + line.encode("utf-8") + b"\n")
+
+    [query] = read_queries(path)
+
+    assert query.id == "bom"
+
+
 def test_read_queries_accepts_documented_examples(tmp_path):
     guide = (REPO_ROOT / "docs" / "EVALUATE.md").read_text(encoding="utf-8")
     block = re.search(r"One line of each kind:\n\n```json\n(.*?)```", guide, re.S)
