@@ -73,6 +73,7 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
         return 1
 
     knowledge_base = KnowledgeBase(settings)
+    _keep_path_ids(knowledge_base, result.records)
     _warn_replaced_from_other_files(knowledge_base, result.records)
     summary = knowledge_base.add(result.records)
     print(
@@ -81,6 +82,41 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
         f"in {summary.seconds:.2f} s (data version {summary.data_version})"
     )
     return 0
+
+
+def _keep_path_ids(
+    knowledge_base: KnowledgeBase, records: Sequence[IncidentRecord]
+) -> None:
+    """Give a record the id that the same file got before, when both come from paths.
+
+    A file without an id of its own is named by its path under the folder given
+    on the command line: "src/postmortems/db-outage" after `indexer build src`, but
+    "postmortems/db-outage" after `indexer add src/postmortems/db-outage.md`.
+    Without this, adding an edited file again would store it twice.
+    """
+    stored_ids = {
+        source: record_id
+        for record_id, (_, source) in knowledge_base.database.record_sources().items()
+    }
+    for record in records:
+        stored_id = stored_ids.get(record.source)
+        if (
+            stored_id is not None
+            and stored_id != record.id
+            and _is_path_id(record.id, record.source)
+            and _is_path_id(stored_id, record.source)
+        ):
+            logger.info(
+                "%s keeps the id %s that it was stored under", record.source, stored_id
+            )
+            record.id = stored_id
+
+
+def _is_path_id(record_id: str, source: str) -> bool:
+    """Return whether an id is made from its file's path rather than given."""
+    if "/" not in record_id:
+        return False
+    return Path(source).with_suffix("").as_posix().endswith("/" + record_id)
 
 
 def _warn_replaced_from_other_files(
@@ -218,6 +254,8 @@ def _read(args: argparse.Namespace) -> ReadResult:
         print(f"failed: {problem}", file=sys.stderr)
     for path in result.skipped:
         logger.info("skipped (not a supported incident file): %s", path)
+    for path in result.empty:
+        print(f"warning: {path} contains no records", file=sys.stderr)
     print(
         f"read {len(result.records)} records, {len(result.problems)} failed, "
         f"{len(result.skipped)} skipped"

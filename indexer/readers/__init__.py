@@ -154,7 +154,10 @@ def _read_file(
         return ReadResult(problems=[ReadProblem(str(path), None, reason)])
     if reader is None:
         return ReadResult(skipped=[str(path)])
-    return reader(path, _default_id(path, root))
+    result = reader(path, _default_id(path, root))
+    if not result.records and not result.problems:
+        result.empty.append(str(path))
+    return result
 
 
 def _is_skipped_name(name: str) -> bool:

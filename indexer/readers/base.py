@@ -35,14 +35,18 @@ class ReadResult:
         problems: Files and records that could not be read.
         skipped: Paths of files left out on purpose (hidden files, READMEs,
             templates, unsupported file types), so callers can count them.
+        empty: Paths of files that were read without a problem but held no
+            record, such as a CSV export with only its header row.
     """
 
     records: list[IncidentRecord] = field(default_factory=list)
     problems: list[ReadProblem] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
 
     def extend(self, other: ReadResult) -> None:
-        """Append the records, problems and skipped paths of another result."""
+        """Append the records, problems and paths of another result."""
         self.records.extend(other.records)
         self.problems.extend(other.problems)
         self.skipped.extend(other.skipped)
+        self.empty.extend(other.empty)

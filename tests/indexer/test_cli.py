@@ -169,7 +169,30 @@ def test_sync_of_header_only_export_keeps_records(tmp_path, sources, capsys):
     status, _, err = _run(capsys, "--home", home, "sync", "--quiet", str(sources))
 
     assert status == 1
+    assert f"warning: {sources / 'tickets.csv'} contains no records" in err
     assert "tickets.csv yielded no records" in err
     assert "keeps the 1 record read from it before" in err
     status, out, _ = _run(capsys, "--home", home, "stats", "--json")
     assert json.loads(out)["records"] == 2
+
+
+def test_add_of_file_without_id_keeps_its_id(tmp_path, capsys):
+    folder = tmp_path / "src" / "postmortems"
+    folder.mkdir(parents=True)
+    postmortem = folder / "db-outage.md"
+    postmortem.write_text(
+        "# Orders DB outage\n\n## Summary\nThe primary ran out of disk.\n"
+    )
+    home = str(tmp_path / "kb")
+    _run(capsys, "--home", home, "build", "--quiet", str(tmp_path / "src"))
+    postmortem.write_text(
+        "# Orders DB outage\n\n## Summary\nThe WAL volume filled up.\n"
+    )
+
+    status, out, err = _run(capsys, "--home", home, "add", str(postmortem))
+
+    assert status == 0
+    assert "added 0 and replaced 1 records" in out
+    assert "warning" not in err
+    status, out, _ = _run(capsys, "--home", home, "stats", "--json")
+    assert json.loads(out)["records"] == 1

@@ -370,6 +370,10 @@ def test_files_without_records(tmp_path: Path) -> None:
 
     assert not result.records
     assert not result.problems
+    assert result.empty == [
+        str(tmp_path / "j" / "empty.json"),
+        str(tmp_path / "j" / "header.csv"),
+    ]
 
 
 def test_explicit_mapping_records_path_missing(tmp_path: Path) -> None:
