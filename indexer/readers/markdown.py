@@ -172,7 +172,7 @@ def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     front_text = "\n".join(lines[1:end])
     try:
         _reject_aliases(front_text)
-        data = yaml.safe_load(front_text)
+        data = yaml.load(front_text, Loader=_FrontMatterLoader)
     except yaml.YAMLError as error:
         raise _MarkdownError(*_yaml_problem(error)) from error
     except RecursionError:
@@ -192,6 +192,24 @@ def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
         )
     body = "\n" * end + "\n".join(lines[end + 1 :])
     return data, body
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """A safe YAML loader that reads only true and false as booleans.
+
+    PyYAML follows YAML 1.1, where yes, no, on and off are booleans too, so
+    `service: no` or `team: on` would be stored as "false" and "true".
+    """
+
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_FrontMatterLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_FrontMatterLoader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def _reject_aliases(front_text: str) -> None:

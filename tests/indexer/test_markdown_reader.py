@@ -389,3 +389,18 @@ def test_front_matter_labels_mapping(tmp_path: Path) -> None:
     record = _read_one(tmp_path / "pm").records[0]
 
     assert record.labels == {"service": "api", "category": "dns"}
+
+
+def test_front_matter_yes_and_no_stay_text(tmp_path: Path) -> None:
+    text = (
+        "---\nid: PM-NO\nservice: no\nteam: on\ncustomer_facing: yes\n"
+        "paged: true\n---\n# Norway outage\n\n## Impact\n\nx\n"
+    )
+    _write(tmp_path / "pm", "x.md", text)
+
+    record = _read_one(tmp_path / "pm").records[0]
+
+    assert record.labels["service"] == "no"
+    assert record.labels["team"] == "on"
+    assert record.labels["customer_facing"] == "yes"
+    assert record.labels["paged"] == "true"
