@@ -17,9 +17,9 @@ from indexer.knowledge_base import KnowledgeBase
 from indexer.readers import ReadResult, load_mapping, preset_names, read_sources
 from indexer.record import IncidentRecord
 from indexer.settings import UPLOADS_FOLDER, IndexerSettings, load_settings
-from indexer.sync import plan_sync, source_file
+from indexer.sync import SyncPlan, plan_sync, source_file
 
-# Replaced records named one by one by `indexer add`; the rest are counted.
+# Records named one by one in warnings and dry runs; the rest are counted.
 MAX_LISTED = 10
 
 logger = logging.getLogger(__name__)
@@ -169,6 +169,9 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
             file=sys.stderr,
         )
         return 1
+    if args.dry_run:
+        _print_plan(plan)
+        return 1 if plan.emptied else 0
     summary = knowledge_base.sync(plan, progress=not args.quiet)
 
     for path, record_ids in sorted(plan.emptied.items()):
@@ -194,6 +197,27 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
         f"(data version {summary.data_version})"
     )
     return status
+
+
+def _print_plan(plan: SyncPlan) -> None:
+    """Print what a sync would change, naming the records, and change nothing."""
+    kept = [record_id for ids in plan.emptied.values() for record_id in ids]
+    print(
+        f"dry run, nothing was changed: {len(plan.added)} to add, "
+        f"{len(plan.updated)} to update, {len(plan.removed)} to remove, "
+        f"{len(plan.kept) + len(kept)} to keep though their source is gone or "
+        f"empty, {plan.unchanged} unchanged"
+    )
+    for verb, record_ids in (
+        ("add", [record.id for record in plan.added]),
+        ("update", [record.id for record in plan.updated]),
+        ("remove", plan.removed),
+        ("keep", plan.kept + kept),
+    ):
+        for record_id in record_ids[:MAX_LISTED]:
+            print(f"  {verb} {record_id}")
+        if len(record_ids) > MAX_LISTED:
+            print(f"  {verb} {len(record_ids) - MAX_LISTED} more")
 
 
 def _rejected_by_strict(args: argparse.Namespace, result: ReadResult) -> bool:
@@ -292,6 +316,12 @@ def _parser() -> argparse.ArgumentParser:
         "--keep-removed",
         action="store_true",
         help="keep records whose source file or entry is gone",
+    )
+    sync.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print which records the sync would add, update and remove, and "
+        "change nothing",
     )
     add = commands.add_parser("add", help="add or replace records from files, in place")
     for command, handler in ((build, _build), (add, _add), (sync, _sync)):

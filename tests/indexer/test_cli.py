@@ -196,3 +196,22 @@ def test_add_of_file_without_id_keeps_its_id(tmp_path, capsys):
     assert "warning" not in err
     status, out, _ = _run(capsys, "--home", home, "stats", "--json")
     assert json.loads(out)["records"] == 1
+
+
+def test_sync_dry_run_lists_and_changes_nothing(tmp_path, sources, capsys):
+    home = str(tmp_path / "kb")
+    _run(capsys, "--home", home, "build", "--quiet", str(sources))
+    (sources / "pm.md").unlink()
+    (sources / "new.md").write_text(POSTMORTEM.replace("PM-TEST-001", "PM-TEST-002"))
+
+    status, out, _ = _run(
+        capsys, "--home", home, "sync", "--dry-run", "--quiet", str(sources)
+    )
+
+    assert status == 0
+    assert "dry run, nothing was changed: 1 to add, 0 to update, 1 to remove" in out
+    assert "  add PM-TEST-002" in out
+    assert "  remove PM-TEST-001" in out
+    status, out, _ = _run(capsys, "--home", home, "stats", "--json")
+    assert json.loads(out)["data_version"] == 1
+    assert json.loads(out)["records"] == 2
