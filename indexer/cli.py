@@ -201,18 +201,18 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
 
 def _print_plan(plan: SyncPlan) -> None:
     """Print what a sync would change, naming the records, and change nothing."""
-    kept = [record_id for ids in plan.emptied.values() for record_id in ids]
+    emptied_ids = [record_id for ids in plan.emptied.values() for record_id in ids]
     print(
         f"dry run, nothing was changed: {len(plan.added)} to add, "
         f"{len(plan.updated)} to update, {len(plan.removed)} to remove, "
-        f"{len(plan.kept) + len(kept)} to keep though their source is gone or "
+        f"{len(plan.kept) + len(emptied_ids)} to keep though their source is gone or "
         f"empty, {plan.unchanged} unchanged"
     )
     for verb, record_ids in (
         ("add", [record.id for record in plan.added]),
         ("update", [record.id for record in plan.updated]),
         ("remove", plan.removed),
-        ("keep", plan.kept + kept),
+        ("keep", plan.kept + emptied_ids),
     ):
         for record_id in record_ids[:MAX_LISTED]:
             print(f"  {verb} {record_id}")
