@@ -17,7 +17,7 @@ from indexer.knowledge_base import KnowledgeBase
 from indexer.readers import ReadResult, load_mapping, preset_names, read_sources
 from indexer.record import IncidentRecord
 from indexer.settings import UPLOADS_FOLDER, IndexerSettings, load_settings
-from indexer.sync import SyncPlan, plan_sync, source_file
+from indexer.sync import SyncPlan, plan_sync, restore_duplicate_ids, source_file
 
 # Records named one by one in warnings and dry runs; the rest are counted.
 MAX_LISTED = 10
@@ -73,6 +73,7 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
         return 1
 
     knowledge_base = KnowledgeBase(settings)
+    restore_duplicate_ids(result.records, knowledge_base.database.record_sources())
     _keep_path_ids(knowledge_base, result.records)
     _warn_replaced_from_other_files(knowledge_base, result.records)
     summary = knowledge_base.add(result.records)
@@ -156,6 +157,7 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
 
     knowledge_base = KnowledgeBase(settings, create=False)
     stored = knowledge_base.database.record_sources()
+    restore_duplicate_ids(result.records, stored)
     roots = [Path(source) for source in args.sources]
     plan = plan_sync(result, stored, roots, keep_removed=args.keep_removed)
     if not result.records and plan.removed:

@@ -11,6 +11,7 @@ failed one than a history that was meant to be deleted.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,8 +20,12 @@ from pathlib import Path
 from indexer.readers import ReadResult
 from indexer.record import IncidentRecord
 
+logger = logging.getLogger(__name__)
+
 # A source is a path, with ":line" or "#key" when a file contains many records.
 _SOURCE = re.compile(r"^(?P<path>.*?)(?::\d+|#.*)?$")
+# The suffix that the readers append to the second and later uses of an id.
+_DUPLICATE = re.compile(r"^(?P<base>.+)~\d+$")
 
 
 @dataclass
@@ -92,3 +97,53 @@ def source_file(source: str) -> Path:
 
 def _under(path: Path, roots: Sequence[Path]) -> bool:
     return any(path == root or root in path.parents for root in roots)
+
+
+def restore_duplicate_ids(
+    records: Sequence[IncidentRecord], stored: dict[str, tuple[str, str]]
+) -> None:
+    """Give records that share an id the suffixed ids they were stored under.
+
+    The readers keep an id for the first record that uses it and append "~2",
+    "~3" to later ones, in the order of the files. A new file that sorts first
+    would take the plain id from the record that had it, so feedback and links
+    would point at other text. A record read from the same source as a stored
+    one of its group gets that stored id back; the others take the ids left.
+    """
+    groups: dict[str, list[IncidentRecord]] = {}
+    for record in records:
+        groups.setdefault(_base_id(record.id), []).append(record)
+    shared = {base: group for base, group in groups.items() if len(group) > 1}
+    if not shared:
+        return
+
+    stored_ids: dict[str, dict[str, str]] = {}
+    for record_id, (_, source) in stored.items():
+        base = _base_id(record_id)
+        if base in shared:
+            stored_ids.setdefault(base, {})[source] = record_id
+    for base, group in shared.items():
+        by_source = stored_ids.get(base, {})
+        restored = {id(r): by_source[r.source] for r in group if r.source in by_source}
+        assigned = set(restored.values())
+        unused_ids = (f"{base}~{n}" if n > 1 else base for n in range(1, 10**6))
+        for record in group:
+            read_id = record.id
+            if id(record) in restored:
+                record.id = restored[id(record)]
+            else:
+                record.id = next(
+                    candidate for candidate in unused_ids if candidate not in assigned
+                )
+            if record.id != read_id:
+                logger.info(
+                    "%s is stored as %s, not %s, so that stored records keep their ids",
+                    record.source,
+                    record.id,
+                    read_id,
+                )
+
+
+def _base_id(record_id: str) -> str:
+    match = _DUPLICATE.match(record_id)
+    return match.group("base") if match else record_id

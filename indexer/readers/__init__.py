@@ -216,7 +216,7 @@ def _make_ids_unique(records: list[IncidentRecord]) -> None:
             number += 1
         unique = f"{record.id}~{number}"
         logger.warning(
-            "duplicate id %s in %s (first seen in %s); stored as %s",
+            "duplicate id %s in %s (first seen in %s); read as %s",
             record.id,
             record.source,
             first_source[record.id],

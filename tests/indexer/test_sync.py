@@ -9,7 +9,7 @@ from indexer.knowledge_base import KnowledgeBase
 from indexer.lock import write_lock
 from indexer.readers import read_sources
 from indexer.settings import IndexerSettings
-from indexer.sync import plan_sync
+from indexer.sync import plan_sync, restore_duplicate_ids
 
 
 def _postmortem(number: int, summary: str) -> str:
@@ -45,7 +45,9 @@ def knowledge_base(tmp_path, embedder, sources):
 
 def _sync(kb: KnowledgeBase, sources: Path, keep_removed: bool = False):
     read = read_sources([sources])
-    plan = plan_sync(read, kb.database.record_sources(), [sources], keep_removed)
+    stored = kb.database.record_sources()
+    restore_duplicate_ids(read.records, stored)
+    plan = plan_sync(read, stored, [sources], keep_removed)
     return plan, kb.sync(plan)
 
 
@@ -219,3 +221,20 @@ def test_sources_are_stored_absolute(knowledge_base, sources, monkeypatch):
         str(sources / f"pm-{n}.md") for n in (1, 2, 3)
     }
     assert {r.id for r in read.records} == {"PM-1", "PM-2", "PM-3"}
+
+
+def test_duplicate_ids_stay_with_their_files(knowledge_base, sources):
+    (sources / "pm-5.md").write_text(_postmortem(2, "Second file with the id PM-2."))
+    _sync(knowledge_base, sources)
+    stored = knowledge_base.database.record_sources()
+    assert stored["PM-2~2"][1] == str(sources / "pm-5.md")
+
+    (sources / "a-first.md").write_text(_postmortem(2, "A third file, sorted first."))
+    plan, _ = _sync(knowledge_base, sources)
+
+    assert [r.id for r in plan.added] == ["PM-2~3"]
+    assert plan.updated == []
+    stored = knowledge_base.database.record_sources()
+    assert stored["PM-2"][1] == str(sources / "pm-2.md")
+    assert stored["PM-2~2"][1] == str(sources / "pm-5.md")
+    assert stored["PM-2~3"][1] == str(sources / "a-first.md")
