@@ -192,6 +192,28 @@ def _evaluate(args: argparse.Namespace, settings: ServiceSettings) -> int:
             "nothing to evaluate; build it with 'indexer build FOLDER'"
         )
 
+    relevant = {rid for query in queries for rid in query.relevant_ids or ()}
+    excluded = {rid for query in queries for rid in query.exclude_ids}
+    if relevant and not relevant & known_ids:
+        example = sorted(relevant)[0]
+        print(
+            f"error: none of the {len(relevant)} relevant ids in {args.queries} is "
+            f"in the knowledge base in {settings.home} (one is {example!r}); the "
+            "queries were written for another knowledge base, or --home points at "
+            "the wrong one",
+            file=sys.stderr,
+        )
+        return 2
+    for name, ids in (("relevant_ids", relevant), ("exclude_ids", excluded)):
+        unknown = sorted(ids - known_ids)
+        if unknown:
+            listed = ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+            print(
+                f"warning: {len(unknown)} of the {len(ids)} ids in {name} are not in "
+                f"the knowledge base: {listed}",
+                file=sys.stderr,
+            )
+
     recommender = Recommender(knowledge_base, threshold=settings.threshold)
     predictions = predict(recommender, queries, top_k=args.top_k)
     result = score(

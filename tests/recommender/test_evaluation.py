@@ -484,3 +484,44 @@ def test_evaluate_command_rejects_bad_bootstrap(capsys, value):
         main(["evaluate", "--queries", str(QUERIES), "--bootstrap", value])
     assert raised.value.code == 2
     assert "--bootstrap" in capsys.readouterr().err
+
+
+def test_evaluate_command_with_foreign_ids(sample_home, tmp_path, capsys):
+    queries = _write(
+        tmp_path,
+        _line(query="disk full", relevant_ids=["OTHER-1"]),
+        _line(query="cert expired", relevant_ids=["OTHER-2"]),
+    )
+    status = main(["--home", str(sample_home), "evaluate", "--queries", str(queries)])
+    _, err = capsys.readouterr()
+    assert status == 2
+    assert "error: none of the 2 relevant ids" in err
+    assert "'OTHER-1'" in err
+
+
+def test_evaluate_command_warns_about_unknown_ids(sample_home, tmp_path, capsys):
+    queries = _write(
+        tmp_path,
+        _line(
+            query="certificate expired on checkout",
+            relevant_ids=["PM-2024-007", "GONE-1"],
+            exclude_ids=["GONE-2"],
+        ),
+    )
+    status = main(
+        [
+            "--home",
+            str(sample_home),
+            "evaluate",
+            "--queries",
+            str(queries),
+            "--bootstrap",
+            "0",
+        ]
+    )
+    _, err = capsys.readouterr()
+    assert status == 0
+    assert "warning: 1 of the 2 ids in relevant_ids are not in" in err
+    assert "GONE-1" in err
+    assert "warning: 1 of the 1 ids in exclude_ids are not in" in err
+    assert "GONE-2" in err
