@@ -73,7 +73,9 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
         return 1
 
     knowledge_base = KnowledgeBase(settings)
-    restore_duplicate_ids(result.records, knowledge_base.database.record_sources())
+    restore_duplicate_ids(
+        result.records, knowledge_base.database.record_sources(), replace_held=True
+    )
     _keep_path_ids(knowledge_base, result.records)
     _warn_replaced_from_other_files(knowledge_base, result.records)
     summary = knowledge_base.add(result.records)
@@ -160,14 +162,29 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
     restore_duplicate_ids(result.records, stored)
     roots = [Path(source) for source in args.sources]
     plan = plan_sync(result, stored, roots, keep_removed=args.keep_removed)
-    if not result.records and plan.removed:
-        # An empty folder is more likely a failed checkout or mount than a
-        # history that was meant to be deleted.
+    if plan.unread:
+        for source, record_ids in sorted(plan.unread.items()):
+            print(
+                f"error: no records were read from {source}, so the sync would "
+                f"remove all {len(record_ids)} records from it; nothing was changed. "
+                "Check the path; to empty it on purpose, use 'indexer remove' or "
+                "delete the knowledge base folder",
+                file=sys.stderr,
+            )
+        return 1
+    if plan.relative:
         print(
-            f"error: no records were read from {', '.join(args.sources)}, so the "
-            f"sync would remove all {len(plan.removed)} records from them; nothing "
-            "was changed. Check the path; to empty the knowledge base on purpose, "
-            "use 'indexer remove' or delete its folder",
+            f"warning: {len(plan.relative)} records not read now have a relative "
+            "source path, stored by an older version, and were looked for under "
+            f"{Path.cwd()}; run the sync once from the folder the knowledge base "
+            "was built in, so that deleted files are removed",
+            file=sys.stderr,
+        )
+    if args.strict and plan.emptied:
+        print(
+            "error: --strict is set and "
+            + ", ".join(sorted(plan.emptied))
+            + " yielded no records; nothing was written",
             file=sys.stderr,
         )
         return 1
@@ -185,16 +202,17 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
             file=sys.stderr,
         )
     status = 1 if plan.emptied else 0
+    moved = f", {len(plan.moved)} with a new source path" if plan.moved else ""
     if not plan.added and not plan.updated and not plan.removed:
         print(
-            f"nothing to do: {plan.unchanged} records unchanged, "
+            f"nothing to do: {plan.unchanged} records unchanged{moved}, "
             f"{len(result.problems)} failed (data version {summary.data_version})"
         )
         return status
     kept = f", {len(plan.kept)} kept though their source is gone" if plan.kept else ""
     print(
         f"synced: {summary.added} added, {summary.replaced} updated, "
-        f"{summary.removed} removed, {summary.unchanged} unchanged, "
+        f"{summary.removed} removed, {summary.unchanged} unchanged{moved}, "
         f"{len(result.problems)} failed{kept}, in {summary.seconds:.1f} s "
         f"(data version {summary.data_version})"
     )

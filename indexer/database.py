@@ -197,6 +197,7 @@ class Database:
         keyword_texts: Sequence[dict[str, str]],
         remove_ids: Sequence[str] = (),
         replace_all: bool = False,
+        sources: Sequence[tuple[str, str]] = (),
     ) -> Change:
         """Insert or replace records and delete others, in one transaction.
 
@@ -204,6 +205,8 @@ class Database:
         record is deleted too, so a full rebuild that dies half-way leaves the
         previous knowledge base intact. Removed passage ids are kept with the new
         data version, so an index of an older version can catch up in place.
+        sources are (id, source) pairs of unchanged records read from a new path,
+        stored in the same transaction (see update_sources()).
         """
         removed: list[int] = []
         added: list[int] = []
@@ -218,6 +221,7 @@ class Database:
                 conn.execute(text("DELETE FROM records_fts"))
             for record_id in remove_ids:
                 removed.extend(self._delete(conn, record_id))
+            _store_sources(conn, sources)
             for (record, passages, vectors), keywords in zip(
                 items, keyword_texts, strict=True
             ):
@@ -382,15 +386,7 @@ class Database:
         if not sources:
             return
         with self.engine.begin() as conn:
-            for record_id, source in sources:
-                conn.execute(
-                    records_table.update()
-                    .where(records_table.c.id == record_id)
-                    .values(
-                        source=source,
-                        data=func.json_set(records_table.c.data, "$.source", source),
-                    )
-                )
+            _store_sources(conn, sources)
 
     def record_hashes(self) -> dict[str, str]:
         """Return every record id with its content hash."""
@@ -754,6 +750,18 @@ def _integer_pairs(conn: Connection, query: str, params: tuple[int, ...]) -> np.
 def match_expression(terms: Sequence[str]) -> str:
     """Return an FTS5 query that matches a record containing any of the terms."""
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
+def _store_sources(conn: Connection, sources: Sequence[tuple[str, str]]) -> None:
+    for record_id, source in sources:
+        conn.execute(
+            records_table.update()
+            .where(records_table.c.id == record_id)
+            .values(
+                source=source,
+                data=func.json_set(records_table.c.data, "$.source", source),
+            )
+        )
 
 
 def _count(conn: Connection, table: Table) -> int:

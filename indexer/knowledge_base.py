@@ -177,15 +177,16 @@ class KnowledgeBase:
     def sync(self, plan: SyncPlan, progress: bool = False) -> WriteSummary:
         """Apply a sync plan: embed only new and changed records, in one transaction.
 
-        A plan with no change writes nothing and keeps the data version.
+        A plan without new, changed or removed records keeps the data version; it
+        only stores the new paths of moved files, if any.
         """
         started = time.perf_counter()
         self._check_model(allow_change=False)
         changed = plan.added + plan.updated
-        if plan.moved:
-            with self._write_lock():
-                self.database.update_sources(plan.moved)
         if not changed and not plan.removed:
+            if plan.moved:
+                with self._write_lock():
+                    self.database.update_sources(plan.moved)
             return WriteSummary(
                 unchanged=plan.unchanged,
                 seconds=time.perf_counter() - started,
@@ -194,7 +195,9 @@ class KnowledgeBase:
 
         items, keywords = self._prepare(changed, self._boilerplate(), progress)
         with self._write_lock():
-            change = self.database.apply(items, keywords, remove_ids=plan.removed)
+            change = self.database.apply(
+                items, keywords, remove_ids=plan.removed, sources=plan.moved
+            )
             self.vectors.checkpoint(force=True)
         return WriteSummary(
             added=len(plan.added),

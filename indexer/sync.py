@@ -12,18 +12,32 @@ failed one than a history that was meant to be deleted.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.readers import ReadResult
+from indexer.readers.tabular import (
+    CSV_SUFFIXES,
+    JSON_LINES_SUFFIXES,
+    JSON_SUFFIXES,
+)
 from indexer.record import IncidentRecord
 
 logger = logging.getLogger(__name__)
 
-# A source is a path, with ":line" or "#key" when a file contains many records.
-_SOURCE = re.compile(r"^(?P<path>.*?)(?::\d+|#.*)?$")
+# A source is a path, with ":line" or "#key" when an export file contains many
+# records. The path is the shortest prefix that ends in an export's suffix and is
+# followed by such a part, so a "#" or ":" elsewhere in a path stays in it.
+_EXPORT_SUFFIXES = "|".join(
+    re.escape(suffix.lstrip("."))
+    for suffix in sorted(CSV_SUFFIXES | JSON_SUFFIXES | JSON_LINES_SUFFIXES)
+)
+_SOURCE = re.compile(
+    rf"^(?P<path>.*?\.(?:{_EXPORT_SUFFIXES}))(?::\d+|#.*)$", re.IGNORECASE | re.DOTALL
+)
 # The suffix that the readers append to the second and later uses of an id.
 _DUPLICATE = re.compile(r"^(?P<base>.+)~\d+$")
 
@@ -42,6 +56,12 @@ class SyncPlan:
     moved: list[tuple[str, str]] = field(default_factory=list)
     # Files that exist but yielded no record, each with its stored records kept.
     emptied: dict[str, list[str]] = field(default_factory=dict)
+    # Given sources that yielded no record at all, each with the stored records
+    # under it that the sync would have removed. A sync with any refuses to run.
+    unread: dict[str, list[str]] = field(default_factory=dict)
+    # Records not read whose stored source is a relative path, as versions before
+    # absolute sources wrote them: they are resolved against the working folder.
+    relative: list[str] = field(default_factory=list)
 
 
 def plan_sync(
@@ -75,66 +95,120 @@ def plan_sync(
 
     failed = {source_file(problem.source) for problem in read.problems}
     produced = {source_file(record.source) for record in read.records}
-    resolved_roots = [root.resolve() for root in roots]
+    containing = _RootFinder(roots)
+    read_roots = {
+        index for record in read.records for index in containing(record.source)
+    }
     for record_id, (_, source) in sorted(stored.items()):
         if record_id in seen:
             continue
+        if not Path(_source_path(source)).is_absolute():
+            plan.relative.append(record_id)
+        in_roots = containing(source)
         path = source_file(source)
-        if path in failed or not _under(path, resolved_roots):
+        if path in failed or not in_roots:
             continue
         if path not in produced and path.is_file():
             plan.emptied.setdefault(str(path), []).append(record_id)
+            continue
+        if not read_roots & set(in_roots):
+            # A source that yielded nothing at all is more likely an empty
+            # checkout or mount than a history that was meant to be deleted.
+            for index in in_roots:
+                plan.unread.setdefault(str(roots[index]), []).append(record_id)
             continue
         (plan.kept if keep_removed else plan.removed).append(record_id)
     return plan
 
 
+class _RootFinder:
+    """Finds which of the synced roots contain a source, by path or by real path.
+
+    Both are compared. A file in a symbolic link to a folder lies under the root
+    by its path only. A stored source of a root that is itself a link to a
+    release folder lies under it by its real path only.
+    """
+
+    def __init__(self, roots: Sequence[Path]) -> None:
+        self.paths = [Path(os.path.normpath(root.absolute())) for root in roots]
+        self.real_paths = [root.resolve() for root in roots]
+
+    def __call__(self, source: str) -> list[int]:
+        path = Path(os.path.normpath(_source_path(source).absolute()))
+        real_path = path.resolve()
+        return [
+            index
+            for index in range(len(self.paths))
+            if _under(path, self.paths[index])
+            or _under(real_path, self.real_paths[index])
+        ]
+
+
 def source_file(source: str) -> Path:
     """Return the resolved file path of a record's source."""
+    return _source_path(source).resolve()
+
+
+def _source_path(source: str) -> Path:
     match = _SOURCE.match(source)
-    return Path(match.group("path") if match else source).resolve()
+    return Path(match.group("path") if match else source)
 
 
-def _under(path: Path, roots: Sequence[Path]) -> bool:
-    return any(path == root or root in path.parents for root in roots)
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
 
 
 def restore_duplicate_ids(
-    records: Sequence[IncidentRecord], stored: dict[str, tuple[str, str]]
+    records: Sequence[IncidentRecord],
+    stored: dict[str, tuple[str, str]],
+    replace_held: bool = False,
 ) -> None:
-    """Give records that share an id the suffixed ids they were stored under.
+    """Keep each stored id with the file it was stored for.
 
     The readers keep an id for the first record that uses it and append "~2",
-    "~3" to later ones, in the order of the files. A new file that sorts first
-    would take the plain id from the record that had it, so feedback and links
-    would point at other text. A record read from the same source as a stored
-    one of its group gets that stored id back; the others take the ids left.
+    "~3" to later ones, in the order of the files read. A new file that sorts
+    first, or a sync of one of two folders that share an id, would give a stored
+    record's id to another file's record, so feedback and links would point at
+    other text. A record read from the source of a stored record of its id or a
+    suffixed one gets that stored id back. Any other record keeps its id as read,
+    unless the stored record of that id comes from another file that still
+    exists. It then gets the next free suffix. With
+    replace_held, as `indexer add` has it, a record may take an id that another
+    file holds and so replace that file's record.
     """
+    bases = {_base_id(record.id) for record in records}
+    owners: dict[str, dict[str, str]] = {}
+    for record_id, (_, source) in stored.items():
+        base = _base_id(record_id)
+        if base in bases:
+            owners.setdefault(base, {})[record_id] = source
     groups: dict[str, list[IncidentRecord]] = {}
     for record in records:
         groups.setdefault(_base_id(record.id), []).append(record)
-    shared = {base: group for base, group in groups.items() if len(group) > 1}
-    if not shared:
-        return
 
-    stored_ids: dict[str, dict[str, str]] = {}
-    for record_id, (_, source) in stored.items():
-        base = _base_id(record_id)
-        if base in shared:
-            stored_ids.setdefault(base, {})[source] = record_id
-    for base, group in shared.items():
-        by_source = stored_ids.get(base, {})
-        restored = {id(r): by_source[r.source] for r in group if r.source in by_source}
+    for base, group in groups.items():
+        owner_of = owners.get(base, {})
+        if not owner_of:
+            continue
+        id_of_source = {source: record_id for record_id, source in owner_of.items()}
+        restored = {
+            id(r): id_of_source[r.source] for r in group if r.source in id_of_source
+        }
         assigned = set(restored.values())
         unused_ids = (f"{base}~{n}" if n > 1 else base for n in range(1, 10**6))
         for record in group:
             read_id = record.id
             if id(record) in restored:
                 record.id = restored[id(record)]
-            else:
+            elif read_id in assigned or (
+                not replace_held and _held_elsewhere(owner_of, read_id, record)
+            ):
                 record.id = next(
-                    candidate for candidate in unused_ids if candidate not in assigned
+                    candidate
+                    for candidate in unused_ids
+                    if candidate not in assigned and candidate not in owner_of
                 )
+            assigned.add(record.id)
             if record.id != read_id:
                 logger.info(
                     "%s is stored as %s, not %s, so that stored records keep their ids",
@@ -142,6 +216,17 @@ def restore_duplicate_ids(
                     record.id,
                     read_id,
                 )
+
+
+def _held_elsewhere(
+    owner_of: dict[str, str], record_id: str, record: IncidentRecord
+) -> bool:
+    """Return whether the stored record_id comes from another, existing file."""
+    owner = owner_of.get(record_id)
+    if owner is None:
+        return False
+    path = source_file(owner)
+    return path != source_file(record.source) and path.is_file()
 
 
 def _base_id(record_id: str) -> str:

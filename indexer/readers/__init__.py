@@ -81,10 +81,13 @@ def read_sources(
         records become problems instead of exceptions.
     """
     result = ReadResult()
+    # Each file is read once, also when two given folders overlap or one is
+    # given twice: its records would otherwise be stored again under "~2" ids.
+    read_files: set[Path] = set()
     for root in paths:
         # Absolute, so that the stored sources still name the files when a
         # later sync runs from another working directory.
-        result.extend(_read_root(Path(root).absolute(), mapping))
+        result.extend(_read_root(Path(root).absolute(), mapping, read_files))
     _make_ids_unique(result.records)
 
     for problem in result.problems:
@@ -99,8 +102,12 @@ def read_sources(
     return result
 
 
-def _read_root(root: Path, mapping: FieldMapping | None) -> ReadResult:
+def _read_root(
+    root: Path, mapping: FieldMapping | None, read_files: set[Path]
+) -> ReadResult:
     if root.is_file():
+        if _read_before(root, read_files):
+            return ReadResult()
         return _read_file(root, root.parent, mapping, explicit=True)
     if root.exists() and not root.is_dir():
         reason = "not a regular file or directory (a pipe or device?); skipped"
@@ -111,8 +118,19 @@ def _read_root(root: Path, mapping: FieldMapping | None) -> ReadResult:
 
     result = ReadResult()
     for path in _walk(root, result):
-        result.extend(_read_file(path, root, mapping, explicit=False))
+        if not _read_before(path, read_files):
+            result.extend(_read_file(path, root, mapping, explicit=False))
     return result
+
+
+def _read_before(path: Path, read_files: set[Path]) -> bool:
+    """Return whether the file was read already in this call, and note it."""
+    real = path.resolve()
+    if real in read_files:
+        logger.info("%s was read already under another given path; read once", path)
+        return True
+    read_files.add(real)
+    return False
 
 
 def _walk(root: Path, result: ReadResult) -> Iterator[Path]:
@@ -122,7 +140,15 @@ def _walk(root: Path, result: ReadResult) -> Iterator[Path]:
         reason = f"cannot list the directory: {error.strerror}"
         result.problems.append(ReadProblem(str(error.filename), None, reason))
 
-    for folder, subfolders, files in os.walk(root, onerror=report):
+    # Symbolic links to folders are followed, as a checkout linked into the
+    # sources is common, and each real folder is walked once so a loop ends.
+    walked: set[str] = set()
+    for folder, subfolders, files in os.walk(root, onerror=report, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in walked:
+            subfolders[:] = []
+            continue
+        walked.add(real)
         hidden = sorted(name for name in subfolders if name.startswith("."))
         result.skipped.extend(os.path.join(folder, name) for name in hidden)
         subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))

@@ -394,18 +394,20 @@ def _sync(knowledge_base: KnowledgeBase, sources: list[FilePath]) -> WriteSummar
     stored = knowledge_base.database.record_sources()
     restore_duplicate_ids(result.records, stored)
     plan = plan_sync(result, stored, sources)
-    if not result.records and plan.removed:
+    if plan.unread:
+        unread = ", ".join(sorted(plan.unread))
+        removals = sum(len(ids) for ids in plan.unread.values())
         logger.warning(
             "re-index read no records from %s, so its %d removals were rejected",
-            ", ".join(str(path) for path in sources),
-            len(plan.removed),
+            unread,
+            removals,
         )
         raise ApiError(
             409,
             "conflict",
-            "no records were read from the source folders, so the re-index would "
-            f"remove all {len(plan.removed)} records; nothing was changed. Check "
-            "INCIDENT_SOURCES and the folders' contents",
+            f"no records were read from {unread}, so the re-index would remove "
+            f"{removals} records; nothing was changed. Check INCIDENT_SOURCES and "
+            "the folders' contents",
             "sources",
         )
     for path, record_ids in sorted(plan.emptied.items()):

@@ -238,3 +238,90 @@ def test_duplicate_ids_stay_with_their_files(knowledge_base, sources):
     assert stored["PM-2"][1] == str(sources / "pm-2.md")
     assert stored["PM-2~2"][1] == str(sources / "pm-5.md")
     assert stored["PM-2~3"][1] == str(sources / "a-first.md")
+
+
+def test_sync_of_emptied_second_root_removes_nothing(knowledge_base, sources, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "pm-9.md").write_text(_postmortem(9, "Clock skew broke JWT validation."))
+    _sync(knowledge_base, other)
+    for path in sources.iterdir():
+        path.unlink()
+
+    read = read_sources([sources, other])
+    plan = plan_sync(read, knowledge_base.database.record_sources(), [sources, other])
+
+    assert plan.removed == []
+    assert plan.unread == {str(sources): ["PM-1", "PM-2", "PM-3"]}
+
+
+def test_sync_handles_hash_in_paths(tmp_path, embedder):
+    folder = tmp_path / "team #2"
+    folder.mkdir()
+    (folder / "pm-1.md").write_text(_postmortem(1, "The disk of orders-db filled."))
+    (folder / "pm-2.md").write_text(_postmortem(2, "DNS lookups returned SERVFAIL."))
+    tickets = folder / "jira #1.csv"
+    tickets.write_text("Issue key,Summary\nOPS-1,DNS lookups fail\nOPS-2,Disk full\n")
+    kb = KnowledgeBase(IndexerSettings(home=tmp_path / "kb"), embedder=embedder)
+    kb.build(read_sources([folder]).records)
+
+    tickets.write_text("Issue key,Summary\n")
+    (folder / "pm-1.md").unlink()
+    plan, _ = _sync(kb, folder)
+
+    assert plan.removed == ["PM-1"]
+    assert plan.emptied == {str(tickets.resolve()): ["OPS-1", "OPS-2"]}
+
+
+def test_folder_given_twice_is_read_once(sources):
+    read = read_sources([sources, sources, sources / "pm-1.md"])
+
+    assert sorted(r.id for r in read.records) == ["PM-1", "PM-2", "PM-3"]
+
+
+def test_symlinked_folder_is_read_and_synced(knowledge_base, sources, tmp_path):
+    linked = tmp_path / "linked-postmortems"
+    linked.mkdir()
+    (linked / "pm-7.md").write_text(_postmortem(7, "Kafka consumers lagged behind."))
+    (sources / "more").symlink_to(linked)
+    (sources / "loop").symlink_to(sources)
+
+    plan, _ = _sync(knowledge_base, sources)
+    assert [r.id for r in plan.added] == ["PM-7"]
+
+    (linked / "pm-7.md").unlink()
+    plan, _ = _sync(knowledge_base, sources)
+    assert plan.removed == ["PM-7"]
+
+
+def test_syncs_of_two_folders_sharing_an_id(tmp_path, embedder):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    (first / "pm.md").write_text(_postmortem(1, "The disk of orders-db filled."))
+    (second / "pm.md").write_text(_postmortem(1, "DNS lookups returned SERVFAIL."))
+    kb = KnowledgeBase(IndexerSettings(home=tmp_path / "kb"), embedder=embedder)
+    kb.build(read_sources([first, second]).records)
+    before = kb.database.record_sources()
+
+    for folder in (first, second, first, second):
+        plan, _ = _sync(kb, folder)
+        assert (plan.added, plan.updated, plan.removed) == ([], [], [])
+
+    assert kb.database.record_sources() == before
+    (second / "new.md").write_text(_postmortem(1, "A third file with the same id."))
+    plan, _ = _sync(kb, second)
+    assert [r.id for r in plan.added] == ["PM-1~3"]
+    assert plan.updated == []
+
+
+def test_sync_notes_relative_sources(knowledge_base, sources):
+    stored = knowledge_base.database.record_sources()
+    knowledge_base.database.update_sources([("PM-2", "postmortems/pm-2.md")])
+    (sources / "pm-2.md").unlink()
+
+    read = read_sources([sources])
+    plan = plan_sync(read, knowledge_base.database.record_sources(), [sources])
+
+    assert plan.relative == ["PM-2"]
+    assert stored["PM-1"][1] == str(sources / "pm-1.md")
