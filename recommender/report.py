@@ -110,7 +110,10 @@ def _suggestions(suggestions: list[SuggestionOut]) -> list[str]:
         lines.append(_wrap(head + suggestion.text, indent=len(head)))
         source = "from " + ", ".join(suggestion.evidence)
         if suggestion.related:
-            source += "; same category: " + ", ".join(suggestion.related)
+            # A fix's related records give the same fix in other case or
+            # punctuation; a root cause's are the other matches of its category.
+            label = "same category" if suggestion.category else "same fix"
+            source += f"; {label}: " + ", ".join(suggestion.related)
         lines.append(_wrap(source, indent=len(head)))
     return lines
 

@@ -107,7 +107,8 @@ class SuggestionOut(BaseModel):
     related: list[str] = Field(
         default_factory=list,
         description="Root causes: ids of the other matches of the same category, "
-        "which add to the confidence but may name other causes.",
+        "which add to the confidence but may name other causes. Fixes: ids of the "
+        "matches that give the same fix in other case or punctuation.",
     )
     category: str | None = None
     fix_type: str | None = Field(default=None, description="Kind of fix, for fixes.")

@@ -28,26 +28,16 @@ MAX_SUGGESTION_CHARS = 500
 # pods."), which must still count.
 MIN_SUGGESTION_CHARS = 8
 MIN_SUGGESTION_WORDS = 2
-# Section texts that only hold a place, compared in lower case without the final
-# full stop. Runbooks often leave "TODO" in a section they mean to fill in.
-PLACEHOLDERS = frozenset(
-    {
-        "todo",
-        "tbd",
-        "to do",
-        "to be added",
-        "to be done",
-        "to be determined",
-        "unknown",
-        "n/a",
-        "none",
-        "nothing",
-        "pending",
-        "see above",
-        "see below",
-        "wip",
-    }
+# Section texts that only hold a place, matched at the start of a text of at
+# most PLACEHOLDER_WORDS words. Runbooks and tickets often leave "TODO", "TBD
+# after RCA" or "See OPS-123" in a section they mean to fill in.
+PLACEHOLDER = re.compile(
+    r"^(?:root cause |cause |fix )?(?:todo|tbd|to do|to be \w+|unknown|n/?a|none|"
+    r"nothing|pending|wip|under investigation|investigating|see (?:above|below|"
+    r"[A-Z][A-Z0-9]*-\d+))\b",
+    re.IGNORECASE,
 )
+PLACEHOLDER_WORDS = 4
 K = TypeVar("K")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
@@ -176,7 +166,7 @@ def suggest_fixes(matches: list[Match], limit: int = 3) -> list[Suggestion]:
     for match in matches:
         text = _first_section(match, FIX_SECTIONS)
         if text:
-            groups[" ".join(text.lower().split())].append((match, text))
+            groups[" ".join(text.lower().split()).rstrip(".!;")].append((match, text))
     return _with_fix_types(_rank(groups, matches, limit, by_category=False), matches)
 
 
@@ -313,9 +303,10 @@ def _first_section(match: Match, sections: tuple[str, ...]) -> str:
 
 def _is_prose(text: str) -> bool:
     """Return whether a shortened section contains prose, not only a placeholder."""
-    if len(text) < MIN_SUGGESTION_CHARS or len(text.split()) < MIN_SUGGESTION_WORDS:
+    words = text.split()
+    if len(text) < MIN_SUGGESTION_CHARS or len(words) < MIN_SUGGESTION_WORDS:
         return False
-    return text.lower().rstrip(".").strip() not in PLACEHOLDERS
+    return len(words) > PLACEHOLDER_WORDS or not PLACEHOLDER.match(text)
 
 
 def shorten(text: str, limit: int = MAX_SUGGESTION_CHARS) -> str:

@@ -163,3 +163,20 @@ def test_cli_unknown_template_lists_names(sample_home, capsys):
 
     assert main(arguments) == 2
     assert "available: chat, stakeholder" in capsys.readouterr().err
+
+
+def test_precedents_without_cause_are_named(updater, recommender):
+    alert = _alert("alert-cert-expiry.json")
+    recommendation = recommender.recommend(alert)
+    recommendation.root_causes = []
+    precedent_ids = [m.record.id for m in recommendation.matches[:2]]
+
+    update = updater.render([alert], recommendation, None, now=NOW)
+    chat = updater.render([alert], recommendation, None, "chat", now=NOW)
+
+    assert recommendation.no_close_precedent is False
+    assert "No close precedent" not in update.text
+    assert "no cause. The cause is unknown and under investigation." in update.text
+    assert precedent_ids[0] in update.text
+    assert "Cause unknown: similar past incidents" in chat.text
+    assert "no close precedent" not in chat.text

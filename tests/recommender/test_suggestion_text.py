@@ -9,7 +9,12 @@ from recommender.recommendation import score_text
 from recommender.report import render_recommendation
 from recommender.retrieval import Match
 from recommender.routes.pages import templates
-from recommender.schemas import CategoryOut, RecommendationOut, SeverityOut
+from recommender.schemas import (
+    CategoryOut,
+    RecommendationOut,
+    SeverityOut,
+    SuggestionOut,
+)
 from recommender.suggestions import (
     shorten,
     suggest_fixes,
@@ -122,7 +127,7 @@ def test_same_fix_of_tickets_is_one_suggestion():
     matches = [_match(f"REP-{n}", 0.9 - n / 10, "") for n in range(3)]
     for match in matches:
         match.record.sections["resolution"] = "Restarted the worker  pods."
-    matches[1].record.sections["resolution"] = "restarted the worker pods."
+    matches[1].record.sections["resolution"] = "restarted the worker pods"
 
     [fix] = suggest_fixes(matches)
 
@@ -134,9 +139,32 @@ def test_same_fix_of_tickets_is_one_suggestion():
     assert fix.fix_type == "restart"
 
 
-@pytest.mark.parametrize("placeholder", ["TODO", "To be added.", "unknown", "n/a"])
+@pytest.mark.parametrize(
+    "placeholder",
+    [
+        "TODO",
+        "To be added.",
+        "unknown",
+        "n/a",
+        "Root cause unknown",
+        "Under investigation.",
+        "TBD after RCA",
+        "Pending postmortem",
+        "See OPS-2001",
+    ],
+)
 def test_placeholder_cause_is_passed_over(placeholder):
     assert suggest_root_causes([_match("RB-1", 0.9, placeholder)]) == []
+
+
+@pytest.mark.parametrize(
+    "cause",
+    ["Unknown client flooded the login API", "None of the replicas had quorum"],
+)
+def test_prose_starting_like_placeholder_is_kept(cause):
+    [suggestion] = suggest_root_causes([_match("PM-1", 0.9, cause)])
+
+    assert suggestion.text == cause
 
 
 def _empty_recommendation(no_close_precedent: bool) -> RecommendationOut:
@@ -213,3 +241,21 @@ def test_page_scores_never_round_onto_threshold():
         "{{ 0.4191|score(0.42) }} {{ 0.8123|score(0.42) }}"
     )
     assert template.render() == "0.419 0.81"
+
+
+def test_report_labels_related_fix_records():
+    recommendation = _empty_recommendation(False)
+    recommendation.fixes = [
+        SuggestionOut(
+            text="Restarted the worker pods.",
+            confidence=0.9,
+            evidence=["REP-0"],
+            related=["REP-1"],
+            fix_type="restart",
+        )
+    ]
+
+    text = render_recommendation(recommendation)
+
+    assert "from REP-0; same fix: REP-1" in text
+    assert "same category" not in text
