@@ -17,7 +17,13 @@ from indexer.knowledge_base import KnowledgeBase
 from indexer.readers import ReadResult, load_mapping, preset_names, read_sources
 from indexer.record import IncidentRecord
 from indexer.settings import UPLOADS_FOLDER, IndexerSettings, load_settings
-from indexer.sync import SyncPlan, plan_sync, restore_duplicate_ids, source_file
+from indexer.sync import (
+    SyncPlan,
+    keep_path_ids,
+    plan_sync,
+    restore_duplicate_ids,
+    source_file,
+)
 
 # Records named one by one in warnings and dry runs; the rest are counted.
 MAX_LISTED = 10
@@ -73,10 +79,9 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
         return 1
 
     knowledge_base = KnowledgeBase(settings)
-    restore_duplicate_ids(
-        result.records, knowledge_base.database.record_sources(), replace_held=True
-    )
-    _keep_path_ids(knowledge_base, result.records)
+    stored = knowledge_base.database.record_sources()
+    keep_path_ids(result.records, stored)
+    restore_duplicate_ids(result.records, stored, replace_held=True)
     _warn_replaced_from_other_files(knowledge_base, result.records)
     summary = knowledge_base.add(result.records)
     print(
@@ -85,41 +90,6 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
         f"in {summary.seconds:.2f} s (data version {summary.data_version})"
     )
     return 0
-
-
-def _keep_path_ids(
-    knowledge_base: KnowledgeBase, records: Sequence[IncidentRecord]
-) -> None:
-    """Give a record the id that the same file got before, when both come from paths.
-
-    A file without an id of its own is named by its path under the folder given
-    on the command line: "src/postmortems/db-outage" after `indexer build src`, but
-    "postmortems/db-outage" after `indexer add src/postmortems/db-outage.md`.
-    Without this, adding an edited file again would store it twice.
-    """
-    stored_ids = {
-        source: record_id
-        for record_id, (_, source) in knowledge_base.database.record_sources().items()
-    }
-    for record in records:
-        stored_id = stored_ids.get(record.source)
-        if (
-            stored_id is not None
-            and stored_id != record.id
-            and _is_path_id(record.id, record.source)
-            and _is_path_id(stored_id, record.source)
-        ):
-            logger.info(
-                "%s keeps the id %s that it was stored under", record.source, stored_id
-            )
-            record.id = stored_id
-
-
-def _is_path_id(record_id: str, source: str) -> bool:
-    """Return whether an id is made from its file's path rather than given."""
-    if "/" not in record_id:
-        return False
-    return Path(source).with_suffix("").as_posix().endswith("/" + record_id)
 
 
 def _warn_replaced_from_other_files(
@@ -159,14 +129,16 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
 
     knowledge_base = KnowledgeBase(settings, create=False)
     stored = knowledge_base.database.record_sources()
+    keep_path_ids(result.records, stored)
     restore_duplicate_ids(result.records, stored)
     roots = [Path(source) for source in args.sources]
     plan = plan_sync(result, stored, roots, keep_removed=args.keep_removed)
     if plan.unread:
         for source, record_ids in sorted(plan.unread.items()):
+            count = f"{len(record_ids)} record" + ("s" * (len(record_ids) != 1))
             print(
                 f"error: no records were read from {source}, so the sync would "
-                f"remove all {len(record_ids)} records from it; nothing was changed. "
+                f"remove its {count}; nothing was changed. "
                 "Check the path; to empty it on purpose, use 'indexer remove' or "
                 "delete the knowledge base folder",
                 file=sys.stderr,
@@ -188,9 +160,12 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
             file=sys.stderr,
         )
         return 1
+    # A scheduled sync must notice a file it could not read, although the file's
+    # records are kept.
+    status = 1 if plan.emptied or result.problems else 0
     if args.dry_run:
         _print_plan(plan)
-        return 1 if plan.emptied else 0
+        return status
     summary = knowledge_base.sync(plan, progress=not args.quiet)
 
     for path, record_ids in sorted(plan.emptied.items()):
@@ -201,7 +176,6 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
             "with 'indexer remove' if they are meant to go",
             file=sys.stderr,
         )
-    status = 1 if plan.emptied else 0
     moved = f", {len(plan.moved)} with a new source path" if plan.moved else ""
     if not plan.added and not plan.updated and not plan.removed:
         print(
@@ -226,7 +200,7 @@ def _print_plan(plan: SyncPlan) -> None:
         f"dry run, nothing was changed: {len(plan.added)} to add, "
         f"{len(plan.updated)} to update, {len(plan.removed)} to remove, "
         f"{len(plan.kept) + len(emptied_ids)} to keep though their source is gone or "
-        f"empty, {plan.unchanged} unchanged"
+        f"empty, {plan.unchanged} unchanged ({len(plan.moved)} with a new source path)"
     )
     for verb, record_ids in (
         ("add", [record.id for record in plan.added]),

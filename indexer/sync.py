@@ -96,8 +96,12 @@ def plan_sync(
     failed = {source_file(problem.source) for problem in read.problems}
     produced = {source_file(record.source) for record in read.records}
     containing = _RootFinder(roots)
+    # Which given sources yielded records, each counted at its deepest source,
+    # once per file rather than once per row.
     read_roots = {
-        index for record in read.records for index in containing(record.source)
+        max(found, key=lambda index: len(containing.paths[index].parts))
+        for source in {str(_source_path(r.source)) for r in read.records}
+        if (found := containing(source))
     }
     for record_id, (_, source) in sorted(stored.items()):
         if record_id in seen:
@@ -111,13 +115,17 @@ def plan_sync(
         if path not in produced and path.is_file():
             plan.emptied.setdefault(str(path), []).append(record_id)
             continue
-        if not read_roots & set(in_roots):
-            # A source that yielded nothing at all is more likely an empty
-            # checkout or mount than a history that was meant to be deleted.
-            for index in in_roots:
-                plan.unread.setdefault(str(roots[index]), []).append(record_id)
+        if keep_removed:
+            plan.kept.append(record_id)
             continue
-        (plan.kept if keep_removed else plan.removed).append(record_id)
+        # The deepest given source is the one the file belongs to. One that
+        # yielded nothing at all is more likely an empty checkout or mount than
+        # a history that was meant to be deleted.
+        deepest = max(in_roots, key=lambda index: len(containing.paths[index].parts))
+        if deepest not in read_roots:
+            plan.unread.setdefault(str(roots[deepest]), []).append(record_id)
+            continue
+        plan.removed.append(record_id)
     return plan
 
 
@@ -158,6 +166,41 @@ def _under(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
+def keep_path_ids(
+    records: Sequence[IncidentRecord], stored: dict[str, tuple[str, str]]
+) -> None:
+    """Give a record the id that the same file got before, when both come from paths.
+
+    A file without an id of its own is named by its path under the folder given
+    on the command line. It is "src/pm/db-outage" after `indexer build src`, but
+    "pm/db-outage" after `indexer add src/pm/db-outage.md` or `indexer sync
+    src/pm`. It starts with "r2/" when the folder is a link to a release folder
+    r2. Without this, the file would be stored again under the new id, and the
+    verdicts on the old one left behind.
+    """
+    stored_ids = {source: record_id for record_id, (_, source) in stored.items()}
+    for record in records:
+        stored_id = stored_ids.get(record.source)
+        if (
+            stored_id is not None
+            and stored_id != record.id
+            and _is_path_id(record.id, record.source)
+            and _is_path_id(stored_id, record.source)
+        ):
+            logger.info(
+                "%s keeps the id %s that it was stored under", record.source, stored_id
+            )
+            record.id = stored_id
+
+
+def _is_path_id(record_id: str, source: str) -> bool:
+    """Return whether an id is a folder name and the file's path under it."""
+    _, _, relative = record_id.partition("/")
+    if not relative:
+        return False
+    return Path(source).with_suffix("").as_posix().endswith("/" + relative)
+
+
 def restore_duplicate_ids(
     records: Sequence[IncidentRecord],
     stored: dict[str, tuple[str, str]],
@@ -173,8 +216,8 @@ def restore_duplicate_ids(
     suffixed one gets that stored id back. Any other record keeps its id as read,
     unless the stored record of that id comes from another file that still
     exists. It then gets the next free suffix. With
-    replace_held, as `indexer add` has it, a record may take an id that another
-    file holds and so replace that file's record.
+    replace_held, as `indexer add` has it, a record may take the id of another
+    file's record and so replace it.
     """
     bases = {_base_id(record.id) for record in records}
     owners: dict[str, dict[str, str]] = {}
@@ -188,12 +231,24 @@ def restore_duplicate_ids(
 
     for base, group in groups.items():
         owner_of = owners.get(base, {})
-        if not owner_of:
+        if not owner_of or (
+            len(group) == 1 and owner_of == {group[0].id: group[0].source}
+        ):
+            # Nothing to restore: the common case of one file and its own id.
             continue
+        # Unchanged content first: an inserted row shifts the line numbers in
+        # the sources of the rows below it.
+        restored: dict[int, str] = {}
+        _restore_by_content(group, owner_of, stored, restored)
         id_of_source = {source: record_id for record_id, source in owner_of.items()}
-        restored = {
-            id(r): id_of_source[r.source] for r in group if r.source in id_of_source
-        }
+        for record in group:
+            stored_id = id_of_source.get(record.source)
+            if (
+                id(record) not in restored
+                and stored_id is not None
+                and stored_id not in restored.values()
+            ):
+                restored[id(record)] = stored_id
         assigned = set(restored.values())
         unused_ids = (f"{base}~{n}" if n > 1 else base for n in range(1, 10**6))
         for record in group:
@@ -216,6 +271,32 @@ def restore_duplicate_ids(
                     record.id,
                     read_id,
                 )
+
+
+def _restore_by_content(
+    group: Sequence[IncidentRecord],
+    owner_of: dict[str, str],
+    stored: dict[str, tuple[str, str]],
+    restored: dict[int, str],
+) -> None:
+    """Restore the ids of records whose content is unchanged, id aside.
+
+    A row inserted above others in an export shifts their line numbers, so their
+    sources no longer tell which stored record they are. A record whose content
+    is the same as a stored record's of its group gets that record's id.
+    """
+    free_ids = [rid for rid in owner_of if rid not in restored.values()]
+    for record in group:
+        if id(record) in restored or not free_ids:
+            continue
+        read_id = record.id
+        for stored_id in free_ids:
+            record.id = stored_id
+            if record.content_hash() == stored[stored_id][0]:
+                restored[id(record)] = stored_id
+                free_ids.remove(stored_id)
+                break
+        record.id = read_id
 
 
 def _held_elsewhere(

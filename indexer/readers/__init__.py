@@ -87,7 +87,8 @@ def read_sources(
     for root in paths:
         # Absolute, so that the stored sources still name the files when a
         # later sync runs from another working directory.
-        result.extend(_read_root(Path(root).absolute(), mapping, read_files))
+        absolute = Path(os.path.normpath(Path(root).absolute()))
+        result.extend(_read_root(absolute, mapping, read_files))
     _make_ids_unique(result.records)
 
     for problem in result.problems:
@@ -242,7 +243,8 @@ def _make_ids_unique(records: list[IncidentRecord]) -> None:
             number += 1
         unique = f"{record.id}~{number}"
         logger.warning(
-            "duplicate id %s in %s (first seen in %s); read as %s",
+            "duplicate id %s in %s (first seen in %s); one of them gets a suffix "
+            "such as %s, and a sync keeps the suffix stored for each file",
             record.id,
             record.source,
             first_source[record.id],

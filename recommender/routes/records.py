@@ -30,7 +30,7 @@ from indexer.readers import read_sources
 from indexer.readers.markdown import read_markdown
 from indexer.record import SECTION_NAMES, IncidentRecord, Kind
 from indexer.settings import UPLOADS_FOLDER
-from indexer.sync import plan_sync, restore_duplicate_ids
+from indexer.sync import keep_path_ids, plan_sync, restore_duplicate_ids
 from recommender.alert_fields import json_kind
 from recommender.auth import require_write_token
 from recommender.feedback import FeedbackEntry
@@ -392,6 +392,7 @@ def _sync(knowledge_base: KnowledgeBase, sources: list[FilePath]) -> WriteSummar
     for problem in result.problems:
         logger.warning("re-index could not read %s", problem)
     stored = knowledge_base.database.record_sources()
+    keep_path_ids(result.records, stored)
     restore_duplicate_ids(result.records, stored)
     plan = plan_sync(result, stored, sources)
     if plan.unread:

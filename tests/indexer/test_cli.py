@@ -204,11 +204,13 @@ def test_sync_dry_run_lists_and_changes_nothing(tmp_path, sources, capsys):
     (sources / "pm.md").unlink()
     (sources / "new.md").write_text(POSTMORTEM.replace("PM-TEST-001", "PM-TEST-002"))
 
-    status, out, _ = _run(
+    status, out, err = _run(
         capsys, "--home", home, "sync", "--dry-run", "--quiet", str(sources)
     )
 
-    assert status == 0
+    # tickets.csv has a row without an id, and a failed read makes a sync exit 1.
+    assert status == 1
+    assert "tickets.csv:3" in err
     assert "dry run, nothing was changed: 1 to add, 0 to update, 1 to remove" in out
     assert "  add PM-TEST-002" in out
     assert "  remove PM-TEST-001" in out

@@ -1,4 +1,5 @@
 import multiprocessing
+import shutil
 import time
 from pathlib import Path
 
@@ -7,9 +8,9 @@ import pytest
 from indexer.errors import KnowledgeBaseError
 from indexer.knowledge_base import KnowledgeBase
 from indexer.lock import write_lock
-from indexer.readers import read_sources
+from indexer.readers import load_mapping, read_sources
 from indexer.settings import IndexerSettings
-from indexer.sync import plan_sync, restore_duplicate_ids
+from indexer.sync import keep_path_ids, plan_sync, restore_duplicate_ids
 
 
 def _postmortem(number: int, summary: str) -> str:
@@ -46,6 +47,7 @@ def knowledge_base(tmp_path, embedder, sources):
 def _sync(kb: KnowledgeBase, sources: Path, keep_removed: bool = False):
     read = read_sources([sources])
     stored = kb.database.record_sources()
+    keep_path_ids(read.records, stored)
     restore_duplicate_ids(read.records, stored)
     plan = plan_sync(read, stored, [sources], keep_removed)
     return plan, kb.sync(plan)
@@ -325,3 +327,100 @@ def test_sync_notes_relative_sources(knowledge_base, sources):
 
     assert plan.relative == ["PM-2"]
     assert stored["PM-1"][1] == str(sources / "pm-1.md")
+
+
+def _path_postmortem(folder: Path, name: str, summary: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.md"
+    path.write_text(f"# {name}\n\n## Summary\n\n{summary}\n")
+    return path
+
+
+def test_path_ids_kept_through_subfolder_and_link(tmp_path, embedder):
+    release = tmp_path / "releases" / "r1"
+    _path_postmortem(release / "pm", "db-outage", "The WAL volume filled up.")
+    _path_postmortem(release / "tickets", "dns", "SERVFAIL from resolvers.")
+    current = tmp_path / "current"
+    current.symlink_to(release)
+    kb = KnowledgeBase(IndexerSettings(home=tmp_path / "kb"), embedder=embedder)
+    kb.build(read_sources([current]).records)
+    before = set(kb.database.record_hashes())
+    assert before == {"r1/pm/db-outage", "r1/tickets/dns"}
+
+    plan, _ = _sync(kb, current / "pm")
+    assert (plan.added, plan.removed) == ([], [])
+
+    second = tmp_path / "releases" / "r2"
+    shutil.copytree(release, second)
+    current.unlink()
+    current.symlink_to(second)
+    plan, _ = _sync(kb, current)
+    assert (plan.added, plan.updated, plan.removed) == ([], [], [])
+    assert set(kb.database.record_hashes()) == before
+
+
+def test_csv_row_inserted_above_keeps_ids(tmp_path, embedder):
+    folder = tmp_path / "src"
+    folder.mkdir()
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("title: Title\nsections:\n  root_cause: Cause\n")
+    export = folder / "alerts.csv"
+    export.write_text(
+        "Title,Cause\nHighCPU on node-7,runaway cron job\n"
+        "HighCPU on node-7,infinite retry loop\n"
+    )
+    kb = KnowledgeBase(IndexerSettings(home=tmp_path / "kb"), embedder=embedder)
+    kb.build(read_sources([folder], load_mapping(mapping)).records)
+    causes = {
+        record_id: kb.get(record_id).sections["root_cause"]
+        for record_id in kb.database.record_hashes()
+    }
+    assert len(causes) == 2
+
+    export.write_text(
+        "Title,Cause\nDisk full on db-2,WAL kept by a slot\n"
+        "HighCPU on node-7,runaway cron job\nHighCPU on node-7,infinite retry loop\n"
+    )
+    read = read_sources([folder], load_mapping(mapping))
+    stored = kb.database.record_sources()
+    restore_duplicate_ids(read.records, stored)
+    plan = plan_sync(read, stored, [folder])
+    kb.sync(plan)
+
+    assert len(plan.added) == 1
+    assert (plan.updated, plan.removed) == ([], [])
+    for record_id, cause in causes.items():
+        assert kb.get(record_id).sections["root_cause"] == cause
+
+
+def test_emptied_nested_source_removes_nothing(knowledge_base, sources, tmp_path):
+    (sources / "sub").mkdir()
+    (sources / "sub" / "pm-8.md").write_text(_postmortem(8, "Queue backlog grew."))
+    _sync(knowledge_base, sources)
+    (sources / "sub" / "pm-8.md").unlink()
+
+    read = read_sources([sources, sources / "sub"])
+    stored = knowledge_base.database.record_sources()
+    plan = plan_sync(read, stored, [sources, sources / "sub"])
+    kept = plan_sync(read, stored, [sources, sources / "sub"], keep_removed=True)
+
+    assert plan.removed == []
+    assert plan.unread == {str(sources / "sub"): ["PM-8"]}
+    assert kept.unread == {}
+    assert kept.kept == ["PM-8"]
+
+
+def test_sync_of_new_file_keeps_other_folders_record(tmp_path, embedder):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    (first / "pm.md").write_text(_postmortem(1, "The disk of orders-db filled."))
+    kb = KnowledgeBase(IndexerSettings(home=tmp_path / "kb"), embedder=embedder)
+    kb.build(read_sources([first]).records)
+
+    (second / "other.md").write_text(_postmortem(1, "DNS lookups returned SERVFAIL."))
+    plan, _ = _sync(kb, second)
+
+    assert [r.id for r in plan.added] == ["PM-1~2"]
+    assert plan.updated == []
+    assert kb.get("PM-1").sections["summary"] == "The disk of orders-db filled."
