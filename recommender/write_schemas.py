@@ -87,6 +87,11 @@ class WriteResult(BaseModel):
     passages: int
     data_version: int
     seconds: float
+    problems: list[str] = Field(
+        default_factory=list,
+        description="Re-index: source files that failed to read or held no record. "
+        "Their stored records were kept; fix the files and re-index again.",
+    )
 
 
 class FeedbackIn(BaseModel):

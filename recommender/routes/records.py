@@ -30,7 +30,12 @@ from indexer.readers import read_sources
 from indexer.readers.markdown import read_markdown
 from indexer.record import SECTION_NAMES, IncidentRecord, Kind
 from indexer.settings import UPLOADS_FOLDER
-from indexer.sync import keep_path_ids, plan_sync, restore_duplicate_ids
+from indexer.sync import (
+    keep_path_ids,
+    plan_sync,
+    restore_duplicate_ids,
+    source_file,
+)
 from recommender.alert_fields import json_kind
 from recommender.auth import require_write_token
 from recommender.feedback import FeedbackEntry
@@ -158,7 +163,7 @@ async def reindex(
             headers={"Retry-After": "30"},
         )
     try:
-        summary = await run_in_threadpool(_sync, knowledge_base, sources)
+        summary, problems = await run_in_threadpool(_sync, knowledge_base, sources)
     finally:
         _reindex_lock.release()
     logger.info(
@@ -169,7 +174,7 @@ async def reindex(
         summary.removed,
         summary.unchanged,
     )
-    return _write_result([], summary)
+    return _write_result([], summary).model_copy(update={"problems": problems})
 
 
 @router.post("/feedback", response_model=FeedbackOut, status_code=201, responses=ERRORS)
@@ -387,7 +392,10 @@ def _delete_upload(knowledge_base: KnowledgeBase, record: IncidentRecord) -> Non
         source.unlink(missing_ok=True)
 
 
-def _sync(knowledge_base: KnowledgeBase, sources: list[FilePath]) -> WriteSummary:
+def _sync(
+    knowledge_base: KnowledgeBase, sources: list[FilePath]
+) -> tuple[WriteSummary, list[str]]:
+    """Sync the source folders; return the summary and the files with problems."""
     result = read_sources(sources)
     for problem in result.problems:
         logger.warning("re-index could not read %s", problem)
@@ -411,13 +419,17 @@ def _sync(knowledge_base: KnowledgeBase, sources: list[FilePath]) -> WriteSummar
             "the folders' contents",
             "sources",
         )
-    for path, record_ids in sorted(plan.emptied.items()):
+    problems = [str(problem) for problem in result.problems]
+    for path in result.empty:
+        kept = plan.emptied.get(str(source_file(path)), [])
         logger.warning(
             "re-index read no records from %s, so its %d records were kept",
             path,
-            len(record_ids),
+            len(kept),
         )
-    return knowledge_base.sync(plan)
+        count = f"{len(kept)} stored record" + ("s" * (len(kept) != 1))
+        problems.append(f"{path}: no records read; its {count} kept")
+    return knowledge_base.sync(plan), problems
 
 
 def _validated(model: Any, document: Any) -> Any:

@@ -567,6 +567,18 @@ def test_reindex_syncs_configured_sources(home, kb, tmp_path):
             busy = _error(sync_client.post("/v1/reindex", headers=AUTH), 409)
         assert "already running" in busy["message"]
 
+        assert second["problems"] == []
+        tickets = source / "tickets.csv"
+        tickets.write_text("Issue key,Summary\nOPS-77,Tundra cache cold\n")
+        assert sync_client.post("/v1/reindex", headers=AUTH).json()["added"] == 1
+        tickets.write_text("Issue key,Summary\n")
+        with_empty = sync_client.post("/v1/reindex", headers=AUTH).json()
+        assert with_empty["problems"] == [
+            f"{tickets}: no records read; its 1 stored record kept"
+        ]
+        assert "OPS-77" in kb.database.record_hashes()
+        tickets.unlink()
+
         (source / "PM-SYNC-1.md").unlink()
         emptied = _error(sync_client.post("/v1/reindex", headers=AUTH), 409)
         assert "no records were read" in emptied["message"]
