@@ -421,13 +421,13 @@ def _sync(
         )
     problems = [str(problem) for problem in result.problems]
     for path in result.empty:
-        kept = plan.emptied.get(str(source_file(path)), [])
+        kept_ids = plan.emptied.get(str(source_file(path)), [])
         logger.warning(
             "re-index read no records from %s, so its %d records were kept",
             path,
-            len(kept),
+            len(kept_ids),
         )
-        count = f"{len(kept)} stored record" + ("s" * (len(kept) != 1))
+        count = f"{len(kept_ids)} stored record" + ("s" * (len(kept_ids) != 1))
         problems.append(f"{path}: no records read; its {count} kept")
     return knowledge_base.sync(plan), problems
 
