@@ -94,19 +94,17 @@ def plan_sync(
                 plan.moved.append((record.id, record.source))
 
     failed = {source_file(problem.source) for problem in read.problems}
-    produced = {source_file(record.source) for record in read.records}
+    # Once per file rather than once per row of an export.
+    read_files = {str(_source_path(record.source)) for record in read.records}
+    produced = {Path(path).resolve() for path in read_files}
     containing = _RootFinder(roots)
-    # Which given sources yielded records, each counted at its deepest source,
-    # once per file rather than once per row.
     read_roots = {
-        max(found, key=lambda index: len(containing.paths[index].parts))
-        for source in {str(_source_path(r.source)) for r in read.records}
-        if (found := containing(source))
+        containing.deepest(found) for path in read_files if (found := containing(path))
     }
     for record_id, (_, source) in sorted(stored.items()):
         if record_id in seen:
             continue
-        if not Path(_source_path(source)).is_absolute():
+        if not _source_path(source).is_absolute():
             plan.relative.append(record_id)
         in_roots = containing(source)
         path = source_file(source)
@@ -118,10 +116,9 @@ def plan_sync(
         if keep_removed:
             plan.kept.append(record_id)
             continue
-        # The deepest given source is the one the file belongs to. One that
-        # yielded nothing at all is more likely an empty checkout or mount than
-        # a history that was meant to be deleted.
-        deepest = max(in_roots, key=lambda index: len(containing.paths[index].parts))
+        # A given source that yielded nothing at all is more likely an empty
+        # checkout or mount than a history that was meant to be deleted.
+        deepest = containing.deepest(in_roots)
         if deepest not in read_roots:
             plan.unread.setdefault(str(roots[deepest]), []).append(record_id)
             continue
@@ -140,6 +137,10 @@ class _RootFinder:
     def __init__(self, roots: Sequence[Path]) -> None:
         self.paths = [Path(os.path.normpath(root.absolute())) for root in roots]
         self.real_paths = [root.resolve() for root in roots]
+
+    def deepest(self, indices: Sequence[int]) -> int:
+        """Return the deepest of the given roots: the one a file under all is in."""
+        return max(indices, key=lambda index: len(self.paths[index].parts))
 
     def __call__(self, source: str) -> list[int]:
         path = Path(os.path.normpath(_source_path(source).absolute()))

@@ -402,12 +402,12 @@ def test_emptied_nested_source_removes_nothing(knowledge_base, sources, tmp_path
     read = read_sources([sources, sources / "sub"])
     stored = knowledge_base.database.record_sources()
     plan = plan_sync(read, stored, [sources, sources / "sub"])
-    kept = plan_sync(read, stored, [sources, sources / "sub"], keep_removed=True)
+    keeping = plan_sync(read, stored, [sources, sources / "sub"], keep_removed=True)
 
     assert plan.removed == []
     assert plan.unread == {str(sources / "sub"): ["PM-8"]}
-    assert kept.unread == {}
-    assert kept.kept == ["PM-8"]
+    assert keeping.unread == {}
+    assert keeping.kept == ["PM-8"]
 
 
 def test_sync_of_new_file_keeps_other_folders_record(tmp_path, embedder):
