@@ -128,6 +128,7 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
         return 1
 
     knowledge_base = KnowledgeBase(settings, create=False)
+    planned_version = knowledge_base.database.data_version()
     stored = knowledge_base.database.record_sources()
     keep_path_ids(result.records, stored)
     restore_duplicate_ids(result.records, stored)
@@ -166,7 +167,9 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
     if args.dry_run:
         _print_plan(plan)
         return status
-    summary = knowledge_base.sync(plan, progress=not args.quiet)
+    summary = knowledge_base.sync(
+        plan, progress=not args.quiet, planned_version=planned_version
+    )
 
     for path, record_ids in sorted(plan.emptied.items()):
         count = f"{len(record_ids)} record" + ("s" * (len(record_ids) != 1))

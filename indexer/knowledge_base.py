@@ -174,11 +174,19 @@ class KnowledgeBase:
             data_version=change.data_version,
         )
 
-    def sync(self, plan: SyncPlan, progress: bool = False) -> WriteSummary:
+    def sync(
+        self,
+        plan: SyncPlan,
+        progress: bool = False,
+        planned_version: int | None = None,
+    ) -> WriteSummary:
         """Apply a sync plan: embed only new and changed records, in one transaction.
 
         A plan without new, changed or removed records keeps the data version; it
-        only stores the new paths of moved files, if any.
+        only stores the new paths of moved files, if any. planned_version is the
+        data version the plan was made from: the plan is made and embedded before
+        the writer lock is taken, so a write in between, such as an `indexer add`,
+        raises KnowledgeBaseError instead of being undone or stored twice.
         """
         started = time.perf_counter()
         self._check_model(allow_change=False)
@@ -186,6 +194,7 @@ class KnowledgeBase:
         if not changed and not plan.removed:
             if plan.moved:
                 with self._write_lock():
+                    self._check_unchanged_since(planned_version)
                     self.database.update_sources(plan.moved)
             return WriteSummary(
                 unchanged=plan.unchanged,
@@ -195,6 +204,7 @@ class KnowledgeBase:
 
         items, keywords = self._prepare(changed, self._boilerplate(), progress)
         with self._write_lock():
+            self._check_unchanged_since(planned_version)
             change = self.database.apply(
                 items, keywords, remove_ids=plan.removed, sources=plan.moved
             )
@@ -208,6 +218,18 @@ class KnowledgeBase:
             seconds=time.perf_counter() - started,
             data_version=change.data_version,
         )
+
+    def _check_unchanged_since(self, planned_version: int | None) -> None:
+        """Raise KnowledgeBaseError when another write landed after the plan."""
+        if planned_version is None:
+            return
+        current = self.database.data_version()
+        if current != planned_version:
+            raise KnowledgeBaseError(
+                f"the knowledge base changed (data version {planned_version} to "
+                f"{current}) while this sync was planned, so nothing was written; "
+                "run the sync again"
+            )
 
     # Reads ----------------------------------------------------------------
 

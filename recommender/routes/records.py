@@ -399,6 +399,7 @@ def _sync(
     result = read_sources(sources)
     for problem in result.problems:
         logger.warning("re-index could not read %s", problem)
+    planned_version = knowledge_base.database.data_version()
     stored = knowledge_base.database.record_sources()
     keep_path_ids(result.records, stored)
     restore_duplicate_ids(result.records, stored)
@@ -429,7 +430,7 @@ def _sync(
         )
         count = f"{len(kept_ids)} stored record" + ("s" * (len(kept_ids) != 1))
         problems.append(f"{path}: no records read; its {count} kept")
-    return knowledge_base.sync(plan), problems
+    return knowledge_base.sync(plan, planned_version=planned_version), problems
 
 
 def _validated(model: Any, document: Any) -> Any:

@@ -424,3 +424,23 @@ def test_sync_of_new_file_keeps_other_folders_record(tmp_path, embedder):
     assert [r.id for r in plan.added] == ["PM-1~2"]
     assert plan.updated == []
     assert kb.get("PM-1").sections["summary"] == "The disk of orders-db filled."
+
+
+def test_sync_planned_before_another_write_writes_nothing(
+    knowledge_base, sources, tmp_path
+):
+    planned_version = knowledge_base.database.data_version()
+    (sources / "pm-1.md").write_text(_postmortem(1, "Memory leak in the indexer."))
+    read = read_sources([sources])
+    plan = plan_sync(read, knowledge_base.database.record_sources(), [sources])
+    knowledge_base.add(read_sources([_write(tmp_path, 6, "Queue backlog.")]).records)
+    before = knowledge_base.database.record_hashes()
+
+    with pytest.raises(KnowledgeBaseError, match=r"changed .* while this sync"):
+        knowledge_base.sync(plan, planned_version=planned_version)
+
+    assert knowledge_base.database.record_hashes() == before
+    plan = plan_sync(read, knowledge_base.database.record_sources(), [sources])
+    version = knowledge_base.database.data_version()
+    summary = knowledge_base.sync(plan, planned_version=version)
+    assert summary.replaced == 1
