@@ -307,9 +307,12 @@ def _detect_preset(
     """Find the first preset whose id and title paths exist in a sample record.
 
     Returns:
-        The preset or None, and whether no preset found any records at all.
+        The preset or None, and whether the file holds no records: no preset
+        found any, or one found its records path with an empty list in it, as
+        in an emptied PagerDuty export {"incidents": []}.
     """
     empty = True
+    records_path_empty = False
     for name in preset_names():
         preset = get_preset(name)
         try:
@@ -317,9 +320,10 @@ def _detect_preset(
         except _RecordError:
             continue
         empty = empty and not sample
+        records_path_empty = records_path_empty or (bool(preset.records) and not sample)
         if any(_has_paths(raw, preset) for raw in sample):
             return preset, False
-    return None, empty
+    return None, empty or records_path_empty
 
 
 def _has_paths(raw: _RawRecord, mapping: FieldMapping) -> bool:

@@ -365,6 +365,7 @@ def test_no_matching_preset(tmp_path: Path) -> None:
 def test_files_without_records(tmp_path: Path) -> None:
     _write(tmp_path / "j", "header.csv", JIRA_HEADER + "\n")
     _write(tmp_path / "j", "empty.json", "[]")
+    _write(tmp_path / "j", "pagerduty.json", '{"incidents": []}')
 
     result = read_sources([tmp_path / "j"])
 
@@ -373,6 +374,7 @@ def test_files_without_records(tmp_path: Path) -> None:
     assert result.empty == [
         str(tmp_path / "j" / "empty.json"),
         str(tmp_path / "j" / "header.csv"),
+        str(tmp_path / "j" / "pagerduty.json"),
     ]
 
 
