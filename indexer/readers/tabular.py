@@ -307,9 +307,9 @@ def _detect_preset(
     """Find the first preset whose id and title paths exist in a sample record.
 
     Returns:
-        The preset or None, and whether the file holds no records: no preset
-        found any, or one found its records path with an empty list in it, as
-        in an emptied PagerDuty export {"incidents": []}.
+        The preset or None, and whether the file contains no records. That is
+        so when no preset found any, or when one found its records path with an
+        empty list, as in an emptied PagerDuty export {"incidents": []}.
     """
     empty = True
     records_path_empty = False
