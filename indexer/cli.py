@@ -82,7 +82,7 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
     stored = knowledge_base.database.record_sources()
     keep_path_ids(result.records, stored)
     restore_duplicate_ids(result.records, stored, replace_held=True)
-    _warn_replaced_from_other_files(knowledge_base, result.records)
+    _warn_replaced_from_other_files(stored, result.records)
     summary = knowledge_base.add(result.records)
     print(
         f"added {summary.added} and replaced {summary.replaced} records "
@@ -93,14 +93,13 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
 
 
 def _warn_replaced_from_other_files(
-    knowledge_base: KnowledgeBase, records: Sequence[IncidentRecord]
+    stored: dict[str, tuple[str, str]], records: Sequence[IncidentRecord]
 ) -> None:
     """Name each record that a record of another file is about to replace.
 
     Two files that give the same id, such as a ticket export and a postmortem,
     would otherwise replace each other without a word.
     """
-    stored = knowledge_base.database.record_sources()
     clashes = [
         (record.id, stored[record.id][1], record.source)
         for record in records

@@ -57,7 +57,7 @@ class SyncPlan:
     # Files that exist but yielded no record, each with its stored records kept.
     emptied: dict[str, list[str]] = field(default_factory=dict)
     # Given sources that yielded no record at all, each with the stored records
-    # under it that the sync would have removed. A sync with any refuses to run.
+    # under it that the sync would have removed. A sync with any writes nothing.
     unread: dict[str, list[str]] = field(default_factory=dict)
     # Records not read whose stored source is a relative path, as versions before
     # absolute sources wrote them: they are resolved against the working folder.

@@ -296,11 +296,17 @@ def test_symlinked_folder_is_read_and_synced(knowledge_base, sources, tmp_path):
     assert plan.removed == ["PM-7"]
 
 
-def test_syncs_of_two_folders_sharing_an_id(tmp_path, embedder):
+def _two_folders(tmp_path: Path) -> tuple[Path, Path]:
+    """Create folders a and b, with a postmortem PM-1 in a."""
     first, second = tmp_path / "a", tmp_path / "b"
     first.mkdir()
     second.mkdir()
     (first / "pm.md").write_text(_postmortem(1, "The disk of orders-db filled."))
+    return first, second
+
+
+def test_syncs_of_two_folders_sharing_an_id(tmp_path, embedder):
+    first, second = _two_folders(tmp_path)
     (second / "pm.md").write_text(_postmortem(1, "DNS lookups returned SERVFAIL."))
     kb = KnowledgeBase(IndexerSettings(home=tmp_path / "kb"), embedder=embedder)
     kb.build(read_sources([first, second]).records)
@@ -411,10 +417,7 @@ def test_emptied_nested_source_removes_nothing(knowledge_base, sources, tmp_path
 
 
 def test_sync_of_new_file_keeps_other_folders_record(tmp_path, embedder):
-    first, second = tmp_path / "a", tmp_path / "b"
-    first.mkdir()
-    second.mkdir()
-    (first / "pm.md").write_text(_postmortem(1, "The disk of orders-db filled."))
+    first, second = _two_folders(tmp_path)
     kb = KnowledgeBase(IndexerSettings(home=tmp_path / "kb"), embedder=embedder)
     kb.build(read_sources([first]).records)
 
