@@ -230,6 +230,7 @@ def measure_size(
     run.threads = serving_threads
     logger.info("size %d: in-process latency, %d threads", size, serving_threads)
     floor = scale_queries.floor_latency(knowledge_base, queries)
+    float32_floor = scale_queries.float32_floor_latency(knowledge_base, queries)
     torch_floor = scale_queries.torch_floor_latency(knowledge_base, embedder, queries)
     search = scale_queries.search_latency(recommender, queries)
     started = time.perf_counter()
@@ -251,11 +252,13 @@ def measure_size(
         name: {"p50": latency.p50, "p99": latency.p99}
         for name, latency in (
             ("floor", floor),
+            ("floor_float32", float32_floor),
             ("floor_torch", torch_floor),
             ("search", search),
             ("recommend", recommend),
             ("http_search", served.latency),
         )
+        if latency is not None
     }
 
     logger.info("size %d: recall of the index", size)

@@ -115,6 +115,24 @@ def floor_latency(knowledge_base: KnowledgeBase, queries: Sequence[str]) -> Late
     return time_each(queries, answer)
 
 
+def float32_floor_latency(
+    knowledge_base: KnowledgeBase, queries: Sequence[str]
+) -> Latency | None:
+    """Time the floor with the float32 export in place of its int8 copy.
+
+    Returns None when ONNX Runtime is not in use.
+    """
+    index = knowledge_base.vector_index()
+    encoder = knowledge_base.embedder.onnx_encoder()
+    if encoder is None:
+        return None
+
+    def answer(query: str) -> object:
+        return index.search(encoder.embed([normalize_text(query)])[0], TOP_K)
+
+    return time_each(queries, answer)
+
+
 def torch_floor_latency(
     knowledge_base: KnowledgeBase, embedder: Embedder, queries: Sequence[str]
 ) -> Latency:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from indexer.errors import ConfigurationError
-from indexer.onnx_encoder import OnnxEncoder, load_encoder
+from indexer.onnx_encoder import OnnxEncoder, load_encoder, load_quantized_encoder
 from indexer.threads import set_threads
 
 if TYPE_CHECKING:
@@ -63,14 +63,18 @@ class Embedder:
         batch_size: int = 64,
         threads: int | None = None,
         onnx: bool = True,
+        quantized_queries: bool = True,
     ) -> None:
         self.model_name = model
         self.batch_size = batch_size
         self.threads = threads
         self.onnx = onnx
+        self.quantized_queries = quantized_queries
         self._model: SentenceTransformer | None = None
         self._encoder: OnnxEncoder | None = None
         self._encoder_tried = False
+        self._query_encoder: OnnxEncoder | None = None
+        self._query_encoder_tried = False
         self._encoder_lock = threading.Lock()
 
     @property
@@ -106,6 +110,34 @@ class Embedder:
             show_progress_bar=show_progress,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, texts: list[str]) -> np.ndarray:
+        """Embed alerts or searches, through the int8 copy of the model if enabled.
+
+        Only queries take this path: the stored passages, which the queries are
+        compared with, keep the float32 model's vectors.
+        """
+        if not self.quantized_queries or len(texts) > ONNX_MAX_TEXTS:
+            return self.embed(texts)
+        encoder = self.query_encoder()
+        if encoder is None or not texts:
+            return self.embed(texts)
+        return encoder.embed(texts)
+
+    def query_encoder(self) -> OnnxEncoder | None:
+        """Return the encoder of embed_query(), or None to stay on torch."""
+        if not self.quantized_queries:
+            return self.onnx_encoder()
+        if not self._query_encoder_tried:
+            with self._encoder_lock:
+                if not self._query_encoder_tried:
+                    if self.onnx:
+                        self._prepare_process()
+                        self._query_encoder = load_quantized_encoder(
+                            resolve_model_path(self.model_name), lambda: self.model
+                        )
+                    self._query_encoder_tried = True
+        return self._query_encoder
 
     def onnx_encoder(self) -> OnnxEncoder | None:
         """Return the ONNX Runtime encoder of the model, or None to stay on torch."""

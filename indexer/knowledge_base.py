@@ -94,6 +94,7 @@ class KnowledgeBase:
             self.settings.batch_size,
             self.settings.threads,
             onnx=self.settings.onnx,
+            quantized_queries=self.settings.quantized_queries,
         )
         self._model_checked = False
         self.vectors = VectorStore(
@@ -292,7 +293,7 @@ class KnowledgeBase:
             if stored is not None and stored != self.settings.model:
                 raise _model_mismatch(stored, self.settings.model)
             self._model_checked = True
-        return self.embedder.embed([normalize_text(text)])[0]
+        return self.embedder.embed_query([normalize_text(text)])[0]
 
     # Helpers --------------------------------------------------------------
 

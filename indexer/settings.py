@@ -47,6 +47,14 @@ class IndexerSettings(BaseSettings):
             "model made once and kept in INCIDENT_CACHE; false keeps them on torch."
         ),
     )
+    quantized_queries: bool = Field(
+        default=True,
+        description=(
+            "Embed alerts and searches with an int8 copy of the ONNX export, about "
+            "twice as fast; the stored passages keep float32 vectors. false embeds "
+            "them with the float32 export."
+        ),
+    )
     threads: int | None = Field(
         default=None,
         ge=1,

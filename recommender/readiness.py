@@ -91,7 +91,7 @@ def start_loading(
             recommender = Recommender(knowledge_base, threshold=settings.threshold)
             stats = knowledge_base.stats()
             warm_search(recommender)
-            knowledge_base.embedder.embed(["warm up"])
+            knowledge_base.embedder.embed_query(["warm up"])
             recommender.classifiers.warm()
             if freeze_loaded:
                 # At 1,000,000 records a full collection walked the half million

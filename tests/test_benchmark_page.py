@@ -2,7 +2,13 @@
 
 from benchmarks import query_runtimes
 from benchmarks.page import write_section
-from benchmarks.scale_report import TITLE, _latency, _skipped_peers, render
+from benchmarks.scale_report import (
+    TITLE,
+    _latency,
+    _quantized,
+    _skipped_peers,
+    render,
+)
 
 
 def test_write_section_replaces_own_section(tmp_path):
@@ -71,6 +77,7 @@ def test_scale_report_gives_floor_ratios():
             "1": {"alone_p50": 10, "alone_p99": 12, "beside_p50": 11, "beside_p99": 13}
         },
         "quantized": {
+            "runtime": "onnx",
             "float32_p50": 14.0,
             "float32_p99": 24.0,
             "int8_p50": 8.0,
@@ -112,7 +119,52 @@ def test_scale_report_gives_floor_ratios():
     assert "embeds a query 1.75 times as fast" in page
     assert "0.951 on average and 0.918 at the lowest" in page
     assert "first for 99.5% of the queries" in page
-    assert "sentence-transformers floor" not in page
+    assert "| floor through sentence-transformers p50" not in page
+    assert "| floor through the float32 export p50" not in page
+
+
+def test_scale_report_names_torch_quantization_of_older_runs():
+    quantized = {
+        "float32_p50": 14.0,
+        "float32_p99": 24.0,
+        "int8_p50": 8.0,
+        "int8_p99": 12.0,
+        "cosine_mean": 0.951,
+        "cosine_min": 0.918,
+        "same_first": 0.995,
+        "shared_of_ten": 8.95,
+        "threads": 1,
+    }
+
+    lines = _quantized(quantized)
+
+    assert lines[0] == "### A quantized query embedding"
+    assert "torch quantized to int8" in " ".join(lines)
+    assert "| int8 | 8.0 | 12.0 |" in lines
+
+
+def test_scale_report_gives_the_float32_floor():
+    sizes = [_size(10_000, 5.0, 12.0), _size(100_000, 6.0, 13.2)]
+    for run, float32_p50 in zip(sizes, (10.0, 11.0), strict=True):
+        run["latency_ms"]["floor_float32"] = {"p50": float32_p50, "p99": 20.0}
+        run["latency_ms"]["floor_torch"] = {"p50": 15.0, "p99": 30.0}
+    lines = _latency({"queries": 200}, sizes, "| | a | b |", "|---|---|---|")
+
+    assert (
+        "| floor through the float32 export p50 | 10.0 (2.00x) | 11.0 (1.83x) |"
+        in lines
+    )
+    assert (
+        "| search over HTTP p50 to the float32 floor | 12.0 (1.20x) | 13.2 (1.20x) |"
+        in lines
+    )
+    assert "| search over HTTP p50 | 12.0 (2.40x) | 13.2 (2.20x) |" in lines
+    assert lines.index(
+        "| search over HTTP p50 to the float32 floor | 12.0 (1.20x) | 13.2 (1.20x) |"
+    ) < lines.index(
+        "| search over HTTP p50 to the sentence-transformers floor "
+        "| 12.0 (0.80x) | 13.2 (0.88x) |"
+    )
 
 
 def test_scale_report_gives_both_floors():
