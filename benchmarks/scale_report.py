@@ -381,8 +381,11 @@ def _peers(
         "",
         "What a team would otherwise set up, run in the same process on the same "
         "queries. The first is chromadb in embedded mode: it holds the product's own "
-        "passage vectors (HNSW, cosine), embeds the query with the same model and "
-        "ranks a record by its best passage. "
+        "passage vectors (HNSW, cosine), embeds the query with the same model "
+        "through the float32 ONNX export, as chromadb's default embedding function "
+        "embeds with an ONNX copy of it, and ranks a record by its best passage. The "
+        'product embeds its queries through the int8 copy; the row "query embedding '
+        'alone" is the float32 embedding inside each chromadb query. '
         "The second is BM25 alone (bm25s) over one "
         "text per record (benchmarks/peers.py). Milliseconds, ratio to the product's "
         "floor in brackets. Torch threads during the peers' queries: "
@@ -414,6 +417,9 @@ def _peers(
                     else f"{_ms(value)} ({_ratio(value, floor)})"
                 )
             lines.append(_row(f"{name} {quantile}", cells))
+        if not any(name in run["peers"].get("build", {}) for run in sizes):
+            # The query embedding alone has nothing to build.
+            continue
         cells = []
         for run in sizes:
             build = run["peers"].get("build", {}).get(name)

@@ -49,7 +49,10 @@ def _size(records: int, floor_p50: float, http_p50: float) -> dict:
         "recall": {"index's own top 10": 0.95},
         "breakdown_ms": {"query embedding": 12.0, "keyword search": 3.5},
         "peers": {
-            "latency_ms": {"BM25": {"p50": 1.0, "p99": 4.0}},
+            "latency_ms": {
+                "BM25": {"p50": 1.0, "p99": 4.0},
+                "query embedding alone": {"p50": 8.0, "p99": 9.0},
+            },
             "build": {"BM25": {"items_per_second": 5000.0}},
         },
     }
@@ -111,6 +114,8 @@ def test_scale_report_gives_floor_ratios():
     assert "| build from scratch | 13.3 | 1.9 | 0.95 |" in page
     assert "| add in place to 10,000 records | 17.5 | 2.5 | 0.90 |" in page
     assert "| BM25 p50 | 1.0 (0.05x) | 1.0 (0.03x) | not run |" in page
+    assert "| query embedding alone p50 | 8.0 (0.40x) | 8.0 (0.27x) | not run |" in page
+    assert "query embedding alone build" not in page
     assert "The peers were not built at 1,000,000 records" in page
     assert "| text only | product | 0.900 [0.800, 0.950] |" in page
     assert "| index's own top 10 | 0.950 | 0.950 | 0.950 |" in page
