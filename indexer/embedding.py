@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -24,6 +24,8 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # Calls with at most this many texts (alerts and searches) go through ONNX Runtime
 # when it is available. Larger batches go through torch, which is faster for them.
 ONNX_MAX_TEXTS = 4
+# The runtime that embeds alerts and searches, as /health reports it.
+QueryRuntime = Literal["onnx int8", "onnx float32", "torch"]
 
 
 def resolve_model_path(name: str) -> Path:
@@ -133,11 +135,26 @@ class Embedder:
                 if not self._query_encoder_tried:
                     if self.onnx:
                         self._prepare_process()
-                        self._query_encoder = load_quantized_encoder(
+                        encoder = load_quantized_encoder(
                             resolve_model_path(self.model_name), lambda: self.model
                         )
+                        self._query_encoder = encoder
+                        if not self._encoder_tried and (
+                            encoder is None or not encoder.quantized
+                        ):
+                            # The float32 export, or None after a failed export:
+                            # embed() takes it as it is instead of exporting again.
+                            self._encoder = encoder
+                            self._encoder_tried = True
                     self._query_encoder_tried = True
         return self._query_encoder
+
+    def query_runtime(self) -> QueryRuntime:
+        """Name what embeds queries: "onnx int8", "onnx float32" or "torch"."""
+        encoder = self.query_encoder()
+        if encoder is None:
+            return "torch"
+        return "onnx int8" if encoder.quantized else "onnx float32"
 
     def onnx_encoder(self) -> OnnxEncoder | None:
         """Return the ONNX Runtime encoder of the model, or None to stay on torch."""

@@ -138,10 +138,11 @@ class OnnxEncoder:
     and run() releases the GIL, so a search's keyword side goes on meanwhile.
     """
 
-    def __init__(self, path: Path, model_path: Path) -> None:
+    def __init__(self, path: Path, model_path: Path, quantized: bool = False) -> None:
         from transformers import AutoTokenizer
 
         self.path = path
+        self.quantized = quantized
         self.tokenizer = AutoTokenizer.from_pretrained(
             str(model_path), local_files_only=True
         )
@@ -209,6 +210,11 @@ def load_encoder(
         return None
 
     folder = cache or cache_folder()
+    problem = _folder_problem(folder)
+    if problem is not None:
+        logger.warning("query embedding stays on torch: %s", problem)
+        return None
+    _remove_stale_partials(folder)
     target = folder / f"embedding-{fingerprint(model_path)}.onnx"
     try:
         if target.is_file():
@@ -219,7 +225,6 @@ def load_encoder(
                 logger.warning(
                     "exporting again: %s is unusable (%s)", target, _short(error)
                 )
-        _remove_stale_partials(folder)
         _export(torch_model(), model_path, target)
         return OnnxEncoder(target, model_path).check()
     except Exception as error:
@@ -238,7 +243,7 @@ def load_quantized_encoder(
     """Return an encoder of the int8 copy of the export, making the copy if needed.
 
     Falls back to the float32 export, with the reason logged, when the copy cannot
-    be made or strays from the export; returns None when there is no export either.
+    be made or strays from the export. Returns None when there is no export either.
     """
     if exportable(model_path) is not None:
         return load_encoder(model_path, torch_model, cache)
@@ -248,6 +253,9 @@ def load_quantized_encoder(
         return load_encoder(model_path, torch_model, cache)
 
     folder = cache or cache_folder()
+    if _folder_problem(folder) is not None:
+        return load_encoder(model_path, torch_model, cache)
+    _remove_stale_partials(folder)
     tag = hashlib.sha256(
         f"{QUANTIZE_FORMAT} {onnxruntime.__version__}".encode()
     ).hexdigest()[:8]
@@ -255,7 +263,7 @@ def load_quantized_encoder(
     if target.is_file():
         try:
             _check_digest(target)
-            return OnnxEncoder(target, model_path).check()
+            return OnnxEncoder(target, model_path, quantized=True).check()
         except Exception as error:
             logger.warning(
                 "quantizing again: %s is unusable (%s)", target, _short(error)
@@ -265,9 +273,8 @@ def load_quantized_encoder(
     if exported is None:
         return None
     try:
-        _remove_stale_partials(folder)
         _quantize(exported, model_path, target)
-        return OnnxEncoder(target, model_path).check()
+        return OnnxEncoder(target, model_path, quantized=True).check()
     except Exception as error:
         logger.warning(
             "alerts are embedded with the float32 export: its int8 copy in %s "
@@ -416,8 +423,11 @@ def _write_digest(exported: Path, target: Path) -> None:
     """Write the SHA-256 of the export beside the place it is moved to."""
     sidecar = _digest_path(target)
     temporary = sidecar.with_name(f"{sidecar.name}.{os.getpid()}.partial")
-    temporary.write_text(_file_digest(exported) + "\n", encoding="ascii")
-    os.replace(temporary, sidecar)
+    try:
+        temporary.write_text(_file_digest(exported) + "\n", encoding="ascii")
+        os.replace(temporary, sidecar)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _check_digest(target: Path) -> None:
@@ -435,10 +445,28 @@ def _check_digest(target: Path) -> None:
         raise ValueError(f"its SHA-256 differs from the one in {sidecar}")
 
 
+def _folder_problem(folder: Path) -> str | None:
+    """Return why folder cannot hold the exported models, or None when it can."""
+    if folder.exists() and not folder.is_dir():
+        return (
+            f"the cache {folder} is a file, not a folder; point INCIDENT_CACHE at a "
+            "folder"
+        )
+    return None
+
+
 def _remove_stale_partials(folder: Path) -> None:
-    """Delete unfinished exports left by processes killed an hour or more ago."""
+    """Delete unfinished files left by processes killed an hour or more ago.
+
+    Runs on every load, not only when a file is made: once the export and its
+    copy exist, no later process makes one, and a 90 MB leftover would stay.
+    """
     cutoff = time.time() - STALE_PARTIAL_SECONDS
-    for path in folder.glob("embedding-*.partial"):
+    try:
+        leftovers = list(folder.glob("embedding-*.partial"))
+    except OSError:
+        return
+    for path in leftovers:
         try:
             if path.stat().st_mtime < cutoff:
                 path.unlink()

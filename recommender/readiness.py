@@ -112,12 +112,13 @@ def start_loading(
         readiness.loaded.set()
         logger.info(
             "service ready in %.1f s: %s records, %s vectors, model %s, dimension %s, "
-            "index %s",
+            "queries embedded by %s, index %s",
             time.perf_counter() - started,
             stats.records,
             stats.vectors,
             stats.model,
             stats.dimension,
+            knowledge_base.embedder.query_runtime(),
             settings.index_path,
         )
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from indexer.embedding import QueryRuntime
 from recommender.alerts import Alert
 from recommender.errors import InvalidAlertError
 from recommender.recommendation import Recommendation, confidence_level
@@ -270,6 +271,12 @@ class Health(BaseModel):
     data_version: int
     model: str
     index_type: str
+    query_embedding: QueryRuntime = Field(
+        description=(
+            "What embeds alerts and searches: the int8 copy of the ONNX export, the "
+            "float32 export, or torch after INCIDENT_ONNX=false or a failed export."
+        )
+    )
 
 
 class ErrorBody(BaseModel):

@@ -47,6 +47,7 @@ async def health(
         data_version=stats.data_version,
         model=stats.model,
         index_type=stats.index_type,
+        query_embedding=knowledge_base.embedder.query_runtime(),
     )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -49,7 +51,7 @@ def test_int8_vectors_stay_close_to_torch(quantized, embedder):
 
     assert found.dtype == np.float32
     assert cosine.min() >= 0.98
-    # An int8 copy that equals the float32 export would not be a copy at all.
+    # Vectors equal to the float32 export's would mean the copy was not used.
     assert np.abs(found - expected).max() > 1e-4
     assert np.allclose(np.linalg.norm(found, axis=1), 1.0, atol=1e-5)
     [copy] = _int8_files(cache)
@@ -164,3 +166,75 @@ def test_invalid_quantized_queries_setting_names_variable(monkeypatch):
 
     with pytest.raises(ConfigurationError, match="INCIDENT_QUANTIZED_QUERIES"):
         load_settings(IndexerSettings)
+
+
+def test_stale_partials_removed_when_cached(quantized, tmp_path):
+    cache, _ = quantized
+    copy = tmp_path / "cache"
+    shutil.copytree(cache, copy)
+    stale = copy / "embedding-abc-int8-0.onnxk3j2.partial"
+    fresh = copy / "embedding-abc.onnxq8x1.partial"
+    for path in (stale, fresh):
+        path.write_bytes(b"unfinished")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (hours_ago, hours_ago))
+
+    assert load_quantized_encoder(MODEL_PATH, _never, copy) is not None
+    assert not stale.exists()
+    assert fresh.exists()
+
+
+def test_failed_digest_write_leaves_no_partial(quantized, tmp_path, caplog):
+    cache, _ = quantized
+    copy = tmp_path / "cache"
+    shutil.copytree(cache, copy)
+    [int8] = _int8_files(copy)
+    sidecar = int8.with_name(int8.name + ".sha256")
+    int8.unlink()
+    sidecar.unlink()
+    sidecar.mkdir()
+
+    with caplog.at_level(logging.WARNING):
+        encoder = load_quantized_encoder(MODEL_PATH, _never, copy)
+
+    assert encoder is not None and not encoder.quantized
+    assert "alerts are embedded with the float32 export" in caplog.text
+    assert not list(copy.glob("*.partial"))
+    assert not int8.exists()
+
+
+def test_cache_that_is_a_file_is_named_once(monkeypatch, tmp_path, caplog):
+    cache = tmp_path / "cache"
+    cache.write_text("not a folder")
+    monkeypatch.setenv("INCIDENT_CACHE", str(cache))
+    fresh = Embedder()
+    calls = []
+    original = onnx_encoder.load_encoder
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(onnx_encoder, "load_encoder", counted)
+
+    with caplog.at_level(logging.WARNING):
+        query = fresh.embed_query(["disk full"])
+        passage = fresh.embed(["disk full"])
+
+    assert np.abs(query - passage).max() < 1e-5
+    assert fresh.query_runtime() == "torch"
+    assert len(calls) == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [
+        f"query embedding stays on torch: the cache {cache} is a file, not a "
+        "folder; point INCIDENT_CACHE at a folder"
+    ]
+
+
+def test_query_runtime_names_each_path(quantized, monkeypatch, tmp_path):
+    cache, _ = quantized
+    monkeypatch.setenv("INCIDENT_CACHE", str(cache))
+
+    assert Embedder().query_runtime() == "onnx int8"
+    assert Embedder(quantized_queries=False).query_runtime() == "onnx float32"
+    assert Embedder(onnx=False).query_runtime() == "torch"

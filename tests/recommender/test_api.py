@@ -46,6 +46,7 @@ def test_health_reports_records(client, sample_kb):
     assert body["status"] == "ok"
     assert body["records"] == sample_kb.stats().records
     assert body["vectors"] > body["records"]
+    assert body["query_embedding"] == "onnx int8"
 
 
 def test_alertmanager_webhook_gets_one_result_per_alert(client):
