@@ -166,10 +166,11 @@ def _threads(threads: dict[str, dict[str, float]]) -> list[str]:
     lines = [
         "### Threads",
         "",
-        "One query embedding (50 of the queries below, milliseconds), with torch and "
-        "FAISS set to each thread count: alone, and while a second thread embeds "
-        "queries without pause, as a second inference worker of the API does under "
-        "load. The API gives each of its inference workers cores / workers threads "
+        "One query embedding as the product embeds alerts (50 of the queries below, "
+        "milliseconds), with torch and FAISS set to each thread count: alone, and "
+        "while a second thread embeds queries without pause, as a second inference "
+        "worker of the API does under load. The API gives each of its inference "
+        "workers cores / workers threads "
         "(`INCIDENT_THREADS` overrides it); indexing uses every core.",
         "",
         "| threads | alone p50 | alone p99 | beside a second worker p50 | "

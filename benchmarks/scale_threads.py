@@ -29,7 +29,7 @@ def measure_threads(
     try:
         for threads in range(1, available_cores() + 1):
             set_threads(threads)
-            alone = time_each(sample, lambda q: embedder.embed([q]))
+            alone = time_each(sample, lambda q: embedder.embed_query([q]))
             together = _beside_neighbour(embedder, sample)
             results[str(threads)] = {
                 "alone_p50": alone.p50,
@@ -50,12 +50,12 @@ def _beside_neighbour(embedder: Embedder, sample: list[str]) -> Latency:
             for query in sample:
                 if stop.is_set():
                     return
-                embedder.embed([query])
+                embedder.embed_query([query])
 
     thread = threading.Thread(target=neighbour, daemon=True)
     thread.start()
     try:
-        return time_each(sample, lambda q: embedder.embed([q]))
+        return time_each(sample, lambda q: embedder.embed_query([q]))
     finally:
         stop.set()
         thread.join()
