@@ -382,9 +382,9 @@ def _peers(
         "",
         "What a team would otherwise set up, run in the same process on the same "
         "queries. The first is chromadb in embedded mode: it holds the product's own "
-        "passage vectors (HNSW, cosine), embeds the query with the same model "
-        "through the float32 ONNX export, as chromadb's default embedding function "
-        "embeds with an ONNX copy of it, and ranks a record by its best passage. The "
+        "passage vectors (HNSW, cosine) and ranks a record by its best passage. It "
+        "embeds the query with the same model through the float32 ONNX export, "
+        "since chromadb's default embedding function is an ONNX copy of it. The "
         'product embeds its queries through the int8 copy; the row "query embedding '
         'alone" is the float32 embedding inside each chromadb query. '
         "The second is BM25 alone (bm25s) over one "
