@@ -112,12 +112,12 @@ def _quantized(quantized: dict[str, Any] | None) -> list[str]:
         "### An int8 query embedding",
         "",
         "One query embedding of each of the queries below, milliseconds, with "
-        f"{quantized['threads']} thread(s): through the float32 ONNX export of the "
-        "model, and through the copy of it whose weights ONNX Runtime quantized to "
-        "int8 (one scale per output channel), which the product uses for alerts "
-        "and searches (`benchmarks/scale_quantized.py`). The stored passage "
-        "vectors come from the float32 model, so an int8 query vector is compared "
-        "with them as it is.",
+        f"{quantized['threads']} thread(s), through the float32 ONNX export of the "
+        "model and through its int8 copy (`benchmarks/scale_quantized.py`). The "
+        "copy's weights were quantized to int8 by ONNX Runtime, one scale per "
+        "output channel, and the product embeds alerts and searches with it. The "
+        "stored passage vectors come from the float32 model, so an int8 query "
+        "vector is compared with them as it is.",
         "",
         "| | p50 | p99 |",
         "|---|---|---|",
@@ -167,10 +167,10 @@ def _threads(threads: dict[str, dict[str, float]]) -> list[str]:
         "### Threads",
         "",
         "One query embedding as the product embeds alerts (50 of the queries below, "
-        "milliseconds), with torch and FAISS set to each thread count: alone, and "
-        "while a second thread embeds queries without pause, as a second inference "
-        "worker of the API does under load. The API gives each of its inference "
-        "workers cores / workers threads "
+        "milliseconds), with torch and FAISS set to each thread count. Each count "
+        "is timed alone, and while a second thread embeds queries without pause, "
+        "as a second inference worker of the API does under load. The API gives "
+        "each of its inference workers cores / workers threads "
         "(`INCIDENT_THREADS` overrides it); indexing uses every core.",
         "",
         "| threads | alone p50 | alone p99 | beside a second worker p50 | "
@@ -267,7 +267,7 @@ def _latency(
         "ones. Milliseconds, with the ratio to the floor of the same quantile in "
         "brackets. The floor is one query embedding plus one search of the "
         "product's index for the top 10 passages, with the query embedded as the "
-        "product embeds alerts: through the int8 copy of the ONNX export when the "
+        "product embeds alerts. That is the int8 copy of the ONNX export when the "
         "run recorded a float32 floor, which embeds through the float32 export. "
         "The sentence-transformers floor embeds through `encode` with the same "
         "float32 model. Search is what `GET /v1/search` "

@@ -59,7 +59,7 @@ PROBE_TEXTS = (
     + "connection pool exhausted while waiting for postgres; " * 40,
 )
 # Smallest cosine similarity, on the probe texts, between a vector of the int8
-# copy and the export's vector of the same text; the copy is discarded below it.
+# copy and the export's vector of the same text. Below it the copy is discarded.
 QUANTIZED_MIN_COSINE = 0.98
 # Increased when the way the int8 copy is made changes.
 QUANTIZE_FORMAT = 1
