@@ -119,11 +119,7 @@ def _quantized(quantized: dict[str, Any] | None) -> list[str]:
         "stored passage vectors come from the float32 model, so an int8 query "
         "vector is compared with them as it is.",
         "",
-        "| | p50 | p99 |",
-        "|---|---|---|",
-        f"| float32 | {_ms(quantized['float32_p50'])} | "
-        f"{_ms(quantized['float32_p99'])} |",
-        f"| int8 | {_ms(quantized['int8_p50'])} | {_ms(quantized['int8_p99'])} |",
+        *_latency_table(quantized),
         "",
         f"The int8 copy embeds a query {speedup:.2f} times as fast. The cosine "
         "similarity of its vector to the float32 vector of the same query is "
@@ -149,16 +145,23 @@ def _torch_quantized(quantized: dict[str, Any]) -> list[str]:
         f"{quantized['threads']} thread(s): the float32 model, and a copy whose "
         "linear layers torch quantized to int8 on the fly.",
         "",
-        "| | p50 | p99 |",
-        "|---|---|---|",
-        f"| float32 | {_ms(quantized['float32_p50'])} | "
-        f"{_ms(quantized['float32_p99'])} |",
-        f"| int8 | {_ms(quantized['int8_p50'])} | {_ms(quantized['int8_p99'])} |",
+        *_latency_table(quantized),
         "",
         f"The int8 copy embeds a query {speedup:.2f} times as fast, with a cosine "
         f"similarity of {quantized['cosine_mean']:.3f} on average to the float32 "
         "vector of the same query.",
         "",
+    ]
+
+
+def _latency_table(quantized: dict[str, Any]) -> list[str]:
+    """Return the p50 and p99 rows of the float32 and int8 query embeddings."""
+    return [
+        "| | p50 | p99 |",
+        "|---|---|---|",
+        f"| float32 | {_ms(quantized['float32_p50'])} | "
+        f"{_ms(quantized['float32_p99'])} |",
+        f"| int8 | {_ms(quantized['int8_p50'])} | {_ms(quantized['int8_p99'])} |",
     ]
 
 

@@ -217,14 +217,9 @@ def load_encoder(
     _remove_stale_partials(folder)
     target = folder / f"embedding-{fingerprint(model_path)}.onnx"
     try:
-        if target.is_file():
-            try:
-                _check_digest(target)
-                return OnnxEncoder(target, model_path).check()
-            except Exception as error:
-                logger.warning(
-                    "exporting again: %s is unusable (%s)", target, _short(error)
-                )
+        cached = _cached(target, model_path, quantized=False)
+        if cached is not None:
+            return cached
         _export(torch_model(), model_path, target)
         return OnnxEncoder(target, model_path).check()
     except Exception as error:
@@ -260,14 +255,9 @@ def load_quantized_encoder(
         f"{QUANTIZE_FORMAT} {onnxruntime.__version__}".encode()
     ).hexdigest()[:8]
     target = folder / f"embedding-{fingerprint(model_path)}-int8-{tag}.onnx"
-    if target.is_file():
-        try:
-            _check_digest(target)
-            return OnnxEncoder(target, model_path, quantized=True).check()
-        except Exception as error:
-            logger.warning(
-                "quantizing again: %s is unusable (%s)", target, _short(error)
-            )
+    cached = _cached(target, model_path, quantized=True)
+    if cached is not None:
+        return cached
 
     exported = load_encoder(model_path, torch_model, cache)
     if exported is None:
@@ -317,9 +307,7 @@ def _quantize(exported: OnnxEncoder, model_path: Path, target: Path) -> None:
                     f"{float(cosine.min()):.3f} to the export's"
                 )
 
-        os.chmod(temporary, 0o644)
-        _write_digest(Path(temporary), target)
-        os.replace(temporary, target)
+        _install(Path(temporary), target)
     finally:
         Path(temporary).unlink(missing_ok=True)
     logger.info(
@@ -395,9 +383,7 @@ def _export(model: SentenceTransformer, model_path: Path, target: Path) -> None:
                     f"exported vectors differ from torch's by {difference:.2e}"
                 )
 
-        os.chmod(temporary, 0o644)
-        _write_digest(Path(temporary), target)
-        os.replace(temporary, target)
+        _install(Path(temporary), target)
     finally:
         Path(temporary).unlink(missing_ok=True)
     logger.info(
@@ -405,6 +391,30 @@ def _export(model: SentenceTransformer, model_path: Path, target: Path) -> None:
         target,
         time.perf_counter() - started,
     )
+
+
+def _cached(target: Path, model_path: Path, quantized: bool) -> OnnxEncoder | None:
+    """Return an encoder of a file made earlier, or None when it must be made again.
+
+    A missing file returns None quietly. A file that fails its digest check or
+    does not load is logged, since it is about to be replaced.
+    """
+    if not target.is_file():
+        return None
+    try:
+        _check_digest(target)
+        return OnnxEncoder(target, model_path, quantized=quantized).check()
+    except Exception as error:
+        action = "quantizing" if quantized else "exporting"
+        logger.warning("%s again: %s is unusable (%s)", action, target, _short(error))
+        return None
+
+
+def _install(checked: Path, target: Path) -> None:
+    """Move a checked file to target, its SHA-256 written beside target first."""
+    os.chmod(checked, 0o644)
+    _write_digest(checked, target)
+    os.replace(checked, target)
 
 
 def _digest_path(target: Path) -> Path:

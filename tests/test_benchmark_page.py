@@ -23,6 +23,20 @@ def test_write_section_replaces_own_section(tmp_path):
     )
 
 
+# The quantization figures of a run, without the runtime that newer runs record.
+TORCH_QUANTIZED = {
+    "float32_p50": 14.0,
+    "float32_p99": 24.0,
+    "int8_p50": 8.0,
+    "int8_p99": 12.0,
+    "cosine_mean": 0.951,
+    "cosine_min": 0.918,
+    "same_first": 0.995,
+    "shared_of_ten": 8.95,
+    "threads": 1,
+}
+
+
 def _size(records: int, floor_p50: float, http_p50: float) -> dict:
     latency = {"p50": floor_p50, "p99": floor_p50 * 2}
     return {
@@ -79,18 +93,7 @@ def test_scale_report_gives_floor_ratios():
         "threads": {
             "1": {"alone_p50": 10, "alone_p99": 12, "beside_p50": 11, "beside_p99": 13}
         },
-        "quantized": {
-            "runtime": "onnx",
-            "float32_p50": 14.0,
-            "float32_p99": 24.0,
-            "int8_p50": 8.0,
-            "int8_p99": 12.0,
-            "cosine_mean": 0.951,
-            "cosine_min": 0.918,
-            "same_first": 0.995,
-            "shared_of_ten": 8.95,
-            "threads": 1,
-        },
+        "quantized": {**TORCH_QUANTIZED, "runtime": "onnx"},
         "build": {
             "records": 20,
             "passages": 140,
@@ -129,19 +132,7 @@ def test_scale_report_gives_floor_ratios():
 
 
 def test_scale_report_names_torch_quantization_of_older_runs():
-    quantized = {
-        "float32_p50": 14.0,
-        "float32_p99": 24.0,
-        "int8_p50": 8.0,
-        "int8_p99": 12.0,
-        "cosine_mean": 0.951,
-        "cosine_min": 0.918,
-        "same_first": 0.995,
-        "shared_of_ten": 8.95,
-        "threads": 1,
-    }
-
-    lines = _quantized(quantized)
+    lines = _quantized(TORCH_QUANTIZED)
 
     assert lines[0] == "### A quantized query embedding"
     assert "torch quantized to int8" in " ".join(lines)
