@@ -197,12 +197,18 @@ def _chat_and_pager(tmp_path, receiver):
     return sender, chat, page
 
 
+def _page_delivered_while_held(sender, page, receiver):
+    return sender.outbox.get(page).status == "delivered" and "/hold" in receiver.paths()
+
+
 def test_worker_hanging_channel_delays_only_itself(tmp_path, receiver):
     sender, chat, page = _chat_and_pager(tmp_path, receiver)
     worker = DeliveryWorker(sender)
     worker.start()
     try:
-        _wait_for(lambda: sender.outbox.get(page).status == "delivered")
+        # The page and the first chat request travel on separate threads, so
+        # either may reach the receiver first.
+        _wait_for(lambda: _page_delivered_while_held(sender, page, receiver))
         # The first chat delivery is still waiting for its receiver, and the other
         # two are not claimed yet, so their leases have not started.
         assert receiver.paths().count("/hold") == 1
@@ -225,7 +231,7 @@ def test_run_due_hanging_channel_delays_only_itself(tmp_path, receiver):
     thread = threading.Thread(target=lambda: attempted.append(sender.run_due()))
     thread.start()
     try:
-        _wait_for(lambda: sender.outbox.get(page).status == "delivered")
+        _wait_for(lambda: _page_delivered_while_held(sender, page, receiver))
         assert thread.is_alive()
         assert receiver.paths().count("/hold") == 1
     finally:
