@@ -78,6 +78,13 @@ class IndexerSettings(BaseSettings):
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
+# The value to set instead, by pydantic error type, for messages that omit it.
+_VALUE_HINTS = {
+    "bool_parsing": "set it to true or false (1 or 0, yes or no, on or off also work)",
+    "int_parsing": "set it to a whole number",
+    "float_parsing": "set it to a number",
+}
+
 
 def load_settings(settings_class: type[SettingsT], **overrides: Any) -> SettingsT:
     """Read settings from the environment; invalid values raise ConfigurationError.
@@ -92,7 +99,9 @@ def load_settings(settings_class: type[SettingsT], **overrides: Any) -> Settings
         problems = []
         for item in error.errors():
             name = str(item["loc"][0]) if item["loc"] else "settings"
+            hint = _VALUE_HINTS.get(item["type"], "")
             problems.append(
                 f"{prefix}{name.upper()}: {item['msg']} (got {item.get('input')!r})"
+                + (f"; {hint}" if hint else "")
             )
         raise ConfigurationError("invalid setting: " + "; ".join(problems)) from error

@@ -164,8 +164,11 @@ def test_quantized_queries_off_embeds_queries_as_passages(monkeypatch, tmp_path)
 def test_invalid_quantized_queries_setting_names_variable(monkeypatch):
     monkeypatch.setenv("INCIDENT_QUANTIZED_QUERIES", "sometimes")
 
-    with pytest.raises(ConfigurationError, match="INCIDENT_QUANTIZED_QUERIES"):
+    with pytest.raises(ConfigurationError) as raised:
         load_settings(IndexerSettings)
+
+    assert "INCIDENT_QUANTIZED_QUERIES" in str(raised.value)
+    assert "(got 'sometimes'); set it to true or false" in str(raised.value)
 
 
 def test_stale_partials_removed_when_cached(quantized, tmp_path):

@@ -58,3 +58,13 @@ def test_invalid_thread_count_names_the_variable(monkeypatch):
 
     assert "INCIDENT_THREADS" in str(raised.value)
     assert "greater than or equal to 1" in str(raised.value)
+
+
+def test_non_numeric_thread_count_named(monkeypatch):
+    monkeypatch.setenv("INCIDENT_THREADS", "two")
+
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(ServiceSettings)
+
+    assert "INCIDENT_THREADS" in str(raised.value)
+    assert "(got 'two'); set it to a whole number" in str(raised.value)
