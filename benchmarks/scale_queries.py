@@ -30,8 +30,10 @@ from recommender import retrieval
 from recommender.alerts import alert_from_text
 from recommender.recommendation import Recommender
 from recommender.retrieval import (
+    BODY_MAX_DOCUMENTS,
     DENSE_CANDIDATES,
     KEYWORD_CANDIDATES,
+    body_terms,
     keyword_document_limit,
     query_terms,
 )
@@ -288,6 +290,12 @@ def search_breakdown(
             rare,
             KEYWORD_CANDIDATES,
         )
+        body = timed(
+            "records whose body has one of the rarest terms",
+            database.body_matches,
+            body_terms(rare, frequencies),
+            BODY_MAX_DOCUMENTS,
+        )
         keyword_rows = timed(
             "decode the keyword candidates' rows", parse_rows, keyword_rows
         )
@@ -312,6 +320,7 @@ def search_breakdown(
             frequencies,
             total,
             rows,
+            body,
         )
         timed(
             f"read the {TOP_K} returned records",
@@ -333,6 +342,7 @@ def _keyword_coverage(
     frequencies: dict[str, int],
     total: int,
     rows: list[Any],
+    body: dict[str, set[int]],
 ) -> dict[str, tuple[float, list[str]]]:
     """Return the coverage of every candidate, with the alert's title terms.
 
@@ -340,5 +350,5 @@ def _keyword_coverage(
     the top 10.
     """
     return retrieval._keyword_coverage(
-        terms, frequencies, total, rows, set(title_terms(text))
+        terms, frequencies, total, rows, set(title_terms(text)), body
     )

@@ -562,6 +562,25 @@ class Database:
             self.engine, match_expression(terms), BM25_WEIGHTS, limit
         )
 
+    def body_matches(self, terms: Sequence[str], limit: int) -> dict[str, set[int]]:
+        """Return, per term, the records whose body column contains it.
+
+        The body contains the causes, fixes and timelines that the scoring rows
+        leave out. A term in more than limit bodies is left out of the result. Pass
+        rare terms only, because each one costs a read of its list of records.
+        """
+        matches: dict[str, set[int]] = {}
+        with self.engine.connect() as conn:
+            for term in terms:
+                pks = scoring_rows.fetch_rows(
+                    conn,
+                    "SELECT rowid FROM records_fts WHERE records_fts MATCH ? LIMIT ?",
+                    ("body : " + match_expression([term]), limit + 1),
+                )
+                if pks and len(pks) <= limit:
+                    matches[term] = {pk for (pk,) in pks}
+        return matches
+
     def record_rows(self, record_pks: Sequence[int]) -> list[scoring_rows.ScoringRow]:
         """Return the scoring rows of the given records that exist, in any order."""
         return scoring_rows.rows_for_records(self.engine, record_pks)

@@ -162,6 +162,62 @@ def test_coverage_weighs_rare_terms_most():
     assert coverage["B"][0] > coverage["A"][0]
 
 
+def test_coverage_counts_body_terms_at_body_share():
+    symptom = ScoringRow(1, "A", "{}", [], [], np.zeros((0, 0)), " disk zx81q ", [])
+    body_only = ScoringRow(2, "B", "{}", [], [], np.zeros((0, 0)), " disk ", [])
+    elsewhere = ScoringRow(3, "C", "{}", [], [], np.zeros((0, 0)), " disk ", [])
+    frequencies = {"disk": 90, "zx81q": 2}
+
+    coverage = retrieval._keyword_coverage(
+        ["disk", "zx81q"],
+        frequencies,
+        100,
+        [symptom, body_only, elsewhere],
+        set(),
+        {"zx81q": {1, 2}},
+    )
+
+    idf = {t: retrieval._idf(f, 100) for t, f in frequencies.items()}
+    total = sum(idf.values())
+    found = 1.0 - retrieval.TITLE_SHARE
+    assert coverage["A"][0] == pytest.approx(found)
+    assert coverage["B"][0] == pytest.approx(
+        found * (idf["disk"] + retrieval.BODY_SHARE * idf["zx81q"]) / total
+    )
+    assert coverage["C"][0] == pytest.approx(found * idf["disk"] / total)
+    assert coverage["B"][1] == ["zx81q", "disk"]
+    assert coverage["C"][1] == ["disk"]
+
+
+def test_body_matches_leave_out_common_terms(sample_kb):
+    database = sample_kb.database
+    with database.engine.connect() as conn:
+        pk_of = dict(conn.exec_driver_sql("SELECT id, pk FROM records").all())
+    everything = database.keyword_text(list(pk_of))
+    symptoms = database.keyword_text(list(pk_of), symptom_only=True)
+    in_body = {
+        pk_of[record_id]
+        for record_id, text in everything.items()
+        if "lsn" in tokenize(text) and "lsn" not in tokenize(symptoms[record_id])
+    }
+
+    assert pk_of["PM-2023-011"] in in_body
+    assert pk_of["RB-node-filesystem-space-filling-up"] in in_body
+    assert database.body_matches(["lsn", "the"], 20) == {"lsn": in_body}
+    assert database.body_matches(["lsn"], len(in_body) - 1) == {}
+    assert database.body_matches([], 20) == {}
+
+
+def test_search_finds_identifier_named_only_in_body(sample_kb):
+    """A column name from a diagnosis query finds the postmortem and runbook."""
+    matches = Retriever(sample_kb).search(alert_from_text("restart_lsn"), top_k=3)
+
+    ids = [match.record.id for match in matches]
+    assert ids[0] == "PM-2023-011"
+    assert "RB-node-filesystem-space-filling-up" in ids
+    assert matches[0].terms == ["lsn", "restart"]
+
+
 def test_stored_tokens_agree_with_keyword_text(sample_kb):
     database = sample_kb.database
     ids = sorted(database.record_hashes())
