@@ -80,9 +80,10 @@ SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 # The value to set instead, by pydantic error type, for messages that omit it.
 _VALUE_HINTS = {
-    "bool_parsing": "set it to true or false (1 or 0, yes or no, on or off also work)",
-    "int_parsing": "set it to a whole number",
-    "float_parsing": "set it to a number",
+    "bool_parsing": "set it to true or false (1 or 0, yes or no, on or off also "
+    "work), or unset it for the default",
+    "int_parsing": "set it to a whole number, or unset it for the default",
+    "float_parsing": "set it to a number, or unset it for the default",
 }
 
 

@@ -336,9 +336,14 @@ def keyword_document_limit(total: int) -> int:
 
 
 def body_terms(terms: Sequence[str], frequencies: dict[str, int]) -> list[str]:
-    """Return the terms to look up in records' bodies: the BODY_TERMS rarest."""
-    rare = [t for t in terms if 0 < frequencies.get(t, 0) <= BODY_MAX_DOCUMENTS]
-    return sorted(rare, key=lambda t: frequencies[t])[:BODY_TERMS]
+    """Return the terms to look up in records' bodies: the BODY_TERMS rarest.
+
+    A term counted in no record is still looked up. Its cached count may predate
+    the record that added it, and FTS5 counts "naive" where the alert writes
+    "naïve", since the full-text index folds diacritics.
+    """
+    rare = [t for t in terms if frequencies.get(t, 0) <= BODY_MAX_DOCUMENTS]
+    return sorted(rare, key=lambda t: frequencies.get(t, 0))[:BODY_TERMS]
 
 
 def query_terms(text: str) -> list[str]:

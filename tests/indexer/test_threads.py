@@ -68,3 +68,4 @@ def test_non_numeric_thread_count_named(monkeypatch):
 
     assert "INCIDENT_THREADS" in str(raised.value)
     assert "(got 'two'); set it to a whole number" in str(raised.value)
+    assert "or unset it for the default" in str(raised.value)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from indexer import term_frequencies
 from indexer.errors import ConfigurationError
 from indexer.knowledge_base import KnowledgeBase
 from indexer.normalize import tokenize
@@ -216,6 +217,45 @@ def test_search_finds_identifier_named_only_in_body(sample_kb):
     assert ids[0] == "PM-2023-011"
     assert "RB-node-filesystem-space-filling-up" in ids
     assert matches[0].terms == ["lsn", "restart"]
+
+
+def _postmortem(record_id: str, cause: str) -> IncidentRecord:
+    return IncidentRecord(
+        id=record_id,
+        kind=Kind.POSTMORTEM,
+        title="Payments ledger writes stalled",
+        sections={"summary": "Ledger writes queued for minutes.", "root_cause": cause},
+    )
+
+
+def test_body_terms_found_after_add_and_with_accents(tmp_path, embedder, monkeypatch):
+    """A term searched before its record was added, or written with accents."""
+    # As in a large knowledge base, where a few new records keep the cached counts.
+    monkeypatch.setattr(term_frequencies, "MAX_DRIFT", 10.0)
+    knowledge_base = KnowledgeBase(IndexerSettings(home=tmp_path), embedder=embedder)
+    knowledge_base.build(
+        [
+            _postmortem(f"PM-{n}", f"Disk {n} of the ledger host was full.")
+            for n in range(3)
+        ]
+    )
+    retriever = Retriever(knowledge_base)
+    before = retriever.search(alert_from_text("zzledgerlock"), top_k=3)
+    assert all(match.terms == [] for match in before)
+
+    knowledge_base.add(
+        [
+            _postmortem("PM-LOCK", "Writers waited on the zzledgerlock advisory lock."),
+            _postmortem("PM-PARSER", "A naïve parser dropped the ledger's last field."),
+        ]
+    )
+    locked = retriever.search(alert_from_text("zzledgerlock"), top_k=3)
+    accented = retriever.search(alert_from_text("naïve"), top_k=3)
+
+    assert locked[0].record.id == "PM-LOCK"
+    assert locked[0].terms == ["zzledgerlock"]
+    assert accented[0].record.id == "PM-PARSER"
+    assert accented[0].terms == ["naïve"]
 
 
 def test_stored_tokens_agree_with_keyword_text(sample_kb):
