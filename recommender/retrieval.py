@@ -311,17 +311,19 @@ def _keyword_coverage(
     rarest_first = sorted(terms, key=lambda t: -idf[t])
     padded = [(t, f" {t} ") for t in rarest_first]
 
-    in_body = body or {}
+    # Most searches find none of their terms in bodies, so rows are scanned for
+    # body terms only when there are some.
+    records_by_term = body or {}
+    in_body = [(t, records_by_term[t]) for t in rarest_first if records_by_term.get(t)]
+    rank = {t: i for i, t in enumerate(rarest_first)}
     result = {}
     for row in rows:
-        matched, found = [], 0.0
-        for term, probe in padded:
-            if probe in row.tokens:
-                matched.append(term)
-                found += idf[term]
-            elif row.record_pk in in_body.get(term, ()):
-                matched.append(term)
-                found += BODY_SHARE * idf[term]
+        matched = [t for t, probe in padded if probe in row.tokens]
+        found = sum(idf[t] for t in matched)
+        extra = [t for t, pks in in_body if row.record_pk in pks and t not in matched]
+        if extra:
+            found += BODY_SHARE * sum(idf[t] for t in extra)
+            matched = sorted(matched + extra, key=rank.__getitem__)
         found = found / weight if weight else 0.0
         title = title_coverage(row.title_terms, alert_terms)
         score = (1 - TITLE_SHARE) * found + TITLE_SHARE * title
