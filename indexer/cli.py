@@ -67,7 +67,9 @@ def _build(args: argparse.Namespace, settings: IndexerSettings) -> int:
         f"{len(result.skipped)} skipped, in {time.perf_counter() - started:.1f} s "
         f"(data version {summary.data_version})"
     )
-    return 0
+    # As with sync, the readable records are stored and the exit status tells a
+    # scheduled job that some input was left out.
+    return 1 if result.problems else 0
 
 
 def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
@@ -89,7 +91,7 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
         f"({summary.passages} passages), {len(result.problems)} failed, "
         f"in {summary.seconds:.2f} s (data version {summary.data_version})"
     )
-    return 0
+    return 1 if result.problems else 0
 
 
 def _warn_replaced_from_other_files(

@@ -44,11 +44,25 @@ def _run(capsys, *args):
 def test_build_reports_counts_and_failures(tmp_path, sources, capsys):
     home = str(tmp_path / "kb")
     status, out, err = _run(capsys, "--home", home, "build", "--quiet", str(sources))
-    assert status == 0
+    assert status == 1
     assert "2 records" in out
     assert "1 failed" in out
     assert "tickets.csv:3" in err
     assert "Traceback" not in err
+
+
+def test_add_stores_readable_records_and_exits_1(tmp_path, sources, capsys):
+    home = str(tmp_path / "kb")
+    _run(capsys, "--home", home, "build", "--quiet", str(sources / "pm.md"))
+
+    status, out, err = _run(capsys, "--home", home, "add", str(sources / "tickets.csv"))
+    _, stats, _ = _run(capsys, "--home", home, "stats")
+
+    assert status == 1
+    assert "added 1 and replaced 0 records" in out
+    assert "1 failed" in out
+    assert "tickets.csv:3" in err
+    assert stats.startswith("records:      2 ")
 
 
 def test_build_strict_fails_and_writes_nothing(tmp_path, sources, capsys):
