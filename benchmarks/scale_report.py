@@ -322,10 +322,10 @@ def _breakdown(sizes: list[dict[str, Any]], header: str, rule: str) -> list[str]
         "Each step of a search timed on its own over the same queries, mean "
         "milliseconds (`search_breakdown` in benchmarks/scale_queries.py). The first "
         "two steps make the floor; the rest is the work above it. Three steps run "
-        "on a second thread while the query is embedded, so with a free core they "
-        "add little to the latency: document frequencies, the keyword search with "
-        "its candidates' scoring rows, and the lookup of the rarest terms in "
-        "records' bodies. Keyword coverage is timed over every "
+        "on a second thread while the query is embedded: document frequencies, the "
+        "keyword search with its candidates' scoring rows, and the lookup of the "
+        "rarest terms in records' bodies. With a free core they add little to the "
+        "latency. Keyword coverage is timed over every "
         "candidate; a search covers only those that can still reach the top 10.",
         "",
         header,

@@ -67,8 +67,8 @@ def _build(args: argparse.Namespace, settings: IndexerSettings) -> int:
         f"{len(result.skipped)} skipped, in {time.perf_counter() - started:.1f} s "
         f"(data version {summary.data_version})"
     )
-    # As with sync, the readable records are stored and the exit status tells a
-    # scheduled job that some input was left out.
+    # As with sync, the readable records are stored, and a scheduled job gets exit
+    # status 1 when some input was left out.
     return 1 if result.problems else 0
 
 
