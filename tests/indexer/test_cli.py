@@ -51,7 +51,7 @@ def test_build_reports_counts_and_failures(tmp_path, sources, capsys):
     assert "Traceback" not in err
 
 
-def test_add_stores_readable_records_and_exits_1(tmp_path, sources, capsys):
+def test_add_partial_failure_exits_1(tmp_path, sources, capsys):
     home = str(tmp_path / "kb")
     _run(capsys, "--home", home, "build", "--quiet", str(sources / "pm.md"))
 

@@ -163,7 +163,7 @@ def test_coverage_weighs_rare_terms_most():
     assert coverage["B"][0] > coverage["A"][0]
 
 
-def test_coverage_counts_body_terms_at_body_share():
+def test_coverage_weighs_body_terms_less():
     symptom = ScoringRow(1, "A", "{}", [], [], np.zeros((0, 0)), " disk zx81q ", [])
     body_only = ScoringRow(2, "B", "{}", [], [], np.zeros((0, 0)), " disk ", [])
     elsewhere = ScoringRow(3, "C", "{}", [], [], np.zeros((0, 0)), " disk ", [])
@@ -209,7 +209,7 @@ def test_body_matches_leave_out_common_terms(sample_kb):
     assert database.body_matches([], 20) == {}
 
 
-def test_search_finds_identifier_named_only_in_body(sample_kb):
+def test_search_finds_body_only_identifier(sample_kb):
     """A column name from a diagnosis query finds the postmortem and runbook."""
     matches = Retriever(sample_kb).search(alert_from_text("restart_lsn"), top_k=3)
 
@@ -228,7 +228,7 @@ def _postmortem(record_id: str, cause: str) -> IncidentRecord:
     )
 
 
-def test_body_terms_found_after_add_and_with_accents(tmp_path, embedder, monkeypatch):
+def test_body_terms_after_add_and_accented(tmp_path, embedder, monkeypatch):
     """A term searched before its record was added, or written with accents."""
     # As in a large knowledge base, where a few new records keep the cached counts.
     monkeypatch.setattr(term_frequencies, "MAX_DRIFT", 10.0)
