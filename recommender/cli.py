@@ -38,6 +38,7 @@ from recommender.responder_results import add_responders
 from recommender.response_commands import add_response_commands
 from recommender.schemas import alert_result, match_out
 from recommender.settings import ServiceSettings
+from recommender.severity_policy import load_scale
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,9 @@ def _feedback_list(args: argparse.Namespace, settings: ServiceSettings) -> int:
 def _suggest(args: argparse.Namespace, settings: ServiceSettings) -> int:
     alerts = _alerts_from(args)
     recommender = Recommender(
-        KnowledgeBase(settings, create=False), threshold=settings.threshold
+        KnowledgeBase(settings, create=False),
+        threshold=settings.threshold,
+        severity_scale=load_scale(settings.config),
     )
     results = []
     for index, item in enumerate(alerts):
@@ -214,7 +217,11 @@ def _evaluate(args: argparse.Namespace, settings: ServiceSettings) -> int:
                 file=sys.stderr,
             )
 
-    recommender = Recommender(knowledge_base, threshold=settings.threshold)
+    recommender = Recommender(
+        knowledge_base,
+        threshold=settings.threshold,
+        severity_scale=load_scale(settings.config),
+    )
     predictions = predict(recommender, queries, top_k=args.top_k)
     result = score(
         queries,

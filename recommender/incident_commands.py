@@ -23,6 +23,7 @@ from recommender.recommendation import Recommender
 from recommender.response_schemas import delivery_out, incident_out
 from recommender.schemas import alert_result
 from recommender.settings import ServiceSettings
+from recommender.severity_policy import load_scale
 
 
 def add_incident_commands(
@@ -91,7 +92,9 @@ def _track(args: argparse.Namespace, settings: ServiceSettings) -> int:
         )
     parsed = parse_alertmanager(payload)
     recommender = Recommender(
-        KnowledgeBase(settings, create=False), threshold=settings.threshold
+        KnowledgeBase(settings, create=False),
+        threshold=settings.threshold,
+        severity_scale=load_scale(settings.config),
     )
     results = []
     for index, item in enumerate(parsed):

@@ -39,7 +39,7 @@ from recommender.notifications.outbox import (
 )
 from recommender.response_db import open_response_db
 from recommender.schemas import AlertResult, RecommendationOut
-from recommender.severity_policy import SeverityConfig, SeverityScale
+from recommender.severity_policy import load_scale
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +63,7 @@ class IncidentResponse:
     """Tracks alert groups as incidents in progress and queues their notifications."""
 
     def __init__(self, home: Path, config_path: Path | None) -> None:
-        self.scale = SeverityScale(
-            config_section(config_path, "severity", SeverityConfig)
-        )
+        self.scale = load_scale(config_path)
         self.notifications = config_section(
             config_path, "notifications", NotificationsConfig
         )

@@ -22,6 +22,7 @@ from indexer.knowledge_base import KnowledgeBase
 from recommender.http_errors import ApiError
 from recommender.recommendation import Recommender
 from recommender.settings import ServiceSettings
+from recommender.severity_policy import load_scale
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,11 @@ def start_loading(
                 knowledge_base = source()
             else:
                 knowledge_base = KnowledgeBase(settings)
-            recommender = Recommender(knowledge_base, threshold=settings.threshold)
+            recommender = Recommender(
+                knowledge_base,
+                threshold=settings.threshold,
+                severity_scale=load_scale(settings.config),
+            )
             stats = knowledge_base.stats()
             warm_search(recommender)
             knowledge_base.embedder.embed_query(["warm up"])

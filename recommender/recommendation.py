@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from indexer.knowledge_base import KnowledgeBase
-from indexer.severity import normalize_severity
 from recommender.alerts import Alert
 from recommender.classifier import HistoryClassifiers
 from recommender.feedback import (
@@ -18,6 +17,7 @@ from recommender.feedback import (
     hidden_records,
 )
 from recommender.retrieval import LABEL_WEIGHT, Match, Retriever
+from recommender.severity_policy import SeverityScale
 from recommender.suggestions import (
     CategorySuggestion,
     SeveritySuggestion,
@@ -84,13 +84,22 @@ class Recommender:
     """Recommends root causes, severity and fixes for alerts from past incidents."""
 
     def __init__(
-        self, knowledge_base: KnowledgeBase, threshold: float = DEFAULT_THRESHOLD
+        self,
+        knowledge_base: KnowledgeBase,
+        threshold: float = DEFAULT_THRESHOLD,
+        severity_scale: SeverityScale | None = None,
     ):
+        """Set up retrieval, feedback and the history classifiers.
+
+        severity_scale maps an alert's own severity label to a level, with the
+        configured aliases. The default scale maps P1, SEV1, critical and the like.
+        """
         self.knowledge_base = knowledge_base
         self.retriever = Retriever(knowledge_base)
         self.threshold = threshold
         self.feedback = FeedbackStore(knowledge_base.database)
         self.classifiers = HistoryClassifiers(knowledge_base)
+        self.severity_scale = severity_scale or SeverityScale()
 
     def recommend(
         self, alert: Alert, top_k: int = 5, exclude: Sequence[str] = ()
@@ -169,14 +178,13 @@ class Recommender:
         # The alert's own severity label is its author's decision, so the model only
         # speaks for alerts that carry none. A label that maps to no level, such
         # as "banana", counts as none.
+        own = self.severity_scale.standard_level(alert.severity)
         severity_model = (
-            self.classifiers.predict_severity(text)
-            if text and normalize_severity(alert.severity) is None
-            else None
+            self.classifiers.predict_severity(text) if text and own is None else None
         )
         category_model = self.classifiers.predict_category(text) if text else None
         voters = precedents or matches[:SUGGESTION_MATCHES]
-        severity = suggest_severity(voters, alert.severity, severity_model)
+        severity = suggest_severity(voters, own, severity_model)
         category = suggest_category(voters, category_model)
         if precedents or not matches:
             return severity, category

@@ -21,6 +21,7 @@ from recommender.patterns_report import write_report
 from recommender.recommendation import Recommender
 from recommender.responders import load_responders_config, responders_for
 from recommender.settings import ServiceSettings
+from recommender.severity_policy import load_scale
 from recommender.status_update import firing_alerts, load_status_updater
 
 
@@ -103,7 +104,9 @@ def _coverage(args: argparse.Namespace, settings: ServiceSettings) -> int:
         return 2
 
     recommender = Recommender(
-        KnowledgeBase(settings, create=False), threshold=settings.threshold
+        KnowledgeBase(settings, create=False),
+        threshold=settings.threshold,
+        severity_scale=load_scale(settings.config),
     )
     report = CoverageReport(
         rows=check_coverage(recommender, rules),
@@ -146,7 +149,9 @@ def _status_update(args: argparse.Namespace, settings: ServiceSettings) -> int:
         return 2
     alerts = _firing_alerts(args.file)
     recommender = Recommender(
-        KnowledgeBase(settings, create=False), threshold=settings.threshold
+        KnowledgeBase(settings, create=False),
+        threshold=settings.threshold,
+        severity_scale=load_scale(settings.config),
     )
     recommendation = recommender.recommend(alerts[0])
     config = load_responders_config(settings.config)

@@ -9,11 +9,13 @@ the severity that history suggests.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from indexer.severity import DEFINITIONS, Severity, normalize_severity
+from recommender.config import config_section
 
 _LEVEL_NAME = r"^[A-Za-z0-9_.\-]{1,32}$"
 
@@ -176,6 +178,28 @@ class SeverityScale:
             return None
         return self.names[self._spread(standard.rank - 1)]
 
+    def standard_level(self, raw: object) -> Severity | None:
+        """Map an alert's severity label to the SEV1-SEV4 scale of recommendations.
+
+        A configured alias wins, as in normalize(). Otherwise a value that
+        normalize_severity() maps keeps that level, and a configured level name
+        maps by its position on the scale.
+        """
+        if raw is None or isinstance(raw, bool):
+            return None
+        key = _key(str(raw))
+        level = self._aliases.get(key)
+        if level is None:
+            standard = normalize_severity(raw)
+            if standard is not None:
+                return standard
+            level = self._by_name.get(key)
+        if level is None:
+            return None
+        last = len(self.names) - 1
+        position = round(self.rank(level) * (len(Severity) - 1) / last)
+        return Severity(f"SEV{position + 1}")
+
     def rank(self, name: str) -> int:
         """Return the position of a level, 0 for the most severe."""
         return self.names.index(name)
@@ -193,3 +217,8 @@ class SeverityScale:
 
 def _key(value: str) -> str:
     return re.sub(r"\s+", " ", value.strip().lower())
+
+
+def load_scale(config_path: Path | None) -> SeverityScale:
+    """Return the scale of the configuration's `severity` section, or the default."""
+    return SeverityScale(config_section(config_path, "severity", SeverityConfig))

@@ -172,7 +172,7 @@ def suggest_fixes(matches: list[Match], limit: int = 3) -> list[Suggestion]:
 
 def suggest_severity(
     matches: list[Match],
-    alert_severity: str | None,
+    alert_severity: str | Severity | None,
     model: dict[str, float] | None = None,
 ) -> SeveritySuggestion:
     """Suggest a severity from a score-weighted vote, the alert label and the model.
@@ -180,7 +180,8 @@ def suggest_severity(
     Args:
         matches: Matches that vote with their score.
         alert_severity: The alert's own severity label, which votes with weight
-            ALERT_LABEL_WEIGHT.
+            ALERT_LABEL_WEIGHT: a level already mapped, or a label as tools
+            write it (P1, critical), mapped here.
         model: History model probability per severity ("SEV1" to "SEV4"), or None.
     """
     votes: dict[Severity, float] = defaultdict(float)
@@ -190,7 +191,11 @@ def suggest_severity(
             votes[match.record.severity] += match.score
             voters[match.record.severity].append(match.record.id)
 
-    own = normalize_severity(alert_severity)
+    own = (
+        alert_severity
+        if isinstance(alert_severity, Severity)
+        else normalize_severity(alert_severity)
+    )
     if own is not None:
         votes[own] += ALERT_LABEL_WEIGHT
         voters[own].append("alert label")

@@ -98,6 +98,28 @@ def test_suggest_json_output_for_text(sample_home, capsys):
     assert result["recommendation"]["matches"]
 
 
+def test_suggest_applies_configured_aliases(sample_home, tmp_path, capsys):
+    config = tmp_path / "incident.yaml"
+    config.write_text("severity:\n  aliases:\n    urgent: SEV1\n")
+    args = ["--home", str(sample_home), "suggest", "--json", "--file"]
+    alert = tmp_path / "alert.json"
+    alert.write_text(
+        json.dumps({"title": "Disk on orders-db fills up", "severity": "urgent"})
+    )
+
+    status, out, _ = _run(capsys, *args, str(alert))
+    assert status == 0
+    [result] = json.loads(out)["results"]
+    assert result["recommendation"]["severity"]["alert_label"] is None
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("INCIDENT_CONFIG", str(config))
+        status, out, _ = _run(capsys, *args, str(alert))
+    assert status == 0
+    [result] = json.loads(out)["results"]
+    assert result["recommendation"]["severity"]["alert_label"] == "SEV1"
+
+
 def test_suggest_mixed_group_reports_resolved(sample_home, capsys):
     status, out, _ = _run(
         capsys,

@@ -5,6 +5,7 @@ import pytest
 from recommender.alerts import Alert, alert_from_text, parse_alertmanager, parse_plain
 from recommender.recommendation import Recommender
 from recommender.retrieval import Retriever
+from recommender.severity_policy import SeverityConfig, SeverityScale
 from tests.conftest import SAMPLE_DATA
 
 ALERTS = SAMPLE_DATA / "alerts"
@@ -160,3 +161,19 @@ def test_unknown_severity_label_leaves_model_on(recommender):
     assert unknown.severity.model == without.severity.model
     assert unknown.severity.value == without.severity.value
     assert unknown.severity.alert_label is None
+
+
+def test_configured_alias_counts_as_label(recommender, monkeypatch):
+    text = {"title": "Filesystem on orders-db will be full in 4 hours"}
+    urgent = parse_plain({**text, "severity": "urgent"})
+    without_alias = recommender.recommend(urgent, top_k=5).severity
+
+    scale = SeverityScale(SeverityConfig(aliases={"urgent": "SEV1"}))
+    monkeypatch.setattr(recommender, "severity_scale", scale)
+    with_alias = recommender.recommend(urgent, top_k=5).severity
+
+    assert with_alias.alert_label == "SEV1"
+    assert with_alias.model == {}
+    assert "SEV1" in with_alias.votes
+    assert without_alias.alert_label is None
+    assert without_alias.model

@@ -3,6 +3,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
+from indexer.severity import Severity
 from recommender.impact import AlertState, assess_severity, measure_impact, parse_time
 from recommender.severity_policy import SeverityConfig, SeverityScale
 
@@ -59,6 +60,35 @@ def test_custom_scale_spreads_standard_levels():
     assert scale.default_level == "P2"
     assert scale.shift("P2", 5) == "P1"
     assert scale.shift("P2", -5) == "P3"
+
+
+def test_standard_level_applies_aliases():
+    config = SeverityConfig(aliases={"Urgent": "SEV1", "critical": "SEV2"})
+    scale = SeverityScale(config)
+    assert scale.standard_level(" URGENT ") == Severity.SEV1
+    assert scale.standard_level("critical") == Severity.SEV2
+    assert scale.standard_level("P3") == Severity.SEV3
+    assert scale.standard_level("banana") is None
+    assert scale.standard_level(None) is None
+    assert scale.standard_level(True) is None
+
+
+def test_standard_level_of_custom_names():
+    config = SeverityConfig(
+        levels=[
+            {"name": "red", "definition": "Outage"},
+            {"name": "amber", "definition": "Degraded"},
+            {"name": "green", "definition": "Minor"},
+        ],
+        aliases={"paging": "red"},
+    )
+    scale = SeverityScale(config)
+    assert scale.standard_level("red") == Severity.SEV1
+    assert scale.standard_level("Amber") == Severity.SEV3
+    assert scale.standard_level("green") == Severity.SEV4
+    assert scale.standard_level("paging") == Severity.SEV1
+    # A value the standard mapping knows keeps its level, not the spread's.
+    assert scale.standard_level("P2") == Severity.SEV2
 
 
 @pytest.mark.parametrize(
