@@ -1,4 +1,4 @@
-"""The writer lock: one process at a time changes a knowledge base."""
+"""Advisory file locks: one process at a time writes a knowledge base or cache file."""
 
 from __future__ import annotations
 
@@ -52,4 +52,31 @@ def write_lock(folder: Path, timeout: float) -> Iterator[None]:
         finally:
             handle.seek(0)
             handle.truncate()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
+def cache_lock(path: Path, timeout: float) -> Iterator[bool]:
+    """Hold an advisory flock on path while a cached file is made, yield if taken.
+
+    Without it, two processes that start on an empty cache both make the file,
+    and one can move its file in after the other has written its digest.
+    After timeout seconds the caller goes on without the lock (False), because
+    a holder that hangs must not stop the service from starting.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(_POLL_SECONDS)
+        try:
+            yield True
+        finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from indexer.lock import cache_lock
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -66,6 +68,9 @@ QUANTIZE_FORMAT = 1
 # An unfinished export older than this was left by a killed process: an export
 # took 2 to 5 s on the benchmark machine.
 STALE_PARTIAL_SECONDS = 3_600
+# How long a process waits for another one that is exporting or quantizing the
+# same model before it makes its own copy.
+CACHE_LOCK_SECONDS = 120.0
 MAX_ERROR_CHARS = 500
 _MODEL_FILES = {".json", ".txt", ".safetensors", ".bin"}
 _MODULES = (
@@ -220,7 +225,12 @@ def load_encoder(
         cached = _cached(target, model_path, quantized=False)
         if cached is not None:
             return cached
-        _export(torch_model(), model_path, target)
+        with _making(target):
+            # Another process may have made it while this one waited.
+            cached = _cached(target, model_path, quantized=False)
+            if cached is not None:
+                return cached
+            _export(torch_model(), model_path, target)
         return OnnxEncoder(target, model_path).check()
     except Exception as error:
         logger.warning(
@@ -263,7 +273,11 @@ def load_quantized_encoder(
     if exported is None:
         return None
     try:
-        _quantize(exported, model_path, target)
+        with _making(target):
+            cached = _cached(target, model_path, quantized=True)
+            if cached is not None:
+                return cached
+            _quantize(exported, model_path, target)
         return OnnxEncoder(target, model_path, quantized=True).check()
     except Exception as error:
         logger.warning(
@@ -408,6 +422,20 @@ def _cached(target: Path, model_path: Path, quantized: bool) -> OnnxEncoder | No
         action = "quantizing" if quantized else "exporting"
         logger.warning("%s again: %s is unusable (%s)", action, target, _short(error))
         return None
+
+
+@contextlib.contextmanager
+def _making(target: Path) -> Iterator[None]:
+    """Hold the lock of target's cache file while this process makes it."""
+    lock = target.with_name(target.name + ".lock")
+    with cache_lock(lock, CACHE_LOCK_SECONDS) as locked:
+        if not locked:
+            logger.warning(
+                "another process has been making %s for %.0f s; making it here too",
+                target,
+                CACHE_LOCK_SECONDS,
+            )
+        yield
 
 
 def _install(checked: Path, target: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 
 import numpy as np
@@ -15,6 +16,7 @@ import torch
 from indexer import onnx_encoder
 from indexer.embedding import Embedder, resolve_model_path
 from indexer.errors import ConfigurationError
+from indexer.lock import cache_lock
 from indexer.onnx_encoder import exportable, fingerprint, load_encoder
 from indexer.settings import IndexerSettings, load_settings
 
@@ -71,6 +73,31 @@ def test_cached_export_is_reused(exported):
     assert files[0].stat().st_mtime_ns == before
     assert np.array_equal(again.embed(["disk full"]), encoder.embed(["disk full"]))
     assert not list(cache.glob("*.partial"))
+
+
+def test_waits_for_export_by_another(exported, tmp_path):
+    cache, encoder = exported
+    empty = tmp_path / "cache"
+    empty.mkdir()
+    name = f"embedding-{fingerprint(MODEL_PATH)}.onnx"
+    holding = threading.Event()
+
+    def export_elsewhere() -> None:
+        # Stands in for a second process that started exporting first.
+        with cache_lock(empty / f"{name}.lock", timeout=10):
+            holding.set()
+            time.sleep(0.5)
+            shutil.copy(cache / f"{name}.sha256", empty / f"{name}.sha256")
+            shutil.copy(cache / name, empty / name)
+
+    other = threading.Thread(target=export_elsewhere)
+    other.start()
+    assert holding.wait(10)
+    waited = load_encoder(MODEL_PATH, _never, empty)
+    other.join()
+
+    assert waited is not None
+    assert np.array_equal(waited.embed(["disk full"]), encoder.embed(["disk full"]))
 
 
 def test_damaged_export_is_made_again(exported, embedder, tmp_path):
