@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 # The exit status of a process stopped by SIGPIPE in a shell (128 + 13).
 BROKEN_PIPE_STATUS = 141
+# 128 + SIGINT, the status shells give a command stopped by Ctrl-C.
+INTERRUPTED_STATUS = 130
 
 
 def exit_with(main: Callable[[], int]) -> None:
@@ -26,5 +28,10 @@ def exit_with(main: Callable[[], int]) -> None:
         # other command-line tools, and keep the exit-time flush from failing too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = BROKEN_PIPE_STATUS
+    except KeyboardInterrupt:
+        # Ctrl-C is a request, not a failure, so it gets one line and no
+        # traceback. Transactions and locks were released as the exception rose.
+        print("interrupted", file=sys.stderr)
+        status = INTERRUPTED_STATUS
     gc.freeze()
     sys.exit(status)

@@ -396,6 +396,20 @@ class Database:
             )
             return {record_id: digest for record_id, digest in rows}
 
+    def label_values(self, name: str) -> set[str]:
+        """Return the distinct values of one label over every record, lower-case.
+
+        It reads the labels column of the scoring rows, one scan of the table.
+        """
+        query = (
+            f"SELECT DISTINCT lower(trim(json_extract(labels, ?))) "
+            f"FROM {scoring_rows.TABLE} WHERE json_valid(labels)"
+        )
+        path = "$." + json.dumps(name)
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(query, (path,)).all()
+        return {row[0] for row in rows if row[0]}
+
     def passage_refs(self, passage_ids: Sequence[int]) -> dict[int, PassageRef]:
         """Map passage ids to their records; ids without a record are left out."""
         if not passage_ids:

@@ -6,13 +6,12 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 
 from indexer.console import exit_with
-from indexer.errors import IncidentRecommenderError, KnowledgeBaseError
+from indexer.errors import IncidentRecommenderError
 from indexer.knowledge_base import KnowledgeBase
 from indexer.settings import load_settings
 from recommender.alert_store import AlertStore
@@ -23,15 +22,14 @@ from recommender.alerts import (
     parse_plain,
     read_payload_file,
 )
+from recommender.arguments import whole_number
 from recommender.errors import InvalidAlertError
-from recommender.evaluation import predict, score
-from recommender.evaluation_report import render_evaluation
+from recommender.evaluate_command import add_evaluate_command
 from recommender.feedback import TARGETS, VERDICTS, FeedbackEntry, FeedbackStore
 from recommender.grafana import GRAFANA_VERSION, parse_grafana
 from recommender.incident_commands import add_incident_commands
 from recommender.logs import configure_logging
 from recommender.pagerduty import parse_pagerduty
-from recommender.queries import read_queries
 from recommender.recommendation import Recommender
 from recommender.report import render_matches, render_result
 from recommender.responder_results import add_responders
@@ -178,71 +176,6 @@ def _search(args: argparse.Namespace, settings: ServiceSettings) -> int:
     return 0
 
 
-def _evaluate(args: argparse.Namespace, settings: ServiceSettings) -> int:
-    queries = read_queries(args.queries)
-    if args.output is not None and not args.output.parent.is_dir():
-        print(
-            f"error: --output {args.output}: folder {args.output.parent} does not "
-            "exist; create it or pick another path",
-            file=sys.stderr,
-        )
-        return 2
-    knowledge_base = KnowledgeBase(settings, create=False)
-    known_ids = set(knowledge_base.database.record_hashes())
-    if not known_ids:
-        raise KnowledgeBaseError(
-            f"the knowledge base in {settings.home} has no records, so there is "
-            "nothing to evaluate; build it with 'indexer build FOLDER'"
-        )
-
-    relevant = {rid for query in queries for rid in query.relevant_ids or ()}
-    excluded = {rid for query in queries for rid in query.exclude_ids}
-    if relevant and not relevant & known_ids:
-        example = sorted(relevant)[0]
-        print(
-            f"error: none of the {len(relevant)} relevant ids in {args.queries} is "
-            f"in the knowledge base in {settings.home} (one is {example!r}); the "
-            "queries were written for another knowledge base, or --home points at "
-            "the wrong one",
-            file=sys.stderr,
-        )
-        return 2
-    for name, ids in (("relevant_ids", relevant), ("exclude_ids", excluded)):
-        unknown = sorted(ids - known_ids)
-        if unknown:
-            listed = ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "")
-            print(
-                f"warning: {len(unknown)} of the {len(ids)} ids in {name} are not in "
-                f"the knowledge base: {listed}",
-                file=sys.stderr,
-            )
-
-    recommender = Recommender(
-        knowledge_base,
-        threshold=settings.threshold,
-        severity_scale=load_scale(settings.config),
-    )
-    predictions = predict(recommender, queries, top_k=args.top_k)
-    result = score(
-        queries,
-        predictions,
-        settings.threshold,
-        bootstrap=args.bootstrap,
-        known_ids=known_ids,
-    )
-    result.update(
-        queries_file=str(args.queries),
-        top_k=args.top_k,
-        predictions=[asdict(prediction) for prediction in predictions],
-    )
-
-    print(render_evaluation(result))
-    if args.output is not None:
-        args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {args.output}")
-    return 0
-
-
 def _alerts_from(args: argparse.Namespace) -> list[Alert | InvalidAlertError]:
     if args.file is None:
         if not args.text:
@@ -299,35 +232,7 @@ def _parser() -> argparse.ArgumentParser:
     suggest.set_defaults(handler=_suggest)
     search.set_defaults(handler=_search)
 
-    evaluate = commands.add_parser(
-        "evaluate", help="measure the recommender on labelled queries"
-    )
-    evaluate.add_argument(
-        "--queries",
-        type=Path,
-        required=True,
-        metavar="FILE",
-        help="JSON Lines file of labelled queries (see docs/EVALUATE.md)",
-    )
-    evaluate.add_argument(
-        "--top-k",
-        type=_top_k,
-        default=10,
-        help="matches retrieved per query (1-100, default 10); nDCG@10 and MRR@10 "
-        "see at most this many",
-    )
-    evaluate.add_argument(
-        "--output", type=Path, metavar="FILE", help="also write the result as JSON"
-    )
-    evaluate.add_argument(
-        "--bootstrap",
-        type=_resamples,
-        default=1000,
-        metavar="N",
-        help="bootstrap resamples per 95%% interval (default 1000); 0 leaves the "
-        "intervals out",
-    )
-    evaluate.set_defaults(handler=_evaluate)
+    add_evaluate_command(commands)
     _add_feedback_parser(commands)
     _add_alerts_parser(commands)
     add_response_commands(commands)
@@ -345,7 +250,7 @@ def _add_alerts_parser(
     )
     prune.add_argument(
         "--days",
-        type=_whole_number(1),
+        type=whole_number(1),
         required=True,
         help="keep alerts last received within this many days",
     )
@@ -375,35 +280,14 @@ def _add_feedback_parser(
     listing = actions.add_parser("list", help="print the verdicts on one record")
     listing.add_argument("record", metavar="ID", help="record id")
     listing.add_argument(
-        "--limit", type=_whole_number(1, 1000), default=20, help="entries (1-1000)"
+        "--limit", type=whole_number(1, 1000), default=20, help="entries (1-1000)"
     )
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=_feedback_list)
 
 
-def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
-    """Return an argparse type that accepts whole numbers from low to high."""
-
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a whole number, got {value!r}"
-            ) from None
-        if number < low or (high is not None and number > high):
-            allowed = (
-                f"between {low} and {high}" if high is not None else f"{low} or more"
-            )
-            raise argparse.ArgumentTypeError(f"must be {allowed}, got {number}")
-        return number
-
-    return parse
-
-
-_top_k = _whole_number(1, 100)
-_resamples = _whole_number(0)
-_port = _whole_number(1, 65535)
+_top_k = whole_number(1, 100)
+_port = whole_number(1, 65535)
 
 
 def run() -> None:

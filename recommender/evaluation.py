@@ -39,6 +39,9 @@ class Prediction:
         scores: Match scores in the same order.
         best_score: Score of the best match, 0.0 when nothing matched.
         no_close_precedent: Whether the recommender flagged the query.
+        precedent_bar: Score the best match needed for the query to be answered,
+            None when it is the threshold. The recommender asks more of a match
+            for an alert whose name no nearby record carries.
         severity: Suggested severity, such as "SEV2", or None.
         category: Suggested root-cause category, or None.
         fix_types: Kinds of the suggested fixes that have a kind.
@@ -49,6 +52,7 @@ class Prediction:
     scores: list[float]
     best_score: float
     no_close_precedent: bool
+    precedent_bar: float | None = None
     severity: str | None = None
     category: str | None = None
     fix_types: list[str] = field(default_factory=list)
@@ -75,6 +79,7 @@ def predict(
                 scores=[m.score for m in recommendation.matches],
                 best_score=_best(recommendation.matches),
                 no_close_precedent=recommendation.no_close_precedent,
+                precedent_bar=recommendation.precedent_bar,
                 severity=_severity_label(recommendation.severity.value),
                 category=recommendation.category.value,
                 fix_types=[f.fix_type for f in recommendation.fixes if f.fix_type],
@@ -96,7 +101,8 @@ def score(
     Args:
         queries: The labelled queries.
         predictions: One prediction per query, in the same order.
-        threshold: Best match score below which a query counts as flagged.
+        threshold: Best match score below which a query counts as flagged, unless
+            its prediction has a precedent_bar of its own.
         bootstrap: Bootstrap resamples per interval; 0 leaves the intervals out.
         seed: Seed of the bootstrap, so the same input gives the same intervals.
         known_ids: Ids of the records in the knowledge base, when known. A relevant
@@ -186,13 +192,24 @@ def _precedent(
 ) -> dict[str, Any]:
     # Whether answering was right is known only for queries with relevant_ids.
     labelled = [(p, ids) for q, p, ids in pairs if q.relevant_ids is not None]
-    best = [p.best_score for p, _ in labelled]
     top_relevant = [
         bool(p.ranked_ids) and p.ranked_ids[0] in ids for p, ids in labelled
     ]
     expects = [bool(ids) for _, ids in labelled]
+    # The flag counts the outcome each query got. The curve moves the threshold,
+    # and a query whose bar was raised keeps its margin above the moved one.
+    bars = [
+        threshold if p.precedent_bar is None else p.precedent_bar for p, _ in labelled
+    ]
+    answered = [p.best_score >= bar for (p, _), bar in zip(labelled, bars, strict=True)]
+    best = [
+        round(p.best_score - bar + threshold, 6)
+        for (p, _), bar in zip(labelled, bars, strict=True)
+    ]
 
-    flag = precedent_flag(best, top_relevant, expects, threshold, bootstrap, seed)
+    flag = precedent_flag(
+        best, top_relevant, expects, threshold, bootstrap, seed, answered=answered
+    )
     curve = coverage_accuracy_curve(best, top_relevant)
     return {**asdict(flag), "curve": [asdict(point) for point in curve]}
 

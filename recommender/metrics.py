@@ -7,7 +7,7 @@ the recommender and any baseline are scored by the same code.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +19,10 @@ logger = logging.getLogger(__name__)
 NO_PREDICTION = "(none)"
 DEFAULT_RESAMPLES = 1000
 CONFIDENCE = 0.95
+# Resampled query positions drawn at once. Larger runs draw in batches of about
+# this many, so an int64 array stays near 40 MB whatever the query count and
+# --bootstrap. Smaller runs draw one batch, the same numbers as a single draw.
+MAX_BOOTSTRAP_CELLS = 5_000_000
 # Thresholds of the coverage-against-accuracy curve: 0.00, 0.01, ..., 1.00.
 CURVE_THRESHOLDS = tuple(round(step / 100, 2) for step in range(101))
 
@@ -156,8 +160,11 @@ def estimate(
     value = float(data.mean())
     if resamples <= 0:
         return Estimate(value, None, None, int(data.size))
-    indices = _resample_indices(data.size, resamples, seed)
-    low, high = _percentiles(data[indices].mean(axis=1))
+    means = [
+        data[rows].mean(axis=1)
+        for rows in _resample_batches(data.size, resamples, seed)
+    ]
+    low, high = _percentiles(np.concatenate(means))
     return Estimate(value, low, high, int(data.size))
 
 
@@ -188,7 +195,8 @@ def paired_estimate(
     guess = np.asarray(predicted, dtype=object)
     samples = [
         statistic(list(true[row]), list(guess[row]))
-        for row in _resample_indices(len(expected), resamples, seed)
+        for rows in _resample_batches(len(expected), resamples, seed)
+        for row in rows
     ]
     low, high = _percentiles(np.asarray(samples, dtype=float))
     return Estimate(value, low, high, len(expected))
@@ -251,10 +259,13 @@ def classification_scores(
             matrix.tolist(),
         )
 
-    rows = _resample_indices(len(truths), resamples, seed)
-    true_rows, guess_rows = true_codes[rows], guess_codes[rows]
-    accuracy_low, accuracy_high = _percentiles((true_rows == guess_rows).mean(1))
-    f1_low, f1_high = _percentiles(_macro_f1_rows(true_rows, guess_rows, len(code)))
+    accuracies, f1s = [], []
+    for rows in _resample_batches(len(truths), resamples, seed):
+        true_rows, guess_rows = true_codes[rows], guess_codes[rows]
+        accuracies.append((true_rows == guess_rows).mean(1))
+        f1s.append(_macro_f1_rows(true_rows, guess_rows, len(code)))
+    accuracy_low, accuracy_high = _percentiles(np.concatenate(accuracies))
+    f1_low, f1_high = _percentiles(np.concatenate(f1s))
     return ClassificationScores(
         Estimate(accuracy, accuracy_low, accuracy_high, len(truths)),
         Estimate(f1, f1_low, f1_high, len(truths)),
@@ -301,6 +312,7 @@ def precedent_flag(
     threshold: float,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    answered: Sequence[bool] | None = None,
 ) -> PrecedentFlag:
     """Return how the "no close precedent" flag does at one threshold.
 
@@ -312,6 +324,8 @@ def precedent_flag(
         threshold: Best score a query needs to be answered rather than flagged.
         resamples: Bootstrap resamples for the intervals.
         seed: Seed of the bootstrap.
+        answered: Whether each query was answered, when that was decided by more
+            than its best score against threshold.
     """
     scores = np.asarray(best_scores, dtype=float)
     correct = np.asarray(top_relevant, dtype=bool)
@@ -322,12 +336,17 @@ def precedent_flag(
             f"{precedent.size} expects_precedent values; pass one of each per query"
         )
 
-    answered = scores >= threshold
+    given = scores >= threshold if answered is None else np.asarray(answered, bool)
+    if given.shape != scores.shape:
+        raise ValueError(
+            f"got {scores.size} best scores but {given.size} answered values; pass "
+            "one of each per query"
+        )
     return PrecedentFlag(
         threshold=threshold,
-        answered=estimate(answered.astype(float), resamples, seed),
-        accuracy=estimate(correct[answered].astype(float), resamples, seed),
-        flagged=estimate((~answered[~precedent]).astype(float), resamples, seed),
+        answered=estimate(given.astype(float), resamples, seed),
+        accuracy=estimate(correct[given].astype(float), resamples, seed),
+        flagged=estimate((~given[~precedent]).astype(float), resamples, seed),
     )
 
 
@@ -360,9 +379,13 @@ def _macro_f1_rows(
     return f1_sum / present
 
 
-def _resample_indices(size: int, resamples: int, seed: int) -> np.ndarray:
+def _resample_batches(size: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Yield the resampled positions, one row per resample, in batches."""
     rng = np.random.default_rng(seed)
-    return rng.integers(0, size, size=(resamples, size))
+    per_batch = max(1, MAX_BOOTSTRAP_CELLS // max(size, 1))
+    for start in range(0, resamples, per_batch):
+        count = min(per_batch, resamples - start)
+        yield rng.integers(0, size, size=(count, size))
 
 
 def _percentiles(samples: np.ndarray) -> tuple[float, float]:

@@ -30,6 +30,9 @@ QUERY_FIELDS = (
 )
 # Top-level keys that mark an alert object as a plain alert, not an Alertmanager one.
 _PLAIN_ALERT_KEYS = ("title", "description", "service", "severity")
+# Invalid lines listed in an error. A file that repeats one mistake on every line
+# would otherwise get one line of error per line of input.
+MAX_PROBLEMS_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -89,25 +92,18 @@ def read_queries(path: str | Path) -> list[LabelledQuery]:
 
     Raises:
         SourceError: The file cannot be read, contains no query, or has invalid
-            lines.
-            The message lists every invalid line with its number and field.
+            lines. The message gives the number and field of the first
+            MAX_PROBLEMS_SHOWN invalid lines and counts the rest.
     """
     path = Path(path)
-    try:
-        # utf-8-sig drops the byte order mark that Windows editors write.
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise SourceError(
-            f"{path}: queries file not found; pass a JSON Lines file with one "
-            "labelled query per line (see docs/EVALUATE.md)"
-        ) from None
-    except UnicodeDecodeError as error:
-        raise SourceError(f"{path}: not valid UTF-8 ({error.reason})") from None
+    text = _read_text(path)
 
     queries: list[LabelledQuery] = []
     problems: list[str] = []
     lines_by_id: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only a line feed ends a line: JSON strings may hold U+2028 and the other
+    # breaks that str.splitlines() would split on.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -125,29 +121,77 @@ def read_queries(path: str | Path) -> list[LabelledQuery]:
         queries.append(query)
 
     if problems:
-        listing = "\n  ".join(problems)
-        raise SourceError(
-            f"{path}: {len(problems)} invalid line(s); fix them and run again:"
-            f"\n  {listing}"
-        )
+        raise SourceError(_problem_listing(path, text, problems))
     if not queries:
         raise SourceError(f"{path}: no queries; write one JSON object per line")
     return queries
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SourceError(
+            f"{path}: queries file not found; pass a JSON Lines file with one "
+            "labelled query per line (see docs/EVALUATE.md)"
+        ) from None
+    except IsADirectoryError:
+        raise SourceError(
+            f"{path}: is a folder; pass the JSON Lines file of labelled queries"
+        ) from None
+    try:
+        # utf-8-sig drops the byte order mark that Windows editors write.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise SourceError(
+            f"{path}: line {line}, byte {column} of the line: not valid UTF-8 "
+            f"({error.reason}); save the file as UTF-8"
+        ) from None
+
+
+def _problem_listing(path: Path, text: str, problems: list[str]) -> str:
+    """Return the error for a file with invalid lines, the first few listed."""
+    if len(problems) > 1 and _is_json_document(text):
+        return (
+            f"{path}: is one JSON document over several lines, not JSON Lines; "
+            "write each query as one JSON object on a line of its own"
+        )
+    shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
+    more = len(problems) - MAX_PROBLEMS_SHOWN
+    if more > 0:
+        shown += f"\n  ... and {more} more"
+    return (
+        f"{path}: {len(problems)} invalid line(s); fix them and run again:\n  {shown}"
+    )
+
+
+def _is_json_document(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _parse_line(line: str, number: int) -> LabelledQuery:
     try:
         item = json.loads(line)
     except json.JSONDecodeError as error:
-        raise _LineError(
-            "", f"invalid JSON: {error.msg} at column {error.colno}"
-        ) from None
+        # Some messages end in "at" and expect the position after them.
+        message = error.msg.removesuffix(" at")
+        problem = f"invalid JSON: {message} at column {error.colno}"
+        raise _LineError("", problem) from None
     if not isinstance(item, dict):
         raise _LineError("", f"expected a JSON object, got {_kind(item)}")
     unknown = sorted(set(item) - set(QUERY_FIELDS))
     if unknown:
+        names = ", ".join(unknown)
         raise _LineError(
-            unknown[0], f"unknown field; the fields are {', '.join(QUERY_FIELDS)}"
+            names,
+            f"unknown field{'s' if len(unknown) > 1 else ''}; the fields are "
+            f"{', '.join(QUERY_FIELDS)}",
         )
     text, payload = item.get("query"), item.get("alert")
     if (text is None) == (payload is None):
@@ -163,7 +207,7 @@ def _parse_line(line: str, number: int) -> LabelledQuery:
         alert=_object(payload, "alert"),
         relevant_ids=_id_list(item.get("relevant_ids"), "relevant_ids"),
         severity=_severity(item.get("severity")),
-        category=normalised_category(_string(item.get("category"), "category")),
+        category=normalised_category(_label(item.get("category"), "category")),
         fix_type=_fix_type_name(item.get("fix_type")),
         exclude_ids=_id_list(item.get("exclude_ids"), "exclude_ids") or (),
     )
@@ -238,8 +282,10 @@ class _LineError(ValueError):
 def _query_id(value: object, number: int) -> str:
     if value is None:
         return f"line-{number}"
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise _LineError("id", f"expected a non-empty string, got {_kind(value)}")
+    if isinstance(value, str) and not value.strip():
+        raise _LineError("id", "is empty; give the query an id or leave the field out")
     return str(value)
 
 
@@ -247,6 +293,14 @@ def _string(value: object, name: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise _LineError(name, f"expected a string, got {_kind(value)}")
     return value
+
+
+def _label(value: object, name: str) -> str | None:
+    """Return an expected label, rejecting an empty one that would drop silently."""
+    label = _string(value, name)
+    if label is not None and not label.strip():
+        raise _LineError(name, "is empty; give the label or leave the field out")
+    return label
 
 
 def _object(value: object, name: str) -> dict[str, Any] | None:
@@ -273,7 +327,11 @@ def _severity(value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise _LineError("severity", f"expected a string, got {_kind(value)}")
+        raise _LineError(
+            "severity",
+            f"expected a string such as SEV2 or a whole number such as 2, got "
+            f"{_kind(value)}",
+        )
     severity = normalize_severity(value)
     if severity is None:
         raise _LineError(

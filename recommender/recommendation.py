@@ -56,6 +56,9 @@ class Recommendation:
         category: Suggested root-cause category.
         fixes: Suggested fixes, most confident first.
         threshold: Score a match needs to count as a precedent.
+        precedent_bar: Score a match needed for this alert: the threshold, plus
+            UNNAMED_MARGIN when no record nearby carries the alert's name while
+            some carry other alert names.
         message: One sentence for the on-call engineer.
         latency_ms: Time taken.
         feedback: Records hidden or raised by engineers' verdicts for this alert.
@@ -68,6 +71,7 @@ class Recommendation:
     category: CategorySuggestion
     fixes: list[Suggestion]
     threshold: float
+    precedent_bar: float
     message: str
     latency_ms: float = 0.0
     feedback: FeedbackEffect = field(default_factory=FeedbackEffect)
@@ -134,6 +138,7 @@ class Recommender:
             category=category,
             fixes=self._fixes(matches, precedents, bar),
             threshold=self.threshold,
+            precedent_bar=bar,
             message=self._message(matches, precedents, top_k, bar) + effect.message(),
             feedback=effect,
         )

@@ -86,6 +86,32 @@ def test_evaluation_notebook_plots_result(monkeypatch, evaluation_result):
     assert f"result: {evaluation_result}" in text
 
 
+def test_evaluation_notebook_without_relevant_ids(monkeypatch, sample_home, tmp_path):
+    # A copy outside the repository, on a result with severity labels only.
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(
+        '{"query": "disk full on orders-db", "severity": "critical"}\n'
+        '{"query": "certificate expired on checkout", "severity": "warning"}\n',
+        encoding="utf-8",
+    )
+    result = tmp_path / "result.json"
+    arguments = ["--home", str(sample_home), "evaluate", "--queries", str(queries)]
+    assert main([*arguments, "--output", str(result), "--bootstrap", "50"]) == 0
+    copy = tmp_path / "elsewhere" / NOTEBOOK.name
+    copy.parent.mkdir()
+    copy.write_bytes(NOTEBOOK.read_bytes())
+    monkeypatch.setenv("EVALUATION_RESULT", str(result))
+
+    outputs = _execute(copy)
+
+    assert _errors(outputs) == []
+    text = "".join(output.get("text", "") for output in outputs)
+    assert "there are no retrieval metrics to plot" in text
+    assert "there is no coverage curve to plot" in text
+    # The severity matrix is drawn, the category one is not.
+    assert len(_images(outputs)) == 1
+
+
 @pytest.mark.slow
 def test_evaluation_notebook_evaluates_sample_data(monkeypatch):
     # Builds the sample knowledge base inside the kernel: 18 s to a minute.

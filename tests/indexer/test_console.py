@@ -1,9 +1,9 @@
-"""Console scripts: a reader that closes the pipe early stops them quietly."""
+"""Console scripts: a closed pipe or Ctrl-C stops them quietly."""
 
 import subprocess
 import sys
 
-from indexer.console import BROKEN_PIPE_STATUS
+from indexer.console import BROKEN_PIPE_STATUS, INTERRUPTED_STATUS
 
 SCRIPT = (
     "from indexer.console import exit_with\n"
@@ -29,3 +29,18 @@ def test_closed_pipe_exits_quietly():
 
     assert errors == b""
     assert process.returncode == BROKEN_PIPE_STATUS
+
+
+def test_interrupt_exits_without_traceback():
+    script = (
+        "from indexer.console import exit_with\n"
+        "def main():\n"
+        "    raise KeyboardInterrupt\n"
+        "exit_with(main)\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, timeout=60
+    )
+
+    assert process.stderr == b"interrupted\n"
+    assert process.returncode == INTERRUPTED_STATUS

@@ -214,6 +214,81 @@ def test_read_queries_blank_file(tmp_path):
         read_queries(_write(tmp_path, "", "  "))
 
 
+def test_read_queries_keeps_unicode_line_separators(tmp_path):
+    pasted = "disk full\u2028on db-1\u0085now"
+    path = tmp_path / "queries.jsonl"
+    lines = [
+        json.dumps({"id": "a", "query": pasted}, ensure_ascii=False),
+        json.dumps({"id": "b", "query": "x", "relevant_ids": "RB-1"}),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    with pytest.raises(SourceError) as raised:
+        read_queries(path)
+
+    message = str(raised.value)
+    assert "1 invalid line(s)" in message
+    assert "line 2, field relevant_ids" in message
+
+
+def test_read_queries_invalid_json_column(tmp_path):
+    with pytest.raises(SourceError) as raised:
+        read_queries(_write(tmp_path, '{"query": "unterminated'))
+    message = str(raised.value)
+    assert "invalid JSON: Unterminated string starting at column 11" in message
+    assert "at at" not in message
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            _line(query="a", relevenat_ids=[], sevrity="P1"),
+            "line 1, field relevenat_ids, sevrity: unknown fields",
+        ),
+        (_line(id="", query="a"), "line 1, field id: is empty"),
+        (_line(query="a", category=" "), "line 1, field category: is empty"),
+        (
+            _line(query="a", severity=1.5),
+            "field severity: expected a string such as SEV2 or a whole number",
+        ),
+    ],
+)
+def test_read_queries_names_field_problem(tmp_path, line, expected):
+    with pytest.raises(SourceError) as raised:
+        read_queries(_write(tmp_path, line))
+    assert expected in str(raised.value)
+
+
+def test_read_queries_caps_listed_problems(tmp_path):
+    path = _write(tmp_path, *[_line(query="a", severity="urgent")] * 25)
+    with pytest.raises(SourceError) as raised:
+        read_queries(path)
+    message = str(raised.value)
+    assert "25 invalid line(s)" in message
+    assert "line 20, field severity" in message
+    assert "line 21," not in message
+    assert "... and 5 more" in message
+
+
+def test_read_queries_spots_json_document(tmp_path):
+    document = json.dumps([{"query": "disk full"}, {"query": "cert"}], indent=2)
+    path = tmp_path / "queries.json"
+    path.write_text(document, encoding="utf-8")
+    with pytest.raises(SourceError, match="one JSON document over several lines"):
+        read_queries(path)
+
+
+def test_read_queries_non_utf8_line(tmp_path):
+    path = tmp_path / "queries.jsonl"
+    path.write_bytes(b'{"query": "a"}\n{"query": "caf\xe9"}\n')
+    with pytest.raises(SourceError) as raised:
+        read_queries(path)
+    message = str(raised.value)
+    assert "line 2, byte 15 of the line: not valid UTF-8" in message
+    assert "save the file as UTF-8" in message
+
+
 def test_labelled_query_needs_text_or_alert():
     with pytest.raises(ValueError, match="set exactly one of text and alert"):
         LabelledQuery(id="q")
@@ -285,6 +360,29 @@ def test_score_treats_unknown_ids_as_absent():
     assert result["unknown_relevant_ids"] == ["GONE"]
     assert flagged["retrieval"]["recall@1"]["n"] == 0
     assert flagged["no_close_precedent"]["flagged"]["value"] == 1.0
+
+
+def test_score_flags_by_raised_bar():
+    # The recommender asked 0.67 of an alert named on no nearby record, so a
+    # best score of 0.55 was flagged although it passes the threshold 0.42.
+    queries = [
+        LabelledQuery("named", text="x", relevant_ids=("R1",)),
+        LabelledQuery("plain", text="y", relevant_ids=("R2",)),
+    ]
+    raised = replace(_prediction("named", ["R1"], 0.55), precedent_bar=0.67)
+    raised = replace(raised, no_close_precedent=True)
+    predictions = [raised, _prediction("plain", ["R2"], 0.55)]
+
+    flag = score(queries, predictions, threshold=0.42, bootstrap=0)[
+        "no_close_precedent"
+    ]
+
+    assert flag["answered"]["value"] == pytest.approx(0.5)
+    assert flag["accuracy"]["value"] == pytest.approx(1.0)
+    by_threshold = {round(point["threshold"], 2): point for point in flag["curve"]}
+    assert by_threshold[0.42]["answered"] == 1
+    assert by_threshold[0.3]["answered"] == 2
+    assert by_threshold[0.56]["answered"] == 0
 
 
 def test_score_rejects_mismatched_predictions():
@@ -525,3 +623,90 @@ def test_evaluate_command_warns_about_unknown_ids(sample_home, tmp_path, capsys)
     assert "GONE-1" in err
     assert "warning: 1 of the 1 ids in exclude_ids are not in" in err
     assert "GONE-2" in err
+
+
+def _evaluate(home, queries, *extra):
+    arguments = ["--home", str(home), "evaluate", "--queries", str(queries)]
+    return main([*arguments, "--bootstrap", "0", *extra])
+
+
+def test_evaluate_command_names_near_labels(sample_home, tmp_path, capsys):
+    queries = _write(
+        tmp_path,
+        _line(
+            query="certificate expired on checkout",
+            relevant_ids=["pm-2024-007"],
+            category="certificate-expiry",
+        ),
+        _line(query="disk full on orders-db", relevant_ids=["PM-2023-011"]),
+    )
+
+    status = _evaluate(sample_home, queries)
+    _, err = capsys.readouterr()
+
+    assert status == 0
+    assert "pm-2024-007 (the knowledge base has PM-2024-007)" in err
+    assert (
+        "1 of the 1 categories in the queries are on no record, so they are never "
+        "suggested: 'certificate-expiry' (records use 'certificate expiry')" in err
+    )
+
+
+def test_evaluate_command_warns_short_top_k(sample_home, tmp_path, capsys):
+    queries = _write(tmp_path, *_sample_lines(1))
+    status = _evaluate(sample_home, queries, "--top-k", "3")
+    _, err = capsys.readouterr()
+    assert status == 0
+    assert "warning: --top-k 3 retrieves fewer than 10 matches" in err
+
+
+@pytest.mark.parametrize("target", ["queries", "folder"])
+def test_evaluate_command_rejects_output_first(sample_home, tmp_path, capsys, target):
+    queries = _write(tmp_path, *_sample_lines(1))
+    before = queries.read_bytes()
+    output = queries if target == "queries" else tmp_path
+
+    status = _evaluate(sample_home, queries, "--output", str(output))
+    out, err = capsys.readouterr()
+
+    assert status == 2
+    assert f"error: --output {output}:" in err
+    assert "Evaluation of" not in out
+    assert queries.read_bytes() == before
+
+
+def test_evaluate_command_failed_write_keeps_old(
+    sample_home, tmp_path, capsys, monkeypatch
+):
+    queries = _write(tmp_path, *_sample_lines(1))
+    output = tmp_path / "result.json"
+    output.write_text('{"earlier": true}\n', encoding="utf-8")
+
+    def full_disk(source, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("recommender.evaluate_command.os.replace", full_disk)
+    status = _evaluate(sample_home, queries, "--output", str(output))
+    _, err = capsys.readouterr()
+
+    assert status == 2
+    assert f"error: cannot write {output}: No space left on device" in err
+    assert json.loads(output.read_text(encoding="utf-8")) == {"earlier": True}
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "queries.jsonl",
+        "result.json",
+    ]
+
+
+def test_evaluate_command_caps_bootstrap(capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["evaluate", "--queries", str(QUERIES), "--bootstrap", "100001"])
+    assert raised.value.code == 2
+    assert "must be between 0 and 100000" in capsys.readouterr().err
+
+
+def test_label_values_of_sample(sample_kb):
+    categories = sample_kb.database.label_values("category")
+    assert "certificate expiry" in categories
+    assert "disk full" in categories
+    assert all(value == value.strip().lower() for value in categories)

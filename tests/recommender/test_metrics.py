@@ -219,3 +219,26 @@ def test_precedent_flag_without_no_precedent_queries():
     flag = precedent_flag([0.8], [True], [True], threshold=0.42)
     assert flag.flagged.value is None
     assert flag.flagged.n == 0
+
+
+def test_batched_bootstrap_matches_one_batch(monkeypatch):
+    values = [1.0, 0.0, 1.0, 1.0, 0.5, 0.0, 1.0, 0.25] * 25
+    expected = ["a", "b", "c", "a"] * 50
+    predicted = ["a", "b", "a", "c"] * 50
+    whole = estimate(values, resamples=2000, seed=5)
+    whole_scores = classification_scores(expected, predicted, resamples=2000, seed=5)
+
+    # 1,000 cells of 200 queries: 5 resamples per batch, 400 batches.
+    monkeypatch.setattr("recommender.metrics.MAX_BOOTSTRAP_CELLS", 1_000)
+    batched = estimate(values, resamples=2000, seed=5)
+    batched_scores = classification_scores(expected, predicted, resamples=2000, seed=5)
+
+    assert batched.value == whole.value
+    assert batched.ci_low == pytest.approx(whole.ci_low, abs=0.02)
+    assert batched.ci_high == pytest.approx(whole.ci_high, abs=0.02)
+    assert batched_scores.macro_f1.ci_low == pytest.approx(
+        whole_scores.macro_f1.ci_low, abs=0.03
+    )
+    assert batched_scores.accuracy.ci_high == pytest.approx(
+        whole_scores.accuracy.ci_high, abs=0.03
+    )
