@@ -13,6 +13,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from indexer.errors import IncidentRecommenderError, KnowledgeBaseError
 from indexer.knowledge_base import KnowledgeBase
 from recommender.arguments import whole_number
@@ -108,7 +110,15 @@ def evaluate_queries(args: argparse.Namespace, settings: ServiceSettings) -> int
         threshold=settings.threshold,
         severity_scale=load_scale(settings.config),
     )
-    predictions = predict(recommender, queries, top_k=args.top_k)
+    # A progress bar on a terminal only, so that logs and pipes stay clean.
+    progress = tqdm(
+        queries,
+        desc="evaluating queries",
+        unit="query",
+        disable=not sys.stderr.isatty(),
+        leave=False,
+    )
+    predictions = predict(recommender, progress, top_k=args.top_k)
     result = score(
         queries,
         predictions,

@@ -8,7 +8,7 @@ query, and score turns any list of predictions into metrics with bootstrap inter
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -59,7 +59,7 @@ class Prediction:
 
 
 def predict(
-    recommender: Recommender, queries: Sequence[LabelledQuery], top_k: int = 10
+    recommender: Recommender, queries: Iterable[LabelledQuery], top_k: int = 10
 ) -> list[Prediction]:
     """Run the recommender on each query and return one Prediction per query.
 
