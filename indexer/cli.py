@@ -275,7 +275,11 @@ def _read(args: argparse.Namespace) -> ReadResult:
     for problem in result.problems:
         print(f"failed: {problem}", file=sys.stderr)
     for path in result.skipped:
-        logger.info("skipped (not a supported incident file): %s", path)
+        logger.info(
+            "skipped (hidden, a README, LICENSE or template, or not a supported "
+            "file type): %s",
+            path,
+        )
     for path in result.empty:
         print(f"warning: {path} contains no records", file=sys.stderr)
     print(

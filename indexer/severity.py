@@ -64,6 +64,12 @@ _WORDS = {
     "none": Severity.SEV4,
     "trivial": Severity.SEV4,
 }
+# A severity word after non, not or no, as in "Non-critical" or "not critical".
+_NEGATED = re.compile(
+    r"\b(?:non|not|no)[\s_-]*(?:"
+    + "|".join(sorted(_WORDS, key=len, reverse=True))
+    + r")\b"
+)
 
 # "SEV1", "sev-2", "S3", "P1", "P5", "Priority 2", "1 - Critical" and bare numbers.
 _LEVEL = re.compile(
@@ -89,6 +95,9 @@ def normalize_severity(raw: object) -> Severity | None:
         level = int(match.group(1))
         return Severity(f"SEV{min(max(level, 1), 4)}")
 
+    # "Non-critical" or "not critical" names the opposite of its word, so negated
+    # words are dropped before the words are looked up.
+    text = _NEGATED.sub(" ", text)
     for word in re.findall(r"[a-z]+", text):
         if word in _WORDS:
             return _WORDS[word]

@@ -41,8 +41,14 @@ SUPPORTED_SUFFIXES = (
 # takes minutes to embed on a CPU.
 MAX_FILE_BYTES = 20 * 2**20
 
-# Repository files that describe the repository, not an incident.
-_SKIPPED_NAME_PREFIXES = ("readme", "license", "licence", "contributing", "changelog")
+# Repository files that describe the repository, not an incident, by their name
+# without suffix. A README that front matter or a dated folder marks as a
+# postmortem is read (postmortems/2024-01-15-orders-db-outage/README.md).
+_REPOSITORY_FILES = frozenset(
+    {"readme", "license", "licence", "contributing", "changelog"}
+)
+# A folder or file name that starts with a date, such as 2024-01-15-db-outage.
+_DATED_NAME = re.compile(r"^\d{4}-?\d{2}-?\d{2}")
 # Section index pages of Hugo sites, such as the runbook folders.
 _SKIPPED_NAMES = frozenset({"_index.md"})
 
@@ -58,8 +64,9 @@ def read_sources(
     reader: .md and .markdown are Markdown, .csv and .tsv CSV, .json JSON, .jsonl
     and .ndjson JSON Lines, .txt plain-text reports. A file without suffix is
     Markdown when its text starts with "#" or "---". Inside directories, hidden
-    files and folders, README, LICENSE, CONTRIBUTING and CHANGELOG files, Hugo's
-    _index.md, files with "template" as a word of their name, and other file types
+    files and folders, README, LICENSE, CONTRIBUTING and CHANGELOG files (but not
+    a README with front matter or in a dated folder), Hugo's _index.md, undated
+    files with "template" as a word of their name, and other file types
     are skipped and listed in ReadResult.skipped. A file passed directly is read
     whatever its name, if its type is supported.
 
@@ -165,8 +172,16 @@ def _walk(root: Path, result: ReadResult) -> Iterator[Path]:
 def _read_file(
     path: Path, root: Path, mapping: FieldMapping | None, explicit: bool
 ) -> ReadResult:
-    if not explicit and _is_skipped_name(path.name):
+    if not explicit and _is_skipped_name(path):
         return ReadResult(skipped=[str(path)])
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        # The database stores sources and ids as UTF-8 text, and a name that is
+        # not UTF-8 (from a Windows zip) could not be written or printed as is.
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        reason = "the file name is not valid UTF-8; rename the file"
+        return ReadResult(problems=[ReadProblem(shown, None, reason)])
 
     reader = _reader_for(path, mapping)
     if reader is not None and (size := path.stat().st_size) > MAX_FILE_BYTES:
@@ -187,15 +202,29 @@ def _read_file(
     return result
 
 
-def _is_skipped_name(name: str) -> bool:
+def _is_skipped_name(path: Path) -> bool:
+    name = path.name
     lower = name.lower()
     if name.startswith(".") or name in _SKIPPED_NAMES:
         return True
-    if lower.startswith(_SKIPPED_NAME_PREFIXES):
-        return True
+    if lower.split(".")[0] in _REPOSITORY_FILES:
+        return not (lower.startswith("readme") and _marked_as_incident(path))
     # "template" only as a word of its own: "Postmortem template.md" is a
-    # template, but the alert runbook "SSPTemplateValidatorDown.md" is not.
-    return "template" in re.split(r"[^a-z0-9]+", lower)
+    # template, but the alert runbook "SSPTemplateValidatorDown.md" and the
+    # dated postmortem "2024-03-01-helm-template-outage.md" are not.
+    words = re.split(r"[^a-z0-9]+", lower)
+    return "template" in words and not _DATED_NAME.match(lower)
+
+
+def _marked_as_incident(readme: Path) -> bool:
+    """Return whether a README is an incident's own write-up, not a folder's guide."""
+    if _DATED_NAME.match(readme.parent.name):
+        return True
+    try:
+        with readme.open("rb") as handle:
+            return handle.readline().rstrip() == b"---"
+    except OSError:
+        return False
 
 
 def _reader_for(path: Path, mapping: FieldMapping | None) -> Reader | None:
@@ -226,6 +255,10 @@ def _default_id(path: Path, root: Path) -> str:
     suffix = file_suffix(path)
     if suffix:
         relative = relative[: -len(suffix)]
+    # A README read as an incident is named for its folder, the incident.
+    folder, _, stem = relative.rpartition("/")
+    if folder and stem.lower() == "readme":
+        relative = folder
     return f"{root.resolve().name}/{relative}"
 
 

@@ -51,6 +51,9 @@ _POSTMORTEM_SECTIONS = frozenset(
     | {"action_items"}
 )
 _STATS_HEADINGS = frozenset({"stats", "statistics"})
+# A paragraph that opens with a bold label, "**Root Causes**: ..." or
+# "**Impact:** ...", as in the postmortem example of Google's SRE book.
+_INLINE_LABEL = re.compile(r"^\*\*([^*\n]{1,60}?)\s*:?\s*\*\*\s*:?\s*(.*)$")
 _STATS_ITEM = re.compile(r"^\s*[-*+]\s+([^:\n]{1,40}):\s*(.+?)\s*$", re.MULTILINE)
 _PLACEHOLDER = re.compile(r"^(?:n/?a|tbd|unknown|none|x+|y+|z+)$", re.IGNORECASE)
 _ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -107,7 +110,7 @@ def read_markdown(path: Path, default_id: str) -> ReadResult:
 def _parse(text: str, path: Path, default_id: str) -> IncidentRecord:
     raw_front, body = _split_front_matter(text)
     front = _front_matter(raw_front)
-    blocks = split_blocks(body)
+    blocks = _split_inline_labels(split_blocks(body))
     title_index = _title_block(blocks)
     h1 = blocks[title_index].heading if title_index else None
 
@@ -129,7 +132,7 @@ def _parse(text: str, path: Path, default_id: str) -> IncidentRecord:
         )
 
     labels = {**stats, **front.labels}
-    kind = front.kind or _infer_kind(sections, path)
+    kind = front.kind or _infer_kind(sections, path, front.started_at)
     if kind is Kind.RUNBOOK and "alertname" not in labels:
         names = _alert_names(file_stem(path), h1)
         if names:
@@ -201,6 +204,20 @@ class _FrontMatterLoader(yaml.SafeLoader):
     `service: no` or `team: on` would be stored as "false" and "true".
     """
 
+
+def _timestamp_or_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
+    """Build a date, or keep the text of an impossible one such as 2024-02-30.
+
+    PyYAML raises a bare ValueError for it, and the date check of the key then
+    names the key and the accepted formats.
+    """
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_FrontMatterLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _FrontMatterLoader.yaml_implicit_resolvers = {
@@ -312,10 +329,53 @@ def _front_date(values: Mapping[str, Any], keys: Sequence[str]) -> datetime | No
     return None
 
 
+def _split_inline_labels(blocks: list[Block]) -> list[Block]:
+    """Start a section at each bold label that names one, as a heading would.
+
+    "**Root Causes**: Cascading failure ..." becomes a block under the heading
+    "Root Causes", one level below its surroundings, with the text after the
+    label as its first line. Labels that name no section ("**Date**:"), labels
+    alone on their line, and labels inside a known section, such as a
+    "**Root cause:**" step of a runbook's diagnosis, stay text.
+    """
+    result = []
+    for block in blocks:
+        if block.level and section_for_heading(block.heading) is not None:
+            result.append(block)
+            continue
+        current = Block(block.heading, block.level, block.line)
+        result.append(current)
+        fenced = False
+        for offset, line in enumerate(block.lines, start=1):
+            if line.lstrip().startswith(("```", "~~~")):
+                fenced = not fenced
+            match = None if fenced else _INLINE_LABEL.match(line)
+            if (
+                match
+                and match.group(2).strip()
+                and section_for_heading(match.group(1)) is not None
+            ):
+                level = min(max(block.level, 1) + 1, 6)
+                current = Block(match.group(1), level, block.line + offset)
+                current.lines.append(match.group(2))
+                result.append(current)
+            else:
+                current.lines.append(line)
+    return result
+
+
 def _title_block(blocks: Sequence[Block]) -> int:
-    """Return the index of the first level-1 heading that names no section, or 0."""
+    """Return the index of the level-1 title heading, or 0 when there is none.
+
+    The title is a level-1 heading that names no section and comes before every
+    heading that does. In a template whose level-1 headings are its sections
+    (Incident summary, Leadup, Fault, ...), a later one such as "Response" is
+    one more section, not the title.
+    """
     for index, block in enumerate(blocks):
-        if block.level == 1 and section_for_heading(block.heading) is None:
+        if block.level and section_for_heading(block.heading) is not None:
+            return 0
+        if block.level == 1:
             return index
     return 0
 
@@ -345,7 +405,10 @@ def _assemble(
 
         section = section_for_heading(block.heading)
         heading_line = f"{'#' * block.level} {block.heading}"
-        if section is not None:
+        if section is not None and current == "lessons" and block.level > level:
+            # "What went wrong" under "Lessons learned" is a lesson, not the cause.
+            parts[current].append(f"{heading_line}\n{block.text}")
+        elif section is not None:
             recognised = True
             current, level = section, block.level
             parts.setdefault(section, []).append(block.text)
@@ -377,7 +440,12 @@ def _stats_labels(text: str) -> dict[str, str]:
     return labels
 
 
-def _infer_kind(sections: Mapping[str, str], path: Path) -> Kind:
+def _infer_kind(
+    sections: Mapping[str, str], path: Path, started_at: datetime | None = None
+) -> Kind:
+    # A start time dates an incident. Runbooks describe alerts and carry none.
+    if started_at is not None:
+        return Kind.POSTMORTEM
     names = set(sections)
     if names & _RUNBOOK_SECTIONS and not names & {"root_cause", "timeline"}:
         return Kind.RUNBOOK

@@ -39,8 +39,12 @@ HEADING_SYNONYMS: dict[str, tuple[str, ...]] = {
         "causes",
         "why it happened",
         "what went wrong",
+        "five whys",
+        "5 whys",
+        "fault",
+        "blameless root cause",
     ),
-    "trigger": ("trigger", "triggers"),
+    "trigger": ("trigger", "triggers", "leadup", "lead up"),
     "contributing_factors": (
         "contributing factors",
         "contributing factor",
@@ -64,7 +68,13 @@ HEADING_SYNONYMS: dict[str, tuple[str, ...]] = {
         "workarounds",
         "immediate actions",
     ),
-    "timeline": ("timeline", "incident timeline", "chronology", "sequence of events"),
+    "timeline": (
+        "timeline",
+        "incident timeline",
+        "timeline of events",
+        "chronology",
+        "sequence of events",
+    ),
     "action_items": (
         "action items",
         "follow up",
@@ -107,6 +117,9 @@ _NUMBERING = re.compile(
     r"^(?:(?:step|part)\s+)?(?:\d+(?:\.\d+)*[.):]?|[ivx]+[.)]|[a-z][.)])\s+"
 )
 _PARENTHESES = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+# The joints of a compound heading: "Root Cause and Contributing Factors",
+# "Resolution & Recovery", "Action Items / Follow-ups".
+_COMPOUND = re.compile(r"\s+(?:and|&)\s+|\s*[/,+]\s*", re.IGNORECASE)
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
@@ -131,11 +144,24 @@ def section_for_heading(text: str) -> str | None:
     """Return the canonical section for a heading, or None for unknown wording.
 
     A trailing remark in brackets ("Contributing Factors (findings)") is dropped
-    when the whole heading is not known.
+    when the whole heading is not known. A compound heading that is not known
+    whole takes the section of its first known part, and a plural such as
+    "Mitigations" that of its singular.
     """
-    section = _SECTION_BY_HEADING.get(normalize_heading(text))
+    plain = _PARENTHESES.sub("", text)
+    section = _lookup(text) or _lookup(plain)
     if section is None:
-        section = _SECTION_BY_HEADING.get(normalize_heading(_PARENTHESES.sub("", text)))
+        parts = [part for part in _COMPOUND.split(plain) if part.strip()]
+        if len(parts) > 1:
+            section = next(filter(None, map(_lookup, parts)), None)
+    return section
+
+
+def _lookup(text: str) -> str | None:
+    key = normalize_heading(text)
+    section = _SECTION_BY_HEADING.get(key)
+    if section is None and key.endswith("s"):
+        section = _SECTION_BY_HEADING.get(key[:-1])
     return section
 
 

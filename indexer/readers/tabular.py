@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,7 +37,12 @@ CSV_SUFFIXES = frozenset({".csv", ".tsv"})
 JSON_SUFFIXES = frozenset({".json"})
 JSON_LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 
+# Exports nest records a few levels deep. Rendering a record recurses twice per
+# level, so a document 500 levels deep stopped a whole build with RecursionError.
+MAX_JSON_DEPTH = 100
+
 _DELIMITERS = (",", ";", "\t", "|")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # How many records auto-detection looks at for the id and title paths.
 _DETECTION_SAMPLE = 5
 
@@ -62,6 +68,34 @@ class _RawRecord:
 
 class _RecordError(Exception):
     """A record that cannot be mapped. Its message becomes the ReadProblem reason."""
+
+
+class _TooDeepError(Exception):
+    """A JSON value nested deeper than MAX_JSON_DEPTH."""
+
+
+def clean_json(value: Any, depth: int = 0) -> Any:
+    """Return a parsed JSON value with lone surrogates replaced by U+FFFD.
+
+    json.loads accepts an escaped half of a surrogate pair ("\\ud83d" from a
+    truncated emoji), which neither SQLite nor the tokenizer can encode. Paired
+    halves were already joined into one character.
+
+    Raises:
+        _TooDeepError: The value is nested deeper than MAX_JSON_DEPTH, which the
+            rendering of records would not survive.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if not value.isascii() else value
+    if depth >= MAX_JSON_DEPTH:
+        raise _TooDeepError
+    if isinstance(value, dict):
+        return {
+            clean_json(key): clean_json(item, depth + 1) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [clean_json(item, depth + 1) for item in value]
+    return value
 
 
 def read_tabular(
@@ -96,10 +130,13 @@ def read_tabular(
         records_for = _constant(_json_lines(source, text, result.problems))
     else:
         try:
-            document = json.loads(text)
-        except RecursionError:
+            document = clean_json(json.loads(text))
+        except (RecursionError, _TooDeepError):
             return _file_problem(
-                source, None, "invalid JSON: nested too deeply to parse"
+                source,
+                None,
+                f"invalid JSON: nested more than {MAX_JSON_DEPTH} levels deep; "
+                "incident exports need a few levels",
             )
         except json.JSONDecodeError as error:
             return _file_problem(
@@ -207,16 +244,23 @@ def _json_lines(
     source: str, text: str, problems: list[ReadProblem]
 ) -> list[_RawRecord]:
     raws: list[_RawRecord] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only a line feed ends a record: JSON strings may hold U+2028 and the other
+    # breaks that str.splitlines() would split on.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
+            data = clean_json(json.loads(line))
         except json.JSONDecodeError as error:
+            message = error.msg.removesuffix(" at")
             reason = (
-                f"invalid JSON: {error.msg} at column {error.colno}; "
+                f"invalid JSON: {message} at column {error.colno}; "
                 "each line must be one complete JSON object"
             )
+            problems.append(ReadProblem(source, str(number), reason))
+            continue
+        except (RecursionError, _TooDeepError):
+            reason = f"invalid JSON: nested more than {MAX_JSON_DEPTH} levels deep"
             problems.append(ReadProblem(source, str(number), reason))
             continue
         raws.append(_RawRecord(data, str(number), f"{source}:{number}"))

@@ -404,3 +404,103 @@ def test_front_matter_yes_and_no_stay_text(tmp_path: Path) -> None:
     assert record.labels["team"] == "on"
     assert record.labels["customer_facing"] == "yes"
     assert record.labels["paged"] == "true"
+
+
+GOOGLE_STYLE = """\
+# Shakespeare Sonnet++ Postmortem (incident #465)
+
+**Date**: 2015-10-21
+
+**Summary**: Shakespeare Search down for 66 minutes.
+
+**Impact**: Estimated 1.21B queries lost.
+
+**Root Causes**: Cascading failure from a resource leak on unknown terms.
+
+**Resolution**: Directed traffic to a sacrificial cluster.
+
+## Lessons Learned
+
+### What went well
+* Monitoring alerted quickly.
+
+### What went wrong
+* We're out of practice in responding to cascading failure.
+
+## Timeline
+
+14:51 News reports that a new sonnet was discovered.
+"""
+
+
+def test_bold_labels_start_sections(tmp_path: Path) -> None:
+    _write(tmp_path / "pm", "2015-10-21-sonnet.md", GOOGLE_STYLE)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    assert record.title == "Shakespeare Sonnet++ Postmortem (incident #465)"
+    assert record.sections["root_cause"] == (
+        "Cascading failure from a resource leak on unknown terms."
+    )
+    assert record.sections["impact"] == "Estimated 1.21B queries lost."
+    assert record.sections["resolution"] == "Directed traffic to a sacrificial cluster."
+    assert "**Date**: 2015-10-21" in record.sections["details"]
+    assert "out of practice" in record.sections["lessons"]
+    assert "out of practice" not in record.sections["root_cause"]
+
+
+def test_bold_label_in_runbook_step_stays(tmp_path: Path) -> None:
+    text = (
+        "# DiskFull\n\n## Meaning\n\nThe disk fills up.\n\n## Diagnosis\n\n"
+        "**Root cause:** check which directory grows.\n\n## Mitigation\n\n"
+        "Grow the volume.\n"
+    )
+    _write(tmp_path / "runbooks", "DiskFull.md", text)
+
+    [record] = _read_one(tmp_path / "runbooks").records
+
+    assert record.kind is Kind.RUNBOOK
+    assert "root_cause" not in record.sections
+    assert "check which directory grows" in record.sections["diagnosis"]
+
+
+def test_section_headings_are_not_title(tmp_path: Path) -> None:
+    text = (
+        "# Incident summary\n\nPayments failed for 20 minutes.\n\n"
+        "# Leadup\n\nA config push at 10:02.\n\n# Fault\n\nThe pool size was 0.\n\n"
+        "# Response\n\nThe on-call engineer rolled back.\n"
+    )
+    _write(tmp_path / "pm", "2024-03-02-payments-pool.md", text)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    assert record.title not in ("Leadup", "Response")
+    assert record.sections["trigger"] == "A config push at 10:02."
+    assert record.sections["root_cause"] == "The pool size was 0."
+
+
+def test_start_time_makes_postmortem(tmp_path: Path) -> None:
+    text = (
+        "---\nstarted_at: 2024-05-02T10:00:00Z\nseverity: SEV2\n---\n"
+        "# Payments backlog\n\n## Investigation\n\nThe queue grew.\n\n"
+        "## Mitigation\n\nScaled the consumers.\n"
+    )
+    _write(tmp_path / "pm", "payments-backlog.md", text)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    assert record.kind is Kind.POSTMORTEM
+
+
+def test_impossible_front_matter_date(tmp_path: Path) -> None:
+    _write(tmp_path / "pm", "a.md", "---\nstarted_at: 2024-02-30 10:00:00\n---\n# A\n")
+    _write(tmp_path / "pm", "b.md", POSTMORTEM_WITH_FRONT_MATTER)
+
+    result = read_sources([tmp_path / "pm"])
+
+    assert [r.id for r in result.records] == ["PM-2023-021"]
+    [problem] = result.problems
+    assert problem.source.endswith("a.md")
+    assert "front matter 'started_at': invalid date '2024-02-30 10:00:00'" in (
+        problem.reason
+    )

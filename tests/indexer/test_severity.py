@@ -28,6 +28,22 @@ def test_normalize_severity_known_values(raw, expected):
     assert normalize_severity(raw) is expected
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Non-critical", None),
+        ("Not critical", None),
+        ("noncritical", None),
+        ("Not urgent - minor", Severity.SEV3),
+        ("Non-critical (low)", Severity.SEV4),
+        ("none", Severity.SEV4),
+        ("notice", Severity.SEV4),
+    ],
+)
+def test_normalize_severity_skips_negated_words(raw, expected):
+    assert normalize_severity(raw) is expected
+
+
 @pytest.mark.parametrize("raw", [None, "", "   ", "banana", True])
 def test_normalize_severity_unknown_is_none(raw):
     assert normalize_severity(raw) is None

@@ -161,3 +161,41 @@ def test_oversized_file_is_a_problem(tmp_path: Path, monkeypatch) -> None:
 
     assert not result.records
     assert "over the limit" in result.problems[0].reason
+
+
+def test_reads_incident_named_like_repository_file(tmp_path: Path) -> None:
+    root = tmp_path / "postmortems"
+    postmortem = "# Outage\n\n## Root Cause\n\nThe license server expired.\n"
+    _write(root / "README.md", "# Our postmortems\n")
+    _write(root / "guides" / "README.md", "# How to write one\n")
+    _write(root / "2024-01-15-orders-db-outage" / "README.md", postmortem)
+    _write(root / "incident-7" / "README.md", "---\nid: INC-7\n---\n" + postmortem)
+    _write(root / "license-server-outage.md", postmortem)
+    _write(root / "2024-03-01-helm-template-outage.md", postmortem)
+    _write(root / "postmortem-template.md", "# Title\n")
+
+    result = read_sources([root])
+
+    assert not result.problems
+    assert sorted(r.id for r in result.records) == [
+        "INC-7",
+        "postmortems/2024-01-15-orders-db-outage",
+        "postmortems/2024-03-01-helm-template-outage",
+        "postmortems/license-server-outage",
+    ]
+    skipped = sorted(Path(path).relative_to(root).as_posix() for path in result.skipped)
+    assert skipped == ["README.md", "guides/README.md", "postmortem-template.md"]
+
+
+def test_non_utf8_file_name_is_problem(tmp_path: Path) -> None:
+    root = tmp_path / "postmortems"
+    _write(root / "good.md", "# Good\n\n## Root Cause\n\nA bad deploy.\n")
+    bad = Path(os.fsdecode(os.fsencode(root) + b"/caf\xe9-outage.md"))
+    bad.write_text("# Bad name\n\n## Root Cause\n\nA bad deploy.\n", "utf-8")
+
+    result = read_sources([root])
+
+    assert [r.id for r in result.records] == ["postmortems/good"]
+    [problem] = result.problems
+    assert problem.source.endswith("caf\\xe9-outage.md")
+    assert "the file name is not valid UTF-8; rename the file" in problem.reason

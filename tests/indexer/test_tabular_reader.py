@@ -440,3 +440,40 @@ def test_short_cp1252_jira_export_keeps_accents(tmp_path: Path) -> None:
     result = read_sources([tmp_path / "j"])
 
     assert [r.title for r in result.records] == ["Café payments failing – naïve retry"]
+
+
+def test_json_lone_surrogate_replaced(tmp_path: Path) -> None:
+    text = '[{"id": "PD-1", "title": "Truncated emoji \\ud83d", "summary": "x"}]'
+    _write(tmp_path / "j", "incidents.json", text)
+
+    result = read_sources([tmp_path / "j"])
+
+    assert not result.problems
+    assert result.records[0].title == "Truncated emoji \ufffd"
+    assert result.records[0].title.encode("utf-8")
+
+
+def test_json_nested_too_deep(tmp_path: Path) -> None:
+    text = '{"a": ' * 500 + "1" + "}" * 500
+    _write(tmp_path / "j", "deep.json", text)
+    _write(tmp_path / "j", "deep.jsonl", text + "\n")
+
+    result = read_sources([tmp_path / "j"])
+
+    assert result.records == []
+    assert [p.location for p in result.problems] == [None, "1"]
+    assert all("nested more than 100 levels deep" in p.reason for p in result.problems)
+
+
+def test_json_lines_keep_unicode_breaks(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"id": "a", "title": "Pasted\u2028title"}, ensure_ascii=False),
+        json.dumps({"id": "b", "title": "Second\u0085one"}, ensure_ascii=False),
+    ]
+    path = _write(tmp_path / "j", "events.jsonl", "\n".join(lines) + "\n")
+
+    result = read_sources([tmp_path / "j"])
+
+    assert not result.problems
+    assert [r.id for r in result.records] == ["a", "b"]
+    assert result.records[1].source == f"{path}:2"
