@@ -275,7 +275,10 @@ def _json_records(
     The records are a list, an object keyed by id, or else the one object.
 
     A document that is a list is the list of records, even when the mapping names
-    a records path.
+    a records path. Where the records path ("incidents") is missing but its
+    singular holds an object ({"incident": {...}}, as a REST API returns one
+    resource), that object is the one record, and so is a document that has
+    the mapping's id and title itself.
 
     Raises:
         _RecordError: The records path does not exist, or the records are not
@@ -285,6 +288,13 @@ def _json_records(
     prefix = ""
     if mapping.records and isinstance(document, dict):
         found, container = find_value(document, mapping.records)
+        singular = mapping.records.removesuffix("s")
+        if not found and isinstance(document.get(singular), dict):
+            item = document[singular]
+            return [_RawRecord(item, singular, f"{source}#{singular}")]
+        whole = _RawRecord(document, "", source)
+        if not found and _has_paths(whole, mapping):
+            return [whole]
         if not found:
             raise _RecordError(
                 f"no {mapping.records!r} in the JSON document, but mapping "
@@ -357,8 +367,13 @@ def _detect_preset(
     """
     empty = True
     records_path_empty = False
-    for name in preset_names():
-        preset = get_preset(name)
+    # Presets that name where their records are come first: a path that exists
+    # says more than a match of a single-key object read as keyed by id.
+    presets = sorted(
+        (get_preset(name) for name in preset_names()),
+        key=lambda preset: preset.records is None,
+    )
+    for preset in presets:
         try:
             sample = records_for(preset)[:_DETECTION_SAMPLE]
         except _RecordError:

@@ -477,3 +477,25 @@ def test_json_lines_keep_unicode_breaks(tmp_path: Path) -> None:
     assert not result.problems
     assert [r.id for r in result.records] == ["a", "b"]
     assert result.records[1].source == f"{path}:2"
+
+
+def test_pagerduty_single_incident(tmp_path: Path) -> None:
+    incident = {
+        "id": "PT4KHLK",
+        "title": "The server is on fire.",
+        "description": "Disk full on web-1",
+        "priority": {"summary": "P1"},
+        "root_cause": "A log rotation job stopped",
+    }
+    _write(tmp_path / "pd", "PT4KHLK.json", json.dumps({"incident": incident}))
+    _write(tmp_path / "pd", "bare.json", json.dumps({**incident, "id": "PT4KHLL"}))
+
+    result = read_sources([tmp_path / "pd"])
+
+    assert not result.problems
+    assert [r.id for r in result.records] == ["PT4KHLK", "PT4KHLL"]
+    record = result.records[0]
+    assert record.kind is Kind.INCIDENT
+    assert record.severity is Severity.SEV1
+    assert record.sections["root_cause"] == "A log rotation job stopped"
+    assert record.source.endswith("PT4KHLK.json#incident")
