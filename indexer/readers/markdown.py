@@ -269,7 +269,7 @@ def _front_matter(data: Mapping[str, Any]) -> _FrontMatter:
     """
     values = {str(key).strip().lower(): value for key, value in data.items()}
     front = _FrontMatter(
-        record_id=_text_or_none(values.get("id")),
+        record_id=_front_id(values.get("id")),
         kind=_kind(values.get("kind")),
         title=_text_or_none(values.get("title")),
         summary=_text_or_none(values.get("summary")),
@@ -279,6 +279,18 @@ def _front_matter(data: Mapping[str, Any]) -> _FrontMatter:
     )
     front.labels = _front_labels(values)
     return front
+
+
+def _front_id(value: object) -> str | None:
+    """Return the front matter id, which must be one text or number."""
+    if isinstance(value, (dict, list)):
+        kind = "mapping" if isinstance(value, dict) else "list"
+        raise _MarkdownError(
+            None,
+            f"front matter 'id' is a YAML {kind}, expected one id such as "
+            "PM-2024-007; put other tools' ids under labels",
+        )
+    return _text_or_none(value)
 
 
 def _front_labels(values: Mapping[str, Any]) -> dict[str, str]:

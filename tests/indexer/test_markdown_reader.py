@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from indexer.readers import read_sources
 from indexer.readers.base import ReadResult
 from indexer.record import Kind
@@ -504,3 +506,17 @@ def test_impossible_front_matter_date(tmp_path: Path) -> None:
     assert "front matter 'started_at': invalid date '2024-02-30 10:00:00'" in (
         problem.reason
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [("{jira: OPS-9, pd: PX1}", "mapping"), ("[INC-1, INC-2]", "list")],
+)
+def test_front_matter_id_must_be_one(tmp_path: Path, value: str, kind: str) -> None:
+    _write(tmp_path / "pm", "a.md", f"---\nid: {value}\n---\n# A\n\n## Summary\n\nx\n")
+
+    result = read_sources([tmp_path / "pm"])
+
+    assert result.records == []
+    [problem] = result.problems
+    assert f"front matter 'id' is a YAML {kind}, expected one id" in problem.reason
