@@ -32,8 +32,12 @@ _MAX_TITLE = 120
 # extensionless "PM2023-001 - v1.2 upgrade" has none.
 _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}")
 
-
+# charset-normalizer's chaos scores within which two code pages count as equally
+# good.
 _CHAOS_TOLERANCE = 0.02
+# cp1252 wins from further behind. Short French Latin-1 files scored 0.0 as the
+# Baltic cp1257, which turns "à" into "ą", and 0.032 and 0.066 as cp1252.
+_CP1252_TOLERANCE = 0.1
 
 
 def decode_text(data: bytes) -> str:
@@ -41,8 +45,9 @@ def decode_text(data: bytes) -> str:
 
     UTF-8 comes first, with a byte order mark stripped. Other encodings are
     detected with charset-normalizer. When several encodings decode the bytes
-    equally well, cp1252 wins, because short Western European texts from Windows
-    tools (Excel CSV exports) otherwise come back as cp1250 with wrong letters.
+    about equally well, cp1252 wins, because short Western European texts from
+    Windows tools (Excel CSV exports) otherwise come back as cp1250 or cp1257
+    with wrong letters, and after it the other Windows code pages.
 
     Raises:
         ValueError: No encoding decodes the bytes as text.
@@ -56,10 +61,19 @@ def decode_text(data: bytes) -> str:
     if not matches:
         raise ValueError("the file is not text in any known encoding")
     best = matches[0]
-    # Language coherence is a weak signal on short texts, so any code page that
-    # decodes with as little noise as the best one ties with it.
+    # Language coherence is a weak signal on short texts, so code pages that
+    # decode with about as little noise as the best one tie with it.
+    western = [
+        m
+        for m in matches
+        if "cp1252" in m.could_be_from_charset
+        and m.chaos <= best.chaos + _CP1252_TOLERANCE
+    ]
+    # Files that are not UTF-8 mostly come from Windows tools, so among equals a
+    # Windows code page wins over Mac, DOS and ISO ones: cp1251 over mac_cyrillic.
     tied = [m for m in matches if m.chaos <= best.chaos + _CHAOS_TOLERANCE]
-    chosen = next((m for m in tied if "cp1252" in m.could_be_from_charset), best)
+    windows = [m for m in tied if m.encoding.startswith("cp125")]
+    chosen = western[0] if western else windows[0] if windows else best
     text = str(chosen)
     if "\x00" in text:
         raise ValueError("the file is binary, not text")

@@ -336,6 +336,30 @@ def test_cp1252_markdown_is_decoded(tmp_path: Path) -> None:
     assert record.sections["summary"] == "The “résumé” service failed."
 
 
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        (
+            "---\nid: PM-1\n---\n# Panne du service café\n\n## Root Cause\n\n"
+            "Le service était arrêté à Zürich; déjà-vu.\n",
+            "latin-1",
+        ),
+        (
+            "# Сбой сервиса оплаты\n\n## Root Cause\n\n"
+            "Переполнение диска на сервере базы данных.\n",
+            "cp1251",
+        ),
+    ],
+)
+def test_windows_code_pages_decoded(tmp_path: Path, text: str, encoding: str) -> None:
+    _write(tmp_path / "pm", "outage.md", text, encoding=encoding)
+
+    record = _read_one(tmp_path / "pm").records[0]
+
+    assert record.title == text.split("# ", 1)[1].split("\n", 1)[0]
+    assert record.sections["root_cause"] == text.rstrip().rsplit("\n", 1)[1]
+
+
 def test_bom_is_stripped(tmp_path: Path) -> None:
     _write(
         tmp_path / "pm", "bom.md", "\ufeff---\ntitle: With BOM\n---\n## Impact\n\nx\n"
