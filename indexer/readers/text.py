@@ -73,7 +73,11 @@ def decode_text(data: bytes) -> str:
     # Windows code page wins over Mac, DOS and ISO ones: cp1251 over mac_cyrillic.
     tied = [m for m in matches if m.chaos <= best.chaos + _CHAOS_TOLERANCE]
     windows = [m for m in tied if m.encoding.startswith("cp125")]
-    chosen = western[0] if western else windows[0] if windows else best
+    chosen = best
+    if western:
+        chosen = western[0]
+    elif windows:
+        chosen = windows[0]
     text = str(chosen)
     if "\x00" in text:
         raise ValueError("the file is binary, not text")
