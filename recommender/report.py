@@ -19,11 +19,16 @@ def render_result(result: AlertResult) -> str:
     if result.outcome == "resolved":
         return f"== {name}: resolved, nothing to recommend\n"
     assert result.recommendation is not None
-    return f"== {name}\n" + render_recommendation(result.recommendation)
+    written = alert.severity if alert else None
+    return f"== {name}\n" + render_recommendation(result.recommendation, written)
 
 
-def render_recommendation(rec: RecommendationOut) -> str:
-    """Render a recommendation: verdict, matches, root causes, severity, fixes."""
+def render_recommendation(rec: RecommendationOut, label: str | None = None) -> str:
+    """Render a recommendation: verdict, matches, root causes, severity, fixes.
+
+    label is the alert's severity label as written, shown beside the level it
+    maps to when the matches outvote it.
+    """
     lines = [_wrap(rec.message), "", "Matches (score in [0, 1], higher is closer):"]
     lines += render_matches(rec.matches, rec.threshold)
 
@@ -48,10 +53,12 @@ def render_recommendation(rec: RecommendationOut) -> str:
         votes = ", ".join(
             f"{level} {vote:.2f}" for level, vote in severity.votes.items()
         )
+        own = severity.alert_label
+        if label and label.strip().lower() != own.lower():
+            own = f"{label.strip()}, {own}"
         lines.append(
             _wrap(
-                f"the alert's own label ({severity.alert_label}) was outvoted "
-                f"(votes: {votes})",
+                f"the alert's own label ({own}) was outvoted (votes: {votes})",
                 indent=20,
             )
         )

@@ -234,6 +234,10 @@ def test_outvoted_alert_label_is_kept_and_shown():
         "the alert's own label (SEV1) was outvoted (votes: SEV1 1.00, SEV3 1.70)"
         in text
     )
+    written = " ".join(render_recommendation(recommendation, "critical").split())
+    assert "the alert's own label (critical, SEV1) was outvoted" in written
+    same = " ".join(render_recommendation(recommendation, "sev1").split())
+    assert "the alert's own label (SEV1) was outvoted" in same
 
 
 def test_page_scores_never_round_onto_threshold():
