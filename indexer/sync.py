@@ -195,11 +195,19 @@ def keep_path_ids(
 
 
 def _is_path_id(record_id: str, source: str) -> bool:
-    """Return whether an id is a folder name and the file's path under it."""
+    """Return whether an id is a folder name and the file's path under it.
+
+    A README read as an incident is named for its folder instead.
+    """
     _, _, relative = record_id.partition("/")
     if not relative:
         return False
-    return Path(source).with_suffix("").as_posix().endswith("/" + relative)
+    path = Path(source).with_suffix("")
+    if path.name.lower() == "readme" and path.parent.as_posix().endswith(
+        "/" + relative
+    ):
+        return True
+    return path.as_posix().endswith("/" + relative)
 
 
 def restore_duplicate_ids(

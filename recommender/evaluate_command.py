@@ -94,11 +94,22 @@ def evaluate_queries(args: argparse.Namespace, settings: ServiceSettings) -> int
     relevant = {rid for query in queries for rid in query.relevant_ids or ()}
     if relevant and not relevant & known_ids:
         example = sorted(relevant)[0]
+        by_lower = {record_id.lower(): record_id for record_id in known_ids}
+        if example.lower() in by_lower:
+            reason = (
+                f"ids differ in case only (the knowledge base has "
+                f"{by_lower[example.lower()]!r}); ids are compared exactly, so "
+                "spell them as the knowledge base does"
+            )
+        else:
+            reason = (
+                "the queries were written for another knowledge base, or --home "
+                "points at the wrong one"
+            )
         print(
             f"error: none of the {len(relevant)} relevant ids in {args.queries} is "
-            f"in the knowledge base in {settings.home} (one is {example!r}); the "
-            "queries were written for another knowledge base, or --home points at "
-            "the wrong one",
+            f"in the knowledge base in {settings.home} (one is {example!r}); "
+            f"{reason}",
             file=sys.stderr,
         )
         return 2
@@ -143,14 +154,18 @@ def output_problem(output: Path | None, queries: Path) -> str | None:
     """Return why the result cannot be written to output, checked before the run."""
     if output is None:
         return None
+    if output.exists() and not output.is_dir() and not output.is_file():
+        # A pipe or device such as /dev/stdout is written as it is.
+        return None if os.access(output, os.W_OK) else "cannot be written"
     if output.is_dir():
         return "is a folder; give the path of a file"
     if not output.parent.is_dir():
         return f"folder {output.parent} does not exist; create it or pick another path"
     if output.resolve() == queries.resolve():
         return "is the queries file, which the result would replace; pick another path"
-    if not os.access(output.parent, os.W_OK | os.X_OK):
-        return f"cannot write in folder {output.parent} (permission denied)"
+    folder = output.resolve().parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot write in folder {folder} (permission denied)"
     return None
 
 
@@ -158,14 +173,25 @@ def write_result(path: Path, result: dict[str, Any]) -> None:
     """Write the result as JSON through a temporary file, then move it in place.
 
     A full disk or a killed process leaves any earlier result whole, never a
-    truncated file that the notebook cannot read.
+    truncated file that the notebook cannot read. A symbolic link is followed,
+    and a pipe or device such as /dev/stdout is written directly.
 
     Raises:
         IncidentRecommenderError: The file could not be written.
     """
     text = json.dumps(result, indent=2) + "\n"
+    if path.exists() and not path.is_file() and not path.is_dir():
+        try:
+            with path.open("w", encoding="utf-8") as stream:
+                stream.write(text)
+        except OSError as error:
+            raise IncidentRecommenderError(
+                f"cannot write {path}: {error.strerror}"
+            ) from None
+        return
+    target = path.resolve()
     handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".partial", dir=path.parent
+        prefix=f".{target.name}.", suffix=".partial", dir=target.parent
     )
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
@@ -173,7 +199,7 @@ def write_result(path: Path, result: dict[str, Any]) -> None:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
+        os.replace(temporary, target)
     except OSError as error:
         Path(temporary).unlink(missing_ok=True)
         raise IncidentRecommenderError(

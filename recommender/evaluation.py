@@ -40,8 +40,8 @@ class Prediction:
         best_score: Score of the best match, 0.0 when nothing matched.
         no_close_precedent: Whether the recommender flagged the query.
         precedent_bar: Score the best match needed for the query to be answered,
-            None when it is the threshold. The recommender asks more of a match
-            for an alert whose name no nearby record carries.
+            or None for a baseline, whose bar is the threshold. The recommender
+            asks more of a match for an alert whose name no nearby record carries.
         severity: Suggested severity, such as "SEV2", or None.
         category: Suggested root-cause category, or None.
         fix_types: Kinds of the suggested fixes that have a kind.
@@ -79,7 +79,7 @@ def predict(
                 scores=[m.score for m in recommendation.matches],
                 best_score=_best(recommendation.matches),
                 no_close_precedent=recommendation.no_close_precedent,
-                precedent_bar=recommendation.precedent_bar,
+                precedent_bar=round(recommendation.precedent_bar, 4),
                 severity=_severity_label(recommendation.severity.value),
                 category=recommendation.category.value,
                 fix_types=[f.fix_type for f in recommendation.fixes if f.fix_type],

@@ -207,13 +207,27 @@ def _is_skipped_name(path: Path) -> bool:
     lower = name.lower()
     if name.startswith(".") or name in _SKIPPED_NAMES:
         return True
-    if lower.split(".")[0] in _REPOSITORY_FILES:
+    if _is_repository_file(name):
         return not (lower.startswith("readme") and _marked_as_incident(path))
     # "template" only as a word of its own: "Postmortem template.md" is a
     # template, but the alert runbook "SSPTemplateValidatorDown.md" and the
     # dated postmortem "2024-03-01-helm-template-outage.md" are not.
     words = re.split(r"[^a-z0-9]+", lower)
     return "template" in words and not _DATED_NAME.match(lower)
+
+
+def _is_repository_file(name: str) -> bool:
+    """Return whether a name is a repository's README, LICENSE or similar file.
+
+    README-dev.md and CHANGELOG-2023.md count. So does LICENSE-MIT, but a
+    lower-case license-server-outage.md is an incident about a license server.
+    """
+    stem = name.split(".")[0]
+    first = re.split(r"[-_ ]", stem)[0].lower()
+    if first not in _REPOSITORY_FILES:
+        return False
+    named_license = first in ("license", "licence") and stem.lower() != first
+    return not named_license or stem.isupper()
 
 
 def _marked_as_incident(readme: Path) -> bool:
@@ -255,10 +269,14 @@ def _default_id(path: Path, root: Path) -> str:
     suffix = file_suffix(path)
     if suffix:
         relative = relative[: -len(suffix)]
-    # A README read as an incident is named for its folder, the incident.
+    # A README read as an incident is named for its folder, the incident, also
+    # when it is given directly and its folder is the root.
     folder, _, stem = relative.rpartition("/")
-    if folder and stem.lower() == "readme":
+    if stem.lower() == "readme" and folder:
         relative = folder
+    elif stem.lower() == "readme":
+        real = root.resolve()
+        return f"{real.parent.name}/{real.name}"
     return f"{root.resolve().name}/{relative}"
 
 

@@ -23,6 +23,8 @@ _STRPTIME_FORMATS = (
     "%d/%b/%Y %I:%M %p",
 )
 
+# An ISO 8601 date with or without a time: YYYY-MM-DD, then T or a space.
+_ISO_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?")
 _EPOCH = re.compile(r"^\d{9,11}(\.\d+)?$")
 
 
@@ -55,6 +57,15 @@ def parse_datetime(value: object) -> datetime | None:
     if not text:
         return None
     parsed = _parse_text(text)
+    if parsed is None and _ISO_SHAPE.match(text):
+        # The shape is right, so the message names the part out of range ("day is
+        # out of range for month" for 2024-02-30) instead of listing the formats.
+        try:
+            datetime.fromisoformat(re.sub(r"[zZ]$", "+00:00", text))
+        except ValueError as error:
+            raise ValueError(
+                f"invalid date {text!r}: {error}; the date or time does not exist"
+            ) from None
     if parsed is None:
         raise ValueError(
             f"invalid date {text!r}: it matches none of the accepted formats, "

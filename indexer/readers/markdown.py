@@ -346,13 +346,15 @@ def _split_inline_labels(blocks: list[Block]) -> list[Block]:
 
     "**Root Causes**: Cascading failure ..." becomes a block under the heading
     "Root Causes", one level below its surroundings, with the text after the
-    label as its first line. Labels that name no section ("**Date**:"), labels
-    alone on their line, and labels inside a known section, such as a
-    "**Root cause:**" step of a runbook's diagnosis, stay text.
+    label as its first line. Only the text before the first heading and under a
+    level-1 title is read this way, where that example puts its labels. Labels
+    that name no section ("**Date**:"), labels alone on their line, and labels
+    under other headings, such as a "**Cause:**" step of a runbook's triage,
+    stay text.
     """
     result = []
     for block in blocks:
-        if block.level and section_for_heading(block.heading) is not None:
+        if block.level > 1 or section_for_heading(block.heading) is not None:
             result.append(block)
             continue
         current = Block(block.heading, block.level, block.line)

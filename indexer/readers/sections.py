@@ -39,16 +39,18 @@ HEADING_SYNONYMS: dict[str, tuple[str, ...]] = {
         "causes",
         "why it happened",
         "what went wrong",
-        "five whys",
-        "5 whys",
         "fault",
         "blameless root cause",
     ),
     "trigger": ("trigger", "triggers", "leadup", "lead up"),
+    # The chain of "why" questions leads to the cause; the Atlassian template
+    # states the cause itself under Fault.
     "contributing_factors": (
         "contributing factors",
         "contributing factor",
         "contributing causes",
+        "five whys",
+        "whys",
     ),
     "detection": ("detection", "how it was detected", "how was it detected"),
     "resolution": (
@@ -88,6 +90,7 @@ HEADING_SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     "lessons": (
         "lessons learned",
+        "lessons learnt",
         "lessons",
         "learnings",
         "what went well",
@@ -144,24 +147,28 @@ def section_for_heading(text: str) -> str | None:
     """Return the canonical section for a heading, or None for unknown wording.
 
     A trailing remark in brackets ("Contributing Factors (findings)") is dropped
-    when the whole heading is not known. A compound heading that is not known
-    whole takes the section of its first known part, and a plural such as
-    "Mitigations" that of its singular.
+    when the whole heading is not known. A compound heading whose parts are all
+    known ("Root Cause and Contributing Factors") takes the section of its first
+    part, so a title such as "Checkout outage, root cause and fixes" maps to no
+    section. A plural such as "Mitigations" or "Fixes" takes the section of its
+    singular.
     """
     plain = _PARENTHESES.sub("", text)
     section = _lookup(text) or _lookup(plain)
     if section is None:
         parts = [part for part in _COMPOUND.split(plain) if part.strip()]
-        if len(parts) > 1:
-            section = next(filter(None, map(_lookup, parts)), None)
+        sections = [_lookup(part) for part in parts]
+        if len(parts) > 1 and all(sections):
+            section = sections[0]
     return section
 
 
 def _lookup(text: str) -> str | None:
     key = normalize_heading(text)
     section = _SECTION_BY_HEADING.get(key)
-    if section is None and key.endswith("s"):
-        section = _SECTION_BY_HEADING.get(key[:-1])
+    for ending in ("s", "es"):
+        if section is None and key.endswith(ending):
+            section = _SECTION_BY_HEADING.get(key.removesuffix(ending))
     return section
 
 

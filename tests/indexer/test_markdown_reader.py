@@ -544,3 +544,32 @@ def test_front_matter_id_must_be_one(tmp_path: Path, value: str, kind: str) -> N
     assert result.records == []
     [problem] = result.problems
     assert f"front matter 'id' is a YAML {kind}, expected one id" in problem.reason
+
+
+def test_compound_title_stays_title(tmp_path: Path) -> None:
+    text = (
+        "# Checkout outage, root cause and fixes\n\nOn 3 March checkout "
+        "returned 502 for 40 minutes.\n\n## Resolution\n\nRolled back.\n"
+    )
+    _write(tmp_path / "pm", "2024-03-03-checkout.md", text)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    assert record.title == "Checkout outage, root cause and fixes"
+    assert "root_cause" not in record.sections
+    assert record.sections["summary"].startswith("On 3 March checkout")
+
+
+def test_bold_label_under_other_heading_stays(tmp_path: Path) -> None:
+    text = (
+        "---\nalertname: JobStuck\n---\n# JobStuck\n\n## Meaning\n\nA job hangs.\n\n"
+        "## Triage\n\n**Cause:** a lock held by a dead worker.\n\n"
+        "**Fix:** release the lock.\n\n## Mitigation\n\nRestart the worker.\n"
+    )
+    _write(tmp_path / "runbooks", "JobStuck.md", text)
+
+    [record] = _read_one(tmp_path / "runbooks").records
+
+    assert record.kind is Kind.RUNBOOK
+    assert "root_cause" not in record.sections
+    assert "resolution" not in record.sections

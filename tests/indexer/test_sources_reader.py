@@ -80,7 +80,8 @@ def test_file_passed_directly(tmp_path: Path) -> None:
 
     result = read_sources([path, unsupported])
 
-    assert [r.id for r in result.records] == ["team/README"]
+    # A README is named for its folder, here given by the folder above it.
+    assert [r.id for r in result.records] == [f"{tmp_path.name}/team"]
     assert result.problems[0].source == str(unsupported)
     assert "unsupported file type" in result.problems[0].reason
     assert ".md" in result.problems[0].reason
@@ -199,3 +200,25 @@ def test_non_utf8_file_name_is_problem(tmp_path: Path) -> None:
     [problem] = result.problems
     assert problem.source.endswith("caf\\xe9-outage.md")
     assert "the file name is not valid UTF-8; rename the file" in problem.reason
+
+
+def test_repository_file_variants_skipped(tmp_path: Path) -> None:
+    root = tmp_path / "kb"
+    for name in ("README-dev.md", "LICENSE-MIT", "License.md", "CHANGELOG-2023.md"):
+        _write(root / name, "# Not an incident\n\nSome text about the repository.\n")
+
+    result = read_sources([root])
+
+    assert result.records == []
+    assert len(result.skipped) == 4
+
+
+def test_readme_given_directly_named_for_folder(tmp_path: Path) -> None:
+    readme = tmp_path / "kb" / "2024-01-15-db-outage" / "README.md"
+    _write(readme, "# DB outage\n\n## Root Cause\n\nThe disk filled up.\n")
+
+    from_folder = read_sources([tmp_path / "kb"]).records
+    given = read_sources([readme]).records
+
+    assert [r.id for r in from_folder] == ["kb/2024-01-15-db-outage"]
+    assert [r.id for r in given] == ["kb/2024-01-15-db-outage"]

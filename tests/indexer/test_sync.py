@@ -447,3 +447,21 @@ def test_sync_planned_before_another_write_writes_nothing(
     version = knowledge_base.database.data_version()
     summary = knowledge_base.sync(plan, planned_version=version)
     assert summary.replaced == 1
+
+
+def test_readme_keeps_folder_id_when_added(tmp_path):
+    readme = tmp_path / "src" / "incidents" / "checkout-crash" / "README.md"
+    readme.parent.mkdir(parents=True)
+    readme.write_text(
+        "---\nstarted_at: 2024-01-15\n---\n# Checkout crash\n\n"
+        "## Root Cause\n\nA bad deploy.\n",
+        encoding="utf-8",
+    )
+    [built] = read_sources([tmp_path / "src"]).records
+    stored = {built.id: ("hash", built.source)}
+
+    [added] = read_sources([readme]).records
+    keep_path_ids([added], stored)
+
+    assert built.id == "src/incidents/checkout-crash"
+    assert added.id == built.id

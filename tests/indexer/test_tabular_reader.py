@@ -424,7 +424,7 @@ def test_parse_datetime_formats(value: object, expected: datetime | None) -> Non
     assert parse_datetime(value) == expected
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2021-13-01", "31.12.2023"])
+@pytest.mark.parametrize("value", ["yesterday", "2021-13", "31.12.2023"])
 def test_parse_datetime_rejects(value: str) -> None:
     with pytest.raises(ValueError, match="accepted formats"):
         parse_datetime(value)
@@ -499,3 +499,17 @@ def test_pagerduty_single_incident(tmp_path: Path) -> None:
     assert record.severity is Severity.SEV1
     assert record.sections["root_cause"] == "A log rotation job stopped"
     assert record.source.endswith("PT4KHLK.json#incident")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("2024-02-30", "day is out of range for month"),
+        ("2024-13-01 10:00", "month must be in 1..12"),
+    ],
+)
+def test_parse_datetime_names_impossible_part(value: str, reason: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        parse_datetime(value)
+    assert f"invalid date {value!r}: {reason}" in str(raised.value)
+    assert "does not exist" in str(raised.value)

@@ -710,3 +710,31 @@ def test_label_values_of_sample(sample_kb):
     assert "certificate expiry" in categories
     assert "disk full" in categories
     assert all(value == value.strip().lower() for value in categories)
+
+
+def test_evaluate_command_writes_through_link(sample_home, tmp_path, capsys):
+    queries = _write(tmp_path, *_sample_lines(1))
+    real = tmp_path / "results" / "real.json"
+    real.parent.mkdir()
+    real.write_text("{}\n", encoding="utf-8")
+    link = tmp_path / "latest.json"
+    link.symlink_to(real)
+
+    status = _evaluate(sample_home, queries, "--output", str(link))
+    capsys.readouterr()
+
+    assert status == 0
+    assert link.is_symlink()
+    assert json.loads(real.read_text(encoding="utf-8"))["queries"] == 1
+
+
+def test_evaluate_command_ids_only_in_case(sample_home, tmp_path, capsys):
+    queries = _write(
+        tmp_path, _line(query="disk full on orders-db", relevant_ids=["pm-2023-011"])
+    )
+
+    status = _evaluate(sample_home, queries)
+    _, err = capsys.readouterr()
+
+    assert status == 2
+    assert "ids differ in case only (the knowledge base has 'PM-2023-011')" in err
