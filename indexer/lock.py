@@ -27,21 +27,14 @@ def write_lock(folder: Path, timeout: float) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "write.lock"
     with open(path, "a+") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "unknown"
-                    raise KnowledgeBaseError(
-                        f"another process (pid {holder}) is writing to the knowledge "
-                        f"base in {folder}; waited {timeout:.0f} s. Retry when it has "
-                        "finished, or raise INCIDENT_LOCK_TIMEOUT"
-                    ) from None
-                time.sleep(_POLL_SECONDS)
+        if not _acquire(handle.fileno(), timeout):
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise KnowledgeBaseError(
+                f"another process (pid {holder}) is writing to the knowledge "
+                f"base in {folder}; waited {timeout:.0f} s. Retry when it has "
+                "finished, or raise INCIDENT_LOCK_TIMEOUT"
+            )
 
         handle.seek(0)
         handle.truncate()
@@ -66,17 +59,23 @@ def cache_lock(path: Path, timeout: float) -> Iterator[bool]:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    yield False
-                    return
-                time.sleep(_POLL_SECONDS)
+        if not _acquire(handle.fileno(), timeout):
+            yield False
+            return
         try:
             yield True
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _acquire(descriptor: int, timeout: float) -> bool:
+    """Take an exclusive flock, polling up to timeout seconds; return whether taken."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_POLL_SECONDS)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from indexer.knowledge_base import KnowledgeBase
 from recommender.alerts import Alert, parse_alertmanager, read_payload_file
+from recommender.arguments import whole_number
 from recommender.errors import InvalidAlertError
 from recommender.incident_response import IncidentResponse
 from recommender.incidents_in_progress import IncidentInProgress, group_name
@@ -68,16 +69,7 @@ def add_incident_commands(
         command.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _top_k(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number, got {value!r}"
-        ) from None
-    if not 1 <= number <= 100:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 100, got {number}")
-    return number
+_top_k = whole_number(1, 100)
 
 
 def _response(settings: ServiceSettings) -> IncidentResponse:

@@ -336,17 +336,19 @@ def precedent_flag(
             f"{precedent.size} expects_precedent values; pass one of each per query"
         )
 
-    given = scores >= threshold if answered is None else np.asarray(answered, bool)
-    if given.shape != scores.shape:
+    is_answered = (
+        scores >= threshold if answered is None else np.asarray(answered, bool)
+    )
+    if is_answered.shape != scores.shape:
         raise ValueError(
-            f"got {scores.size} best scores but {given.size} answered values; pass "
-            "one of each per query"
+            f"got {scores.size} best scores but {is_answered.size} answered values; "
+            "pass one of each per query"
         )
     return PrecedentFlag(
         threshold=threshold,
-        answered=estimate(given.astype(float), resamples, seed),
-        accuracy=estimate(correct[given].astype(float), resamples, seed),
-        flagged=estimate((~given[~precedent]).astype(float), resamples, seed),
+        answered=estimate(is_answered.astype(float), resamples, seed),
+        accuracy=estimate(correct[is_answered].astype(float), resamples, seed),
+        flagged=estimate((~is_answered[~precedent]).astype(float), resamples, seed),
     )
 
 
