@@ -201,11 +201,13 @@ def write_result(path: Path, result: dict[str, Any]) -> None:
             os.fsync(file.fileno())
         os.replace(temporary, target)
     except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
         raise IncidentRecommenderError(
             f"cannot write {path}: {error.strerror}; any earlier file there is "
             "unchanged. Free space or pick another --output"
         ) from None
+    finally:
+        # Also on Ctrl-C; after os.replace the temporary name is gone already.
+        Path(temporary).unlink(missing_ok=True)
 
 
 def label_warnings(
