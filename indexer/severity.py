@@ -77,6 +77,9 @@ _LEVEL = re.compile(
 )
 
 
+_LEVEL_INSIDE = re.compile(r"\b(?:sev|p)[\s\-_]?([0-5])\b")
+
+
 def normalize_severity(raw: object) -> Severity | None:
     """Map a severity or priority as tools write it to the one scale.
 
@@ -101,4 +104,9 @@ def normalize_severity(raw: object) -> Severity | None:
     for word in re.findall(r"[a-z]+", text):
         if word in _WORDS:
             return _WORDS[word]
+
+    # A level after other words, as in "Not critical - P4".
+    match = _LEVEL_INSIDE.search(text)
+    if match:
+        return Severity(f"SEV{min(max(int(match.group(1)), 1), 4)}")
     return None

@@ -36,6 +36,8 @@ def test_normalize_severity_known_values(raw, expected):
         ("noncritical", None),
         ("Not urgent - minor", Severity.SEV3),
         ("Non-critical (low)", Severity.SEV4),
+        ("Not critical - P4", Severity.SEV4),
+        ("urgent (sev 2)", Severity.SEV2),
         ("none", Severity.SEV4),
         ("notice", Severity.SEV4),
     ],
@@ -44,7 +46,7 @@ def test_normalize_severity_skips_negated_words(raw, expected):
     assert normalize_severity(raw) is expected
 
 
-@pytest.mark.parametrize("raw", [None, "", "   ", "banana", True])
+@pytest.mark.parametrize("raw", [None, "", "   ", "banana", True, "step 3"])
 def test_normalize_severity_unknown_is_none(raw):
     assert normalize_severity(raw) is None
 
