@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import io
 import json
 import os
 import sys
@@ -93,9 +94,10 @@ def evaluate_queries(args: argparse.Namespace, settings: ServiceSettings) -> int
         )
     relevant = {rid for query in queries for rid in query.relevant_ids or ()}
     if relevant and not relevant & known_ids:
-        example = sorted(relevant)[0]
         by_lower = {record_id.lower(): record_id for record_id in known_ids}
-        if example.lower() in by_lower:
+        in_other_case = sorted(rid for rid in relevant if rid.lower() in by_lower)
+        example = (in_other_case or sorted(relevant))[0]
+        if in_other_case:
             reason = (
                 f"ids differ in case only (the knowledge base has "
                 f"{by_lower[example.lower()]!r}); ids are compared exactly, so "
@@ -143,10 +145,14 @@ def evaluate_queries(args: argparse.Namespace, settings: ServiceSettings) -> int
         predictions=[asdict(prediction) for prediction in predictions],
     )
 
-    print(render_evaluation(result))
+    # With --output /dev/stdout the report goes to stderr, so that stdout is
+    # JSON that a pipe such as `| jq` can read.
+    to_stdout = args.output is not None and _is_stdout(args.output)
+    report = sys.stderr if to_stdout else sys.stdout
+    print(render_evaluation(result), file=report)
     if args.output is not None:
         write_result(args.output, result)
-        print(f"wrote {args.output}")
+        print(f"wrote {args.output}", file=report)
     return 0
 
 
@@ -154,7 +160,7 @@ def output_problem(output: Path | None, queries: Path) -> str | None:
     """Return why the result cannot be written to output, checked before the run."""
     if output is None:
         return None
-    if output.exists() and not output.is_dir() and not output.is_file():
+    if _is_special(output):
         # A pipe or device such as /dev/stdout is written as it is.
         return None if os.access(output, os.W_OK) else "cannot be written"
     if output.is_dir():
@@ -164,6 +170,8 @@ def output_problem(output: Path | None, queries: Path) -> str | None:
     if output.resolve() == queries.resolve():
         return "is the queries file, which the result would replace; pick another path"
     folder = output.resolve().parent
+    if not folder.is_dir():
+        return f"folder {folder} does not exist; create it or pick another path"
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"cannot write in folder {folder} (permission denied)"
     return None
@@ -180,9 +188,14 @@ def write_result(path: Path, result: dict[str, Any]) -> None:
         IncidentRecommenderError: The file could not be written.
     """
     text = json.dumps(result, indent=2) + "\n"
-    if path.exists() and not path.is_file() and not path.is_dir():
+    if _is_stdout(path):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    if _is_special(path):
+        # Appending keeps what a shell redirection of /dev/stderr already wrote.
         try:
-            with path.open("w", encoding="utf-8") as stream:
+            with path.open("a", encoding="utf-8") as stream:
                 stream.write(text)
         except OSError as error:
             raise IncidentRecommenderError(
@@ -208,6 +221,25 @@ def write_result(path: Path, result: dict[str, Any]) -> None:
     finally:
         # Also on Ctrl-C; after os.replace the temporary name is gone already.
         Path(temporary).unlink(missing_ok=True)
+
+
+def _is_stdout(path: Path) -> bool:
+    """Return whether path is this process's standard output, as /dev/stdout is."""
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
+
+
+def _is_special(path: Path) -> bool:
+    """Return whether path is a pipe, a device or a name under /dev or /proc.
+
+    /dev/stderr redirected to a log resolves to that regular file, which must be
+    written to, not replaced.
+    """
+    if path.absolute().as_posix().startswith(("/dev/", "/proc/")):
+        return True
+    return path.exists() and not path.is_file() and not path.is_dir()
 
 
 def label_warnings(

@@ -208,7 +208,8 @@ def _is_skipped_name(path: Path) -> bool:
     if name.startswith(".") or name in _SKIPPED_NAMES:
         return True
     if _is_repository_file(name):
-        return not (lower.startswith("readme") and _marked_as_incident(path))
+        readme = lower.split(".")[0] == "readme"
+        return not (readme and _marked_as_incident(path))
     # "template" only as a word of its own: "Postmortem template.md" is a
     # template, but the alert runbook "SSPTemplateValidatorDown.md" and the
     # dated postmortem "2024-03-01-helm-template-outage.md" are not.

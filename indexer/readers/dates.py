@@ -58,14 +58,15 @@ def parse_datetime(value: object) -> datetime | None:
         return None
     parsed = _parse_text(text)
     if parsed is None and _ISO_SHAPE.match(text):
-        # The shape is right, so the message names the part out of range ("day is
-        # out of range for month" for 2024-02-30) instead of listing the formats.
+        # For a date of the right shape with a part out of range (2024-02-30),
+        # the message names that part instead of listing the formats.
         try:
             datetime.fromisoformat(re.sub(r"[zZ]$", "+00:00", text))
         except ValueError as error:
-            raise ValueError(
-                f"invalid date {text!r}: {error}; the date or time does not exist"
-            ) from None
+            if "range" in str(error) or "must be in" in str(error):
+                raise ValueError(
+                    f"invalid date {text!r}: {error}; the date or time does not exist"
+                ) from None
     if parsed is None:
         raise ValueError(
             f"invalid date {text!r}: it matches none of the accepted formats, "

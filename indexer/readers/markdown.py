@@ -353,8 +353,14 @@ def _split_inline_labels(blocks: list[Block]) -> list[Block]:
     stay text.
     """
     result = []
-    for block in blocks:
-        if block.level > 1 or section_for_heading(block.heading) is not None:
+    first_heading = next((i for i, block in enumerate(blocks) if block.level), -1)
+    for index, block in enumerate(blocks):
+        title = (
+            index == first_heading
+            and block.level == 1
+            and section_for_heading(block.heading) is None
+        )
+        if block.level and not title:
             result.append(block)
             continue
         current = Block(block.heading, block.level, block.line)

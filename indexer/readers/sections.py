@@ -120,6 +120,10 @@ _NUMBERING = re.compile(
     r"^(?:(?:step|part)\s+)?(?:\d+(?:\.\d+)*[.):]?|[ivx]+[.)]|[a-z][.)])\s+"
 )
 _PARENTHESES = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+# Words an unknown part of a compound heading may have, as "Response" in
+# "Detection and Response" or "Customer Communication" in "Impact & Customer
+# Communication". Longer parts describe an incident, as a title does.
+COMPOUND_MAX_WORDS = 2
 # The joints of a compound heading: "Root Cause and Contributing Factors",
 # "Resolution & Recovery", "Action Items / Follow-ups".
 _COMPOUND = re.compile(r"\s+(?:and|&)\s+|\s*[/,+]\s*", re.IGNORECASE)
@@ -147,19 +151,24 @@ def section_for_heading(text: str) -> str | None:
     """Return the canonical section for a heading, or None for unknown wording.
 
     A trailing remark in brackets ("Contributing Factors (findings)") is dropped
-    when the whole heading is not known. A compound heading whose parts are all
-    known ("Root Cause and Contributing Factors") takes the section of its first
-    part, so a title such as "Checkout outage, root cause and fixes" maps to no
-    section. A plural such as "Mitigations" or "Fixes" takes the section of its
-    singular.
+    when the whole heading is not known. A compound heading ("Root Cause and
+    Contributing Factors", "Detection and Response") takes the section of its
+    first part when that part is known and every other part is known or at most
+    COMPOUND_MAX_WORDS words. So a title such as "Root cause and resolution of
+    the login outage" maps to no section. A plural such as "Mitigations" or
+    "Fixes" takes the section of its singular.
     """
     plain = _PARENTHESES.sub("", text)
     section = _lookup(text) or _lookup(plain)
     if section is None:
         parts = [part for part in _COMPOUND.split(plain) if part.strip()]
-        sections = [_lookup(part) for part in parts]
-        if len(parts) > 1 and all(sections):
-            section = sections[0]
+        first = _lookup(parts[0]) if len(parts) > 1 else None
+        rest_fits = all(
+            _lookup(part) or len(part.split()) <= COMPOUND_MAX_WORDS
+            for part in parts[1:]
+        )
+        if first and rest_fits:
+            section = first
     return section
 
 

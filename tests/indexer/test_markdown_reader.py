@@ -573,3 +573,16 @@ def test_bold_label_under_other_heading_stays(tmp_path: Path) -> None:
     assert record.kind is Kind.RUNBOOK
     assert "root_cause" not in record.sections
     assert "resolution" not in record.sections
+
+
+def test_bold_label_under_later_h1_stays(tmp_path: Path) -> None:
+    text = (
+        "---\nalertname: DiskSlow\n---\n## Meaning\n\nWrites are slow.\n\n"
+        "# Triage\n\n**Cause:** a slow disk.\n\n# Mitigation\n\nMove the pod.\n"
+    )
+    _write(tmp_path / "runbooks", "DiskSlow.md", text)
+
+    [record] = _read_one(tmp_path / "runbooks").records
+
+    assert record.kind is Kind.RUNBOOK
+    assert "root_cause" not in record.sections

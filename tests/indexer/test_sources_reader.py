@@ -222,3 +222,14 @@ def test_readme_given_directly_named_for_folder(tmp_path: Path) -> None:
 
     assert [r.id for r in from_folder] == ["kb/2024-01-15-db-outage"]
     assert [r.id for r in given] == ["kb/2024-01-15-db-outage"]
+
+
+def test_readme_variant_in_dated_folder_skipped(tmp_path: Path) -> None:
+    folder = tmp_path / "kb" / "2024-02-02-api-outage"
+    _write(folder / "README.md", "# API outage\n\n## Root Cause\n\nA bad deploy.\n")
+    _write(folder / "README-dev.md", "# Developer notes\n\nHow to edit this folder.\n")
+
+    result = read_sources([tmp_path / "kb"])
+
+    assert [r.id for r in result.records] == ["kb/2024-02-02-api-outage"]
+    assert [Path(path).name for path in result.skipped] == ["README-dev.md"]

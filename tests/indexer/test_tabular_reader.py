@@ -513,3 +513,10 @@ def test_parse_datetime_names_impossible_part(value: str, reason: str) -> None:
         parse_datetime(value)
     assert f"invalid date {value!r}: {reason}" in str(raised.value)
     assert "does not exist" in str(raised.value)
+
+
+def test_parse_datetime_unaccepted_form_lists_formats() -> None:
+    with pytest.raises(ValueError) as raised:
+        parse_datetime("2024-03-01 10:00 UTC")
+    assert "matches none of the accepted formats" in str(raised.value)
+    assert "does not exist" not in str(raised.value)

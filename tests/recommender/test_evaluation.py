@@ -1,5 +1,8 @@
 import json
+import os
 import re
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -738,3 +741,53 @@ def test_evaluate_command_ids_only_in_case(sample_home, tmp_path, capsys):
 
     assert status == 2
     assert "ids differ in case only (the knowledge base has 'PM-2023-011')" in err
+
+
+def test_evaluate_command_appends_to_redirected_stdout(sample_home, tmp_path):
+    queries = _write(tmp_path, *_sample_lines(1))
+    log = tmp_path / "eval.log"
+    log.write_text("earlier run\n", encoding="utf-8")
+    command = [sys.executable, "-m", "recommender.cli", "--home", str(sample_home)]
+    command += ["evaluate", "--queries", str(queries), "--bootstrap", "0"]
+
+    with log.open("a", encoding="utf-8") as stdout:
+        process = subprocess.run(
+            [*command, "--output", "/dev/stdout"],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            timeout=300,
+        )
+
+    assert process.returncode == 0, process.stderr
+    earlier, result = log.read_text(encoding="utf-8").split("\n", 1)
+    assert earlier == "earlier run"
+    assert json.loads(result)["queries"] == 1
+    assert b"Evaluation of 1 queries" in process.stderr
+
+
+def test_evaluate_command_case_hint_any_id(sample_home, tmp_path, capsys):
+    queries = _write(
+        tmp_path,
+        _line(query="disk full on orders-db", relevant_ids=["pm-2023-011"]),
+        _line(query="cert expired", relevant_ids=["AAA-1"]),
+    )
+
+    status = _evaluate(sample_home, queries)
+    _, err = capsys.readouterr()
+
+    assert status == 2
+    assert "(the knowledge base has 'PM-2023-011')" in err
+
+
+def test_evaluate_command_dangling_link_folder(sample_home, tmp_path, capsys):
+    queries = _write(tmp_path, *_sample_lines(1))
+    link = tmp_path / "result.json"
+    link.symlink_to(tmp_path / "missing" / "result.json")
+
+    status = _evaluate(sample_home, queries, "--output", str(link))
+    _, err = capsys.readouterr()
+
+    assert status == 2
+    assert f"folder {tmp_path / 'missing'} does not exist" in err
