@@ -53,6 +53,10 @@ _POSTMORTEM_SECTIONS = frozenset(
 _STATS_HEADINGS = frozenset({"stats", "statistics"})
 # A paragraph that opens with a bold label, "**Root Causes**: ..." or
 # "**Impact:** ...", as in the postmortem example of Google's SRE book.
+# A remark in brackets that names an incident: (INC-4521), (#465), (2024-03-01).
+_INCIDENT_REMARK = re.compile(
+    r"[(\[]\s*(?:[A-Za-z]+-\d+|#\d+|\d{4}-\d{2}-\d{2})\s*[)\]]"
+)
 _INLINE_LABEL = re.compile(r"^\*\*([^*\n]{1,60}?)\s*:?\s*\*\*\s*:?\s*(.*)$")
 _STATS_ITEM = re.compile(r"^\s*[-*+]\s+([^:\n]{1,40}):\s*(.+?)\s*$", re.MULTILINE)
 _PLACEHOLDER = re.compile(r"^(?:n/?a|tbd|unknown|none|x+|y+|z+)$", re.IGNORECASE)
@@ -355,11 +359,8 @@ def _split_inline_labels(blocks: list[Block]) -> list[Block]:
     result = []
     first_heading = next((i for i, block in enumerate(blocks) if block.level), -1)
     for index, block in enumerate(blocks):
-        title = (
-            index == first_heading
-            and block.level == 1
-            and section_for_heading(block.heading) is None
-        )
+        first = index == first_heading
+        title = first and block.level == 1 and not _names_section(block)
         if block.level and not title:
             result.append(block)
             continue
@@ -393,11 +394,22 @@ def _title_block(blocks: Sequence[Block]) -> int:
     one more section, not the title.
     """
     for index, block in enumerate(blocks):
-        if block.level and section_for_heading(block.heading) is not None:
+        if block.level and _names_section(block):
             return 0
         if block.level == 1:
             return index
     return 0
+
+
+def _names_section(block: Block) -> bool:
+    """Return whether a heading names a section rather than titling the record.
+
+    A level-1 heading that names its incident, as "Root Cause Analysis
+    (INC-4521)" does, is the title of an analysis, not its root cause section.
+    """
+    if block.level == 1 and _INCIDENT_REMARK.search(block.heading):
+        return False
+    return section_for_heading(block.heading) is not None
 
 
 def _assemble(

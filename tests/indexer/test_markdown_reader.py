@@ -586,3 +586,17 @@ def test_bold_label_under_later_h1_stays(tmp_path: Path) -> None:
 
     assert record.kind is Kind.RUNBOOK
     assert "root_cause" not in record.sections
+
+
+def test_analysis_named_for_incident_is_title(tmp_path: Path) -> None:
+    text = (
+        "# Root Cause Analysis (INC-4521)\n\nCheckout returned 502 for an hour.\n\n"
+        "## Root Cause\n\nThe connection pool was set to 0.\n"
+    )
+    _write(tmp_path / "pm", "rca-inc-4521.md", text)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    assert record.title == "Root Cause Analysis (INC-4521)"
+    assert record.sections["summary"] == "Checkout returned 502 for an hour."
+    assert record.sections["root_cause"] == "The connection pool was set to 0."
