@@ -180,8 +180,19 @@ def keep_path_ids(
     verdicts on the old one left behind.
     """
     stored_ids = {source: record_id for record_id, (_, source) in stored.items()}
+    # Built only when a record's source is not stored as given, as happens when
+    # a folder is reached through a symbolic link: one resolve per stored record.
+    real_ids: dict[Path, str] | None = None
     for record in records:
         stored_id = stored_ids.get(record.source)
+        if stored_id is None and _is_file_source(record.source):
+            if real_ids is None:
+                real_ids = {
+                    source_file(source): record_id
+                    for source, record_id in stored_ids.items()
+                    if _is_file_source(source)
+                }
+            stored_id = real_ids.get(source_file(record.source))
         if (
             stored_id is not None
             and stored_id != record.id
@@ -192,6 +203,11 @@ def keep_path_ids(
                 "%s keeps the id %s that it was stored under", record.source, stored_id
             )
             record.id = stored_id
+
+
+def _is_file_source(source: str) -> bool:
+    """Return whether a source is a whole file, not a row or key of an export."""
+    return _SOURCE.match(source) is None
 
 
 def _is_path_id(record_id: str, source: str) -> bool:

@@ -465,3 +465,19 @@ def test_readme_keeps_folder_id_when_added(tmp_path):
 
     assert built.id == "src/incidents/checkout-crash"
     assert added.id == built.id
+
+
+def test_add_through_link_keeps_id(tmp_path):
+    postmortem = tmp_path / "kb" / "incidents" / "payments-latency.md"
+    postmortem.parent.mkdir(parents=True)
+    postmortem.write_text("# Payments latency\n\n## Root Cause\n\nA slow query.\n")
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "kb")
+    [built] = read_sources([tmp_path / "kb"]).records
+    stored = {built.id: ("hash", built.source)}
+
+    [added] = read_sources([link / "incidents" / "payments-latency.md"]).records
+    keep_path_ids([added], stored)
+
+    assert built.id == "kb/incidents/payments-latency"
+    assert added.id == built.id
