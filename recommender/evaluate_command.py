@@ -260,7 +260,7 @@ def label_warnings(
         unknown = sorted(set(ids) - set(known_ids))
         if not unknown:
             continue
-        shown = [
+        listed = [
             f"{rid} (the knowledge base has {by_lower[rid.lower()]})"
             if rid.lower() in by_lower
             else rid
@@ -269,7 +269,7 @@ def label_warnings(
         more = " ..." if len(unknown) > MAX_LISTED else ""
         warnings.append(
             f"{len(unknown)} of the {len(ids)} ids in {name} are not in the "
-            f"knowledge base: {', '.join(shown)}{more}"
+            f"knowledge base: {', '.join(listed)}{more}"
         )
 
     expected = {query.category for query in queries if query.category}
@@ -277,12 +277,12 @@ def label_warnings(
         categories = knowledge_base.database.label_values("category")
         missing = sorted(expected - categories)
         if missing:
-            shown = [_with_near(label, categories) for label in missing[:MAX_LISTED]]
+            listed = [_with_near(label, categories) for label in missing[:MAX_LISTED]]
             more = " ..." if len(missing) > MAX_LISTED else ""
             warnings.append(
                 f"{len(missing)} of the {len(expected)} categories in the queries "
                 f"are on no record, so they are never suggested: "
-                f"{', '.join(shown)}{more}"
+                f"{', '.join(listed)}{more}"
             )
     return warnings
 

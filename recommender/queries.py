@@ -158,12 +158,12 @@ def _problem_listing(path: Path, text: str, problems: list[str]) -> str:
             f"{path}: is one JSON document over several lines, not JSON Lines; "
             "write each query as one JSON object on a line of its own"
         )
-    shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
+    listing = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
     more = len(problems) - MAX_PROBLEMS_SHOWN
     if more > 0:
-        shown += f"\n  ... and {more} more"
+        listing += f"\n  ... and {more} more"
     return (
-        f"{path}: {len(problems)} invalid line(s); fix them and run again:\n  {shown}"
+        f"{path}: {len(problems)} invalid line(s); fix them and run again:\n  {listing}"
     )
 
 

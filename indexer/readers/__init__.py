@@ -179,9 +179,9 @@ def _read_file(
     except UnicodeEncodeError:
         # The database stores sources and ids as UTF-8 text, and a name that is
         # not UTF-8 (from a Windows zip) could not be written or printed as is.
-        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        printable_path = os.fsencode(path).decode("utf-8", "backslashreplace")
         reason = "the file name is not valid UTF-8; rename the file"
-        return ReadResult(problems=[ReadProblem(shown, None, reason)])
+        return ReadResult(problems=[ReadProblem(printable_path, None, reason)])
 
     reader = _reader_for(path, mapping)
     if reader is not None and (size := path.stat().st_size) > MAX_FILE_BYTES:

@@ -367,8 +367,9 @@ def _detect_preset(
     """
     empty = True
     records_path_empty = False
-    # Presets that name where their records are come first: a path that exists
-    # says more than a match of a single-key object read as keyed by id.
+    # Presets that name the path of their records come first, because a path
+    # that exists is stronger evidence than a single-key object read as keyed
+    # by id.
     presets = sorted(
         (get_preset(name) for name in preset_names()),
         key=lambda preset: preset.records is None,

@@ -87,7 +87,7 @@ def test_standard_level_of_custom_names():
     assert scale.standard_level("Amber") == Severity.SEV3
     assert scale.standard_level("green") == Severity.SEV4
     assert scale.standard_level("paging") == Severity.SEV1
-    # A value the standard mapping knows keeps its level, not the spread's.
+    # A value that normalize_severity maps keeps that level, not the spread's.
     assert scale.standard_level("P2") == Severity.SEV2
 
 
