@@ -33,7 +33,7 @@ MAPPING_KEYS = (
 # Path of a record's key when the records are a JSON object keyed by id.
 KEY_PATH = "$key"
 
-_PATH_SEGMENT = re.compile(r"([^.\[\]]*)((?:\[(?:\d+|\*)\])*)")
+_PATH_SEGMENT = re.compile(r"([^.\[\]]*)((?:\[[^\[\]]*\])*)")
 
 Paths = tuple[str, ...]
 
@@ -44,7 +44,9 @@ class FieldMapping:
 
     A path is a CSV column name, or a dotted path into a JSON record such as
     ``root cause.label[0].layer-2``, where keys may contain spaces and hyphens,
-    ``[n]`` picks a list item and ``[*]`` every item. ``$key`` is the key of the
+    ``[n]`` picks a list item, ``[*]`` every item and ``[field=value]`` the items
+    whose field has that value (``custom_field_entries[custom_field.name=Root
+    cause].values[*].value_text``). ``$key`` is the key of the
     record when the records are a JSON object keyed by id. Every field lists
     alternative paths, and the first one with a non-empty value wins.
 
@@ -112,30 +114,89 @@ class FieldMapping:
         )
 
 
+@dataclass(frozen=True)
+class ItemFilter:
+    """A path step ``[field=value]``: the items of a list whose field has a value.
+
+    Tools such as incident.io keep custom fields and timestamps as lists of
+    objects that carry their own name ({"custom_field": {"name": "Root cause"},
+    ...}), so a mapping finds a field by that name instead of by its position.
+    The comparison ignores case and surrounding spaces.
+
+    Attributes:
+        path: The path of the field inside each item.
+        value: The value the field must have.
+    """
+
+    path: str
+    value: str
+
+    def matches(self, item: Any) -> bool:
+        """Return whether item is an object whose field has the filter's value."""
+        if not isinstance(item, Mapping):
+            return False
+        found, value = find_value(item, self.path)
+        return found and render_value(value).casefold() == self.value.casefold()
+
+
+Step = str | int | None | ItemFilter
+
+
 @functools.lru_cache(maxsize=1024)
-def parse_path(path: str) -> tuple[str | int | None, ...]:
-    """Split a dotted JSON path into keys, list indexes and None for ``[*]``.
+def parse_path(path: str) -> tuple[Step, ...]:
+    """Split a dotted JSON path into keys, list indexes, None for ``[*]`` and filters.
 
     NOTE: a JSON key that contains "." or "[" cannot be addressed, because the path
     syntax has no escaping.
 
     Raises:
-        ValueError: The path has unbalanced brackets or a non-numeric index.
+        ValueError: The path has unbalanced brackets, or a bracket has neither
+            an index, ``*`` nor ``field=value``.
     """
-    steps: list[str | int | None] = []
-    for part in path.split("."):
+    steps: list[Step] = []
+    for part in _split_dots(path):
         match = _PATH_SEGMENT.fullmatch(part)
         if match is None or not part:
             raise ValueError(
                 f"invalid path {path!r} at {part!r}: separate keys with single dots "
-                "and write list indexes as [0] or [*]"
+                "and write list steps as [0], [*] or [field=value]"
             )
-        key, indexes = match.groups()
+        key, brackets = match.groups()
         if key:
             steps.append(key)
-        for index in re.findall(r"\[(\d+|\*)\]", indexes):
-            steps.append(None if index == "*" else int(index))
+        for inside in re.findall(r"\[([^\[\]]*)\]", brackets):
+            steps.append(_list_step(path, inside))
     return tuple(steps)
+
+
+def _split_dots(path: str) -> list[str]:
+    """Split a path on the dots outside brackets, which a filter's path may hold."""
+    parts, depth, start = [], 0, 0
+    for position, character in enumerate(path):
+        if character == "[":
+            depth += 1
+        elif character == "]":
+            depth -= 1
+        elif character == "." and depth == 0:
+            parts.append(path[start:position])
+            start = position + 1
+    parts.append(path[start:])
+    return parts
+
+
+def _list_step(path: str, inside: str) -> Step:
+    if inside == "*":
+        return None
+    if inside.isdigit():
+        return int(inside)
+    field_path, equals, value = inside.partition("=")
+    if equals and field_path.strip() and value.strip():
+        parse_path(field_path.strip())
+        return ItemFilter(field_path.strip(), value.strip())
+    raise ValueError(
+        f"invalid path {path!r} at [{inside}]: write list steps as [0], [*] "
+        "or [field=value]"
+    )
 
 
 def find_value(
@@ -160,9 +221,10 @@ def find_value(
         return _find_column(record, path)
 
     values: list[Any] = [record]
-    for step in parse_path(path):
+    steps = parse_path(path)
+    for step in steps:
         values = [found for value in values for found in _step_into(value, step)]
-    if None in parse_path(path):
+    if any(step is None or isinstance(step, ItemFilter) for step in steps):
         return bool(values), values
     return bool(values), values[0] if values else None
 
@@ -203,9 +265,12 @@ def _render_object(value: Mapping[Any, Any]) -> str:
     return "\n".join(lines)
 
 
-def _step_into(value: Any, step: str | int | None) -> list[Any]:
+def _step_into(value: Any, step: Step) -> list[Any]:
     if step is None:
         return list(value) if isinstance(value, list) else []
+    if isinstance(step, ItemFilter):
+        items = value if isinstance(value, list) else []
+        return [item for item in items if step.matches(item)]
     if isinstance(step, int):
         in_range = isinstance(value, list) and step < len(value)
         return [value[step]] if in_range else []

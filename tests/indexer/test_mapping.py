@@ -9,12 +9,25 @@ import pytest
 
 from indexer.errors import ConfigurationError
 from indexer.readers import load_mapping, preset_names
-from indexer.readers.mapping import FieldMapping, find_value, parse_path, render_value
+from indexer.readers.mapping import (
+    FieldMapping,
+    ItemFilter,
+    find_value,
+    parse_path,
+    render_value,
+)
 from indexer.record import Kind
 
 
 def test_preset_names() -> None:
-    assert preset_names() == ["cloud-postmortems", "jira", "pagerduty"]
+    assert preset_names() == [
+        "cloud-postmortems",
+        "incident-io",
+        "jira",
+        "opsgenie",
+        "pagerduty",
+        "servicenow",
+    ]
 
 
 def test_presets_load() -> None:
@@ -91,11 +104,11 @@ def test_invalid_mappings(data: dict[str, object], message: str) -> None:
 
 def test_load_mapping_unknown_name() -> None:
     with pytest.raises(ConfigurationError) as caught:
-        load_mapping("servicenow")
+        load_mapping("remedy")
 
     message = str(caught.value)
-    assert "'servicenow' is neither a preset name nor a file" in message
-    assert "cloud-postmortems, jira, pagerduty" in message
+    assert "'remedy' is neither a preset name nor a file" in message
+    assert "cloud-postmortems, incident-io, jira, opsgenie, pagerduty" in message
 
 
 def test_load_mapping_invalid_yaml(tmp_path: Path) -> None:
@@ -114,6 +127,51 @@ def test_parse_path() -> None:
         "layer-2",
     )
     assert parse_path("teams[*].summary") == ("teams", None, "summary")
+    assert parse_path("fields[custom_field.name=Root cause].values[0]") == (
+        "fields",
+        ItemFilter("custom_field.name", "Root cause"),
+        "values",
+        0,
+    )
+
+
+@pytest.mark.parametrize("path", ["a[b]", "a[=x]", "a[b=]", "a[0", "a]", "a[b[0]=x]"])
+def test_parse_path_rejects_bad_list_steps(path: str) -> None:
+    with pytest.raises(ValueError, match=r"\[0\], \[\*\] or \[field=value\]"):
+        parse_path(path)
+
+
+def test_find_value_filters_list_items() -> None:
+    incident = {
+        "custom_field_entries": [
+            {
+                "custom_field": {"name": "Affected services"},
+                "values": [{"value_text": "checkout"}, {"value_text": "cart"}],
+            },
+            {
+                "custom_field": {"name": "Root cause"},
+                "values": [{"value_text": "Expired TLS certificate"}],
+            },
+            "not an object",
+        ],
+        "timestamps": [{"name": "Resolved at", "value": "2024-06-10T11:00:00Z"}],
+    }
+    fields = "custom_field_entries[custom_field.name={}].values[*].value_text"
+
+    assert find_value(incident, fields.format("root CAUSE ")) == (
+        True,
+        ["Expired TLS certificate"],
+    )
+    assert find_value(incident, fields.format("Affected services")) == (
+        True,
+        ["checkout", "cart"],
+    )
+    assert find_value(incident, fields.format("Impact")) == (False, [])
+    assert find_value(incident, "timestamps[name=Resolved at].value") == (
+        True,
+        ["2024-06-10T11:00:00Z"],
+    )
+    assert find_value(incident, "custom_field_entries[0].values[x=1]") == (False, [])
 
 
 def test_find_value() -> None:

@@ -520,3 +520,204 @@ def test_parse_datetime_unaccepted_form_lists_formats() -> None:
         parse_datetime("2024-03-01 10:00 UTC")
     assert "matches none of the accepted formats" in str(raised.value)
     assert "does not exist" not in str(raised.value)
+
+
+SERVICENOW_HEADER = (
+    "number,short_description,description,priority,state,category,cmdb_ci,"
+    "assignment_group,opened_at,resolved_at,close_code,close_notes"
+)
+
+
+def test_servicenow_csv_export(tmp_path: Path) -> None:
+    rows = [
+        SERVICENOW_HEADER,
+        'INC0010042,Checkout returns 503,"Pods NotReady after deploy",'
+        "1 - Critical,Resolved,Software,checkout-api,Storefront SRE,"
+        "2024-03-05 14:22:10,2024-03-05 15:02:00,Solved (Permanently),"
+        '"Rolled back release 4.2"',
+    ]
+    _write(tmp_path / "snow", "incident.csv", "\n".join(rows) + "\n")
+
+    result = read_sources([tmp_path / "snow"])
+
+    assert not result.problems
+    record = result.records[0]
+    assert record.id == "INC0010042"
+    assert record.title == "Checkout returns 503"
+    assert record.severity is Severity.SEV1
+    assert record.started_at == datetime(2024, 3, 5, 14, 22, 10)
+    assert record.ended_at == datetime(2024, 3, 5, 15, 2)
+    assert record.sections == {
+        "description": "Pods NotReady after deploy",
+        "resolution": "Rolled back release 4.2",
+    }
+    assert record.labels == {
+        "service": "checkout-api",
+        "team": "Storefront SRE",
+        "category": "Software",
+        "close_code": "Solved (Permanently)",
+    }
+
+
+def test_servicenow_table_api_with_display_values(tmp_path: Path) -> None:
+    def field(display: str, value: str) -> dict[str, str]:
+        return {"display_value": display, "value": value}
+
+    incident = {
+        "number": field("INC0010043", "INC0010043"),
+        "short_description": field("Login latency high", "Login latency high"),
+        "priority": field("2 - High", "2"),
+        "cmdb_ci": field("auth-service", "a1b2c3d4e5f60718293a4b5c6d7e8f90"),
+        "opened_at": field("2024-04-01 08:00:00", "2024-04-01 08:00:00"),
+        "u_root_cause": field("Connection pool exhausted", "Connection pool exhausted"),
+        "close_notes": field("Raised the pool size", "Raised the pool size"),
+    }
+    # sysparm_display_value=true: plain strings, as in a CSV export.
+    plain = {
+        "number": "INC0010044",
+        "short_description": "Queue backlog",
+        "priority": "3 - Moderate",
+        "cmdb_ci": "billing-worker",
+    }
+    document = {"result": [incident, plain]}
+    _write(tmp_path / "snow", "incidents.json", json.dumps(document))
+
+    result = read_sources([tmp_path / "snow"])
+
+    assert not result.problems
+    first, second = result.records
+    assert first.id == "INC0010043"
+    assert first.severity is Severity.SEV2
+    assert first.labels == {"service": "auth-service"}
+    assert first.sections == {
+        "root_cause": "Connection pool exhausted",
+        "resolution": "Raised the pool size",
+    }
+    assert first.started_at == datetime(2024, 4, 1, 8, 0)
+    assert first.source.endswith("incidents.json#result[0]")
+    assert (second.id, second.severity, second.labels) == (
+        "INC0010044",
+        Severity.SEV3,
+        {"service": "billing-worker"},
+    )
+
+
+def test_opsgenie_alerts_and_single_alert(tmp_path: Path) -> None:
+    listed = {
+        "id": "70413a06-38d6-4c85-92b8-5ebc900d42e2",
+        "tinyId": "1791",
+        "message": "Disk usage above 90% on db-7",
+        "status": "closed",
+        "tags": ["database", "disk"],
+        "createdAt": "2024-05-02T10:15:00.129Z",
+        "source": "Prometheus",
+        "priority": "P2",
+    }
+    single = {
+        "id": "8743a1b2-11da-480e-8493-744660987bef",
+        "tinyId": "1792",
+        "message": "Replication lag on db-8",
+        "description": "Replica 40 s behind the primary",
+        "details": {"service": "orders-db", "alertname": "MySQLReplicationLag"},
+        "priority": "P5",
+        "createdAt": "2024-05-03T11:00:00Z",
+    }
+    _write(tmp_path / "og", "alerts.json", json.dumps({"data": [listed], "took": 0.1}))
+    _write(tmp_path / "og", "alert.json", json.dumps({"data": single}))
+
+    result = read_sources([tmp_path / "og"])
+
+    assert not result.problems
+    by_id = {record.id: record for record in result.records}
+    alert = by_id["70413a06-38d6-4c85-92b8-5ebc900d42e2"]
+    assert alert.title == "Disk usage above 90% on db-7"
+    assert alert.severity is Severity.SEV2
+    assert alert.labels == {
+        "tags": "database, disk",
+        "source": "Prometheus",
+        "tiny_id": "1791",
+    }
+    assert alert.started_at == datetime(2024, 5, 2, 10, 15, 0, 129000, timezone.utc)
+    other = by_id["8743a1b2-11da-480e-8493-744660987bef"]
+    assert other.severity is Severity.SEV4
+    assert other.labels["service"] == "orders-db"
+    assert other.labels["alertname"] == "MySQLReplicationLag"
+    assert other.sections["description"] == "Replica 40 s behind the primary"
+    assert "service: orders-db" in other.sections["details"]
+
+
+def test_incident_io_incidents(tmp_path: Path) -> None:
+    incident = {
+        "id": "01FDAG4SAP5TYPT98WGR2N7W91",
+        "reference": "INC-123",
+        "name": "Payments API returning 500s",
+        "summary": "A bad config push broke the card processor client.",
+        "severity": {"id": "01FH5TZRWMNAFB0DZ23FD1TV96", "name": "Major", "rank": 2},
+        "incident_status": {"name": "Closed", "category": "closed"},
+        "incident_type": {"name": "Production outage"},
+        "created_at": "2024-06-10T09:30:00Z",
+        "permalink": "https://app.incident.io/incidents/123",
+        "custom_field_entries": [],
+    }
+    document = {"incidents": [incident], "pagination_meta": {"page_size": 25}}
+    _write(tmp_path / "iio", "incidents.json", json.dumps(document))
+    single = {**incident, "reference": "INC-124", "severity": {"name": "Critical"}}
+    _write(tmp_path / "iio", "INC-124.json", json.dumps({"incident": single}))
+
+    result = read_sources([tmp_path / "iio"])
+
+    assert not result.problems
+    by_id = {record.id: record for record in result.records}
+    assert sorted(by_id) == ["INC-123", "INC-124"]
+    record = by_id["INC-123"]
+    assert record.title == "Payments API returning 500s"
+    assert record.severity is Severity.SEV2
+    assert record.sections == {
+        "summary": "A bad config push broke the card processor client."
+    }
+    assert record.labels == {
+        "category": "Production outage",
+        "status": "Closed",
+        "url": "https://app.incident.io/incidents/123",
+    }
+    assert record.started_at == datetime(2024, 6, 10, 9, 30, tzinfo=timezone.utc)
+    assert by_id["INC-124"].severity is Severity.SEV1
+
+
+def test_mapping_file_picks_custom_fields_by_name(tmp_path: Path) -> None:
+    def entry(name: str, text: str) -> dict[str, object]:
+        return {"custom_field": {"name": name}, "values": [{"value_text": text}]}
+
+    incident = {
+        "reference": "INC-7",
+        "name": "Search index stale",
+        "custom_field_entries": [
+            entry("Affected service", "search-api"),
+            entry("Root cause", "Indexer stuck on a poisoned message"),
+        ],
+        "incident_timestamp_values": [
+            {
+                "incident_timestamp": {"name": "Resolved at"},
+                "value": {"value": "2024-06-10T11:00:00Z"},
+            }
+        ],
+    }
+    _write(tmp_path / "iio", "incidents.json", json.dumps({"incidents": [incident]}))
+    mapping = tmp_path / "incident-io.yaml"
+    fields = "custom_field_entries[custom_field.name={}].values[*].value_text"
+    timestamp = "incident_timestamp_values[incident_timestamp.name=Resolved at]"
+    mapping.write_text(
+        "records: incidents\nid: reference\ntitle: name\n"
+        f"sections:\n  root_cause: '{fields.format('Root cause')}'\n"
+        f"labels:\n  service: '{fields.format('Affected service')}'\n"
+        f"ended_at: '{timestamp}.value.value'\n",
+        encoding="utf-8",
+    )
+
+    result = read_sources([tmp_path / "iio"], mapping=load_mapping(str(mapping)))
+
+    assert not result.problems
+    record = result.records[0]
+    assert record.sections == {"root_cause": "Indexer stuck on a poisoned message"}
+    assert record.labels == {"service": "search-api"}
+    assert record.ended_at == datetime(2024, 6, 10, 11, 0, tzinfo=timezone.utc)
