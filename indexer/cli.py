@@ -172,8 +172,20 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
         plan, progress=not args.quiet, planned_version=planned_version
     )
 
+    skipped = {str(Path(path).resolve()) for path in result.skipped}
     for path, record_ids in sorted(plan.emptied.items()):
         count = f"{len(record_ids)} record" + ("s" * (len(record_ids) != 1))
+        if path in skipped:
+            print(
+                f"error: {path} is now skipped (hidden files, templates, LICENSE "
+                "files and READMEs are, unless a README opens with front matter or "
+                f"lies in a dated folder), so the knowledge base keeps the {count} "
+                "read from it before. Start a README with front matter to read it "
+                "again, or remove those records with 'indexer remove' if they are "
+                "meant to go",
+                file=sys.stderr,
+            )
+            continue
         print(
             f"error: {path} yielded no records, so the knowledge base keeps the "
             f"{count} read from it before. Fix the file, or remove those records "

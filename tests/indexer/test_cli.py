@@ -190,6 +190,27 @@ def test_sync_of_header_only_export_keeps_records(tmp_path, sources, capsys):
     assert json.loads(out)["records"] == 2
 
 
+def test_sync_of_readme_that_lost_its_front_matter_says_why(tmp_path, capsys):
+    folder = tmp_path / "src"
+    folder.mkdir()
+    readme = folder / "README.md"
+    readme.write_text(
+        "---\nid: PM-7\n---\n# Cache stampede\n\n## Root cause\nTTLs expired.\n"
+    )
+    home = str(tmp_path / "kb")
+    _run(capsys, "--home", home, "build", "--quiet", str(folder))
+    readme.write_text("# Cache stampede\n\n## Root cause\nTTLs expired.\n")
+
+    status, _, err = _run(capsys, "--home", home, "sync", "--quiet", str(folder))
+
+    assert status == 1
+    assert f"error: {readme.resolve()} is now skipped" in err
+    assert "Start a README with front matter" in err
+    assert "yielded no records" not in err
+    status, out, _ = _run(capsys, "--home", home, "stats", "--json")
+    assert json.loads(out)["records"] == 1
+
+
 def test_add_of_file_without_id_keeps_its_id(tmp_path, capsys):
     folder = tmp_path / "src" / "postmortems"
     folder.mkdir(parents=True)
