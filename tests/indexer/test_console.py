@@ -1,5 +1,6 @@
 """Console scripts: a closed pipe or Ctrl-C stops them quietly."""
 
+import os
 import subprocess
 import sys
 
@@ -44,3 +45,32 @@ def test_interrupt_exits_without_traceback():
 
     assert process.stderr == b"interrupted\n"
     assert process.returncode == INTERRUPTED_STATUS
+
+
+def test_interrupt_while_importing_the_command(tmp_path):
+    # As a Ctrl-C in the seconds the command's imports take.
+    (tmp_path / "slow_command.py").write_text("raise KeyboardInterrupt\n")
+    script = "from indexer.console import launch\nlaunch('slow_command')\n"
+
+    process = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])},
+    )
+
+    assert process.stderr == b"interrupted\n"
+    assert process.returncode == INTERRUPTED_STATUS
+
+
+def test_python_dash_m_runs_each_command():
+    for package, expected in (
+        ("indexer", b"usage: indexer"),
+        ("recommender", b"usage: recommender"),
+    ):
+        process = subprocess.run(
+            [sys.executable, "-m", package, "--help"], capture_output=True, timeout=120
+        )
+
+        assert process.returncode == 0, process.stderr
+        assert process.stdout.startswith(expected)
