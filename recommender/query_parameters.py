@@ -14,7 +14,7 @@ or 403 and learns nothing about the operation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute
 from recommender.auth import require_read_token, require_write_token
 from recommender.http_errors import ApiError
 
-TOKEN_CHECKS: tuple[Callable[[Request], None], ...] = (
+TOKEN_CHECKS: tuple[Callable[[Request], Awaitable[None]], ...] = (
     require_read_token,
     require_write_token,
 )
@@ -54,7 +54,7 @@ async def check_query_parameters(request: Request) -> None:
         # Names are echoed cut short, as other echoed values are.
         echoed_name = name[:MAX_NAME_SHOWN]
         if name not in parameters:
-            _check_tokens(request, route)
+            await _check_tokens(request, route)
             takes = ", ".join(sorted(parameters)) or "no query parameters"
             problem = "a query parameter without a name"
             if name:
@@ -67,7 +67,7 @@ async def check_query_parameters(request: Request) -> None:
             )
         count = len(request.query_params.getlist(name))
         if count > 1 and not parameters[name]:
-            _check_tokens(request, route)
+            await _check_tokens(request, route)
             raise ApiError(
                 422,
                 "invalid_input",
@@ -100,11 +100,11 @@ def include_router(
             ]
 
 
-def _check_tokens(request: Request, route: object) -> None:
+async def _check_tokens(request: Request, route: object) -> None:
     """Run the token checks of the request's route, raising 401 or 403 first."""
     checks = getattr(request.app.state, "token_checks", {})
     for check in checks.get(id(route), ()):
-        check(request)
+        await check(request)
 
 
 def _query_parameters(app: FastAPI) -> dict[tuple[str, str], dict[str, bool]]:
