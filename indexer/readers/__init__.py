@@ -187,7 +187,8 @@ def _read_file(
     if reader is not None and (size := path.stat().st_size) > MAX_FILE_BYTES:
         reason = (
             f"file is {size / 2**20:.1f} MiB, over the limit of "
-            f"{MAX_FILE_BYTES // 2**20} MiB; split it into one file per incident"
+            f"{MAX_FILE_BYTES // 2**20} MiB; split it into smaller files, such as "
+            "one per page of an API export, one per month or one per incident"
         )
         return ReadResult(problems=[ReadProblem(str(path), None, reason)])
     if reader is None and explicit:

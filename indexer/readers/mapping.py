@@ -118,6 +118,10 @@ class FieldMapping:
 class ItemFilter:
     """A path step ``[field=value]``: the items of a list whose field has a value.
 
+    On an object rather than a list, the step keeps the object when it matches.
+    An index right after a filter picks among the matches: ``[name=x][0]`` is
+    the first item named x.
+
     Tools such as incident.io keep custom fields and timestamps as lists of
     objects that carry their own name ({"custom_field": {"name": "Root cause"},
     ...}), so a mapping finds a field by that name instead of by its position.
@@ -154,12 +158,18 @@ def parse_path(path: str) -> tuple[Step, ...]:
             an index, ``*`` nor ``field=value``.
     """
     steps: list[Step] = []
+    if path.count("[") != path.count("]"):
+        raise ValueError(
+            f"invalid path {path!r}: its [ and ] do not pair up; close every "
+            "list step, as in [0], [*] or [field=value]"
+        )
     for part in _split_dots(path):
         match = _PATH_SEGMENT.fullmatch(part)
         if match is None or not part:
             raise ValueError(
                 f"invalid path {path!r} at {part!r}: separate keys with single dots "
-                "and write list steps as [0], [*] or [field=value]"
+                "and write list steps as [0], [*] or [field=value], with no brackets "
+                "inside a step"
             )
         key, brackets = match.groups()
         if key:
@@ -189,14 +199,27 @@ def _list_step(path: str, inside: str) -> Step:
         return None
     if inside.isdigit():
         return int(inside)
-    field_path, equals, value = inside.partition("=")
-    if equals and field_path.strip() and value.strip():
-        parse_path(field_path.strip())
-        return ItemFilter(field_path.strip(), value.strip())
-    raise ValueError(
-        f"invalid path {path!r} at [{inside}]: write list steps as [0], [*] "
-        "or [field=value]"
-    )
+    field_path, equals, value = (part.strip() for part in inside.partition("="))
+    if not equals:
+        raise ValueError(
+            f"invalid path {path!r} at [{inside}]: write list steps as [0], [*] "
+            "or [field=value]"
+        )
+    if not field_path or not value:
+        raise ValueError(
+            f"invalid path {path!r} at [{inside}]: a filter needs both a field "
+            "and a value, as in [name=Root cause]"
+        )
+    if field_path.endswith(("!", "<", ">")) or value.startswith("="):
+        raise ValueError(
+            f"invalid path {path!r} at [{inside}]: a filter compares with = only; "
+            "write [field=value]"
+        )
+    # A value quoted as in JSONPath ('Root cause') means the words inside.
+    if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1].strip()
+    parse_path(field_path)
+    return ItemFilter(field_path, value)
 
 
 def find_value(
@@ -222,7 +245,11 @@ def find_value(
 
     values: list[Any] = [record]
     steps = parse_path(path)
-    for step in steps:
+    for position, step in enumerate(steps):
+        after_filter = position > 0 and isinstance(steps[position - 1], ItemFilter)
+        if isinstance(step, int) and after_filter:
+            values = values[step : step + 1]
+            continue
         values = [found for value in values for found in _step_into(value, step)]
     if any(step is None or isinstance(step, ItemFilter) for step in steps):
         return bool(values), values
@@ -269,7 +296,7 @@ def _step_into(value: Any, step: Step) -> list[Any]:
     if step is None:
         return list(value) if isinstance(value, list) else []
     if isinstance(step, ItemFilter):
-        items = value if isinstance(value, list) else []
+        items = value if isinstance(value, list) else [value]
         return [item for item in items if step.matches(item)]
     if isinstance(step, int):
         in_range = isinstance(value, list) and step < len(value)
@@ -389,6 +416,10 @@ def _records_path(value: object, name: str) -> str | None:
             f"mapping {name}: invalid 'records' {value!r}; give the dotted path "
             "to the list of records in the JSON document"
         )
+    try:
+        parse_path(value.strip())
+    except ValueError as error:
+        raise ConfigurationError(f"mapping {name}: records: {error}") from error
     return value.strip()
 
 

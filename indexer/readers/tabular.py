@@ -10,7 +10,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,12 @@ from indexer.record import IncidentRecord, Kind
 
 logger = logging.getLogger(__name__)
 
+# json.loads raises a plain ValueError, not a JSONDecodeError, for an integer
+# longer than Python converts (4,300 digits by default,
+# sys.get_int_max_str_digits()).
+_LONG_NUMBER = (
+    "invalid JSON: a number too long to read (over 4,300 digits); write it as a string"
+)
 # The csv module rejects a field over 131,072 characters as if it were badly
 # quoted. Files are read up to 20 MiB (MAX_FILE_BYTES), so one field may be as long.
 MAX_FIELD_CHARS = 20 * 2**20
@@ -145,6 +151,8 @@ def read_tabular(
                 f"invalid JSON: {error.msg} at line {error.lineno}, column "
                 f"{error.colno}; fix the syntax there",
             )
+        except ValueError:
+            return _file_problem(source, None, _LONG_NUMBER)
         records_for = functools.partial(_json_records, source, document)
 
     _map_records(source, records_for, default_id, mapping, result)
@@ -263,6 +271,9 @@ def _json_lines(
             reason = f"invalid JSON: nested more than {MAX_JSON_DEPTH} levels deep"
             problems.append(ReadProblem(source, str(number), reason))
             continue
+        except ValueError:
+            problems.append(ReadProblem(source, str(number), _LONG_NUMBER))
+            continue
         raws.append(_RawRecord(data, str(number), f"{source}:{number}"))
     return raws
 
@@ -308,13 +319,20 @@ def _json_records(
             _RawRecord(item, f"{prefix}[{index}]", f"{source}#{prefix}[{index}]")
             for index, item in enumerate(container)
         ]
+    if container is None or container == {}:
+        # {"data": null} or {"data": {}}: an export with no records.
+        return []
     if isinstance(container, dict):
-        if container and all(isinstance(value, dict) for value in container.values()):
+        whole = _RawRecord(container, prefix, source)
+        keyed = all(isinstance(value, dict) for value in container.values())
+        # Every value of one ServiceNow record fetched with display values is
+        # an object too, but the record has the mapping's id and title itself.
+        if keyed and not _has_paths(whole, mapping):
             return [
                 _RawRecord(value, str(key), f"{source}#{key}", key=str(key))
                 for key, value in container.items()
             ]
-        return [_RawRecord(container, prefix, source)]
+        return [whole]
     raise _RecordError(
         f"the JSON records are a {type(container).__name__}; "
         "expected a list of objects or an object"
@@ -339,16 +357,17 @@ def _map_records(
             if not empty:
                 result.problems.append(_no_preset_problem(source))
             return
-        logger.debug("%s: read with mapping preset %s", source, mapping.name)
+        logger.info("%s: read with mapping preset %s", source, mapping.name)
 
     try:
         raws = records_for(mapping)
     except _RecordError as error:
         result.problems.append(ReadProblem(source, None, str(error)))
         return
+    objects = _ObjectLabels(source)
     for raw in raws:
         try:
-            result.records.append(_build_record(raw, mapping, default_id))
+            result.records.append(_build_record(raw, mapping, default_id, objects))
         except _RecordError as error:
             result.problems.append(
                 ReadProblem(source, raw.location or None, str(error))
@@ -412,9 +431,15 @@ def _no_preset_problem(source: str) -> ReadProblem:
 
 
 def _build_record(
-    raw: _RawRecord, mapping: FieldMapping, default_id: str
+    raw: _RawRecord,
+    mapping: FieldMapping,
+    default_id: str,
+    objects: _ObjectLabels | None = None,
 ) -> IncidentRecord:
     """Map one raw record to an IncidentRecord.
+
+    objects collects the label paths of the file that held a JSON object
+    instead of text, so each is warned about once per file.
 
     Raises:
         _RecordError: The record is not an object, the title or a mapped id is
@@ -433,7 +458,11 @@ def _build_record(
         record_id = _derived_id(default_id, title, started_raw)
 
     sections = {name: _text(raw, paths) for name, paths in mapping.sections.items()}
-    labels = {name: _text(raw, paths) for name, paths in mapping.labels.items()}
+    objects = objects or _ObjectLabels(raw.source)
+    labels = {
+        name: _label_text(raw, name, paths, objects)
+        for name, paths in mapping.labels.items()
+    }
     return IncidentRecord(
         id=record_id,
         kind=_kind(raw, mapping),
@@ -464,6 +493,46 @@ def _text(raw: _RawRecord, paths: Sequence[str]) -> str:
     for path in paths:
         found, value = find_value(raw.data, path, raw.key, raw.flat)
         text = render_value(value) if found else ""
+        if text:
+            return text
+    return ""
+
+
+@dataclass
+class _ObjectLabels:
+    """The label paths of one file found holding a JSON object, to warn once each."""
+
+    source: str
+    seen: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _label_text(
+    raw: _RawRecord, name: str, paths: Sequence[str], objects: _ObjectLabels
+) -> str:
+    """Return the first label text among paths, passing over JSON objects.
+
+    An object rendered as "key: value" lines is no label: a ServiceNow reference
+    fetched without display values ({"link": ..., "value": ...}) would make the
+    service a URL and a sys_id. Each such path is warned about once per file.
+    """
+    for path in paths:
+        found, value = find_value(raw.data, path, raw.key, raw.flat)
+        if not found:
+            continue
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(item, (Mapping, list)) for item in items):
+            if (name, path) not in objects.seen:
+                objects.seen.add((name, path))
+                logger.warning(
+                    "%s: label %r left out where its path %r holds a JSON object, "
+                    "not text; map the label to a text field inside the object "
+                    "(for ServiceNow, fetch with sysparm_display_value=true)",
+                    objects.source,
+                    name,
+                    path,
+                )
+            continue
+        text = render_value(value)
         if text:
             return text
     return ""

@@ -135,10 +135,27 @@ def test_parse_path() -> None:
     )
 
 
-@pytest.mark.parametrize("path", ["a[b]", "a[=x]", "a[b=]", "a[0", "a]", "a[b[0]=x]"])
-def test_parse_path_rejects_bad_list_steps(path: str) -> None:
-    with pytest.raises(ValueError, match=r"\[0\], \[\*\] or \[field=value\]"):
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("a[b]", "write list steps as [0], [*] or [field=value]"),
+        ("a[0", "its [ and ] do not pair up"),
+        ("a]", "its [ and ] do not pair up"),
+        ("a[b[0]=x]", "with no brackets inside a step"),
+        ("a[=x]", "a filter needs both a field and a value"),
+        ("a[b=]", "a filter needs both a field and a value"),
+        ("a[b!=x]", "a filter compares with = only"),
+        ("a[b==x]", "a filter compares with = only"),
+    ],
+)
+def test_parse_path_rejects_bad_list_steps(path: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
         parse_path(path)
+
+
+def test_filter_value_may_be_quoted() -> None:
+    assert parse_path("a[name='Root cause']") == ("a", ItemFilter("name", "Root cause"))
+    assert parse_path('a[name="x"]') == ("a", ItemFilter("name", "x"))
 
 
 def test_find_value_filters_list_items() -> None:
@@ -172,6 +189,24 @@ def test_find_value_filters_list_items() -> None:
         ["2024-06-10T11:00:00Z"],
     )
     assert find_value(incident, "custom_field_entries[0].values[x=1]") == (False, [])
+    # An index after a filter picks among the matches.
+    assert find_value(incident, "timestamps[name=Resolved at][0].value") == (
+        True,
+        ["2024-06-10T11:00:00Z"],
+    )
+    assert (
+        find_value(incident, "custom_field_entries[custom_field.name=Root cause][1]")[0]
+        is False
+    )
+    # On an object, a filter keeps the object when it matches.
+    severity = {"severity": {"name": "Minor", "rank": 3}}
+    assert find_value(severity, "severity[name=minor].rank") == (True, [3])
+    assert find_value(severity, "severity[name=Major].rank") == (False, [])
+
+
+def test_bad_records_path_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="records: invalid path"):
+        FieldMapping.from_dict({"title": "t", "records": "incidents[mode=x"}, "m")
 
 
 def test_find_value() -> None:

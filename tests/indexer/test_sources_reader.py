@@ -162,6 +162,7 @@ def test_oversized_file_is_a_problem(tmp_path: Path, monkeypatch) -> None:
 
     assert not result.records
     assert "over the limit" in result.problems[0].reason
+    assert "one per page of an API export" in result.problems[0].reason
 
 
 def test_reads_incident_named_like_repository_file(tmp_path: Path) -> None:

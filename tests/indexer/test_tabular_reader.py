@@ -568,7 +568,8 @@ def test_servicenow_table_api_with_display_values(tmp_path: Path) -> None:
         "short_description": field("Login latency high", "Login latency high"),
         "priority": field("2 - High", "2"),
         "cmdb_ci": field("auth-service", "a1b2c3d4e5f60718293a4b5c6d7e8f90"),
-        "opened_at": field("2024-04-01 08:00:00", "2024-04-01 08:00:00"),
+        # The display value is in the exporting user's format and time zone.
+        "opened_at": field("01-04-2024 10:00:00", "2024-04-01 08:00:00"),
         "u_root_cause": field("Connection pool exhausted", "Connection pool exhausted"),
         "close_notes": field("Raised the pool size", "Raised the pool size"),
     }
@@ -721,3 +722,128 @@ def test_mapping_file_picks_custom_fields_by_name(tmp_path: Path) -> None:
     assert record.sections == {"root_cause": "Indexer stuck on a poisoned message"}
     assert record.labels == {"service": "search-api"}
     assert record.ended_at == datetime(2024, 6, 10, 11, 0, tzinfo=timezone.utc)
+
+
+def test_servicenow_single_record_with_display_values(tmp_path: Path) -> None:
+    def field(display: str, value: str) -> dict[str, str]:
+        return {"display_value": display, "value": value}
+
+    incident = {
+        "number": field("INC0010050", "INC0010050"),
+        "short_description": field("Disk full on db-3", "Disk full on db-3"),
+        "priority": field("1 - Critical", "1"),
+        "assignment_group": field("DBA", "287ebd7da9fe198100f92cc8d1d2154e"),
+        "opened_at": field("05/01/2024 10:03:11", "2024-01-05 09:03:11"),
+    }
+    _write(tmp_path / "snow", "INC0010050.json", json.dumps({"result": incident}))
+
+    result = read_sources([tmp_path / "snow"])
+
+    assert not result.problems
+    [record] = result.records
+    assert (record.id, record.title, record.severity) == (
+        "INC0010050",
+        "Disk full on db-3",
+        Severity.SEV1,
+    )
+    assert record.labels == {"team": "DBA"}
+    assert record.started_at == datetime(2024, 1, 5, 9, 3, 11)
+
+
+def test_servicenow_references_without_display_values_are_left_out(
+    tmp_path: Path, caplog
+) -> None:
+    link = "https://dev1.service-now.com/api/now/table/cmdb_ci/1095"
+    rows = [
+        {
+            "number": f"INC00100{n}",
+            "short_description": f"Outage {n}",
+            "priority": "",
+            "impact": "1",
+            "cmdb_ci": {"link": link, "value": "1095"},
+        }
+        for n in (60, 61)
+    ]
+    _write(tmp_path / "snow", "raw.json", json.dumps({"result": rows}))
+
+    result = read_sources([tmp_path / "snow"])
+
+    assert not result.problems
+    assert [record.labels for record in result.records] == [{}, {}]
+    # An empty priority gives no severity: impact is on another scale.
+    assert [record.severity for record in result.records] == [None, None]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert (
+        "label 'service' left out where its path 'cmdb_ci' holds a JSON"
+        in (warnings[0])
+    )
+    assert "sysparm_display_value=true" in warnings[0]
+
+
+def test_servicenow_csv_with_label_headers(tmp_path: Path) -> None:
+    rows = [
+        "Number,Short description,Priority,Configuration item,Assignment group,"
+        "Opened,Resolution notes",
+        "INC0010070,VPN drops every hour,2 - High,vpn-gw,Network,"
+        "2024-02-01 09:00:00,Replaced the gateway certificate",
+    ]
+    _write(tmp_path / "snow", "incidents.csv", "\n".join(rows) + "\n")
+
+    result = read_sources([tmp_path / "snow"])
+
+    assert not result.problems
+    [record] = result.records
+    assert (record.id, record.title, record.severity) == (
+        "INC0010070",
+        "VPN drops every hour",
+        Severity.SEV2,
+    )
+    assert record.labels == {"service": "vpn-gw", "team": "Network"}
+    assert record.sections == {"resolution": "Replaced the gateway certificate"}
+
+
+def test_statuspage_incidents_are_not_read_as_incident_io(tmp_path: Path) -> None:
+    statuspage = {
+        "page": {"id": "kctbh9vrtdwd", "name": "Shop"},
+        "incidents": [
+            {"id": "p2vx4b8y0bq5", "name": "Checkout errors", "impact": "major"}
+        ],
+    }
+    _write(tmp_path / "sp", "incidents.json", json.dumps(statuspage))
+
+    result = read_sources([tmp_path / "sp"])
+
+    assert not result.records
+    assert "no mapping preset matches" in result.problems[0].reason
+
+
+def test_empty_data_objects_are_empty_exports(tmp_path: Path) -> None:
+    _write(tmp_path / "og", "null.json", '{"data": null, "took": 0.01}')
+    _write(tmp_path / "og", "empty.json", '{"data": {}, "took": 0.01}')
+
+    result = read_sources([tmp_path / "og"])
+
+    assert not result.problems
+    assert result.empty == [
+        str(tmp_path / "og" / "empty.json"),
+        str(tmp_path / "og" / "null.json"),
+    ]
+
+
+def test_number_too_long_fails_only_its_file(tmp_path: Path) -> None:
+    huge = "9" * 5000
+    _write(
+        tmp_path / "og", "huge.json", f'{{"data": [{{"id": {huge}, "message": "x"}}]}}'
+    )
+    _write(tmp_path / "og", "huge.jsonl", f'{{"id": {huge}, "message": "x"}}\n')
+    _write(tmp_path / "og", "fine.json", '{"data": [{"id": "a1", "message": "ok"}]}')
+
+    result = read_sources([tmp_path / "og"])
+
+    assert [record.id for record in result.records] == ["a1"]
+    assert sorted(problem.source for problem in result.problems) == [
+        str(tmp_path / "og" / "huge.json"),
+        str(tmp_path / "og" / "huge.jsonl"),
+    ]
+    assert all("over 4,300 digits" in p.reason for p in result.problems)
