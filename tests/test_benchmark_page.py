@@ -224,3 +224,36 @@ def test_skipped_peers_use_run_rate():
         "passages/s at 100,000 records in this run, so the 7,000,000 passages of "
         "1,000,000 records would take about 58 minutes (`--peers-up-to`)."
     )
+
+
+def test_served_search_section_sets_each_figure_beside_the_floor():
+    from benchmarks import served_search
+
+    milliseconds = 0.001
+    result = {
+        "machine": "test machine",
+        "commit": "abc1234",
+        "records": 100_000,
+        "threads": 1,
+        "load_average": (0.5, 0.4, 0.3),
+        "floor": [5 * milliseconds] * 10,
+        "search": [11 * milliseconds] * 10,
+        "livez": [0.5 * milliseconds] * 10,
+        "http": [12.5 * milliseconds] * 10,
+        "spans": {
+            "search": [10 * milliseconds] * 10,
+            "worker_thread": [10.4 * milliseconds] * 10,
+            "app": [11.2 * milliseconds] * 10,
+        },
+    }
+
+    section = served_search.render(result, "python -m benchmarks.served_search")
+
+    assert section.startswith("## A search over HTTP\n")
+    assert "at 100,000 synthetic records" in section
+    assert "| floor | 5.00 | 5.00 | 1.00x |" in section
+    assert "| search in process | 11.00 | 11.00 | 2.20x |" in section
+    assert "| `GET /livez` over HTTP | 0.50 | 0.50 | 0.10x |" in section
+    assert "| `GET /v1/search` over HTTP | 12.50 | 12.50 | 2.50x |" in section
+    assert "| the route's call onto the worker thread | 10.40 |" in section
+    assert "| at the client | 12.50 |" in section
