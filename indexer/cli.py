@@ -172,6 +172,20 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
         plan, progress=not args.quiet, planned_version=planned_version
     )
 
+    for path, record_ids in sorted(plan.held.items()):
+        count = f"{len(record_ids)} record" + ("s" * (len(record_ids) != 1))
+        shown = ", ".join(record_ids[:MAX_LISTED])
+        more = (
+            f" and {len(record_ids) - MAX_LISTED} more"
+            if len(record_ids) > MAX_LISTED
+            else ""
+        )
+        print(
+            f"warning: {path} failed to read, so the knowledge base keeps the "
+            f"{count} stored from it that it did not yield now ({shown}{more}). "
+            "Fix the file and sync again to remove those that are gone",
+            file=sys.stderr,
+        )
     skipped = {str(Path(path).resolve()) for path in result.skipped}
     for path, record_ids in sorted(plan.emptied.items()):
         count = f"{len(record_ids)} record" + ("s" * (len(record_ids) != 1))
@@ -212,17 +226,20 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
 def _print_plan(plan: SyncPlan) -> None:
     """Print what a sync would change, naming the records, and change nothing."""
     emptied_ids = [record_id for ids in plan.emptied.values() for record_id in ids]
+    held_ids = [record_id for ids in plan.held.values() for record_id in ids]
+    kept = plan.kept + emptied_ids + held_ids
     print(
         f"dry run, nothing was changed: {len(plan.added)} to add, "
         f"{len(plan.updated)} to update, {len(plan.removed)} to remove, "
-        f"{len(plan.kept) + len(emptied_ids)} to keep though their source is gone or "
-        f"empty, {plan.unchanged} unchanged ({len(plan.moved)} with a new source path)"
+        f"{len(kept)} to keep though their source is gone, empty or failed to "
+        f"read, {plan.unchanged} unchanged ({len(plan.moved)} with a new source "
+        "path)"
     )
     for verb, record_ids in (
         ("add", [record.id for record in plan.added]),
         ("update", [record.id for record in plan.updated]),
         ("remove", plan.removed),
-        ("keep", plan.kept + emptied_ids),
+        ("keep", kept),
     ):
         for record_id in record_ids[:MAX_LISTED]:
             print(f"  {verb} {record_id}")

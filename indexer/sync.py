@@ -56,6 +56,9 @@ class SyncPlan:
     moved: list[tuple[str, str]] = field(default_factory=list)
     # Files that exist but yielded no record, each with its stored records kept.
     emptied: dict[str, list[str]] = field(default_factory=dict)
+    # Files that failed to read in whole or in part, each with the stored records
+    # it did not yield. They are kept: a record that failed to read is not gone.
+    held: dict[str, list[str]] = field(default_factory=dict)
     # Given sources that yielded no record at all, each with the stored records
     # under it that the sync would have removed. A sync with any writes nothing.
     unread: dict[str, list[str]] = field(default_factory=dict)
@@ -108,7 +111,10 @@ def plan_sync(
             plan.relative.append(record_id)
         in_roots = containing(source)
         path = source_file(source)
-        if path in failed or not in_roots:
+        if not in_roots:
+            continue
+        if path in failed:
+            plan.held.setdefault(str(path), []).append(record_id)
             continue
         if path not in produced and path.is_file():
             plan.emptied.setdefault(str(path), []).append(record_id)

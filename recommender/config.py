@@ -96,6 +96,12 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigurationError(
             f"configuration file {path} is not valid YAML: {error}"
         ) from error
+    except ValueError as error:
+        # PyYAML's int() refuses an integer of more than 4,300 digits.
+        raise ConfigurationError(
+            f"configuration file {path} has a number too long to read (over "
+            "4,300 digits); quote it"
+        ) from error
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -106,6 +106,11 @@ def parse_rule_text(text: str, name: str) -> RuleFile:
         reason = "the YAML is nested too deeply to read; rule files need a few levels"
         result.problems.append(RuleProblem(name, None, reason))
         return result
+    except ValueError:
+        # PyYAML's int() refuses an integer of more than 4,300 digits.
+        reason = "the YAML holds a number too long to read (over 4,300 digits)"
+        result.problems.append(RuleProblem(name, None, reason))
+        return result
 
     found_groups = False
     for number, document in enumerate(documents, start=1):

@@ -69,6 +69,12 @@ def read_rules(path: Path) -> list[AlertRule]:
         documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise SourceError(f"{path}: cannot read rule file: {error}") from error
+    except ValueError as error:
+        # PyYAML's int() refuses an integer of more than 4,300 digits.
+        raise SourceError(
+            f"{path}: cannot read rule file: a number too long to read (over 4,300 "
+            "digits)"
+        ) from error
 
     rules = []
     for document in documents:

@@ -3,32 +3,71 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, timezone
 from email.utils import parsedate_to_datetime
 
 # Listed in every error message, so a user can see what to change the value to.
 ACCEPTED_FORMATS = (
     "ISO 8601 (2021-06-22, 2021-06-22T08:21:00Z, 2021-06-22T08:21:00+02:00), "
-    "MM/DD/YYYY, YYYY-MM-DD HH:MM[:SS], RFC 2822 (Tue, 22 Jun 2021 08:21:00 +0000), "
-    "Jira's DD/Mon/YY h:mm AM, or epoch seconds"
+    "YYYY-MM-DD HH:MM[:SS], MM/DD/YYYY[ HH:MM[:SS]] (also with - between the "
+    "numbers, and read DD/MM/YYYY when a date of the same file has a day over "
+    "12), DD.MM.YYYY, RFC 2822 (Tue, 22 Jun 2021 08:21:00 +0000), Jira's "
+    "DD/Mon/YY h:mm AM, or epoch seconds"
 )
 
-# Formats that datetime.fromisoformat does not take. Jira's default CSV export
-# writes dates as "22/Jun/21 8:21 AM".
+# Jira's default CSV export writes dates as "22/Jun/21 8:21 AM".
 _STRPTIME_FORMATS = (
-    "%m/%d/%Y",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y %H:%M:%S",
     "%d/%b/%y %I:%M %p",
     "%d/%b/%Y %I:%M %p",
 )
 
+# Day and month as numbers, then a four-digit year, with an optional time:
+# 06/04/2011, 04-06-2011 10:28, 04.06.2011 10:28:05. Which number is the day
+# depends on the exporting user's settings (ServiceNow, Excel), so a file's
+# dates are read together: see numeric_day_first().
+_NUMERIC_DATE = re.compile(
+    r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})"
+    r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
+)
 # An ISO 8601 date with or without a time: YYYY-MM-DD, then T or a space.
 _ISO_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?")
 _EPOCH = re.compile(r"^\d{9,11}(\.\d+)?$")
 
 
-def parse_datetime(value: object) -> datetime | None:
+def numeric_day_first(values: Iterable[str]) -> bool | None:
+    """Return whether numeric dates such as 01/05/2025 are written day first.
+
+    A date whose first number is over 12 shows day first, one whose second is
+    over 12 month first. Dates with dots (01.05.2025) are always day first and
+    tell nothing about the others.
+
+    Returns:
+        True or False. None when no date shows the order, or when dates show
+        both orders; the dates that do not fit are then reported one by one.
+    """
+    day_first = month_first = False
+    for value in values:
+        match = _NUMERIC_DATE.match(value.strip())
+        if match is None or match.group(2) == ".":
+            continue
+        first, second = int(match.group(1)), int(match.group(3))
+        day_first = day_first or first > 12
+        month_first = month_first or second > 12
+    if day_first != month_first:
+        return day_first
+    return None
+
+
+def is_ambiguous_numeric(value: str) -> bool:
+    """Return whether a date reads differently day first and month first."""
+    match = _NUMERIC_DATE.match(value.strip())
+    if match is None or match.group(2) == ".":
+        return False
+    return match.group(1).lstrip("0") != match.group(3).lstrip("0")
+
+
+def parse_datetime(value: object, day_first: bool = False) -> datetime | None:
     """Parse a date or timestamp as incident exports write it.
 
     Naive values stay naive, because the source did not say which zone it meant.
@@ -38,6 +77,7 @@ def parse_datetime(value: object) -> datetime | None:
     Args:
         value: A string, a number, or a date or datetime that a YAML or JSON
             parser already built.
+        day_first: Read 01/05/2025 as the 1st of May rather than January 5th.
 
     Returns:
         The datetime, or None when the value is None or an empty string.
@@ -56,6 +96,9 @@ def parse_datetime(value: object) -> datetime | None:
     text = str(value).strip()
     if not text:
         return None
+    numeric = _NUMERIC_DATE.match(text)
+    if numeric is not None:
+        return _numeric_date(text, numeric, day_first)
     parsed = _parse_text(text)
     if parsed is None and _ISO_SHAPE.match(text):
         # For a date of the right shape with a part out of range (2024-02-30),
@@ -73,6 +116,27 @@ def parse_datetime(value: object) -> datetime | None:
             f"which are {ACCEPTED_FORMATS}"
         )
     return parsed
+
+
+def _numeric_date(text: str, match: re.Match[str], day_first: bool) -> datetime:
+    first, separator, second, year, hour, minute, second_of_minute = match.groups()
+    day, month = (first, second) if day_first or separator == "." else (second, first)
+    try:
+        return datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second_of_minute or 0),
+        )
+    except ValueError as error:
+        order = "DD/MM/YYYY" if day_first or separator == "." else "MM/DD/YYYY"
+        raise ValueError(
+            f"invalid date {text!r}: {error}, read as {order}. Dates with / or - "
+            "between the numbers are read month first unless a date of the same "
+            "file has a day over 12; write YYYY-MM-DD to leave no doubt"
+        ) from None
 
 
 def _parse_text(text: str) -> datetime | None:

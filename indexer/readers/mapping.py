@@ -197,7 +197,7 @@ def _split_dots(path: str) -> list[str]:
 def _list_step(path: str, inside: str) -> Step:
     if inside == "*":
         return None
-    if inside.isdigit():
+    if inside.isascii() and inside.isdigit():
         return int(inside)
     field_path, equals, value = (part.strip() for part in inside.partition("="))
     if not equals:
@@ -210,7 +210,7 @@ def _list_step(path: str, inside: str) -> Step:
             f"invalid path {path!r} at [{inside}]: a filter needs both a field "
             "and a value, as in [name=Root cause]"
         )
-    if field_path.endswith(("!", "<", ">")) or value.startswith("="):
+    if field_path.endswith(("!", "<", ">", "~")) or value.startswith(("=", "~")):
         raise ValueError(
             f"invalid path {path!r} at [{inside}]: a filter compares with = only; "
             "write [field=value]"
@@ -218,6 +218,11 @@ def _list_step(path: str, inside: str) -> Step:
     # A value quoted as in JSONPath ('Root cause') means the words inside.
     if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
         value = value[1:-1].strip()
+        if not value:
+            raise ValueError(
+                f"invalid path {path!r} at [{inside}]: a filter needs both a field "
+                "and a value, as in [name=Root cause]"
+            )
     parse_path(field_path)
     return ItemFilter(field_path, value)
 
@@ -368,6 +373,11 @@ def _mapping_from_yaml(text: str, name: str) -> FieldMapping:
     except yaml.YAMLError as error:
         raise ConfigurationError(
             f"mapping {name}: invalid YAML: {error}; fix the syntax"
+        ) from error
+    except ValueError as error:
+        # PyYAML's int() refuses an integer of more than 4,300 digits.
+        raise ConfigurationError(
+            f"mapping {name}: a number too long to read (over 4,300 digits); quote it"
         ) from error
     if not isinstance(data, dict):
         raise ConfigurationError(

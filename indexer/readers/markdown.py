@@ -189,6 +189,14 @@ def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
             "the front matter is nested too deeply to read; front matter needs "
             "key: value lines with at most a list or mapping inside",
         ) from None
+    except ValueError:
+        # PyYAML converts an integer with int(), which refuses more than 4,300
+        # digits (sys.get_int_max_str_digits()).
+        raise _MarkdownError(
+            2,
+            "the front matter holds a number too long to read (over 4,300 "
+            "digits); quote it if it is meant as text",
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

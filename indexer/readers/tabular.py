@@ -16,11 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from indexer.readers.base import ReadProblem, ReadResult
-from indexer.readers.dates import parse_datetime
+from indexer.readers.dates import (
+    is_ambiguous_numeric,
+    numeric_day_first,
+    parse_datetime,
+)
 from indexer.readers.mapping import (
+    KEY_PATH,
     FieldMapping,
     find_value,
     get_preset,
+    parse_path,
     preset_names,
     render_value,
 )
@@ -299,6 +305,10 @@ def _json_records(
     prefix = ""
     if mapping.records and isinstance(document, dict):
         found, container = find_value(document, mapping.records)
+        first_key = parse_path(mapping.records)[0]
+        if not found and container == [] and first_key in document:
+            # A records path with [*] or a filter that matched nothing.
+            return []
         singular = mapping.records.removesuffix("s")
         if not found and isinstance(document.get(singular), dict):
             item = document[singular]
@@ -314,6 +324,13 @@ def _json_records(
             )
         prefix = mapping.records
 
+    if (
+        isinstance(container, list)
+        and container
+        and all(isinstance(item, list) for item in container)
+    ):
+        # records: pages[*].incidents gives one list per page.
+        container = [item for page in container for item in page]
     if isinstance(container, list):
         return [
             _RawRecord(item, f"{prefix}[{index}]", f"{source}#{prefix}[{index}]")
@@ -324,7 +341,11 @@ def _json_records(
         return []
     if isinstance(container, dict):
         whole = _RawRecord(container, prefix, source)
-        keyed = all(isinstance(value, dict) for value in container.values())
+        # A null entry is one record that is reported as null, not a reason to
+        # read the whole object as one record.
+        keyed = any(isinstance(value, dict) for value in container.values()) and all(
+            value is None or isinstance(value, dict) for value in container.values()
+        )
         # Every value of one ServiceNow record fetched with display values is
         # an object too, but the record has the mapping's id and title itself.
         if keyed and not _has_paths(whole, mapping):
@@ -350,24 +371,31 @@ def _map_records(
 
     A mapping of None means: detect the preset from the records first.
     """
+    detected = None
     if mapping is None:
-        mapping, empty = _detect_preset(records_for)
-        if mapping is None:
+        detected, empty = _detect_preset(records_for)
+        if detected is None:
             # A file without records has nothing to map, so no preset is needed.
             if not empty:
                 result.problems.append(_no_preset_problem(source))
             return
-        logger.info("%s: read with mapping preset %s", source, mapping.name)
+        logger.info("%s: read with mapping preset %s", source, detected.name)
+        mapping = detected
 
     try:
         raws = records_for(mapping)
     except _RecordError as error:
         result.problems.append(ReadProblem(source, None, str(error)))
         return
-    objects = _ObjectLabels(source)
+    if detected is None and raws and raws[0].flat:
+        missing = _missing_columns(raws[0], mapping)
+        if missing is not None:
+            result.problems.append(ReadProblem(source, None, missing))
+            return
+    context = _FileContext(source, _day_first(source, raws, mapping))
     for raw in raws:
         try:
-            result.records.append(_build_record(raw, mapping, default_id, objects))
+            result.records.append(_build_record(raw, mapping, default_id, context))
         except _RecordError as error:
             result.problems.append(
                 ReadProblem(source, raw.location or None, str(error))
@@ -434,12 +462,12 @@ def _build_record(
     raw: _RawRecord,
     mapping: FieldMapping,
     default_id: str,
-    objects: _ObjectLabels | None = None,
+    context: _FileContext | None = None,
 ) -> IncidentRecord:
     """Map one raw record to an IncidentRecord.
 
-    objects collects the label paths of the file that held a JSON object
-    instead of text, so each is warned about once per file.
+    context is shared by the records of one file: the order of its numeric
+    dates, and the warnings already given for it.
 
     Raises:
         _RecordError: The record is not an object, the title or a mapped id is
@@ -457,10 +485,13 @@ def _build_record(
     else:
         record_id = _derived_id(default_id, title, started_raw)
 
-    sections = {name: _text(raw, paths) for name, paths in mapping.sections.items()}
-    objects = objects or _ObjectLabels(raw.source)
+    context = context or _FileContext(raw.source)
+    sections = {
+        name: _field_text(raw, "section", name, paths, context)
+        for name, paths in mapping.sections.items()
+    }
     labels = {
-        name: _label_text(raw, name, paths, objects)
+        name: _field_text(raw, "label", name, paths, context)
         for name, paths in mapping.labels.items()
     }
     return IncidentRecord(
@@ -470,8 +501,8 @@ def _build_record(
         sections={name: text for name, text in sections.items() if text},
         labels={name: text for name, text in labels.items() if text},
         severity_raw=_text(raw, mapping.severity) or None,
-        started_at=_datetime(raw, mapping.started_at, "started_at"),
-        ended_at=_datetime(raw, mapping.ended_at, "ended_at"),
+        started_at=_datetime(raw, mapping.started_at, "started_at", context),
+        ended_at=_datetime(raw, mapping.ended_at, "ended_at", context),
         source=raw.source,
     )
 
@@ -499,43 +530,173 @@ def _text(raw: _RawRecord, paths: Sequence[str]) -> str:
 
 
 @dataclass
-class _ObjectLabels:
-    """The label paths of one file found holding a JSON object, to warn once each."""
+class _FileContext:
+    """The state shared by the records of one file.
+
+    Attributes:
+        source: The file.
+        day_first: Whether its numeric dates (01/05/2025) are written day first.
+        warned: The fields already warned about, so each warning comes once.
+    """
 
     source: str
-    seen: set[tuple[str, str]] = field(default_factory=set)
+    day_first: bool = False
+    warned: set[tuple[str, str]] = field(default_factory=set)
+
+    def warn_once(self, kind: str, name: str, message: str, *args: object) -> None:
+        """Log a warning about one field of the file, the first time only."""
+        if (kind, name) in self.warned:
+            return
+        self.warned.add((kind, name))
+        logger.warning("%s: " + message, self.source, *args)
 
 
-def _label_text(
-    raw: _RawRecord, name: str, paths: Sequence[str], objects: _ObjectLabels
+# A ServiceNow sys_id, which an export without display values gives in place of
+# the name of a service, group or problem record.
+_INTERNAL_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _field_text(
+    raw: _RawRecord,
+    kind: str,
+    name: str,
+    paths: Sequence[str],
+    context: _FileContext,
 ) -> str:
-    """Return the first label text among paths, passing over JSON objects.
+    """Return the first text of a section or label among paths.
 
-    An object rendered as "key: value" lines is no label: a ServiceNow reference
-    fetched without display values ({"link": ..., "value": ...}) would make the
-    service a URL and a sys_id. Each such path is warned about once per file.
+    A label takes text only, so a JSON object is passed over: rendered as "key:
+    value" lines it would make the service a URL and an id. A section keeps an
+    object's lines (an alert's details), except a link to another record
+    ({"link": URL, "value": id}), which is no text of this one. A path passed
+    over is warned about once per file, unless an earlier path of the field
+    exists and is merely empty.
     """
+    earlier_found = False
     for path in paths:
         found, value = find_value(raw.data, path, raw.key, raw.flat)
         if not found:
             continue
-        items = value if isinstance(value, list) else [value]
-        if any(isinstance(item, (Mapping, list)) for item in items):
-            if (name, path) not in objects.seen:
-                objects.seen.add((name, path))
-                logger.warning(
-                    "%s: label %r left out where its path %r holds a JSON object, "
-                    "not text; map the label to a text field inside the object "
-                    "(for ServiceNow, fetch with sysparm_display_value=true)",
-                    objects.source,
+        if _not_text(value, kind):
+            if not earlier_found:
+                context.warn_once(
+                    kind,
+                    name,
+                    "%s %r left out where its path %r holds %s, not text; map it "
+                    "to a text field inside (for ServiceNow, fetch with "
+                    "sysparm_display_value=true)",
+                    kind,
                     name,
                     path,
+                    "a link to another record"
+                    if kind == "section"
+                    else "a JSON object",
                 )
+            earlier_found = True
             continue
+        earlier_found = True
         text = render_value(value)
+        if _INTERNAL_ID.match(text):
+            context.warn_once(
+                kind,
+                name,
+                "%s %r holds ids such as %s (32 hex digits, as a ServiceNow "
+                "sys_id), not names; for ServiceNow, fetch with "
+                "sysparm_display_value=true",
+                kind,
+                name,
+                text,
+            )
         if text:
             return text
     return ""
+
+
+def _not_text(value: Any, kind: str) -> bool:
+    items = value if isinstance(value, list) else [value]
+    if kind == "label":
+        return any(isinstance(item, (Mapping, list)) for item in items)
+    return any(
+        isinstance(item, Mapping) and "link" in item and set(item) <= {"link", "value"}
+        for item in items
+    )
+
+
+def _day_first(source: str, raws: list[_RawRecord], mapping: FieldMapping) -> bool:
+    """Return whether the file's numeric dates are written day first.
+
+    When no date of the file shows the order, they are read month first, and
+    one date that reads differently the other way is named in a warning.
+    """
+    paths = (*mapping.started_at, *mapping.ended_at)
+    if not paths:
+        return False
+    values = [
+        _text(raw, (path,))
+        for raw in raws
+        if isinstance(raw.data, Mapping)
+        for path in paths
+    ]
+    order = numeric_day_first(values)
+    if order is None:
+        ambiguous = next(
+            (value for value in values if is_ambiguous_numeric(value)), None
+        )
+        if ambiguous is not None:
+            logger.warning(
+                "%s: dates such as %r are read month first (MM/DD/YYYY), as no date "
+                "of the file has a day over 12 to tell; if they are day first, "
+                "export dates as YYYY-MM-DD",
+                source,
+                ambiguous,
+            )
+    return bool(order)
+
+
+def _missing_columns(first: _RawRecord, mapping: FieldMapping) -> str | None:
+    """Check a CSV header against a mapping given by the user.
+
+    Returns the problem of the whole file when the title or id column is not in
+    the header, after warning about other mapped columns that are missing.
+    """
+    columns = list(first.data)
+    folded = {column.strip().casefold() for column in columns}
+
+    def absent(paths: Sequence[str]) -> bool:
+        return bool(paths) and all(
+            path.strip().casefold() not in folded and path != KEY_PATH for path in paths
+        )
+
+    shown = ", ".join(repr(column) for column in columns[:30])
+    for field_name, paths in (("title", mapping.title), ("id", mapping.id)):
+        if absent(paths):
+            return (
+                f"the {field_name} column {_describe(paths)} of mapping {mapping.name} "
+                f"is not in the file's header, whose columns are {shown}; fix the "
+                "mapping or the header"
+            )
+    optional = {
+        **{f"sections.{name}": paths for name, paths in mapping.sections.items()},
+        **{f"labels.{name}": paths for name, paths in mapping.labels.items()},
+        "severity": mapping.severity,
+        "started_at": mapping.started_at,
+        "ended_at": mapping.ended_at,
+    }
+    missing = [
+        f"{key} ({_describe(paths)})"
+        for key, paths in optional.items()
+        if absent(paths)
+    ]
+    if missing:
+        logger.warning(
+            "%s: mapping %s names columns that are not in the header, so these "
+            "fields stay empty: %s. The columns are %s",
+            first.source.rsplit(":", 1)[0],
+            mapping.name,
+            "; ".join(missing),
+            shown,
+        )
+    return None
 
 
 def _required_text(raw: _RawRecord, paths: Sequence[str], field_name: str) -> str:
@@ -564,11 +725,23 @@ def _kind(raw: _RawRecord, mapping: FieldMapping) -> Kind:
 
 
 def _datetime(
-    raw: _RawRecord, paths: Sequence[str], field_name: str
+    raw: _RawRecord,
+    paths: Sequence[str],
+    field_name: str,
+    context: _FileContext,
 ) -> datetime | None:
+    for path in paths:
+        found, value = find_value(raw.data, path, raw.key, raw.flat)
+        if found and isinstance(value, list) and len(value) > 1:
+            raise _RecordError(
+                f"{field_name} ({path!r}): the path gives {len(value)} values; add "
+                "[0] after its last [*] or [field=value] to take the first"
+            )
+        if found and render_value(value):
+            break
     value = _text(raw, paths)
     try:
-        return parse_datetime(value)
+        return parse_datetime(value, day_first=context.day_first)
     except ValueError as error:
         raise _RecordError(
             f"{field_name} ({_describe(paths)}): {error}. Fix the value, or map "

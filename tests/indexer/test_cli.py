@@ -211,6 +211,35 @@ def test_sync_of_readme_that_lost_its_front_matter_says_why(tmp_path, capsys):
     assert json.loads(out)["records"] == 1
 
 
+def test_sync_names_records_kept_from_a_file_that_failed_in_part(tmp_path, capsys):
+    folder = tmp_path / "src"
+    folder.mkdir()
+    export = folder / "tickets.csv"
+    header = "Issue key,Summary,Created\n"
+    export.write_text(
+        header + "OPS-1,One,2024-01-01\nOPS-2,Two,2024-01-02\nOPS-3,Three,2024-01-03\n"
+    )
+    home = str(tmp_path / "kb")
+    _run(capsys, "--home", home, "build", "--quiet", str(folder))
+    # OPS-2 is deleted, and OPS-3 now has a date that cannot be read.
+    export.write_text(header + "OPS-1,One,2024-01-01\nOPS-3,Three,2024-13-45\n")
+
+    status, out, _ = _run(
+        capsys, "--home", home, "sync", "--dry-run", "--quiet", str(folder)
+    )
+    assert "  keep OPS-2" in out
+    assert "  keep OPS-3" in out
+    assert "3 to keep" not in out
+    status, _, err = _run(capsys, "--home", home, "sync", "--quiet", str(folder))
+
+    assert status == 1
+    assert f"warning: {export.resolve()} failed to read, so the knowledge base" in err
+    assert "keeps the 2 records stored from it that it did not yield now" in err
+    assert "(OPS-2, OPS-3)" in err
+    status, out, _ = _run(capsys, "--home", home, "stats", "--json")
+    assert json.loads(out)["records"] == 3
+
+
 def test_add_of_file_without_id_keeps_its_id(tmp_path, capsys):
     folder = tmp_path / "src" / "postmortems"
     folder.mkdir(parents=True)

@@ -238,3 +238,25 @@ def test_find_value() -> None:
 )
 def test_render_value(value: object, text: str) -> None:
     assert render_value(value) == text
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("a[name='']", "a filter needs both a field and a value"),
+        ("a[name=~x]", "a filter compares with = only"),
+        ("a[name~=x]", "a filter compares with = only"),
+        ("a[²]", "write list steps as [0], [*] or [field=value]"),
+    ],
+)
+def test_parse_path_rejects_odd_filters(path: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_path(path)
+
+
+def test_mapping_file_with_a_huge_number(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text("title: t\nid: " + "9" * 4400 + "\n", encoding="utf-8")
+
+    with pytest.raises(ConfigurationError, match="over 4,300 digits"):
+        load_mapping(str(path))

@@ -600,3 +600,14 @@ def test_analysis_named_for_incident_is_title(tmp_path: Path) -> None:
     assert record.title == "Root Cause Analysis (INC-4521)"
     assert record.sections["summary"] == "Checkout returned 502 for an hour."
     assert record.sections["root_cause"] == "The connection pool was set to 0."
+
+
+def test_front_matter_with_a_huge_number_is_a_problem(tmp_path: Path) -> None:
+    huge = "9" * 4400
+    _write(tmp_path / "pm", "big.md", f"---\nseverity: {huge}\n---\n# T\n\nx\n")
+    _write(tmp_path / "pm", "good.md", "# Good\n\n## Summary\n\nFine.\n")
+
+    result = read_sources([tmp_path / "pm"])
+
+    assert [r.title for r in result.records] == ["Good"]
+    assert "a number too long to read (over 4,300 digits)" in result.problems[0].reason

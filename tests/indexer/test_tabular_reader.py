@@ -115,7 +115,7 @@ def test_csv_bad_rows_reported_by_line(tmp_path: Path) -> None:
         "OPS-1,Good one,2023-01-01\n"
         'OPS-2,"multi\nline",2023-01-02\n'
         "OPS-3,,2023-01-03\n"
-        "OPS-4,Bad date,31.12.2023\n"
+        "OPS-4,Bad date,31.13.2023\n"
         "OPS-5,Too,many,fields\n"
         "OPS-6,Good two,2023-01-06\n"
     )
@@ -130,7 +130,7 @@ def test_csv_bad_rows_reported_by_line(tmp_path: Path) -> None:
     assert "missing title" in problems["5"].reason
     assert "'Summary'" in problems["5"].reason
     assert "started_at ('Created')" in problems["6"].reason
-    assert "'31.12.2023'" in problems["6"].reason
+    assert "'31.13.2023'" in problems["6"].reason
     assert "4 fields but the header has 3" in problems["7"].reason
 
 
@@ -410,6 +410,9 @@ def test_kind_field(tmp_path: Path) -> None:
         ("2021-06-22 08:21:05", datetime(2021, 6, 22, 8, 21, 5)),
         ("06/04/2011", datetime(2011, 6, 4)),
         ("9/4/2018", datetime(2018, 9, 4)),
+        ("06-04-2011 10:28", datetime(2011, 6, 4, 10, 28)),
+        ("31.12.2023", datetime(2023, 12, 31)),
+        ("04.06.2011 10:28:05", datetime(2011, 6, 4, 10, 28, 5)),
         (
             "Tue, 22 Jun 2021 08:21:00 +0000",
             datetime(2021, 6, 22, 8, 21, tzinfo=timezone.utc),
@@ -424,7 +427,7 @@ def test_parse_datetime_formats(value: object, expected: datetime | None) -> Non
     assert parse_datetime(value) == expected
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2021-13", "31.12.2023"])
+@pytest.mark.parametrize("value", ["yesterday", "2021-13", "31/Dec/2023"])
 def test_parse_datetime_rejects(value: str) -> None:
     with pytest.raises(ValueError, match="accepted formats"):
         parse_datetime(value)
@@ -847,3 +850,189 @@ def test_number_too_long_fails_only_its_file(tmp_path: Path) -> None:
         str(tmp_path / "og" / "huge.jsonl"),
     ]
     assert all("over 4,300 digits" in p.reason for p in result.problems)
+
+
+def test_servicenow_links_and_sys_ids_are_not_text(tmp_path: Path, caplog) -> None:
+    link = "https://acme.service-now.com/api/now/table/problem/aa1"
+    group = "8a4dde73c6112278017a6a4baf547aa7"
+    rows = [
+        {
+            "number": f"INC00300{n}",
+            "short_description": f"VPN tunnel flapping {n}",
+            "u_root_cause": {"link": link, "value": "aa1"},
+            "cmdb_ci": {"link": link, "value": "aa1"},
+            "business_service": {"link": link, "value": "bb2"},
+            "assignment_group": group,
+        }
+        for n in (1, 2)
+    ]
+    _write(tmp_path / "snow", "raw.json", json.dumps({"result": rows}))
+
+    result = read_sources([tmp_path / "snow"])
+
+    assert not result.problems
+    assert [record.sections for record in result.records] == [{}, {}]
+    assert [record.labels for record in result.records] == [
+        {"team": group},
+        {"team": group},
+    ]
+    warnings = sorted(
+        r.getMessage() for r in caplog.records if r.levelname == "WARNING"
+    )
+    # One warning per field and file, naming the first path passed over.
+    assert len(warnings) == 3
+    assert (
+        "label 'service' left out where its path 'cmdb_ci' holds a JSON"
+        in (warnings[0])
+    )
+    assert "label 'team' holds ids such as 8a4dde73" in warnings[1]
+    assert (
+        "section 'root_cause' left out where its path 'u_root_cause' holds a "
+        in (warnings[2])
+    )
+    assert "a link to another record" in warnings[2]
+
+
+def test_servicenow_empty_display_value_is_not_warned(tmp_path: Path, caplog) -> None:
+    incident = {
+        "number": {"display_value": "INC0040001", "value": "INC0040001"},
+        "short_description": {"display_value": "Slow logins", "value": "Slow logins"},
+        "cmdb_ci": {"display_value": "", "value": ""},
+    }
+    _write(tmp_path / "snow", "all.json", json.dumps({"result": [incident]}))
+
+    result = read_sources([tmp_path / "snow"])
+
+    assert [record.labels for record in result.records] == [{}]
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_day_first_dates_read_from_the_file(tmp_path: Path, caplog) -> None:
+    rows = [
+        "Number,Short description,Opened",
+        "INC1,First,01/05/2025 10:28:00",
+        "INC2,Second,13/02/2025 09:00:00",
+    ]
+    _write(tmp_path / "dmy", "export.csv", "\n".join(rows) + "\n")
+    ambiguous = ["Number,Short description,Opened", "INC3,Third,01/05/2025"]
+    _write(tmp_path / "mdy", "export.csv", "\n".join(ambiguous) + "\n")
+
+    day_first = read_sources([tmp_path / "dmy"])
+    month_first = read_sources([tmp_path / "mdy"])
+
+    assert not day_first.problems
+    assert [record.started_at for record in day_first.records] == [
+        datetime(2025, 5, 1, 10, 28),
+        datetime(2025, 2, 13, 9, 0),
+    ]
+    assert [record.started_at for record in month_first.records] == [
+        datetime(2025, 1, 5)
+    ]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "dates such as '01/05/2025' are read month first" in warnings[0]
+
+
+def test_incident_io_csv_columns(tmp_path: Path) -> None:
+    rows = [
+        "ID,Reference,Name,Status,Severity,Incident Type,Summary,Created At",
+        "01HX,INC-9,Queue stuck,Closed,Critical,Outage,Consumers stalled,"
+        "2024-06-10 09:30:00",
+    ]
+    _write(tmp_path / "iio", "incidents.csv", "\n".join(rows) + "\n")
+
+    result = read_sources([tmp_path / "iio"])
+
+    assert not result.problems
+    [record] = result.records
+    assert (record.id, record.severity, record.started_at) == (
+        "INC-9",
+        Severity.SEV1,
+        datetime(2024, 6, 10, 9, 30),
+    )
+    assert record.labels == {"category": "Outage", "status": "Closed"}
+    assert record.sections == {"summary": "Consumers stalled"}
+
+
+def test_mapping_columns_missing_from_the_header(tmp_path: Path, caplog) -> None:
+    rows = ["Key,Summary,Priority"] + [f"OPS-{n},Outage {n},High" for n in range(40)]
+    _write(tmp_path / "j", "export.csv", "\n".join(rows) + "\n")
+    misspelt = tmp_path / "misspelt.yaml"
+    misspelt.write_text("id: Key\ntitle: Sumary\n", encoding="utf-8")
+    optional = tmp_path / "optional.yaml"
+    optional.write_text("id: Key\ntitle: Summary\nseverity: Prio\n", encoding="utf-8")
+
+    failed = read_sources([tmp_path / "j"], mapping=load_mapping(str(misspelt)))
+    read = read_sources([tmp_path / "j"], mapping=load_mapping(str(optional)))
+
+    assert not failed.records
+    [problem] = failed.problems
+    assert problem.location is None
+    assert "the title column 'Sumary'" in problem.reason
+    assert "is not in the file's header, whose columns are 'Key', 'Summary'" in (
+        problem.reason
+    )
+    assert len(read.records) == 40
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "severity ('Prio')" in warnings[0]
+
+
+def test_date_path_with_several_values_asks_for_one(tmp_path: Path) -> None:
+    incident = {
+        "reference": "INC-5",
+        "name": "Cache miss storm",
+        "timestamps": [
+            {"name": "Resolved at", "value": "2024-06-10T11:00:00Z"},
+            {"name": "Resolved at", "value": "2024-06-10T12:00:00Z"},
+        ],
+    }
+    _write(tmp_path / "iio", "incidents.json", json.dumps({"incidents": [incident]}))
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "records: incidents\nid: reference\ntitle: name\n"
+        "ended_at: 'timestamps[name=Resolved at].value'\n",
+        encoding="utf-8",
+    )
+
+    result = read_sources([tmp_path / "iio"], mapping=load_mapping(str(mapping)))
+
+    assert not result.records
+    assert "the path gives 2 values; add [0]" in result.problems[0].reason
+
+
+def test_records_path_shapes(tmp_path: Path) -> None:
+    pages = {
+        "pages": [
+            {"incidents": [{"reference": "INC-1", "name": "One"}]},
+            {"incidents": [{"reference": "INC-2", "name": "Two"}]},
+        ]
+    }
+    _write(tmp_path / "a", "pages.json", json.dumps(pages))
+    _write(tmp_path / "b", "none.json", json.dumps({"pages": [{"mode": "test"}]}))
+    keyed = {"INC-3": {"name": "Three"}, "INC-4": None}
+    _write(tmp_path / "c", "keyed.json", json.dumps(keyed))
+    paged = tmp_path / "paged.yaml"
+    paged.write_text(
+        "records: 'pages[*].incidents'\nid: reference\ntitle: name\n", encoding="utf-8"
+    )
+    filtered = tmp_path / "filtered.yaml"
+    filtered.write_text(
+        "records: 'pages[mode=standard]'\nid: reference\ntitle: name\n",
+        encoding="utf-8",
+    )
+    by_key = tmp_path / "by-key.yaml"
+    by_key.write_text("id: $key\ntitle: name\n", encoding="utf-8")
+
+    flattened = read_sources([tmp_path / "a"], mapping=load_mapping(str(paged)))
+    nothing = read_sources([tmp_path / "b"], mapping=load_mapping(str(filtered)))
+    one_null = read_sources([tmp_path / "c"], mapping=load_mapping(str(by_key)))
+
+    assert [record.id for record in flattened.records] == ["INC-1", "INC-2"]
+    assert not flattened.problems
+    assert not nothing.records and not nothing.problems
+    assert nothing.empty == [str(tmp_path / "b" / "none.json")]
+    assert [record.id for record in one_null.records] == ["INC-3"]
+    [problem] = one_null.problems
+    assert problem.location == "INC-4"
+    assert "the record is null" in problem.reason

@@ -259,3 +259,11 @@ def test_public_rule_files_read(shared_data):
     )
     assert len(catalogue_rules.rules) > 300
     assert "PrometheusTargetMissing" in {r.alert for r in catalogue_rules.rules}
+
+
+def test_yaml_with_a_huge_number_is_a_problem():
+    result = parse_rule_text("groups:\n- name: " + "9" * 4400 + "\n", "big.yaml")
+
+    assert result.rules == []
+    [problem] = result.problems
+    assert "a number too long to read" in problem.message
