@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import re
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -26,6 +27,9 @@ logger = logging.getLogger(__name__)
 MIN_TOKEN_CHARS = 16
 # Authorization headers longer than this are rejected without comparing them.
 MAX_HEADER_CHARS = 4096
+_COMMENT = re.compile(r"(?:^|\s)#.*")
+# The longest token that fits in such a header after "Bearer ".
+MAX_TOKEN_CHARS = MAX_HEADER_CHARS - len("Bearer ")
 TOKEN_HINT = (
     "set INCIDENT_API_TOKENS (comma-separated) or INCIDENT_API_TOKEN_FILE (one token "
     "a line) and restart; make a token with "
@@ -72,7 +76,22 @@ def load_policy(settings: ServiceSettings) -> AccessPolicy:
                 f"token {position} from {origin} has {len(token)} characters; use at "
                 f"least {MIN_TOKEN_CHARS}. {TOKEN_HINT}"
             )
-        tokens.append(token.encode("utf-8"))
+        # A header longer than MAX_HEADER_CHARS is refused before any comparison.
+        if len(token) > MAX_TOKEN_CHARS:
+            raise ConfigurationError(
+                f"token {position} from {origin} has {len(token)} characters; use at "
+                f"most {MAX_TOKEN_CHARS}. {TOKEN_HINT}"
+            )
+        # Clients send headers in Latin-1 or UTF-8, so only printable ASCII
+        # without spaces reaches the server as it was written.
+        if not (token.isascii() and token.isprintable()) or any(
+            character.isspace() for character in token
+        ):
+            raise ConfigurationError(
+                f"token {position} from {origin} has a space or a character outside "
+                f"printable ASCII; use letters, digits and punctuation. {TOKEN_HINT}"
+            )
+        tokens.append(token.encode("ascii"))
 
     reads_need_token = settings.read_access == "token" or (
         settings.read_access == "auto" and not is_loopback(settings.host)
@@ -102,7 +121,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-# The checks are async although they never wait: FastAPI runs a plain function
+# The checks are async although nothing in them waits: FastAPI runs a plain function
 # dependency on a worker thread, and the hop cost each request about 0.2 ms.
 async def require_write_token(request: Request) -> None:
     """Let the request through only with a valid bearer token (FastAPI dependency)."""
@@ -128,7 +147,10 @@ def _check_token(request: Request, purpose: str) -> None:
         )
 
     header = request.headers.get("authorization", "")
-    scheme, _, presented = header.partition(" ")
+    # Split on any whitespace, so "Bearer<TAB>TOKEN" is read as a bearer token.
+    parts = header.split(None, 1)
+    scheme = parts[0] if parts else ""
+    presented = parts[1] if len(parts) > 1 else ""
     if not header or scheme.lower() != "bearer" or not presented.strip():
         raise ApiError(
             401,
@@ -172,8 +194,11 @@ def _read_token_file(settings: ServiceSettings) -> list[tuple[str, str]]:
             "UTF-8 file with one token a line"
         ) from error
     origin = f"INCIDENT_API_TOKEN_FILE {path}"
-    return [
-        (origin, line)
-        for line in lines
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
+    tokens = []
+    for line in lines:
+        # An editor's byte order mark, and a comment: "#" at the start of the
+        # line or after a space, so a token may still contain "#".
+        token = _COMMENT.sub("", line.removeprefix("\ufeff")).strip()
+        if token:
+            tokens.append((origin, token))
+    return tokens

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from indexer.errors import IncidentRecommenderError
 from indexer.knowledge_base import KnowledgeBase
@@ -38,10 +38,6 @@ class Readiness:
     def __init__(self) -> None:
         self.loaded = threading.Event()
         self.error: str | None = None
-
-    def wait(self, timeout: float) -> bool:
-        """Wait up to timeout seconds for loading; returns whether it finished."""
-        return self.loaded.wait(timeout)
 
 
 def warm_search(recommender: Recommender) -> None:
@@ -96,7 +92,9 @@ def start_loading(
             )
             stats = knowledge_base.stats()
             warm_search(recommender)
-            knowledge_base.embedder.embed_query(["warm up"])
+            # Through the knowledge base, so that a model other than the one
+            # the vectors came from fails loading, and /readyz reports it.
+            knowledge_base.embed_query("warm up")
             recommender.classifiers.warm()
             if freeze_loaded:
                 # At 1,000,000 records a full collection walked the half million
@@ -132,18 +130,6 @@ def start_loading(
     return thread
 
 
-def require_ready(request: Request) -> None:
-    """Wait for the loader up to INCIDENT_READY_WAIT seconds, else raise 503.
-
-    Call it from a worker thread, because it blocks.
-    """
-    readiness: Readiness = request.app.state.readiness
-    wait = request.app.state.settings.ready_wait
-    if readiness.error is None and readiness.wait(wait):
-        return
-    raise not_ready_error(readiness)
-
-
 def not_ready_error(readiness: Readiness) -> ApiError:
     """Return the 503 error for a service that is loading or failed to load."""
     if readiness.error is not None:
@@ -156,9 +142,8 @@ def not_ready_error(readiness: Readiness) -> ApiError:
             "the service is still loading the model and index; retry in "
             f"{RETRY_AFTER_SECONDS} seconds"
         )
-    return ApiError(
-        503,
-        "unavailable",
-        message,
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    # A failed load needs a restart, so a retry soon would fail the same way.
+    headers = (
+        {} if readiness.error is not None else {"Retry-After": str(RETRY_AFTER_SECONDS)}
     )
+    return ApiError(503, "unavailable", message, headers=headers)

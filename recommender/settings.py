@@ -122,6 +122,7 @@ class ServiceSettings(IndexerSettings):
     ready_wait: float = Field(
         default=10.0,
         ge=0.0,
+        le=3600.0,
         description=(
             "Seconds a request that arrives during start-up waits for the model "
             "and index before it gets 503."

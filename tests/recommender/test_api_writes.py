@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.server
 import io
 import itertools
@@ -12,6 +13,7 @@ import sqlite3
 import threading
 import time
 
+import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -244,7 +246,15 @@ def test_short_token_is_rejected_at_start(home):
 
 def test_token_file_is_read(home, kb, tmp_path):
     token_file = tmp_path / "tokens"
-    token_file.write_text(f"# writers\n{OTHER_TOKEN}\n\n", encoding="utf-8")
+    # As an editor on Windows may save it: a byte order mark and CRLF line ends.
+    lines = [
+        f"\ufeff{OTHER_TOKEN}  # ci runner",
+        "# writers",
+        "hash#in-token-0123456789",
+    ]
+    token_file.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    policy = load_policy(ServiceSettings(home=home, api_token_file=token_file))
+    assert policy.tokens == (OTHER_TOKEN.encode(), b"hash#in-token-0123456789")
     settings = ServiceSettings(home=home, api_token_file=token_file)
     app = create_app(settings, knowledge_base=kb)
     with TestClient(app) as file_client:
@@ -664,6 +674,55 @@ def test_readiness_waits_for_loading(home, kb):
         assert starting.get("/health").status_code == 200
 
 
+def test_requests_during_loading_hold_no_worker_thread(home, kb):
+    release = threading.Event()
+
+    def slow_open() -> KnowledgeBase:
+        release.wait(60)
+        return kb
+
+    async def borrowed_threads() -> float:
+        return anyio.to_thread.current_default_thread_limiter().borrowed_tokens
+
+    app = create_app(_settings(home, ready_wait=30.0), knowledge_base=slow_open)
+    # More waiting searches than the 40 threads of the default pool.
+    with (
+        TestClient(app) as starting,
+        concurrent.futures.ThreadPoolExecutor(max_workers=45) as pool,
+    ):
+        waiting = [
+            pool.submit(starting.get, "/v1/search", params={"q": f"disk {n}"})
+            for n in range(45)
+        ]
+        time.sleep(1.0)
+        assert not any(future.done() for future in waiting)
+        assert starting.portal.call(borrowed_threads) == 0
+        assert _error(starting.get("/readyz"), 503)["code"] == "unavailable"
+
+        release.set()
+        statuses = [future.result(timeout=60).status_code for future in waiting]
+    assert statuses == [200] * 45
+
+
+def test_model_mismatch_fails_loading(home, embedder):
+    def other_model() -> KnowledgeBase:
+        return KnowledgeBase(
+            _settings(home, model="paraphrase-MiniLM-L3-v2"), embedder=embedder
+        )
+
+    app = create_app(_settings(home, ready_wait=30.0), knowledge_base=other_model)
+    with TestClient(app) as failed:
+        deadline = time.monotonic() + 60
+        while app.state.readiness.error is None:
+            assert time.monotonic() < deadline, "loading never failed"
+            time.sleep(0.05)
+
+        response = failed.get("/readyz")
+        body = _error(response, 503)
+        assert "was embedded with model 'all-MiniLM-L6-v2'" in body["message"]
+        assert "Retry-After" not in response.headers
+
+
 def test_readiness_503_when_database_unreadable(tmp_path, embedder):
     settings = _settings(tmp_path / "kb")
     broken = KnowledgeBase(settings, embedder=embedder)
@@ -832,8 +891,11 @@ def test_failed_loading_keeps_service_unready(home):
             assert time.monotonic() < deadline, "loading never failed"
             time.sleep(0.05)
 
-        body = _error(failed.get("/readyz"), 503)
+        response = failed.get("/readyz")
+        body = _error(response, 503)
         assert "/nowhere/knowledge.db" in body["message"]
+        # A failed load needs a restart, so no time to retry is suggested.
+        assert "Retry-After" not in response.headers
         started = time.monotonic()
         _error(failed.get("/v1/search", params={"q": "disk"}), 503)
         assert time.monotonic() - started < 5
@@ -906,3 +968,36 @@ def test_utf8_path_reaches_the_lookup(client):
 
     body = _error(response, 404)
     assert "\u30c7\u30a3\u30b9\u30af" in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        ("token with a space-0123456789", "has a space or a character outside"),
+        ("tökén-0123456789-abcdef", "has a space or a character outside"),
+        ("t" * 4090, "use at most 4089"),
+    ],
+)
+def test_unusable_tokens_are_rejected_at_start(home, token, message):
+    from indexer.errors import ConfigurationError
+
+    settings = ServiceSettings(home=home, api_tokens=[SecretStr(token)])
+    with pytest.raises(ConfigurationError, match=message) as raised:
+        load_policy(settings)
+    assert token not in str(raised.value)
+
+
+def test_bearer_token_after_a_tab(client):
+    response = client.post(
+        "/v1/feedback",
+        json={"record_id": "missing-record", "verdict": "wrong", "alertname": "X"},
+        headers={"Authorization": f"Bearer\t{TOKEN}"},
+    )
+    assert _error(response, 404)["field"] == "record_id"
+
+
+def test_ready_wait_must_be_finite(home):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="less than or equal to 3600"):
+        ServiceSettings(home=home, ready_wait=float("inf"))
