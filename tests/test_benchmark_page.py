@@ -257,3 +257,5 @@ def test_served_search_section_sets_each_figure_beside_the_floor():
     assert "| `GET /v1/search` over HTTP | 12.50 | 12.50 | 2.50x |" in section
     assert "| the route's call onto the worker thread | 10.40 |" in section
     assert "| at the client | 12.50 |" in section
+    assert "would have 1.50 ms above the floor" in section
+    assert "takes 0.50 ms of that, which leaves 1.00 ms" in section
