@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from indexer import limited_yaml
 from indexer.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -91,16 +92,10 @@ def _read(path: Path) -> dict[str, Any]:
         ) from error
 
     try:
-        data = yaml.safe_load(text)
+        data = limited_yaml.load(text)
     except yaml.YAMLError as error:
         raise ConfigurationError(
             f"configuration file {path} is not valid YAML: {error}"
-        ) from error
-    except ValueError as error:
-        # PyYAML's int() refuses an integer of more than 4,300 digits.
-        raise ConfigurationError(
-            f"configuration file {path} has a number too long to read (over "
-            "4,300 digits); quote it"
         ) from error
     if data is None:
         return {}

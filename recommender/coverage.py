@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from indexer import limited_yaml
 from recommender.alerts import Alert, parse_alertmanager
 from recommender.recommendation import Recommender
 from recommender.rules import AlertRule, to_alertmanager_alert
@@ -97,18 +98,13 @@ def parse_rule_text(text: str, name: str) -> RuleFile:
     """Read the alerting rules in one rule file's text; problems are collected."""
     result = RuleFile(name=name)
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = limited_yaml.load_all(text)
     except yaml.YAMLError as error:
         result.problems.append(RuleProblem(name, None, _yaml_problem(error)))
         return result
     except RecursionError:
         # PyYAML builds nested lists and mappings by recursion.
         reason = "the YAML is nested too deeply to read; rule files need a few levels"
-        result.problems.append(RuleProblem(name, None, reason))
-        return result
-    except ValueError:
-        # PyYAML's int() refuses an integer of more than 4,300 digits.
-        reason = "the YAML holds a number too long to read (over 4,300 digits)"
         result.problems.append(RuleProblem(name, None, reason))
         return result
 

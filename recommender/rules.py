@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from indexer import limited_yaml
 from indexer.errors import SourceError
 
 # Plausible values for the labels that rule templates refer to.
@@ -66,15 +67,9 @@ class AlertRule:
 def read_rules(path: Path) -> list[AlertRule]:
     """Read alerting rules from a rule file or a PrometheusRule manifest."""
     try:
-        documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        documents = limited_yaml.load_all(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise SourceError(f"{path}: cannot read rule file: {error}") from error
-    except ValueError as error:
-        # PyYAML's int() refuses an integer of more than 4,300 digits.
-        raise SourceError(
-            f"{path}: cannot read rule file: a number too long to read (over 4,300 "
-            "digits)"
-        ) from error
 
     rules = []
     for document in documents:

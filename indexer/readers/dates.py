@@ -10,16 +10,19 @@ from email.utils import parsedate_to_datetime
 # Listed in every error message, so a user can see what to change the value to.
 ACCEPTED_FORMATS = (
     "ISO 8601 (2021-06-22, 2021-06-22T08:21:00Z, 2021-06-22T08:21:00+02:00), "
-    "YYYY-MM-DD HH:MM[:SS], MM/DD/YYYY[ HH:MM[:SS]] (also with - between the "
-    "numbers, and read DD/MM/YYYY when a date of the same file has a day over "
-    "12), DD.MM.YYYY, RFC 2822 (Tue, 22 Jun 2021 08:21:00 +0000), Jira's "
-    "DD/Mon/YY h:mm AM, or epoch seconds"
+    "YYYY-MM-DD HH:MM[:SS], YYYY/MM/DD, MM/DD/YYYY[ HH:MM[:SS][ AM]] (also "
+    "with - between the numbers, and read DD/MM/YYYY when some dates of the "
+    "export can be read no other way), DD.MM.YYYY, RFC 2822 (Tue, 22 Jun 2021 "
+    "08:21:00 +0000), Jira's DD/Mon/YY h:mm AM, or epoch seconds"
 )
 
 # Jira's default CSV export writes dates as "22/Jun/21 8:21 AM".
 _STRPTIME_FORMATS = (
     "%d/%b/%y %I:%M %p",
     "%d/%b/%Y %I:%M %p",
+    "%Y/%m/%d",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
 )
 
 # Day and month as numbers, then a four-digit year, with an optional time:
@@ -28,7 +31,7 @@ _STRPTIME_FORMATS = (
 # dates are read together: see numeric_day_first().
 _NUMERIC_DATE = re.compile(
     r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})"
-    r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
+    r"(?:(?:\s+|T)(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp][Mm]))?)?$"
 )
 # An ISO 8601 date with or without a time: YYYY-MM-DD, then T or a space.
 _ISO_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?")
@@ -46,17 +49,40 @@ def numeric_day_first(values: Iterable[str]) -> bool | None:
         True or False. None when no date shows the order, or when dates show
         both orders; the dates that do not fit are then reported one by one.
     """
-    day_first = month_first = False
+    evidence = numeric_order_evidence(values)
+    if bool(evidence[True]) != bool(evidence[False]):
+        return bool(evidence[True])
+    return None
+
+
+def numeric_order_evidence(values: Iterable[str]) -> dict[bool, list[str]]:
+    """Return the numeric dates that are valid only day first (True) or month first.
+
+    A date that is impossible either way (02/30/2025) shows nothing.
+    """
+    evidence: dict[bool, list[str]] = {True: [], False: []}
     for value in values:
         match = _NUMERIC_DATE.match(value.strip())
         if match is None or match.group(2) == ".":
             continue
-        first, second = int(match.group(1)), int(match.group(3))
-        day_first = day_first or first > 12
-        month_first = month_first or second > 12
-    if day_first != month_first:
-        return day_first
-    return None
+        first, second, year = (
+            int(match.group(1)),
+            int(match.group(3)),
+            int(match.group(4)),
+        )
+        as_day_first = _exists(year, second, first)
+        as_month_first = _exists(year, first, second)
+        if as_day_first != as_month_first:
+            evidence[as_day_first].append(value.strip())
+    return evidence
+
+
+def _exists(year: int, month: int, day: int) -> bool:
+    try:
+        date(year, month, day)
+    except ValueError:
+        return False
+    return True
 
 
 def is_ambiguous_numeric(value: str) -> bool:
@@ -119,23 +145,26 @@ def parse_datetime(value: object, day_first: bool = False) -> datetime | None:
 
 
 def _numeric_date(text: str, match: re.Match[str], day_first: bool) -> datetime:
-    first, separator, second, year, hour, minute, second_of_minute = match.groups()
+    first, separator, second, year, hour, minute, seconds, half = match.groups()
     day, month = (first, second) if day_first or separator == "." else (second, first)
+    hours = int(hour or 0)
+    if half is not None:
+        if not 1 <= hours <= 12:
+            raise ValueError(
+                f"invalid date {text!r}: hour {hours} with {half}; a 12-hour clock "
+                "runs from 1 to 12"
+            )
+        hours = hours % 12 + (12 if half.lower() == "pm" else 0)
     try:
         return datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            int(second_of_minute or 0),
+            int(year), int(month), int(day), hours, int(minute or 0), int(seconds or 0)
         )
     except ValueError as error:
         order = "DD/MM/YYYY" if day_first or separator == "." else "MM/DD/YYYY"
         raise ValueError(
-            f"invalid date {text!r}: {error}, read as {order}. Dates with / or - "
-            "between the numbers are read month first unless a date of the same "
-            "file has a day over 12; write YYYY-MM-DD to leave no doubt"
+            f"invalid date {text!r}: {error}, read as {order}. The dates of an "
+            "export are read day first only when some of them can be read no other "
+            "way; write YYYY-MM-DD to leave no doubt"
         ) from None
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from indexer import limited_yaml
 from indexer.errors import ConfigurationError
 from indexer.record import SECTION_NAMES, Kind
 
@@ -369,15 +370,10 @@ def load_mapping(name_or_path: str) -> FieldMapping:
 
 def _mapping_from_yaml(text: str, name: str) -> FieldMapping:
     try:
-        data = yaml.safe_load(text)
+        data = limited_yaml.load(text)
     except yaml.YAMLError as error:
         raise ConfigurationError(
             f"mapping {name}: invalid YAML: {error}; fix the syntax"
-        ) from error
-    except ValueError as error:
-        # PyYAML's int() refuses an integer of more than 4,300 digits.
-        raise ConfigurationError(
-            f"mapping {name}: a number too long to read (over 4,300 digits); quote it"
         ) from error
     if not isinstance(data, dict):
         raise ConfigurationError(

@@ -12,8 +12,9 @@ from typing import Any
 
 import yaml
 
+from indexer.limited_yaml import LimitedLoader
 from indexer.readers.base import ReadProblem, ReadResult
-from indexer.readers.dates import parse_datetime
+from indexer.readers.dates import numeric_day_first, parse_datetime
 from indexer.readers.mapping import render_value
 from indexer.readers.sections import (
     Block,
@@ -189,14 +190,6 @@ def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
             "the front matter is nested too deeply to read; front matter needs "
             "key: value lines with at most a list or mapping inside",
         ) from None
-    except ValueError:
-        # PyYAML converts an integer with int(), which refuses more than 4,300
-        # digits (sys.get_int_max_str_digits()).
-        raise _MarkdownError(
-            2,
-            "the front matter holds a number too long to read (over 4,300 "
-            "digits); quote it if it is meant as text",
-        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -209,7 +202,7 @@ def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     return data, body
 
 
-class _FrontMatterLoader(yaml.SafeLoader):
+class _FrontMatterLoader(LimitedLoader):
     """A safe YAML loader that reads only true and false as booleans.
 
     PyYAML follows YAML 1.1, where yes, no, on and off are booleans too, so
@@ -280,14 +273,17 @@ def _front_matter(data: Mapping[str, Any]) -> _FrontMatter:
         _MarkdownError: The kind or a date is invalid.
     """
     values = {str(key).strip().lower(): value for key, value in data.items()}
+    # The start and end are read in one order, as the dates of an export are.
+    dates = [str(values[key]) for key in (*_START_KEYS, *_END_KEYS) if key in values]
+    day_first = bool(numeric_day_first(dates))
     front = _FrontMatter(
         record_id=_front_id(values.get("id")),
         kind=_kind(values.get("kind")),
         title=_text_or_none(values.get("title")),
         summary=_text_or_none(values.get("summary")),
         severity_raw=_first_text_value(values, _SEVERITY_KEYS),
-        started_at=_front_date(values, _START_KEYS),
-        ended_at=_front_date(values, _END_KEYS),
+        started_at=_front_date(values, _START_KEYS, day_first),
+        ended_at=_front_date(values, _END_KEYS, day_first),
     )
     front.labels = _front_labels(values)
     return front
@@ -339,13 +335,15 @@ def _kind(value: object) -> Kind | None:
         ) from None
 
 
-def _front_date(values: Mapping[str, Any], keys: Sequence[str]) -> datetime | None:
+def _front_date(
+    values: Mapping[str, Any], keys: Sequence[str], day_first: bool
+) -> datetime | None:
     for key in keys:
         value = values.get(key)
         if value is None or value == "":
             continue
         try:
-            return parse_datetime(value)
+            return parse_datetime(value, day_first=day_first)
         except ValueError as error:
             raise _MarkdownError(
                 None, f"front matter {key!r}: {error}. Fix the value or remove the key"

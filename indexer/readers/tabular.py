@@ -18,7 +18,7 @@ from typing import Any
 from indexer.readers.base import ReadProblem, ReadResult
 from indexer.readers.dates import (
     is_ambiguous_numeric,
-    numeric_day_first,
+    numeric_order_evidence,
     parse_datetime,
 )
 from indexer.readers.mapping import (
@@ -341,11 +341,10 @@ def _json_records(
         return []
     if isinstance(container, dict):
         whole = _RawRecord(container, prefix, source)
-        # A null entry is one record that is reported as null, not a reason to
-        # read the whole object as one record.
-        keyed = any(isinstance(value, dict) for value in container.values()) and all(
-            value is None or isinstance(value, dict) for value in container.values()
-        )
+        # A null or text entry among objects is one record that fails on its
+        # own, not a reason to read the whole object as one record.
+        objects = sum(isinstance(value, dict) for value in container.values())
+        keyed = objects > 0 and objects * 2 >= len(container)
         # Every value of one ServiceNow record fetched with display values is
         # an object too, but the record has the mapping's id and title itself.
         if keyed and not _has_paths(whole, mapping):
@@ -387,7 +386,8 @@ def _map_records(
     except _RecordError as error:
         result.problems.append(ReadProblem(source, None, str(error)))
         return
-    if detected is None and raws and raws[0].flat:
+    explicit_file = detected is None and mapping.name not in preset_names()
+    if explicit_file and raws and raws[0].flat:
         missing = _missing_columns(raws[0], mapping)
         if missing is not None:
             result.problems.append(ReadProblem(source, None, missing))
@@ -541,13 +541,13 @@ class _FileContext:
 
     source: str
     day_first: bool = False
-    warned: set[tuple[str, str]] = field(default_factory=set)
+    warned: set[tuple[str, str, str]] = field(default_factory=set)
 
     def warn_once(self, kind: str, name: str, message: str, *args: object) -> None:
-        """Log a warning about one field of the file, the first time only."""
-        if (kind, name) in self.warned:
+        """Log a warning about one field of the file, once for each kind of problem."""
+        if (kind, name, message) in self.warned:
             return
-        self.warned.add((kind, name))
+        self.warned.add((kind, name, message))
         logger.warning("%s: " + message, self.source, *args)
 
 
@@ -601,11 +601,12 @@ def _field_text(
                 kind,
                 name,
                 "%s %r holds ids such as %s (32 hex digits, as a ServiceNow "
-                "sys_id), not names; for ServiceNow, fetch with "
+                "sys_id), not %s; for ServiceNow, fetch with "
                 "sysparm_display_value=true",
                 kind,
                 name,
                 text,
+                "names" if kind == "label" else "text",
             )
         if text:
             return text
@@ -617,7 +618,9 @@ def _not_text(value: Any, kind: str) -> bool:
     if kind == "label":
         return any(isinstance(item, (Mapping, list)) for item in items)
     return any(
-        isinstance(item, Mapping) and "link" in item and set(item) <= {"link", "value"}
+        isinstance(item, Mapping)
+        and set(item) == {"link", "value"}
+        and "/api/now/" in str(item["link"])
         for item in items
     )
 
@@ -625,8 +628,10 @@ def _not_text(value: Any, kind: str) -> bool:
 def _day_first(source: str, raws: list[_RawRecord], mapping: FieldMapping) -> bool:
     """Return whether the file's numeric dates are written day first.
 
-    When no date of the file shows the order, they are read month first, and
-    one date that reads differently the other way is named in a warning.
+    They are when some of its dates can be read only day first (13/05/2025) and
+    none only month first. Otherwise they are read month first, with a warning
+    when that is a guess: when the dates show both orders, or none does and a
+    date reads differently the other way.
     """
     paths = (*mapping.started_at, *mapping.ended_at)
     if not paths:
@@ -637,20 +642,30 @@ def _day_first(source: str, raws: list[_RawRecord], mapping: FieldMapping) -> bo
         if isinstance(raw.data, Mapping)
         for path in paths
     ]
-    order = numeric_day_first(values)
-    if order is None:
-        ambiguous = next(
-            (value for value in values if is_ambiguous_numeric(value)), None
+    evidence = numeric_order_evidence(values)
+    if evidence[True] and evidence[False]:
+        logger.warning(
+            "%s: numeric dates show both orders (%r only day first, %r only month "
+            "first); they are read month first and those that do not fit fail. "
+            "Export dates as YYYY-MM-DD",
+            source,
+            evidence[True][0],
+            evidence[False][0],
         )
-        if ambiguous is not None:
-            logger.warning(
-                "%s: dates such as %r are read month first (MM/DD/YYYY), as no date "
-                "of the file has a day over 12 to tell; if they are day first, "
-                "export dates as YYYY-MM-DD",
-                source,
-                ambiguous,
-            )
-    return bool(order)
+        return False
+    if evidence[True]:
+        return True
+    ambiguous = next((value for value in values if is_ambiguous_numeric(value)), None)
+    if ambiguous is not None and not evidence[False]:
+        logger.warning(
+            "%s: dates such as %r are read month first (MM/DD/YYYY), as none of the "
+            "file's dates can be read only day first. If they are day first, export "
+            "dates as YYYY-MM-DD: the order is judged per file, so it changes when "
+            "a date such as 13/05/2025 is added or removed",
+            source,
+            ambiguous,
+        )
+    return False
 
 
 def _missing_columns(first: _RawRecord, mapping: FieldMapping) -> str | None:
@@ -667,14 +682,19 @@ def _missing_columns(first: _RawRecord, mapping: FieldMapping) -> str | None:
             path.strip().casefold() not in folded and path != KEY_PATH for path in paths
         )
 
-    shown = ", ".join(repr(column) for column in columns[:30])
-    for field_name, paths in (("title", mapping.title), ("id", mapping.id)):
-        if absent(paths):
-            return (
-                f"the {field_name} column {_describe(paths)} of mapping {mapping.name} "
-                f"is not in the file's header, whose columns are {shown}; fix the "
-                "mapping or the header"
-            )
+    column_list = ", ".join(repr(column) for column in columns[:30])
+    required = [
+        f"the {field_name} column {_describe(paths)}"
+        for field_name, paths in (("title", mapping.title), ("id", mapping.id))
+        if absent(paths)
+    ]
+    if required:
+        verb = "is" if len(required) == 1 else "are"
+        return (
+            f"{' and '.join(required)} of mapping {mapping.name} {verb} not in the "
+            f"file's header, whose columns are {column_list}; fix the mapping or "
+            "the header"
+        )
     optional = {
         **{f"sections.{name}": paths for name, paths in mapping.sections.items()},
         **{f"labels.{name}": paths for name, paths in mapping.labels.items()},
@@ -694,7 +714,7 @@ def _missing_columns(first: _RawRecord, mapping: FieldMapping) -> str | None:
             first.source.rsplit(":", 1)[0],
             mapping.name,
             "; ".join(missing),
-            shown,
+            column_list,
         )
     return None
 
@@ -732,9 +752,11 @@ def _datetime(
 ) -> datetime | None:
     for path in paths:
         found, value = find_value(raw.data, path, raw.key, raw.flat)
-        if found and isinstance(value, list) and len(value) > 1:
+        listed = value if found and isinstance(value, list) else []
+        non_empty = [item for item in listed if render_value(item)]
+        if len(non_empty) > 1:
             raise _RecordError(
-                f"{field_name} ({path!r}): the path gives {len(value)} values; add "
+                f"{field_name} ({path!r}): the path gives {len(non_empty)} values; add "
                 "[0] after its last [*] or [field=value] to take the first"
             )
         if found and render_value(value):

@@ -602,8 +602,12 @@ def test_analysis_named_for_incident_is_title(tmp_path: Path) -> None:
     assert record.sections["root_cause"] == "The connection pool was set to 0."
 
 
-def test_front_matter_with_a_huge_number_is_a_problem(tmp_path: Path) -> None:
-    huge = "9" * 4400
+@pytest.mark.parametrize(
+    "huge",
+    ["9" * 4400, "0x" + "f" * 3600, "0b" + "1" * 20_000, "1" + ":59" * 3000],
+    ids=["decimal", "hexadecimal", "binary", "base 60"],
+)
+def test_front_matter_with_a_huge_number_is_a_problem(tmp_path: Path, huge) -> None:
     _write(tmp_path / "pm", "big.md", f"---\nseverity: {huge}\n---\n# T\n\nx\n")
     _write(tmp_path / "pm", "good.md", "# Good\n\n## Summary\n\nFine.\n")
 
@@ -611,3 +615,15 @@ def test_front_matter_with_a_huge_number_is_a_problem(tmp_path: Path) -> None:
 
     assert [r.title for r in result.records] == ["Good"]
     assert "a number too long to read (over 4,300 digits)" in result.problems[0].reason
+
+
+def test_front_matter_dates_read_in_one_order(tmp_path: Path) -> None:
+    front = "---\nstarted_at: 03/05/2025 10:28\nended_at: 14/05/2025 11:00\n---\n"
+    _write(tmp_path / "pm", "outage.md", front + "# Outage\n\n## Summary\n\nx\n")
+
+    result = read_sources([tmp_path / "pm"])
+
+    assert not result.problems
+    [record] = result.records
+    assert record.started_at == datetime(2025, 5, 3, 10, 28)
+    assert record.ended_at == datetime(2025, 5, 14, 11, 0)

@@ -1036,3 +1036,121 @@ def test_records_path_shapes(tmp_path: Path) -> None:
     [problem] = one_null.problems
     assert problem.location == "INC-4"
     assert "the record is null" in problem.reason
+
+
+def test_dates_that_show_both_orders_are_named(tmp_path: Path, caplog) -> None:
+    rows = [
+        "Number,Short description,Opened",
+        "INC1,One,01/13/2025",
+        "INC2,Two,13/05/2025",
+        # Impossible either way, so it shows no order.
+        "INC3,Three,02/30/2025",
+        "INC4,Four,01/05/2025  10:28 PM",
+    ]
+    _write(tmp_path / "mixed", "export.csv", "\n".join(rows) + "\n")
+
+    result = read_sources([tmp_path / "mixed"])
+
+    by_id = {record.id: record.started_at for record in result.records}
+    assert by_id == {
+        "INC1": datetime(2025, 1, 13),
+        "INC4": datetime(2025, 1, 5, 22, 28),
+    }
+    assert sorted(problem.location for problem in result.problems) == ["3", "4"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "show both orders ('13/05/2025' only day first, '01/13/2025'" in warnings[0]
+
+
+def test_other_date_forms_and_single_values(tmp_path: Path) -> None:
+    incident = {
+        "reference": "INC-6",
+        "name": "Slow search",
+        "times": [None, "2025/05/01 10:00"],
+    }
+    _write(tmp_path / "iio", "incidents.json", json.dumps({"incidents": [incident]}))
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "records: incidents\nid: reference\ntitle: name\nstarted_at: 'times[*]'\n",
+        encoding="utf-8",
+    )
+
+    result = read_sources([tmp_path / "iio"], mapping=load_mapping(str(mapping)))
+
+    assert not result.problems
+    assert result.records[0].started_at == datetime(2025, 5, 1, 10, 0)
+
+
+def test_opsgenie_details_with_link_and_value_are_kept(tmp_path: Path) -> None:
+    alert = {
+        "id": "5c1f",
+        "message": "Disk at 97%",
+        "details": {"link": "https://grafana.example.com/d/disk", "value": "97%"},
+    }
+    _write(tmp_path / "og", "alert.json", json.dumps({"data": alert}))
+
+    result = read_sources([tmp_path / "og"])
+
+    assert result.records[0].sections["details"] == (
+        "link: https://grafana.example.com/d/disk\nvalue: 97%"
+    )
+
+
+def test_each_problem_of_a_field_is_warned_once(tmp_path: Path, caplog) -> None:
+    sys_id = "8a4dde73c6112278017a6a4baf547aa7"
+    link = {
+        "link": "https://acme.service-now.com/api/now/table/cmdb_ci/1",
+        "value": "1",
+    }
+    rows = [
+        {"number": "INC1", "short_description": "A", "cmdb_ci": sys_id},
+        {"number": "INC2", "short_description": "B", "cmdb_ci": link},
+        {"number": "INC3", "short_description": "C", "u_root_cause": sys_id},
+    ]
+    _write(tmp_path / "snow", "raw.json", json.dumps({"result": rows}))
+
+    read_sources([tmp_path / "snow"])
+
+    warnings = sorted(
+        r.getMessage() for r in caplog.records if r.levelname == "WARNING"
+    )
+    assert len(warnings) == 3
+    assert "label 'service' holds ids such as 8a4dde73" in warnings[0]
+    assert "not names" in warnings[0]
+    assert (
+        "label 'service' left out where its path 'cmdb_ci' holds a JSON"
+        in (warnings[1])
+    )
+    assert "section 'root_cause' holds ids such as 8a4dde73" in warnings[2]
+    assert "not text" in warnings[2]
+
+
+def test_preset_named_on_the_command_line_is_not_checked_against_the_header(
+    tmp_path: Path, caplog
+) -> None:
+    _write(tmp_path / "j", "export.csv", "Issue key,Summary\nOPS-1,Disk full\n")
+    _write(tmp_path / "k", "export.csv", "Key,Name\nOPS-2,Disk full\n")
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("id: Issue key\ntitle: Summary\n", encoding="utf-8")
+
+    read = read_sources([tmp_path / "j"], mapping=load_mapping("jira"))
+    failed = read_sources([tmp_path / "k"], mapping=load_mapping(str(mapping)))
+
+    assert [record.id for record in read.records] == ["OPS-1"]
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    [problem] = failed.problems
+    assert "the title column 'Summary' and the id column 'Issue key'" in problem.reason
+    assert "are not in the file's header" in problem.reason
+
+
+def test_keyed_object_with_a_text_entry(tmp_path: Path) -> None:
+    keyed = {"INC-1": {"name": "One"}, "INC-2": {"name": "Two"}, "INC-3": "oops"}
+    _write(tmp_path / "k", "keyed.json", json.dumps(keyed))
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("id: $key\ntitle: name\n", encoding="utf-8")
+
+    result = read_sources([tmp_path / "k"], mapping=load_mapping(str(mapping)))
+
+    assert [record.id for record in result.records] == ["INC-1", "INC-2"]
+    [problem] = result.problems
+    assert problem.location == "INC-3"

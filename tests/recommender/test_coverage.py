@@ -261,8 +261,10 @@ def test_public_rule_files_read(shared_data):
     assert "PrometheusTargetMissing" in {r.alert for r in catalogue_rules.rules}
 
 
-def test_yaml_with_a_huge_number_is_a_problem():
-    result = parse_rule_text("groups:\n- name: " + "9" * 4400 + "\n", "big.yaml")
+@pytest.mark.parametrize("huge", ["9" * 4400, "0x" + "f" * 3600])
+def test_yaml_with_a_huge_number_is_a_problem(huge):
+    text = f"groups:\n- name: g\n  rules:\n  - alert: {huge}\n    expr: up\n"
+    result = parse_rule_text(text, "big.yaml")
 
     assert result.rules == []
     [problem] = result.problems
