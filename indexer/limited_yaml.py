@@ -18,13 +18,41 @@ MAX_INTEGER_DIGITS = 4_300
 # The smallest int with more digits than that.
 _TOO_LARGE = 10**MAX_INTEGER_DIGITS
 TOO_LONG = f"a number too long to read (over {MAX_INTEGER_DIGITS:,} digits); quote it"
+# PyYAML builds nested lists and mappings by recursion.
+NESTED_TOO_DEEPLY = "the YAML is nested too deeply to read"
+
+
+# Longer integer text is refused before it is converted: base-60 conversion
+# takes time growing with the square of the length (20 s for 1 MiB). An int of
+# 4,300 decimal digits takes at most 14,284 characters in any base PyYAML reads.
+MAX_INTEGER_TEXT = 20_000
 
 
 class LimitedLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that refuses integers too long to print."""
+    """yaml.SafeLoader whose every failure to build a value is a YAML error.
+
+    PyYAML lets a bare ValueError or OverflowError out for an impossible date
+    (2024-02-30) or a base-60 float too large for a float. Its int() refuses
+    decimal integers of over 4,300 digits, while hexadecimal, binary and base-60
+    ones are built and fail later, when printed. Here each is a ConstructorError
+    with the value's line, which every caller reports.
+    """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """Build a value; a value that cannot be built raises a ConstructorError."""
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as error:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read the value: {error}", node.start_mark
+            ) from None
 
     def construct_yaml_int(self, node: yaml.Node) -> Any:
         """Build an int, or raise a ConstructorError for one too long to print."""
+        if len(str(getattr(node, "value", ""))) > MAX_INTEGER_TEXT:
+            raise yaml.constructor.ConstructorError(
+                None, None, TOO_LONG, node.start_mark
+            )
         try:
             value = super().construct_yaml_int(node)  # type: ignore[arg-type]
         except ValueError:
@@ -42,10 +70,16 @@ LimitedLoader.add_constructor("tag:yaml.org,2002:int", LimitedLoader.construct_y
 
 
 def load(text: str) -> Any:
-    """Parse one YAML document."""
-    return yaml.load(text, Loader=LimitedLoader)
+    """Parse one YAML document; raises yaml.YAMLError for any problem."""
+    try:
+        return yaml.load(text, Loader=LimitedLoader)
+    except RecursionError:
+        raise yaml.YAMLError(NESTED_TOO_DEEPLY) from None
 
 
 def load_all(text: str) -> list[Any]:
-    """Parse every document of a YAML stream."""
-    return list(yaml.load_all(text, Loader=LimitedLoader))
+    """Parse every document of a YAML stream; raises yaml.YAMLError for any problem."""
+    try:
+        return list(yaml.load_all(text, Loader=LimitedLoader))
+    except RecursionError:
+        raise yaml.YAMLError(NESTED_TOO_DEEPLY) from None

@@ -58,40 +58,29 @@ class AccessPolicy:
 
 
 def load_policy(settings: ServiceSettings) -> AccessPolicy:
-    """Read the tokens from settings and the token file; reject short tokens.
+    """Read the tokens from settings and the token file; reject unusable ones.
 
     Raises:
-        ConfigurationError: The token file cannot be read, or a token is shorter
-            than MIN_TOKEN_CHARS. The message never contains a token.
+        ConfigurationError: The token file cannot be read or has no token, or
+            tokens are unusable. The message names each by its place, never by
+            its value.
     """
-    named = [("INCIDENT_API_TOKENS", t.get_secret_value()) for t in settings.api_tokens]
+    named = [
+        (f"item {position} of INCIDENT_API_TOKENS", token.get_secret_value())
+        for position, token in enumerate(settings.api_tokens, start=1)
+    ]
     if settings.api_token_file is not None:
         named.extend(_read_token_file(settings))
 
-    tokens = []
-    for position, (origin, token) in enumerate(named, start=1):
-        token = token.strip()
-        if len(token) < MIN_TOKEN_CHARS:
-            raise ConfigurationError(
-                f"token {position} from {origin} has {len(token)} characters; use at "
-                f"least {MIN_TOKEN_CHARS}. {TOKEN_HINT}"
-            )
-        # A header longer than MAX_HEADER_CHARS is refused before any comparison.
-        if len(token) > MAX_TOKEN_CHARS:
-            raise ConfigurationError(
-                f"token {position} from {origin} has {len(token)} characters; use at "
-                f"most {MAX_TOKEN_CHARS}. {TOKEN_HINT}"
-            )
-        # Clients send headers in Latin-1 or UTF-8, so only printable ASCII
-        # without spaces reaches the server as it was written.
-        if not (token.isascii() and token.isprintable()) or any(
-            character.isspace() for character in token
-        ):
-            raise ConfigurationError(
-                f"token {position} from {origin} has a space or a character outside "
-                f"printable ASCII; use letters, digits and punctuation. {TOKEN_HINT}"
-            )
-        tokens.append(token.encode("ascii"))
+    problems = [
+        f"the token at {origin} {problem}"
+        for origin, token in named
+        if (problem := _token_problem(token.strip()))
+    ]
+    if problems:
+        raise ConfigurationError("; ".join(problems) + f". {TOKEN_HINT}")
+    # A token given twice is one token.
+    tokens = list(dict.fromkeys(token.strip().encode("ascii") for _, token in named))
 
     reads_need_token = settings.read_access == "token" or (
         settings.read_access == "auto" and not is_loopback(settings.host)
@@ -109,6 +98,25 @@ def load_policy(settings: ServiceSettings) -> AccessPolicy:
         "require a token" if reads_need_token else "open",
     )
     return AccessPolicy(tokens=tuple(tokens), reads_need_token=reads_need_token)
+
+
+def _token_problem(token: str) -> str | None:
+    """Return what makes a token unusable, or None."""
+    if len(token) < MIN_TOKEN_CHARS:
+        return f"has {len(token)} characters; use at least {MIN_TOKEN_CHARS}"
+    # A longer one would not fit in an Authorization header the server reads.
+    if len(token) > MAX_TOKEN_CHARS:
+        return f"has {len(token)} characters; use at most {MAX_TOKEN_CHARS}"
+    # Clients send headers in Latin-1 or UTF-8, so only printable ASCII
+    # without spaces reaches the server as it was written.
+    if not (token.isascii() and token.isprintable()) or any(
+        character.isspace() for character in token
+    ):
+        return (
+            "has a space or a character outside printable ASCII; use letters, "
+            "digits and punctuation"
+        )
+    return None
 
 
 def is_loopback(host: str) -> bool:
@@ -159,7 +167,8 @@ def _check_token(request: Request, purpose: str) -> None:
             "authorization",
             headers={"WWW-Authenticate": 'Bearer realm="incident-recommender"'},
         )
-    if len(header) > MAX_HEADER_CHARS or not _matches(policy, presented.strip()):
+    presented = presented.strip()
+    if len(presented) > MAX_TOKEN_CHARS or not _matches(policy, presented):
         raise ApiError(
             401,
             "unauthorized",
@@ -193,12 +202,17 @@ def _read_token_file(settings: ServiceSettings) -> list[tuple[str, str]]:
             f"cannot read INCIDENT_API_TOKEN_FILE {path}: {error}; give a readable "
             "UTF-8 file with one token a line"
         ) from error
-    origin = f"INCIDENT_API_TOKEN_FILE {path}"
     tokens = []
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
         # An editor's byte order mark, and a comment: "#" at the start of the
         # line or after a space, so a token may still contain "#".
         token = _COMMENT.sub("", line.removeprefix("\ufeff")).strip()
         if token:
-            tokens.append((origin, token))
+            tokens.append((f"line {number} of INCIDENT_API_TOKEN_FILE {path}", token))
+    if not tokens:
+        # An empty secret mount would otherwise turn writes off in silence.
+        raise ConfigurationError(
+            f"INCIDENT_API_TOKEN_FILE {path} has no token; put one token a line "
+            "in it, or unset INCIDENT_API_TOKEN_FILE"
+        )
     return tokens

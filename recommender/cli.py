@@ -64,9 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: ServiceSettings) -> int:
-    import uvicorn
-
     from recommender.api import create_app
+    from recommender.server import StoppingServer
 
     if not args.verbose:
         logging.getLogger().setLevel(logging.INFO)
@@ -81,7 +80,7 @@ def _serve(args: argparse.Namespace, settings: ServiceSettings) -> int:
     # NOTE: uvicorn has no timeout for reading request headers, so a reverse proxy
     # in front must enforce one. Bodies are timed by body_timeout in the app.
     config = settings.uvicorn_config(app, log_level="info", log_config=None)
-    uvicorn.Server(config).run()
+    StoppingServer(config, app.state.readiness).run()
     return 0
 
 

@@ -38,6 +38,9 @@ class Readiness:
     def __init__(self) -> None:
         self.loaded = threading.Event()
         self.error: str | None = None
+        # Set when the server is asked to stop, so requests waiting for the
+        # loader get 503 at once instead of holding up the shutdown.
+        self.stopping = False
 
 
 def warm_search(recommender: Recommender) -> None:
@@ -137,6 +140,8 @@ def not_ready_error(readiness: Readiness) -> ApiError:
             f"the service could not load its knowledge base: {readiness.error}; "
             "fix the cause and restart the service"
         )
+    elif readiness.stopping:
+        message = "the service is stopping; retry on another instance"
     else:
         message = (
             "the service is still loading the model and index; retry in "

@@ -123,6 +123,7 @@ class ServiceSettings(IndexerSettings):
         default=10.0,
         ge=0.0,
         le=3600.0,
+        allow_inf_nan=False,
         description=(
             "Seconds a request that arrives during start-up waits for the model "
             "and index before it gets 503."

@@ -13,7 +13,8 @@ ACCEPTED_FORMATS = (
     "YYYY-MM-DD HH:MM[:SS], YYYY/MM/DD, MM/DD/YYYY[ HH:MM[:SS][ AM]] (also "
     "with - between the numbers, and read DD/MM/YYYY when some dates of the "
     "export can be read no other way), DD.MM.YYYY, RFC 2822 (Tue, 22 Jun 2021 "
-    "08:21:00 +0000), Jira's DD/Mon/YY h:mm AM, or epoch seconds"
+    "08:21:00 +0000), Jira's DD/Mon/YY h:mm AM, YYYYMMDD, or epoch seconds or "
+    "milliseconds"
 )
 
 # Jira's default CSV export writes dates as "22/Jun/21 8:21 AM".
@@ -35,7 +36,7 @@ _NUMERIC_DATE = re.compile(
 )
 # An ISO 8601 date with or without a time: YYYY-MM-DD, then T or a space.
 _ISO_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?")
-_EPOCH = re.compile(r"^\d{9,11}(\.\d+)?$")
+_NUMBER = re.compile(r"^\d{8,13}(\.\d+)?$")
 
 
 def numeric_day_first(values: Iterable[str]) -> bool | None:
@@ -97,8 +98,9 @@ def parse_datetime(value: object, day_first: bool = False) -> datetime | None:
     """Parse a date or timestamp as incident exports write it.
 
     Naive values stay naive, because the source did not say which zone it meant.
-    A date without a time becomes midnight of that day. Numbers are epoch seconds
-    and come back in UTC.
+    A date without a time becomes midnight of that day. Numbers are YYYYMMDD or
+    epoch seconds or milliseconds (see _from_number); epoch values come back in
+    UTC.
 
     Args:
         value: A string, a number, or a date or datetime that a YAML or JSON
@@ -117,11 +119,13 @@ def parse_datetime(value: object, day_first: bool = False) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _from_epoch(value)
+        return _from_number(value)
 
     text = str(value).strip()
     if not text:
         return None
+    if _NUMBER.match(text):
+        return _from_number(float(text) if "." in text else int(text))
     numeric = _NUMERIC_DATE.match(text)
     if numeric is not None:
         return _numeric_date(text, numeric, day_first)
@@ -181,8 +185,6 @@ def _parse_text(text: str) -> datetime | None:
         except ValueError:
             continue
 
-    if _EPOCH.match(text):
-        return _from_epoch(float(text))
     return _parse_rfc2822(text)
 
 
@@ -194,6 +196,31 @@ def _parse_rfc2822(text: str) -> datetime | None:
         return parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
+
+
+def _from_number(value: float) -> datetime:
+    """Read a number as YYYYMMDD, epoch seconds or epoch milliseconds.
+
+    Eight digits are a date (20250105). Epoch seconds of incident data are from
+    after 2001 (nine digits at least), and thirteen digits are milliseconds, as
+    JavaScript writes them. Anything else is no date: 628 is what YAML makes of
+    a bare 10:28.
+    """
+    if isinstance(value, int) and 19_000_101 <= value <= 21_001_231:
+        text = str(value)
+        try:
+            return datetime(int(text[:4]), int(text[4:6]), int(text[6:]))
+        except ValueError as error:
+            raise ValueError(f"invalid date {value!r}: {error}") from None
+    # Ten digits of seconds or thirteen of milliseconds: 2001 to 2286.
+    if 1e9 <= value < 1e10:
+        return _from_epoch(value)
+    if 1e12 <= value < 1e13:
+        return _from_epoch(value / 1000)
+    raise ValueError(
+        f"invalid date {value!r}: a number is read as YYYYMMDD, epoch seconds "
+        "(from 2001) or epoch milliseconds; write the date as YYYY-MM-DD"
+    )
 
 
 def _from_epoch(seconds: float) -> datetime:

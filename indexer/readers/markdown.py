@@ -203,7 +203,7 @@ def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
 
 
 class _FrontMatterLoader(LimitedLoader):
-    """A safe YAML loader that reads only true and false as booleans.
+    """A safe YAML loader that reads only true and false as booleans, and no numbers.
 
     PyYAML follows YAML 1.1, where yes, no, on and off are booleans too, so
     `service: no` or `team: on` would be stored as "false" and "true".
@@ -225,8 +225,11 @@ def _timestamp_or_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object
 _FrontMatterLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
+# Numbers stay text too: YAML 1.1 reads alertname: 012 as octal 10, 1_000 as
+# 1000 and start_time: 10:28 as the base-60 number 628 (a time in 1970).
+_TEXT_TAGS = (_BOOL_TAG, "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 _FrontMatterLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != _BOOL_TAG]
+    first: [(tag, pattern) for tag, pattern in resolvers if tag not in _TEXT_TAGS]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _FrontMatterLoader.add_implicit_resolver(

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from recommender.coverage import CoverageReport, check_coverage, parse_rule_text
 from recommender.coverage_report import coverage_to_dict
@@ -55,8 +56,10 @@ async def post_coverage(
     ] = "body.yaml",
 ) -> CoverageOut:
     """Replay rule files (YAML body, or JSON list of files) and report coverage."""
+    # On a worker thread: parsing a large body took seconds, which on the event
+    # loop would hold up every other request.
     files = [
-        parse_rule_text(content, file_name)
+        await run_in_threadpool(parse_rule_text, content, file_name)
         for file_name, content in await _rule_files(request, name)
     ]
     problems = [problem for rule_file in files for problem in rule_file.problems]

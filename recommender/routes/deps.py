@@ -37,10 +37,16 @@ async def _loaded(request: Request) -> None:
     """
     readiness = request.app.state.readiness
     deadline = time.monotonic() + request.app.state.settings.ready_wait
+    # Without a body to keep, a GET or HEAD can look for the client's
+    # disconnect: a client that gave up would otherwise hold its place in
+    # uvicorn's concurrency limit until the wait ends.
+    bodiless = request.method in ("GET", "HEAD")
     while readiness.error is None and not readiness.loaded.is_set():
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or readiness.stopping:
             break
+        if bodiless and await request.is_disconnected():
+            raise ApiError(503, "unavailable", "the client closed the connection")
         await asyncio.sleep(min(READY_POLL_SECONDS, remaining))
     if readiness.error is None and readiness.loaded.is_set():
         return

@@ -260,3 +260,11 @@ def test_mapping_file_with_a_huge_number(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match="over 4,300 digits"):
         load_mapping(str(path))
+
+
+def test_mapping_file_with_an_impossible_date(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text("title: t\ndescription: 2024-02-30\n", encoding="utf-8")
+
+    with pytest.raises(ConfigurationError, match="day is out of range for month"):
+        load_mapping(str(path))

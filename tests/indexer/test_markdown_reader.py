@@ -607,14 +607,26 @@ def test_analysis_named_for_incident_is_title(tmp_path: Path) -> None:
     ["9" * 4400, "0x" + "f" * 3600, "0b" + "1" * 20_000, "1" + ":59" * 3000],
     ids=["decimal", "hexadecimal", "binary", "base 60"],
 )
-def test_front_matter_with_a_huge_number_is_a_problem(tmp_path: Path, huge) -> None:
-    _write(tmp_path / "pm", "big.md", f"---\nseverity: {huge}\n---\n# T\n\nx\n")
-    _write(tmp_path / "pm", "good.md", "# Good\n\n## Summary\n\nFine.\n")
+def test_front_matter_numbers_stay_text(tmp_path: Path, huge) -> None:
+    front = f"---\nseverity: {huge}\nalertname: 012\nservice: 1_000\n---\n"
+    _write(tmp_path / "pm", "big.md", front + "# T\n\nx\n")
 
     result = read_sources([tmp_path / "pm"])
 
-    assert [r.title for r in result.records] == ["Good"]
-    assert "a number too long to read (over 4,300 digits)" in result.problems[0].reason
+    assert not result.problems
+    [record] = result.records
+    assert record.severity_raw == huge
+    assert record.labels["alertname"] == "012"
+    assert record.labels["service"] == "1_000"
+
+
+def test_front_matter_time_without_a_date_is_a_problem(tmp_path: Path) -> None:
+    _write(tmp_path / "pm", "t.md", "---\nstart_time: 10:28\n---\n# T\n\nx\n")
+
+    result = read_sources([tmp_path / "pm"])
+
+    assert not result.records
+    assert "invalid date '10:28'" in result.problems[0].reason
 
 
 def test_front_matter_dates_read_in_one_order(tmp_path: Path) -> None:

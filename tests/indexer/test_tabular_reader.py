@@ -412,6 +412,10 @@ def test_kind_field(tmp_path: Path) -> None:
         ("9/4/2018", datetime(2018, 9, 4)),
         ("06-04-2011 10:28", datetime(2011, 6, 4, 10, 28)),
         ("31.12.2023", datetime(2023, 12, 31)),
+        ("20250105", datetime(2025, 1, 5)),
+        (20250105, datetime(2025, 1, 5)),
+        ("1624350060000", datetime(2021, 6, 22, 8, 21, tzinfo=timezone.utc)),
+        (1624350060000, datetime(2021, 6, 22, 8, 21, tzinfo=timezone.utc)),
         ("04.06.2011 10:28:05", datetime(2011, 6, 4, 10, 28, 5)),
         (
             "Tue, 22 Jun 2021 08:21:00 +0000",
@@ -427,7 +431,9 @@ def test_parse_datetime_formats(value: object, expected: datetime | None) -> Non
     assert parse_datetime(value) == expected
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2021-13", "31/Dec/2023"])
+@pytest.mark.parametrize(
+    "value", ["yesterday", "2021-13", "31/Dec/2023", "123456789012345"]
+)
 def test_parse_datetime_rejects(value: str) -> None:
     with pytest.raises(ValueError, match="accepted formats"):
         parse_datetime(value)

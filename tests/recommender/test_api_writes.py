@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import http.server
 import io
@@ -1000,4 +1001,122 @@ def test_ready_wait_must_be_finite(home):
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="less than or equal to 3600"):
-        ServiceSettings(home=home, ready_wait=float("inf"))
+        ServiceSettings(home=home, ready_wait=3601)
+    for value in ("inf", "nan"):
+        with pytest.raises(ValidationError, match="finite number"):
+            ServiceSettings(home=home, ready_wait=float(value))
+
+
+def _waiting_request(app, method="GET", receive=None):
+    """Return a request to app as the ASGI server would hand it over."""
+    from starlette.requests import Request
+
+    async def disconnected():
+        return {"type": "http.disconnect"}
+
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": "/v1/search",
+        "headers": [],
+        "query_string": b"",
+        "app": app,
+    }
+    return Request(scope, receive or disconnected)
+
+
+def test_wait_for_loading_ends_when_the_client_leaves_or_the_server_stops(home):
+    from recommender.http_errors import ApiError
+    from recommender.routes.deps import get_recommender
+
+    app = create_app(_settings(home, ready_wait=30.0))
+    started = time.monotonic()
+    with pytest.raises(ApiError) as left:
+        asyncio.run(get_recommender(_waiting_request(app)))
+    assert left.value.status == 503
+    assert "the client closed the connection" in str(left.value)
+
+    app.state.readiness.stopping = True
+
+    async def waiting_body():
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    with pytest.raises(ApiError) as stopping:
+        asyncio.run(get_recommender(_waiting_request(app, "POST", waiting_body)))
+    assert "the service is stopping" in str(stopping.value)
+    assert time.monotonic() - started < 10
+
+
+def test_sigterm_marks_the_service_as_stopping(home):
+    import signal
+
+    import uvicorn
+
+    from recommender.readiness import Readiness
+    from recommender.server import StoppingServer
+
+    readiness = Readiness()
+    server = StoppingServer(uvicorn.Config(create_app(_settings(home))), readiness)
+
+    server.handle_exit(signal.SIGTERM, None)
+
+    assert readiness.stopping
+    assert server.should_exit
+
+
+def test_token_problems_named_by_place_all_at_once(home, tmp_path):
+    from indexer.errors import ConfigurationError
+
+    token_file = tmp_path / "tokens"
+    lines = ["# writers", TOKEN, "", "short", "with space-0123456789"]
+    token_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = ServiceSettings(
+        home=home,
+        api_tokens=[SecretStr(OTHER_TOKEN), SecretStr("tiny")],
+        api_token_file=token_file,
+    )
+
+    with pytest.raises(ConfigurationError) as raised:
+        load_policy(settings)
+
+    message = str(raised.value)
+    assert "the token at item 2 of INCIDENT_API_TOKENS has 4 characters" in message
+    assert f"the token at line 4 of INCIDENT_API_TOKEN_FILE {token_file} has 5" in (
+        message
+    )
+    assert f"line 5 of INCIDENT_API_TOKEN_FILE {token_file} has a space" in message
+    assert "short" not in message.replace("shorter", "")
+
+
+def test_token_file_without_tokens_stops_start_up(home, tmp_path):
+    from indexer.errors import ConfigurationError
+
+    token_file = tmp_path / "tokens"
+    token_file.write_text("# no tokens yet\n\n", encoding="utf-8")
+
+    with pytest.raises(ConfigurationError, match="has no token"):
+        load_policy(ServiceSettings(home=home, api_token_file=token_file))
+
+
+def test_duplicate_tokens_count_once(home, tmp_path):
+    token_file = tmp_path / "tokens"
+    token_file.write_text(f"{TOKEN}\n{TOKEN}\n", encoding="utf-8")
+    settings = ServiceSettings(
+        home=home, api_tokens=[SecretStr(TOKEN)], api_token_file=token_file
+    )
+
+    assert load_policy(settings).tokens == (TOKEN.encode(),)
+
+
+def test_longest_token_after_extra_spaces(home, kb):
+    longest = "t" * 4089
+    app = create_app(
+        ServiceSettings(home=home, api_tokens=[SecretStr(longest)]), knowledge_base=kb
+    )
+    with TestClient(app) as long_client:
+        response = long_client.post(
+            "/v1/feedback",
+            json={"record_id": "missing-record", "verdict": "wrong", "alertname": "X"},
+            headers={"Authorization": f"Bearer  {longest}"},
+        )
+    assert _error(response, 404)["field"] == "record_id"

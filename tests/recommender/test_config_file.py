@@ -12,3 +12,20 @@ def test_configuration_file_with_a_huge_number(tmp_path):
 
     with pytest.raises(ConfigurationError, match="number too long to read"):
         read_config_file(path)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2024-02-30", "cannot read the value: day is out of range for month"),
+        ("1" + ":00" * 200 + ".5", "cannot read the value: int too large"),
+        ("[" * 3000 + "]" * 3000, "nested too deeply"),
+    ],
+    ids=["impossible date", "base-60 float", "deep nesting"],
+)
+def test_configuration_values_that_cannot_be_built(tmp_path, value, message):
+    path = tmp_path / "config.yaml"
+    path.write_text(f"severity:\n  since: {value}\n", encoding="utf-8")
+
+    with pytest.raises(ConfigurationError, match=message):
+        read_config_file(path)

@@ -269,3 +269,27 @@ def test_yaml_with_a_huge_number_is_a_problem(huge):
     assert result.rules == []
     [problem] = result.problems
     assert "a number too long to read" in problem.message
+
+
+def test_yaml_values_that_cannot_be_built_are_problems():
+    text = (
+        "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n"
+        "    annotations: {since: 2024-02-30}\n"
+    )
+
+    result = parse_rule_text(text, "feb30.yaml")
+
+    assert result.rules == []
+    [problem] = result.problems
+    assert "day is out of range for month" in problem.message
+
+
+def test_many_aliases_are_refused_before_loading():
+    anchors = "base: &a {x: 1}\n"
+    text = anchors + "groups: [" + ", ".join(["*a"] * 150) + "]\n"
+
+    result = parse_rule_text(text, "aliases.yaml")
+
+    assert result.rules == []
+    [problem] = result.problems
+    assert "the YAML has 150 aliases" in problem.message
