@@ -9,7 +9,7 @@ import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -82,7 +82,17 @@ def install_error_handlers(app: FastAPI) -> None:
     """Map every exception to the one error body."""
 
     @app.exception_handler(ApiError)
-    async def _api_error(request: Request, error: ApiError) -> JSONResponse:
+    async def _api_error(request: Request, error: ApiError) -> Response:
+        if error.status == 503 and request.url.path.startswith("/ui/"):
+            # A browser on the search page gets a page, not JSON, while the
+            # service loads or after its loading failed.
+            from recommender.routes.pages import render
+
+            page = render(
+                "error.html", 503, title="Service unavailable", message=error.message
+            )
+            page.headers.update(error.headers or {})
+            return page
         return error_response(
             request, error.status, error.code, error.message, error.field, error.headers
         )

@@ -20,6 +20,7 @@ from recommender.alerts import Alert, AlertGroup
 from recommender.errors import InvalidAlertError
 from recommender.http_errors import request_id
 from recommender.inference_queue import InferenceQueue
+from recommender.readiness import wait_until_loaded
 from recommender.recommendation import Recommendation, Recommender
 from recommender.schemas import (
     AlertResult,
@@ -69,6 +70,9 @@ async def answer_alerts(
     computed: dict[str, StoredAlert] = {}
     answers: dict[int, tuple[StoredAlert, bool]] = {}
     if missing:
+        # The alerts are stored already, so an alert that comes while the
+        # knowledge base loads is kept even when this wait ends in 503.
+        await wait_until_loaded(request)
         compute = _Computation(request.app.state.recommender, store, queue, observe)
         async with queue.slot(len(missing)) as finish_one:
             for alert, entry in missing:

@@ -9,13 +9,14 @@ the loader, then gets 503 with Retry-After.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import threading
 import time
 from collections.abc import Callable
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from indexer.errors import IncidentRecommenderError
 from indexer.knowledge_base import KnowledgeBase
@@ -24,6 +25,8 @@ from recommender.recommendation import Recommender
 from recommender.settings import ServiceSettings
 from recommender.severity_policy import load_scale
 
+# How often a request made during start-up looks whether loading has finished.
+READY_POLL_SECONDS = 0.05
 logger = logging.getLogger(__name__)
 
 # Seconds a client should wait before retrying a request made during start-up.
@@ -131,6 +134,31 @@ def start_loading(
     thread = threading.Thread(target=load, name="knowledge-base-loader", daemon=True)
     thread.start()
     return thread
+
+
+async def wait_until_loaded(request: Request) -> None:
+    """Return once the app has loaded, or raise 503 after INCIDENT_READY_WAIT.
+
+    It waits on the event loop. A worker thread per waiting request would use up
+    the pool that other routes share: 40 requests made while a large knowledge
+    base loaded held every thread, and others waited twice as long.
+    """
+    readiness: Readiness = request.app.state.readiness
+    deadline = time.monotonic() + request.app.state.settings.ready_wait
+    # Without a body to keep, a GET or HEAD can look for the client's
+    # disconnect: a client that gave up would otherwise hold its place in
+    # uvicorn's concurrency limit until the wait ends.
+    bodiless = request.method in ("GET", "HEAD")
+    while readiness.error is None and not readiness.loaded.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or readiness.stopping:
+            break
+        if bodiless and await request.is_disconnected():
+            raise ApiError(503, "unavailable", "the client closed the connection")
+        await asyncio.sleep(min(READY_POLL_SECONDS, remaining))
+    if readiness.error is None and readiness.loaded.is_set():
+        return
+    raise not_ready_error(readiness)
 
 
 def not_ready_error(readiness: Readiness) -> ApiError:

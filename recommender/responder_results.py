@@ -10,6 +10,7 @@ from starlette.requests import Request
 from indexer.knowledge_base import KnowledgeBase
 from recommender.alerts import Alert, AlertGroup
 from recommender.errors import InvalidAlertError
+from recommender.readiness import wait_until_loaded
 from recommender.recommendation import Recommendation
 from recommender.responder_schemas import responders_out
 from recommender.responders import (
@@ -45,6 +46,11 @@ async def add_group_responders(
     Responders are worked out from the stored matches and the configuration in
     force now, so a replayed recommendation gets them too.
     """
+    if not any(result.recommendation is not None for result in results.results):
+        return results
+    # A stored recommendation can be replayed while the knowledge base loads,
+    # but responders come from its records.
+    await wait_until_loaded(request)
     settings = request.app.state.settings
     knowledge_base: KnowledgeBase = request.app.state.knowledge_base
     config = load_responders_config(settings.config)

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -18,10 +18,9 @@ from recommender.http_errors import ApiError, error_response
 from recommender.inference_queue import InferenceQueue, QueueFullError
 from recommender.intake import answer_alerts
 from recommender.pagerduty import parse_pagerduty
-from recommender.recommendation import Recommender
 from recommender.responder_results import add_group_responders
 from recommender.routes.body import read_json
-from recommender.routes.deps import check_top_k, get_recommender
+from recommender.routes.deps import check_top_k
 from recommender.routes.incidents_in_progress import track_alert_group
 from recommender.schemas import AlertResults, ErrorBody
 from recommender.service_metrics import metrics_of
@@ -66,7 +65,6 @@ def _body(name: str) -> dict[str, object]:
 )
 async def post_alertmanager(
     request: Request,
-    recommender: Annotated[Recommender, Depends(get_recommender)],
     top_k: TopK = None,
 ) -> AlertResults | JSONResponse:
     """Recommend for each alert of a Prometheus Alertmanager webhook (version 4)."""
@@ -86,7 +84,6 @@ async def post_alertmanager(
 )
 async def post_grafana(
     request: Request,
-    recommender: Annotated[Recommender, Depends(get_recommender)],
     top_k: TopK = None,
 ) -> AlertResults | JSONResponse:
     """Recommend for each alert of a Grafana alerting webhook (version 1)."""
@@ -103,7 +100,6 @@ async def post_grafana(
 )
 async def post_pagerduty(
     request: Request,
-    recommender: Annotated[Recommender, Depends(get_recommender)],
     top_k: TopK = None,
 ) -> AlertResults | JSONResponse:
     """Recommend for PagerDuty Events API v2 events: one event or a list."""
@@ -120,7 +116,6 @@ async def post_pagerduty(
 )
 async def post_alert(
     request: Request,
-    recommender: Annotated[Recommender, Depends(get_recommender)],
     top_k: TopK = None,
 ) -> AlertResults | JSONResponse:
     """Recommend for one plain JSON alert (title, description, labels, service)."""

@@ -675,6 +675,38 @@ def test_readiness_waits_for_loading(home, kb):
         assert starting.get("/health").status_code == 200
 
 
+def test_alerts_sent_during_loading_are_stored(home, kb, tmp_path):
+    release = threading.Event()
+
+    def slow_open() -> KnowledgeBase:
+        release.wait(60)
+        return kb
+
+    settings = _settings(home, ready_wait=0.0, alerts_database=tmp_path / "alerts.db")
+    app = create_app(settings, knowledge_base=slow_open)
+    alert = _fresh(DISK_ALERT)
+    with TestClient(app) as starting:
+        loading = starting.post("/v1/alerts", json=alert, headers=AUTH)
+        assert _error(loading, 503)["code"] == "unavailable"
+        # A bad alert is refused at once, not after the wait.
+        bad = starting.post("/v1/alerts", json={"labels": "x"}, headers=AUTH)
+        assert bad.status_code == 422
+        page = starting.get("/ui/", params={"q": "disk"})
+        assert page.status_code == 503
+        assert page.headers["content-type"].startswith("text/html")
+        assert "still loading" in page.text
+
+        stored = starting.get("/v1/alerts", headers=AUTH).json()
+        assert stored["total"] == 1
+        assert stored["items"][0]["title"] == alert["title"]
+
+        release.set()
+        _wait_until_ready(starting)
+        computed = starting.post("/v1/alerts", json=alert, headers=AUTH)
+        assert computed.status_code == 200, computed.text
+        assert computed.json()["results"][0]["recommendation"] is not None
+
+
 def test_requests_during_loading_hold_no_worker_thread(home, kb):
     release = threading.Event()
 
