@@ -33,7 +33,7 @@ import numpy as np
 
 from benchmarks import scale_queries
 from benchmarks.page import PAGE, write_section
-from benchmarks.reindex import REPO, load_samples, machine_description
+from benchmarks.reindex import REPO, code_version, load_samples, machine_description
 from indexer.embedding import Embedder
 from indexer.knowledge_base import KnowledgeBase
 from indexer.settings import IndexerSettings
@@ -77,7 +77,7 @@ def measure(home: Path) -> dict[str, Any]:
     served = _served(home, queries)
     return {
         "machine": machine_description(),
-        "commit": _commit(),
+        "commit": code_version(),
         "home": str(home),
         "records": records,
         "threads": threads,
@@ -154,19 +154,6 @@ def _get(connection: http.client.HTTPConnection, path: str) -> bytes:
     return body
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def render(result: dict[str, Any], command: str) -> str:
     """Render the page section of one run."""
     floor = np.percentile(result["floor"], 50) * 1000
@@ -189,7 +176,7 @@ def render(result: dict[str, Any], command: str) -> str:
         f"client, at {result['records']:,} synthetic records "
         "(`benchmarks/scale_data.py`).",
         "",
-        f"Command: `{command}`, on commit {result['commit']}.",
+        f"Command: `{command}`, on {result['commit']}.",
         "",
         f"Machine: {result['machine']}. Load average at the start: {load}. "
         "Other processes may have shared the CPU.",

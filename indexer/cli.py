@@ -172,9 +172,9 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
         plan, progress=not args.quiet, planned_version=planned_version
     )
 
-    for path, record_ids in sorted(plan.held.items()):
+    for path, record_ids in sorted(plan.failed_files.items()):
         count = f"{len(record_ids)} record" + ("s" * (len(record_ids) != 1))
-        shown = ", ".join(record_ids[:MAX_LISTED])
+        listed_ids = ", ".join(record_ids[:MAX_LISTED])
         more = (
             f" and {len(record_ids) - MAX_LISTED} more"
             if len(record_ids) > MAX_LISTED
@@ -182,7 +182,7 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
         )
         print(
             f"warning: {path} failed to read, so the knowledge base keeps the "
-            f"{count} stored from it that it did not yield now ({shown}{more}). "
+            f"{count} stored from it that it did not yield now ({listed_ids}{more}). "
             "Fix the file and sync again to remove those that are gone",
             file=sys.stderr,
         )
@@ -226,12 +226,14 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
 def _print_plan(plan: SyncPlan) -> None:
     """Print what a sync would change, naming the records, and change nothing."""
     emptied_ids = [record_id for ids in plan.emptied.values() for record_id in ids]
-    held_ids = [record_id for ids in plan.held.values() for record_id in ids]
-    kept = plan.kept + emptied_ids + held_ids
+    failed_file_ids = [
+        record_id for ids in plan.failed_files.values() for record_id in ids
+    ]
+    kept_ids = plan.kept + emptied_ids + failed_file_ids
     print(
         f"dry run, nothing was changed: {len(plan.added)} to add, "
         f"{len(plan.updated)} to update, {len(plan.removed)} to remove, "
-        f"{len(kept)} to keep though their source is gone, empty or failed to "
+        f"{len(kept_ids)} to keep though their source is gone, empty or failed to "
         f"read, {plan.unchanged} unchanged ({len(plan.moved)} with a new source "
         "path)"
     )
@@ -239,7 +241,7 @@ def _print_plan(plan: SyncPlan) -> None:
         ("add", [record.id for record in plan.added]),
         ("update", [record.id for record in plan.updated]),
         ("remove", plan.removed),
-        ("keep", kept),
+        ("keep", kept_ids),
     ):
         for record_id in record_ids[:MAX_LISTED]:
             print(f"  {verb} {record_id}")

@@ -1,10 +1,12 @@
-"""Safe YAML loading with a bound on the length of integers.
+"""Safe YAML loading in which every value that cannot be built is a YAML error.
 
-Python converts a decimal string of more than 4,300 digits to an int only with
-a ValueError (sys.get_int_max_str_digits()), and PyYAML lets that error out
-bare. Hexadecimal, binary and base-60 integers are built without the bound and
-fail later, when the value is printed. The loader here refuses every such
-integer as a YAML error with its line, which each caller already reports.
+PyYAML lets a bare ValueError or OverflowError out for an impossible date
+(2024-02-30) or a base-60 float too large for a float, and a RecursionError for
+deep nesting. Python converts a decimal string of more than 4,300 digits to an
+int only with a ValueError (sys.get_int_max_str_digits()), while hexadecimal,
+binary and base-60 integers are built without that bound and fail later, when
+printed. Here each is a YAML error, with the value's line where it has one,
+which every caller already reports.
 """
 
 from __future__ import annotations
@@ -24,19 +26,12 @@ NESTED_TOO_DEEPLY = "the YAML is nested too deeply to read"
 
 # Longer integer text is refused before it is converted: base-60 conversion
 # takes time growing with the square of the length (20 s for 1 MiB). An int of
-# 4,300 decimal digits takes at most 14,284 characters in any base PyYAML reads.
+# 4,300 decimal digits takes about 14,300 characters in binary, the longest base.
 MAX_INTEGER_TEXT = 20_000
 
 
 class LimitedLoader(yaml.SafeLoader):
-    """yaml.SafeLoader whose every failure to build a value is a YAML error.
-
-    PyYAML lets a bare ValueError or OverflowError out for an impossible date
-    (2024-02-30) or a base-60 float too large for a float. Its int() refuses
-    decimal integers of over 4,300 digits, while hexadecimal, binary and base-60
-    ones are built and fail later, when printed. Here each is a ConstructorError
-    with the value's line, which every caller reports.
-    """
+    """yaml.SafeLoader that raises a ConstructorError for any value it cannot build."""
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         """Build a value; a value that cannot be built raises a ConstructorError."""

@@ -58,7 +58,7 @@ class SyncPlan:
     emptied: dict[str, list[str]] = field(default_factory=dict)
     # Files that failed to read in whole or in part, each with the stored records
     # it did not yield. They are kept: a record that failed to read is not gone.
-    held: dict[str, list[str]] = field(default_factory=dict)
+    failed_files: dict[str, list[str]] = field(default_factory=dict)
     # Given sources that yielded no record at all, each with the stored records
     # under it that the sync would have removed. A sync with any writes nothing.
     unread: dict[str, list[str]] = field(default_factory=dict)
@@ -114,7 +114,7 @@ def plan_sync(
         if not in_roots:
             continue
         if path in failed:
-            plan.held.setdefault(str(path), []).append(record_id)
+            plan.failed_files.setdefault(str(path), []).append(record_id)
             continue
         if path not in produced and path.is_file():
             plan.emptied.setdefault(str(path), []).append(record_id)

@@ -28,7 +28,7 @@ MIN_TOKEN_CHARS = 16
 # Authorization headers longer than this are rejected without comparing them.
 MAX_HEADER_CHARS = 4096
 _COMMENT = re.compile(r"(?:^|\s)#.*")
-# The longest token that fits in such a header after "Bearer ".
+# The maximum token length that fits in such a header after "Bearer ".
 MAX_TOKEN_CHARS = MAX_HEADER_CHARS - len("Bearer ")
 TOKEN_HINT = (
     "set INCIDENT_API_TOKENS (comma-separated) or INCIDENT_API_TOKEN_FILE (one token "

@@ -4,7 +4,8 @@ Loading the embedding model and the vector index takes seconds. The loader runs 
 a thread, so /livez returns 200 during that time and /readyz returns 503 until the
 loader is done.
 A request that needs the knowledge base waits up to INCIDENT_READY_WAIT seconds for
-the loader, then gets 503 with Retry-After.
+the loader, then gets 503 with Retry-After. After a failed load it gets 503 at
+once, without Retry-After, since only a restart helps.
 """
 
 from __future__ import annotations

@@ -226,13 +226,13 @@ def test_skipped_peers_use_run_rate():
     )
 
 
-def test_served_search_section_sets_each_figure_beside_the_floor():
+def test_served_search_section_ratios():
     from benchmarks import served_search
 
     milliseconds = 0.001
     result = {
         "machine": "test machine",
-        "commit": "abc1234",
+        "commit": "commit abc1234",
         "records": 100_000,
         "threads": 1,
         "load_average": (0.5, 0.4, 0.3),

@@ -190,7 +190,7 @@ def test_sync_of_header_only_export_keeps_records(tmp_path, sources, capsys):
     assert json.loads(out)["records"] == 2
 
 
-def test_sync_of_readme_that_lost_its_front_matter_says_why(tmp_path, capsys):
+def test_sync_names_skipped_readme(tmp_path, capsys):
     folder = tmp_path / "src"
     folder.mkdir()
     readme = folder / "README.md"
@@ -211,7 +211,7 @@ def test_sync_of_readme_that_lost_its_front_matter_says_why(tmp_path, capsys):
     assert json.loads(out)["records"] == 1
 
 
-def test_sync_names_records_kept_from_a_file_that_failed_in_part(tmp_path, capsys):
+def test_sync_names_records_of_failed_file(tmp_path, capsys):
     folder = tmp_path / "src"
     folder.mkdir()
     export = folder / "tickets.csv"

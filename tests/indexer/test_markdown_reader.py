@@ -620,7 +620,7 @@ def test_front_matter_numbers_stay_text(tmp_path: Path, huge) -> None:
     assert record.labels["service"] == "1_000"
 
 
-def test_front_matter_time_without_a_date_is_a_problem(tmp_path: Path) -> None:
+def test_front_matter_bare_time_rejected(tmp_path: Path) -> None:
     _write(tmp_path / "pm", "t.md", "---\nstart_time: 10:28\n---\n# T\n\nx\n")
 
     result = read_sources([tmp_path / "pm"])

@@ -1036,7 +1036,8 @@ def test_records_path_shapes(tmp_path: Path) -> None:
 
     assert [record.id for record in flattened.records] == ["INC-1", "INC-2"]
     assert not flattened.problems
-    assert not nothing.records and not nothing.problems
+    assert not nothing.records
+    assert not nothing.problems
     assert nothing.empty == [str(tmp_path / "b" / "none.json")]
     assert [record.id for record in one_null.records] == ["INC-3"]
     [problem] = one_null.problems
@@ -1131,9 +1132,7 @@ def test_each_problem_of_a_field_is_warned_once(tmp_path: Path, caplog) -> None:
     assert "not text" in warnings[2]
 
 
-def test_preset_named_on_the_command_line_is_not_checked_against_the_header(
-    tmp_path: Path, caplog
-) -> None:
+def test_named_preset_skips_header_check(tmp_path: Path, caplog) -> None:
     _write(tmp_path / "j", "export.csv", "Issue key,Summary\nOPS-1,Disk full\n")
     _write(tmp_path / "k", "export.csv", "Key,Name\nOPS-2,Disk full\n")
     mapping = tmp_path / "m.yaml"

@@ -1057,7 +1057,7 @@ def _waiting_request(app, method="GET", receive=None):
     return Request(scope, receive or disconnected)
 
 
-def test_wait_for_loading_ends_when_the_client_leaves_or_the_server_stops(home):
+def test_loading_wait_ends_early(home):
     from recommender.http_errors import ApiError
     from recommender.routes.deps import get_recommender
 
