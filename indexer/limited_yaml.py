@@ -22,6 +22,11 @@ _TOO_LARGE = 10**MAX_INTEGER_DIGITS
 TOO_LONG = f"a number too long to read (over {MAX_INTEGER_DIGITS:,} digits); quote it"
 # PyYAML builds nested lists and mappings by recursion.
 NESTED_TOO_DEEPLY = "the YAML is nested too deeply to read"
+# More [ and { inside each other than any configuration or rule file needs.
+MAX_FLOW_DEPTH = 200
+# Values a YAML stream may expand to, aliases counted at the size of their
+# anchors: far above a rule file of 5,000 rules (about 100,000 values).
+MAX_VALUES = 1_000_000
 
 
 # Longer integer text is refused before it is converted: base-60 conversion
@@ -50,9 +55,11 @@ class LimitedLoader(yaml.SafeLoader):
             )
         try:
             value = super().construct_yaml_int(node)  # type: ignore[arg-type]
-        except ValueError:
+        except ValueError as error:
+            too_long = len(str(getattr(node, "value", ""))) > MAX_INTEGER_DIGITS
+            message = TOO_LONG if too_long else f"cannot read the value: {error}"
             raise yaml.constructor.ConstructorError(
-                None, None, TOO_LONG, node.start_mark
+                None, None, message, node.start_mark
             ) from None
         if abs(value) >= _TOO_LARGE:
             raise yaml.constructor.ConstructorError(
@@ -66,6 +73,7 @@ LimitedLoader.add_constructor("tag:yaml.org,2002:int", LimitedLoader.construct_y
 
 def load(text: str) -> Any:
     """Parse one YAML document; raises yaml.YAMLError for any problem."""
+    check_size(text)
     try:
         return yaml.load(text, Loader=LimitedLoader)
     except RecursionError:
@@ -74,7 +82,55 @@ def load(text: str) -> Any:
 
 def load_all(text: str) -> list[Any]:
     """Parse every document of a YAML stream; raises yaml.YAMLError for any problem."""
+    check_size(text)
     try:
         return list(yaml.load_all(text, Loader=LimitedLoader))
     except RecursionError:
         raise yaml.YAMLError(NESTED_TOO_DEEPLY) from None
+
+
+def check_size(text: str) -> None:
+    """Raise yaml.YAMLError for text nested too deeply or expanding too far.
+
+    Both are checked before anything is built. PyYAML's scanner takes time
+    growing with the square of the depth of [ and { (18 s for 16,000 levels),
+    so the depth is counted on the raw text first. Aliases copy their anchors,
+    and nested ones multiply: 534 bytes of them built 10 million values. So the
+    values of the whole stream are counted from its events, each alias as the
+    size of its anchor.
+    """
+    depth = deepest = 0
+    for character in text:
+        if character in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif character in "]}":
+            depth -= 1
+    if deepest > MAX_FLOW_DEPTH:
+        raise yaml.YAMLError(NESTED_TOO_DEEPLY)
+
+    sizes: dict[str, int] = {}
+    # One [anchor, values so far] per open sequence or mapping; the root is first.
+    open_nodes: list[list[Any]] = [[None, 0]]
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.ScalarEvent):
+            added = 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.AliasEvent):
+            added = sizes.get(event.anchor or "", 1)
+        elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            open_nodes.append([event.anchor, 1])
+            continue
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, added = open_nodes.pop()
+            if anchor:
+                sizes[anchor] = added
+        else:
+            continue
+        open_nodes[-1][1] += added
+        if open_nodes[-1][1] > MAX_VALUES or added > MAX_VALUES:
+            raise yaml.YAMLError(
+                f"the YAML expands to more than {MAX_VALUES:,} values through its "
+                "aliases (*name); write the repeated parts out"
+            )

@@ -63,6 +63,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _check_configuration(path: Path | None) -> None:
+    """Read every section of the configuration file; raises ConfigurationError."""
+    from recommender.config import config_section
+    from recommender.notifications.config import NotificationsConfig
+    from recommender.responders import load_responders_config
+    from recommender.status_update import load_status_updater
+
+    if path is None:
+        return
+    load_scale(path)
+    load_responders_config(path)
+    load_status_updater(path)
+    config_section(path, "notifications", NotificationsConfig)
+
+
 def _serve(args: argparse.Namespace, settings: ServiceSettings) -> int:
     from recommender.api import create_app
     from recommender.server import StoppingServer
@@ -72,8 +87,10 @@ def _serve(args: argparse.Namespace, settings: ServiceSettings) -> int:
     settings = settings.model_copy(
         update={"host": args.host or settings.host, "port": args.port or settings.port}
     )
-    # Open the knowledge base first, so a missing or broken one is a clear error.
+    # Open the knowledge base and read the configuration file first, so a missing
+    # or broken one is one clear error line, not a failed start of the app.
     knowledge_base = KnowledgeBase(settings, create=False)
+    _check_configuration(settings.config)
     app = create_app(settings, knowledge_base=knowledge_base, freeze_loaded=True)
     # log_config=None keeps the handlers set up in main, so uvicorn's lines come
     # out in the same format (JSON with INCIDENT_LOG_FORMAT=json).

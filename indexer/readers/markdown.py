@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from indexer import limited_yaml
 from indexer.limited_yaml import LimitedLoader
 from indexer.readers.base import ReadProblem, ReadResult
 from indexer.readers.dates import numeric_day_first, parse_datetime
@@ -179,6 +180,7 @@ def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
         )
     front_text = "\n".join(lines[1:end])
     try:
+        limited_yaml.check_size(front_text)
         _reject_aliases(front_text)
         data = yaml.load(front_text, Loader=_FrontMatterLoader)
     except yaml.YAMLError as error:

@@ -245,3 +245,18 @@ def test_alerts_prune_command(tmp_path, capsys):
     assert status == 0
     assert out.strip() == "removed 0 alerts last received more than 1 days ago"
     assert AlertStore(database).page(10, 0)[1] == 1
+
+
+def test_serve_with_a_broken_configuration_file(
+    sample_home, tmp_path, monkeypatch, capsys
+):
+    config = tmp_path / "incident.yaml"
+    config.write_text("severity:\n  since: 2024-02-30\n", encoding="utf-8")
+    monkeypatch.setenv("INCIDENT_CONFIG", str(config))
+
+    status, _, err = _run(capsys, "--home", str(sample_home), "serve", "--port", "1")
+
+    assert status == 2
+    assert err.startswith(f"error: configuration file {config} is not valid YAML")
+    assert "day is out of range for month" in err
+    assert "line 2" in err

@@ -29,3 +29,14 @@ def test_configuration_values_that_cannot_be_built(tmp_path, value, message):
 
     with pytest.raises(ConfigurationError, match=message):
         read_config_file(path)
+
+
+def test_integer_tag_on_text(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text('severity:\n  window: !!int "abc"\n', encoding="utf-8")
+
+    with pytest.raises(ConfigurationError) as raised:
+        read_config_file(path)
+
+    assert "cannot read the value: invalid literal for int()" in str(raised.value)
+    assert "too long" not in str(raised.value)
