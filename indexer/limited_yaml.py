@@ -89,6 +89,19 @@ def load_all(text: str) -> list[Any]:
         raise yaml.YAMLError(NESTED_TOO_DEEPLY) from None
 
 
+def check_depth(text: str) -> None:
+    """Raise yaml.YAMLError when [ and { nest deeper than MAX_FLOW_DEPTH."""
+    depth = deepest = 0
+    for character in text:
+        if character in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif character in "]}":
+            depth -= 1
+    if deepest > MAX_FLOW_DEPTH:
+        raise yaml.YAMLError(NESTED_TOO_DEEPLY)
+
+
 def check_size(text: str) -> None:
     """Raise yaml.YAMLError for text nested too deeply or expanding too far.
 
@@ -99,15 +112,7 @@ def check_size(text: str) -> None:
     values of the whole stream are counted from its events, each alias as the
     size of its anchor.
     """
-    depth = deepest = 0
-    for character in text:
-        if character in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif character in "]}":
-            depth -= 1
-    if deepest > MAX_FLOW_DEPTH:
-        raise yaml.YAMLError(NESTED_TOO_DEEPLY)
+    check_depth(text)
 
     sizes: dict[str, int] = {}
     # One [anchor, values so far] per open sequence or mapping; the root is first.

@@ -180,7 +180,8 @@ def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
         )
     front_text = "\n".join(lines[1:end])
     try:
-        limited_yaml.check_size(front_text)
+        # The depth first, as PyYAML's scanner is slow on deep brackets.
+        limited_yaml.check_depth(front_text)
         _reject_aliases(front_text)
         data = yaml.load(front_text, Loader=_FrontMatterLoader)
     except yaml.YAMLError as error:
