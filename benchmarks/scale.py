@@ -61,7 +61,6 @@ from indexer.record import IncidentRecord
 from indexer.settings import IndexerSettings
 from indexer.threads import set_threads
 from recommender.alerts import alert_from_text
-from recommender.readiness import warm_search
 from recommender.recommendation import Recommender
 from recommender.settings import ServiceSettings
 
@@ -219,14 +218,7 @@ def measure_size(
     settings = IndexerSettings(home=home)
     knowledge_base = KnowledgeBase(settings, embedder=embedder, create=False)
     recommender = Recommender(knowledge_base)
-    # What `recommender serve` loads before it reports ready.
-    warm_search(recommender)
-    gc.collect()
-    gc.freeze()
-    # The same threads per search as `recommender serve` uses, so that the
-    # in-process figures and the HTTP ones differ only by the service around them.
-    serving_threads = ServiceSettings().threads or 1
-    set_threads(serving_threads)
+    serving_threads = scale_queries.prepare_as_served(recommender)
     run.threads = serving_threads
     logger.info("size %d: in-process latency, %d threads", size, serving_threads)
     floor = scale_queries.floor_latency(knowledge_base, queries)

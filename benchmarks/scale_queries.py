@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import http.client
 import os
 import random
@@ -26,8 +27,10 @@ from indexer.knowledge_base import KnowledgeBase
 from indexer.normalize import normalize_text
 from indexer.scoring_rows import parse_rows
 from indexer.terms import title_terms
+from indexer.threads import set_threads
 from recommender import retrieval
 from recommender.alerts import alert_from_text
+from recommender.readiness import warm_search
 from recommender.recommendation import Recommender
 from recommender.retrieval import (
     BODY_MAX_DOCUMENTS,
@@ -37,6 +40,7 @@ from recommender.retrieval import (
     keyword_document_limit,
     query_terms,
 )
+from recommender.settings import ServiceSettings
 
 TOP_K = 10
 WARM_UP = 10
@@ -93,6 +97,20 @@ def alert_queries(samples: Samples, count: int, seed: int = 7) -> list[str]:
         text = f"{record.title}. {sentence}"
         queries.append(rename_and_shift(text, old, new, 0) if old else text)
     return queries
+
+
+def prepare_as_served(recommender: Recommender) -> int:
+    """Load what `recommender serve` loads before it reports ready, and use its threads.
+
+    Returns the threads per search, so that in-process figures and HTTP ones
+    differ only by the service around them.
+    """
+    warm_search(recommender)
+    gc.collect()
+    gc.freeze()
+    threads = ServiceSettings().threads or 1
+    set_threads(threads)
+    return threads
 
 
 def time_each(queries: Sequence[str], answer: Callable[[str], object]) -> Latency:

@@ -37,10 +37,7 @@ from benchmarks.reindex import REPO, code_version, load_samples, machine_descrip
 from indexer.embedding import Embedder
 from indexer.knowledge_base import KnowledgeBase
 from indexer.settings import IndexerSettings
-from indexer.threads import set_threads
-from recommender.readiness import warm_search
 from recommender.recommendation import Recommender
-from recommender.settings import ServiceSettings
 
 QUERIES = 200
 # The target for a search over HTTP at 100,000 records, as a multiple of the floor.
@@ -60,11 +57,7 @@ def measure(home: Path) -> dict[str, Any]:
         IndexerSettings(home=home), embedder=embedder, create=False
     )
     recommender = Recommender(knowledge_base)
-    warm_search(recommender)
-    gc.collect()
-    gc.freeze()
-    threads = ServiceSettings().threads or 1
-    set_threads(threads)
+    threads = scale_queries.prepare_as_served(recommender)
     logger.info("in process, %d thread(s)", threads)
     floor = scale_queries.floor_latency(knowledge_base, queries)
     search = scale_queries.search_latency(recommender, queries)

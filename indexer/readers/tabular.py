@@ -388,7 +388,7 @@ def _map_records(
         return
     explicit_file = detected is None and mapping.name not in preset_names()
     if explicit_file and raws and raws[0].flat:
-        missing = _missing_columns(raws[0], mapping)
+        missing = _missing_columns(source, raws[0], mapping)
         if missing is not None:
             result.problems.append(ReadProblem(source, None, missing))
             return
@@ -668,7 +668,9 @@ def _day_first(source: str, raws: list[_RawRecord], mapping: FieldMapping) -> bo
     return False
 
 
-def _missing_columns(first: _RawRecord, mapping: FieldMapping) -> str | None:
+def _missing_columns(
+    source: str, first: _RawRecord, mapping: FieldMapping
+) -> str | None:
     """Check a CSV header against a mapping given by the user.
 
     Returns the problem of the whole file when the title or id column is not in
@@ -711,7 +713,7 @@ def _missing_columns(first: _RawRecord, mapping: FieldMapping) -> str | None:
         logger.warning(
             "%s: mapping %s names columns that are not in the header, so these "
             "fields stay empty: %s. The columns are %s",
-            first.source.rsplit(":", 1)[0],
+            source,
             mapping.name,
             "; ".join(missing),
             column_list,

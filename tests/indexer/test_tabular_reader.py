@@ -694,7 +694,7 @@ def test_incident_io_incidents(tmp_path: Path) -> None:
     assert by_id["INC-124"].severity is Severity.SEV1
 
 
-def test_mapping_file_picks_custom_fields_by_name(tmp_path: Path) -> None:
+def test_mapping_filters_custom_fields(tmp_path: Path) -> None:
     def entry(name: str, text: str) -> dict[str, object]:
         return {"custom_field": {"name": name}, "values": [{"value_text": text}]}
 
@@ -759,9 +759,7 @@ def test_servicenow_single_record_with_display_values(tmp_path: Path) -> None:
     assert record.started_at == datetime(2024, 1, 5, 9, 3, 11)
 
 
-def test_servicenow_references_without_display_values_are_left_out(
-    tmp_path: Path, caplog
-) -> None:
+def test_servicenow_raw_references_left_out(tmp_path: Path, caplog) -> None:
     link = "https://dev1.service-now.com/api/now/table/cmdb_ci/1095"
     rows = [
         {
@@ -812,7 +810,7 @@ def test_servicenow_csv_with_label_headers(tmp_path: Path) -> None:
     assert record.sections == {"resolution": "Replaced the gateway certificate"}
 
 
-def test_statuspage_incidents_are_not_read_as_incident_io(tmp_path: Path) -> None:
+def test_statuspage_not_read_as_incident_io(tmp_path: Path) -> None:
     statuspage = {
         "page": {"id": "kctbh9vrtdwd", "name": "Shop"},
         "incidents": [
@@ -858,7 +856,7 @@ def test_number_too_long_fails_only_its_file(tmp_path: Path) -> None:
     assert all("over 4,300 digits" in p.reason for p in result.problems)
 
 
-def test_servicenow_links_and_sys_ids_are_not_text(tmp_path: Path, caplog) -> None:
+def test_servicenow_links_and_ids_warned(tmp_path: Path, caplog) -> None:
     link = "https://acme.service-now.com/api/now/table/problem/aa1"
     group = "8a4dde73c6112278017a6a4baf547aa7"
     rows = [
@@ -899,7 +897,7 @@ def test_servicenow_links_and_sys_ids_are_not_text(tmp_path: Path, caplog) -> No
     assert "a link to another record" in warnings[2]
 
 
-def test_servicenow_empty_display_value_is_not_warned(tmp_path: Path, caplog) -> None:
+def test_servicenow_empty_display_value_silent(tmp_path: Path, caplog) -> None:
     incident = {
         "number": {"display_value": "INC0040001", "value": "INC0040001"},
         "short_description": {"display_value": "Slow logins", "value": "Slow logins"},
@@ -960,7 +958,7 @@ def test_incident_io_csv_columns(tmp_path: Path) -> None:
     assert record.sections == {"summary": "Consumers stalled"}
 
 
-def test_mapping_columns_missing_from_the_header(tmp_path: Path, caplog) -> None:
+def test_mapping_columns_missing_from_header(tmp_path: Path, caplog) -> None:
     rows = ["Key,Summary,Priority"] + [f"OPS-{n},Outage {n},High" for n in range(40)]
     _write(tmp_path / "j", "export.csv", "\n".join(rows) + "\n")
     misspelt = tmp_path / "misspelt.yaml"
@@ -984,7 +982,7 @@ def test_mapping_columns_missing_from_the_header(tmp_path: Path, caplog) -> None
     assert "severity ('Prio')" in warnings[0]
 
 
-def test_date_path_with_several_values_asks_for_one(tmp_path: Path) -> None:
+def test_date_path_several_values(tmp_path: Path) -> None:
     incident = {
         "reference": "INC-5",
         "name": "Cache miss storm",
@@ -1045,7 +1043,7 @@ def test_records_path_shapes(tmp_path: Path) -> None:
     assert "the record is null" in problem.reason
 
 
-def test_dates_that_show_both_orders_are_named(tmp_path: Path, caplog) -> None:
+def test_conflicting_date_orders_named(tmp_path: Path, caplog) -> None:
     rows = [
         "Number,Short description,Opened",
         "INC1,One,01/13/2025",
@@ -1088,7 +1086,7 @@ def test_other_date_forms_and_single_values(tmp_path: Path) -> None:
     assert result.records[0].started_at == datetime(2025, 5, 1, 10, 0)
 
 
-def test_opsgenie_details_with_link_and_value_are_kept(tmp_path: Path) -> None:
+def test_opsgenie_link_details_kept(tmp_path: Path) -> None:
     alert = {
         "id": "5c1f",
         "message": "Disk at 97%",
@@ -1103,7 +1101,7 @@ def test_opsgenie_details_with_link_and_value_are_kept(tmp_path: Path) -> None:
     )
 
 
-def test_each_problem_of_a_field_is_warned_once(tmp_path: Path, caplog) -> None:
+def test_field_problems_warned_once(tmp_path: Path, caplog) -> None:
     sys_id = "8a4dde73c6112278017a6a4baf547aa7"
     link = {
         "link": "https://acme.service-now.com/api/now/table/cmdb_ci/1",

@@ -675,7 +675,7 @@ def test_readiness_waits_for_loading(home, kb):
         assert starting.get("/health").status_code == 200
 
 
-def test_alerts_sent_during_loading_are_stored(home, kb, tmp_path):
+def test_alerts_stored_during_loading(home, kb, tmp_path):
     release = threading.Event()
 
     def slow_open() -> KnowledgeBase:
@@ -707,7 +707,7 @@ def test_alerts_sent_during_loading_are_stored(home, kb, tmp_path):
         assert computed.json()["results"][0]["recommendation"] is not None
 
 
-def test_requests_during_loading_hold_no_worker_thread(home, kb):
+def test_loading_wait_holds_no_thread(home, kb):
     release = threading.Event()
 
     def slow_open() -> KnowledgeBase:
@@ -1011,7 +1011,7 @@ def test_utf8_path_reaches_the_lookup(client):
         ("t" * 4090, "use at most 4089"),
     ],
 )
-def test_unusable_tokens_are_rejected_at_start(home, token, message):
+def test_unusable_tokens_rejected(home, token, message):
     from indexer.errors import ConfigurationError
 
     settings = ServiceSettings(home=home, api_tokens=[SecretStr(token)])
@@ -1096,7 +1096,7 @@ def test_sigterm_marks_the_service_as_stopping(home):
     assert server.should_exit
 
 
-def test_token_problems_named_by_place_all_at_once(home, tmp_path):
+def test_token_problems_named_by_place(home, tmp_path):
     from indexer.errors import ConfigurationError
 
     token_file = tmp_path / "tokens"
@@ -1120,7 +1120,7 @@ def test_token_problems_named_by_place_all_at_once(home, tmp_path):
     assert "short" not in message.replace("shorter", "")
 
 
-def test_token_file_without_tokens_stops_start_up(home, tmp_path):
+def test_empty_token_file_rejected(home, tmp_path):
     from indexer.errors import ConfigurationError
 
     token_file = tmp_path / "tokens"
