@@ -10,6 +10,7 @@ stored vectors.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import numpy as np
 from indexer.database import Database
 from indexer.errors import KnowledgeBaseError
 from indexer.settings import IndexerSettings
-from indexer.vector_index import VectorIndex, plan_index
+from indexer.vector_index import VectorIndex, outgrown, plan_index
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ class VectorStore:
         self._index: VectorIndex | None = None
         # Data version and highest passage id of the index file on disk.
         self._saved: tuple[int, int] | None = None
+        # Inode and modification time of the index file this process last read
+        # or wrote, to notice a file that another process saved.
+        self._file_id: tuple[int, int] | None = None
         self._lock = threading.RLock()
 
     @property
@@ -62,15 +66,25 @@ class VectorStore:
         return self._index is not None
 
     def current(self) -> VectorIndex:
-        """Return the index for the database's current data version."""
+        """Return the index for the database's current data version.
+
+        A writer that rebuilt the index in another type (see checkpoint) leaves
+        the data version as it was, so the file itself is checked too: one stat
+        per call, and its header only when the file changed.
+        """
         version = self.database.data_version()
         index = self._index
-        if index is not None and index.info.data_version == version:
+        if (
+            index is not None
+            and index.info.data_version == version
+            and self._file_identity() == self._file_id
+        ):
             return index
         with self._lock:
             index = self._index
-            if index is None:
-                index = self._load()
+            index = self._load() if index is None else self._rebuilt_by_writer(index)
+            # Read again: a writer may have saved a newer index meanwhile.
+            version = self.database.data_version()
             if index.info.data_version > version:
                 logger.warning(
                     "vector index is at data version %d but the database at %d; "
@@ -102,8 +116,19 @@ class VectorStore:
     def checkpoint(self, force: bool = False) -> bool:
         """Save the current index when enough changed since the saved file.
 
-        Call only while holding the write lock. Returns whether it saved.
+        An index whose type no longer suits its size (vector_index.outgrown) is
+        rebuilt from the stored vectors instead. The rebuild runs outside this
+        process's index lock, so the searches of a service that writes use the
+        old index meanwhile. Call only while holding the write lock, which keeps
+        the data still during the rebuild. Returns whether it saved.
         """
+        reason = self._outgrown()
+        if reason is not None:
+            logger.warning("%s; rebuilding it from the stored vectors", reason)
+            rebuilt = self.rebuild()
+            with self._lock:
+                self._index = rebuilt
+            return True
         with self._lock:
             if not force and self._index is None and not self._checkpoint_due():
                 # Leave the file alone without loading it: a large index takes
@@ -116,6 +141,74 @@ class VectorStore:
                 return False
             self.save(index)
             return True
+
+    def _outgrown(self) -> str | None:
+        """Return why the index should be rebuilt for its size, or None."""
+        index = self._index
+        if index is not None:
+            index_type = index.info.index_type
+        else:
+            try:
+                index_type = VectorIndex.read_info(self.settings.index_path).index_type
+            except KnowledgeBaseError:
+                # A missing or unreadable file is rebuilt when it is next loaded.
+                return None
+        return outgrown(index_type, self.database.count_passages())
+
+    def _rebuilt_by_writer(self, index: VectorIndex) -> VectorIndex:
+        """Return the saved index when a writer rebuilt it in another type.
+
+        Catching up keeps the type an index was loaded with, so a service would
+        hold an exact index of a million passages until it restarted.
+        """
+        identity = self._file_identity()
+        if identity == self._file_id:
+            return index
+        # Remembered before reading, so that a file that cannot be read is
+        # warned about once, and a removed one costs one stat per search.
+        self._file_id = identity
+        if identity is None:
+            return index
+        path = self.settings.index_path
+        try:
+            info = VectorIndex.read_info(path)
+            if (
+                info.index_type == index.info.index_type
+                or info.model != index.info.model
+                or info.dimension != index.info.dimension
+            ):
+                return index
+            started = time.perf_counter()
+            saved = VectorIndex.load(path)
+        except KnowledgeBaseError as error:
+            logger.warning(
+                "failed to read the vector index that a writer saved: %s; this "
+                "process keeps its %s index until the next save",
+                error,
+                index.info.index_type,
+            )
+            return index
+        self._saved = (saved.info.data_version, saved.info.max_passage_id)
+        logger.info(
+            "loaded the %s vector index that a writer rebuilt, in place of the %s "
+            "one, in %.1f s",
+            saved.info.index_type,
+            index.info.index_type,
+            time.perf_counter() - started,
+        )
+        return saved
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        """Return the inode and modification time of the index file, if any.
+
+        Saving writes a new file and renames it over the old one, so either
+        changes when any process saves.
+        """
+        try:
+            status = os.stat(self.settings.index_path)
+        except OSError:
+            return None
+        return status.st_ino, status.st_mtime_ns
 
     def _checkpoint_due(self) -> bool:
         """Tell from the file header alone whether enough changed to save again."""
@@ -132,6 +225,7 @@ class VectorStore:
         """Write the index file for its data version."""
         index.save(self.settings.index_path)
         self._saved = (index.info.data_version, index.info.max_passage_id)
+        self._file_id = self._file_identity()
 
     def rebuild(self) -> VectorIndex:
         """Build the index from every vector in the database, and save it.
@@ -191,6 +285,8 @@ class VectorStore:
 
     def _load(self) -> VectorIndex:
         path = self.settings.index_path
+        # Taken before reading, so that a file replaced meanwhile is read again.
+        identity = self._file_identity()
         try:
             index = VectorIndex.load(path)
         except KnowledgeBaseError as error:
@@ -207,6 +303,7 @@ class VectorStore:
             )
             return self.rebuild()
         self._saved = (index.info.data_version, index.info.max_passage_id)
+        self._file_id = identity
         return index
 
     def _catch_up(self, index: VectorIndex) -> None:
