@@ -92,10 +92,11 @@ async def readyz(request: Request) -> Response:
 @router.get("/metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
     """Return Prometheus metrics in the text exposition format."""
+    readiness = request.app.state.readiness
     stats = None
-    if request.app.state.readiness.loaded.is_set():
+    if readiness.loaded.is_set():
         stats = await _stats(request.app.state.knowledge_base)
-    body = metrics_of(request).render(stats)
+    body = metrics_of(request).render(stats, load_failed=readiness.error is not None)
     return Response(content=body, media_type=CONTENT_TYPE_LATEST)
 
 

@@ -634,6 +634,7 @@ def test_metrics_move_with_requests(client, kb):
     assert after[("incident_index_records", ())] == stats.records
     assert after[("incident_data_version", ())] == stats.data_version
     assert after[("incident_ready", ())] == 1
+    assert after[("incident_load_failed", ())] == 0
 
 
 def test_repeated_delivery_counts_replay(client):
@@ -731,6 +732,9 @@ def test_loading_wait_holds_no_thread(home, kb):
         assert not any(future.done() for future in waiting)
         assert starting.portal.call(borrowed_threads) == 0
         assert _error(starting.get("/readyz"), 503)["code"] == "unavailable"
+        loading = _samples(starting.get("/metrics").text)
+        assert loading[("incident_ready", ())] == 0
+        assert loading[("incident_load_failed", ())] == 0
 
         release.set()
         statuses = [future.result(timeout=60).status_code for future in waiting]
@@ -754,6 +758,9 @@ def test_model_mismatch_fails_loading(home, embedder):
         body = _error(response, 503)
         assert "was embedded with model 'all-MiniLM-L6-v2'" in body["message"]
         assert "Retry-After" not in response.headers
+        metrics = _samples(failed.get("/metrics").text)
+        assert metrics[("incident_ready", ())] == 0
+        assert metrics[("incident_load_failed", ())] == 1
 
 
 def test_readiness_503_when_database_unreadable(tmp_path, embedder):
