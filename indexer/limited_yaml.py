@@ -47,6 +47,35 @@ class LimitedLoader(yaml.SafeLoader):
                 None, None, f"cannot read the value: {error}", node.start_mark
             ) from None
 
+    def construct_mapping(
+        self, node: yaml.MappingNode, deep: bool = False
+    ) -> dict[Any, Any]:
+        """Build a mapping, or raise a ConstructorError for a key given twice.
+
+        PyYAML keeps the last value of a repeated key and reports nothing, so a
+        second `severity:` in front matter would replace the first unnoticed.
+        Keys merged in with `<<` may still be overridden.
+        """
+        # The error gives the line of the second key only, because callers
+        # shift that line into the file (front matter starts below its '---').
+        seen = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key_node.value!r}: the mapping already has "
+                    "it above; keep one of them",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
     def construct_yaml_int(self, node: yaml.Node) -> Any:
         """Build an int, or raise a ConstructorError for one too long to print."""
         if len(str(getattr(node, "value", ""))) > MAX_INTEGER_TEXT:

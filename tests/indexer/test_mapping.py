@@ -119,6 +119,14 @@ def test_load_mapping_invalid_yaml(tmp_path: Path) -> None:
         load_mapping(str(path))
 
 
+def test_load_mapping_duplicate_field(tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text("fields:\n  title: name\n  title: summary\n", encoding="utf-8")
+
+    with pytest.raises(ConfigurationError, match="duplicate key 'title'"):
+        load_mapping(str(path))
+
+
 def test_parse_path() -> None:
     assert parse_path("root cause.label[0].layer-2") == (
         "root cause",

@@ -227,6 +227,18 @@ def test_front_matter_alias_is_rejected(tmp_path: Path) -> None:
     assert "YAML alias *t" in result.problems[0].reason
 
 
+def test_front_matter_duplicate_key_is_rejected(tmp_path: Path) -> None:
+    front = "---\nid: PM-1\nseverity: SEV1\nseverity: SEV3\n---\n"
+    text = front + "# T\n\n## Summary\n\nx\n"
+    _write(tmp_path / "pm", "twice.md", text)
+
+    result = read_sources([tmp_path / "pm"])
+
+    assert not result.records
+    assert result.problems[0].location == "4"
+    assert "duplicate key 'severity'" in result.problems[0].reason
+
+
 def test_deep_front_matter_is_a_problem(tmp_path: Path) -> None:
     deep = "x: " + "[" * 2000 + "]" * 2000
     _write(tmp_path / "pm", "deep.md", f"---\n{deep}\n---\n# T\n\n## Summary\n\nx\n")

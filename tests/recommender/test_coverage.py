@@ -140,6 +140,34 @@ def test_invalid_yaml_names_line():
     assert "not valid YAML at line" in problem.message
 
 
+def test_duplicate_rule_key_names_line():
+    text = (
+        "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up == 0\n    expr: up\n"
+    )
+
+    result = parse_rule_text(text, "twice.yaml")
+
+    assert result.rules == []
+    [problem] = result.problems
+    assert "not valid YAML at line 6" in problem.message
+    assert "duplicate key 'expr'" in problem.message
+
+
+def test_merge_key_may_be_overridden():
+    text = (
+        "defaults: &d {for: 5m, labels: {severity: warning}}\n"
+        "groups:\n- name: g\n  rules:\n"
+        "  - <<: *d\n    alert: A\n    expr: up == 0\n    for: 10m\n"
+    )
+
+    result = parse_rule_text(text, "merged.yaml")
+
+    assert result.problems == []
+    [rule] = result.rules
+    assert rule.alert == "A"
+    assert rule.labels == {"severity": "warning"}
+
+
 def test_alias_bomb_rejected_not_expanded():
     # Nine levels of nine aliases would be 9**9 strings if turned into text.
     levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
