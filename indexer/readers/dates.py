@@ -39,6 +39,21 @@ _ISO_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?")
 _NUMBER = re.compile(r"^\d{8,13}(\.\d+)?$")
 
 
+def ends_before_start(started: datetime | None, ended: datetime | None) -> bool:
+    """Return whether a record's end is before its start.
+
+    A time without a zone is taken as UTC, as the API does, so that a naive and
+    an aware time compare instead of raising TypeError.
+    """
+    if started is None or ended is None:
+        return False
+    return _as_utc(ended) < _as_utc(started)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def numeric_day_first(values: Iterable[str]) -> bool | None:
     """Return whether numeric dates such as 01/05/2025 are written day first.
 

@@ -15,7 +15,11 @@ import yaml
 from indexer import limited_yaml
 from indexer.limited_yaml import LimitedLoader
 from indexer.readers.base import ReadProblem, ReadResult
-from indexer.readers.dates import numeric_day_first, parse_datetime
+from indexer.readers.dates import (
+    ends_before_start,
+    numeric_day_first,
+    parse_datetime,
+)
 from indexer.readers.mapping import render_value
 from indexer.readers.sections import (
     Block,
@@ -146,6 +150,14 @@ def _parse(text: str, path: Path, default_id: str) -> IncidentRecord:
 
     title = front.title or h1 or title_from_stem(file_stem(path))
     title = title or first_sentence(_first_text(sections))
+    if ends_before_start(front.started_at, front.ended_at):
+        logger.warning(
+            "%s: the end time %s is before the start time %s; both are kept as "
+            "written, so check them and their time zones",
+            path,
+            front.ended_at.isoformat() if front.ended_at else "",
+            front.started_at.isoformat() if front.started_at else "",
+        )
     return IncidentRecord(
         id=front.record_id or default_id,
         kind=kind,

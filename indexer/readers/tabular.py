@@ -17,6 +17,7 @@ from typing import Any
 
 from indexer.readers.base import ReadProblem, ReadResult
 from indexer.readers.dates import (
+    ends_before_start,
     is_ambiguous_numeric,
     numeric_order_evidence,
     parse_datetime,
@@ -494,6 +495,19 @@ def _build_record(
         name: _field_text(raw, "label", name, paths, context)
         for name, paths in mapping.labels.items()
     }
+    started_at = _datetime(raw, mapping.started_at, "started_at", context)
+    ended_at = _datetime(raw, mapping.ended_at, "ended_at", context)
+    if ended_at and started_at and ends_before_start(started_at, ended_at):
+        context.warn_once(
+            "time order",
+            "ended_at",
+            "record %s ends (%s) before it starts (%s); both times are kept as "
+            "written, so check them and their time zones (later records of this "
+            "file with the same problem are not listed)",
+            record_id,
+            ended_at.isoformat(),
+            started_at.isoformat(),
+        )
     return IncidentRecord(
         id=record_id,
         kind=_kind(raw, mapping),
@@ -501,8 +515,8 @@ def _build_record(
         sections={name: text for name, text in sections.items() if text},
         labels={name: text for name, text in labels.items() if text},
         severity_raw=_text(raw, mapping.severity) or None,
-        started_at=_datetime(raw, mapping.started_at, "started_at", context),
-        ended_at=_datetime(raw, mapping.ended_at, "ended_at", context),
+        started_at=started_at,
+        ended_at=ended_at,
         source=raw.source,
     )
 

@@ -239,6 +239,20 @@ def test_front_matter_duplicate_key_is_rejected(tmp_path: Path) -> None:
     assert "duplicate key 'severity'" in result.problems[0].reason
 
 
+def test_front_matter_end_before_start_warned(tmp_path: Path, caplog) -> None:
+    front = (
+        "---\nstarted_at: 2024-05-03T10:00:00Z\nended_at: 2024-05-03T09:00:00\n---\n"
+    )
+    _write(tmp_path / "pm", "late.md", front + "# Disk full\n\n## Summary\n\nx\n")
+
+    record = _read_one(tmp_path / "pm").records[0]
+
+    assert record.ended_at == datetime(2024, 5, 3, 9, 0)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1
+    assert "late.md: the end time 2024-05-03T09:00:00 is before" in warned[0]
+
+
 def test_deep_front_matter_is_a_problem(tmp_path: Path) -> None:
     deep = "x: " + "[" * 2000 + "]" * 2000
     _write(tmp_path / "pm", "deep.md", f"---\n{deep}\n---\n# T\n\n## Summary\n\nx\n")

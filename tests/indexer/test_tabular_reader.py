@@ -153,6 +153,32 @@ def test_csv_short_row_is_warned(tmp_path: Path, caplog) -> None:
     assert "Quote values that contain a line break" in warned[0]
 
 
+def test_csv_end_before_start_warned_once(tmp_path: Path, caplog) -> None:
+    text = (
+        "Issue key,Summary,Created,Resolved\n"
+        "OPS-1,Disk full,2024-05-03 10:00,2024-05-03 09:00\n"
+        "OPS-2,Redis evicts keys,2024-05-03 10:00,2024-05-02 09:00\n"
+        "OPS-3,Queue backlog,2024-05-03 10:00,2024-05-03 11:00\n"
+    )
+    _write(tmp_path / "j", "times.csv", text)
+    mapping = FieldMapping(
+        name="times",
+        id=("Issue key",),
+        title=("Summary",),
+        started_at=("Created",),
+        ended_at=("Resolved",),
+    )
+
+    result = read_sources([tmp_path / "j"], mapping)
+
+    assert [r.id for r in result.records] == ["OPS-1", "OPS-2", "OPS-3"]
+    assert result.records[0].ended_at == datetime(2024, 5, 3, 9, 0)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1
+    assert "times.csv: record OPS-1 ends (2024-05-03T09:00:00)" in warned[0]
+    assert "before it starts (2024-05-03T10:00:00)" in warned[0]
+
+
 def test_csv_field_over_csv_module_limit(tmp_path: Path) -> None:
     description = "x" * 200_000
     _write(
