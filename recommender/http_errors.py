@@ -127,12 +127,22 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request, 422, "invalid_input", message, field)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
         if error.status_code == 405:
             return method_not_allowed(request, allowed_methods(request))
         code = {404: "not_found", 413: "too_large"}.get(error.status_code, "http_error")
         message = str(error.detail)
         if error.status_code == 404 and message == "Not Found":
+            if request.url.path.startswith("/ui/"):
+                # A mistyped or stale link to a page gets a page to go back from.
+                from recommender.routes.pages import render
+
+                return render(
+                    "error.html",
+                    404,
+                    title="Page not found",
+                    message=f"No page at {request.url.path[:200]}.",
+                )
             message = (
                 f"no route matches {request.url.path[:200]}; the routes are listed "
                 "at /docs"

@@ -259,6 +259,16 @@ def test_unknown_route_uses_error_shape(client):
     )
 
 
+def test_unknown_page_is_html_404(client):
+    response = client.get("/ui/serch?q=disk")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "No page at /ui/serch." in response.text
+    assert 'href="/ui/"' in response.text
+    assert response.headers["content-security-policy"]
+
+
 def test_empty_knowledge_base_says_no_precedent(empty_client):
     response = empty_client.post("/v1/alerts", json={"title": "Disk full on orders-db"})
     assert response.status_code == 200
