@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from recommender.auth import load_policy, require_read_token
+from recommender.auth import load_policy, require_page_access, require_read_token
 from recommender.body_limit import BodyLimitMiddleware
 from recommender.head_requests import HeadAsGetMiddleware
 from recommender.http_errors import install_error_handlers
@@ -84,8 +84,10 @@ def create_app(
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(RequestMetricsMiddleware)
     read_access = [Depends(require_read_token)]
-    for module in (alerts, incidents, incidents_in_progress, notifications, pages):
+    for module in (alerts, incidents, incidents_in_progress, notifications):
         include_router(app, module.router, read_access)
+    include_router(app, pages.router, [Depends(require_page_access)])
+    include_router(app, pages.open_router)
     for module in (coverage, patterns, status_updates):
         include_router(app, module.router, read_access)
     for module in (records, health):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from indexer.errors import ConfigurationError
+from recommender import page_session
 from recommender.http_errors import ApiError
 from recommender.settings import ServiceSettings
 
@@ -143,6 +144,42 @@ async def require_read_token(request: Request) -> None:
         _check_token(request, "read")
 
 
+async def require_page_access(request: Request) -> None:
+    """Let a page request through with a bearer token or a signed-in session.
+
+    Without either, where reads need a token, it raises a 401 that the error
+    handlers turn into a redirect to the sign-in page.
+    """
+    policy: AccessPolicy = request.app.state.access
+    if not policy.reads_need_token:
+        return
+    if request.headers.get("authorization"):
+        _check_token(request, "read")
+        return
+    cookie = request.cookies.get(page_session.COOKIE_NAME, "")
+    if cookie and page_session.session_valid(policy.tokens, cookie):
+        return
+    raise ApiError(
+        401,
+        "unauthorized",
+        "sign in with an API token to read this page",
+        "authorization",
+    )
+
+
+def token_matches(policy: AccessPolicy, presented: str) -> bytes | None:
+    """Return the configured token that presented equals, or None.
+
+    Every token is compared in constant time, so the time taken shows no prefix.
+    """
+    candidate = presented.encode("utf-8", errors="replace")
+    found = None
+    for token in policy.tokens:
+        if hmac.compare_digest(token, candidate):
+            found = token
+    return found
+
+
 def _check_token(request: Request, purpose: str) -> None:
     policy: AccessPolicy = request.app.state.access
     if not policy.tokens:
@@ -184,12 +221,7 @@ def _check_token(request: Request, purpose: str) -> None:
 
 
 def _matches(policy: AccessPolicy, presented: str) -> bool:
-    """Compare with every token in constant time, so timing shows no prefix."""
-    candidate = presented.encode("utf-8", errors="replace")
-    matched = False
-    for token in policy.tokens:
-        matched |= hmac.compare_digest(token, candidate)
-    return matched
+    return token_matches(policy, presented) is not None
 
 
 def _read_token_file(settings: ServiceSettings) -> list[tuple[str, str]]:

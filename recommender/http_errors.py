@@ -6,16 +6,18 @@ import logging
 import math
 import sqlite3
 import uuid
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from indexer.errors import ConfigurationError, KnowledgeBaseError, RecordNotFoundError
 from recommender.errors import InvalidAlertError
+from recommender.page_session import SIGN_IN_PATH, safe_next
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +85,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> Response:
+        if error.status == 401 and request.url.path.startswith("/ui/"):
+            # A browser cannot send a bearer token, so it is sent to sign in and
+            # then back to the page it requested.
+            requested = request.url.path
+            if request.method == "GET" and request.url.query:
+                requested += "?" + request.url.query
+            target = f"{SIGN_IN_PATH}?{urlencode({'next': safe_next(requested)})}"
+            return RedirectResponse(target, status_code=303)
         if error.status == 503 and request.url.path.startswith("/ui/"):
             # A browser on the search page gets a page, not JSON, while the
             # service loads or after its loading failed.

@@ -19,10 +19,13 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import RecordNotFoundError
 from indexer.knowledge_base import KnowledgeBase
+from recommender import page_session
 from recommender.alerts import Alert, parse_alertmanager, parse_plain
+from recommender.auth import AccessPolicy, token_matches
 from recommender.errors import InvalidAlertError
-from recommender.http_errors import ApiError
+from recommender.http_errors import ApiError, request_id
 from recommender.incidents_in_progress import group_name
+from recommender.page_session import SIGN_IN_PATH, safe_next
 from recommender.recommendation import Recommendation, Recommender, score_text
 from recommender.response_schemas import incident_out, incident_summary_out
 from recommender.routes import alerts as alert_routes
@@ -35,6 +38,9 @@ from recommender.schemas import AlertResult, alert_result
 logger = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
+# Routes a browser must reach before it signs in: the sign-in page itself, its
+# stylesheet and script, and the redirect from /.
+open_router = APIRouter(include_in_schema=False)
 templates = Environment(
     loader=PackageLoader("recommender.web", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -62,7 +68,7 @@ def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
-@router.get("/")
+@open_router.get("/")
 async def home() -> RedirectResponse:
     """Send browsers to the search page."""
     return RedirectResponse("/ui/", status_code=307)
@@ -256,7 +262,7 @@ async def incident_in_progress_page(
     )
 
 
-@router.get("/ui/static/{name}")
+@open_router.get("/ui/static/{name}")
 async def static_file(name: str) -> Response:
     """Serve the page's own stylesheet and script; nothing else on disk."""
     media_type = STATIC_TYPES.get(name)
@@ -273,6 +279,94 @@ async def static_file(name: str) -> Response:
         content,
         media_type=media_type,
         headers={**SECURITY_HEADERS, "Cache-Control": "max-age=300"},
+    )
+
+
+@open_router.get(SIGN_IN_PATH, response_class=HTMLResponse)
+async def sign_in_form(
+    request: Request, next_page: Annotated[str, Query(alias="next")] = "/ui/"
+) -> Response:
+    """Show the form that signs a browser in with an API token."""
+    policy: AccessPolicy = request.app.state.access
+    if not policy.reads_need_token:
+        return RedirectResponse(safe_next(next_page), status_code=303)
+    return _sign_in_page(policy, safe_next(next_page))
+
+
+@open_router.post(SIGN_IN_PATH, response_class=HTMLResponse)
+async def sign_in(request: Request) -> Response:
+    """Check a token typed into the sign-in form and set the session cookie."""
+    policy: AccessPolicy = request.app.state.access
+    form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+    next_page = safe_next((form.get("next") or ["/ui/"])[0])
+    if not policy.reads_need_token:
+        return RedirectResponse(next_page, status_code=303)
+    presented = (form.get("token") or [""])[0].strip()
+    token = token_matches(policy, presented) if presented else None
+    if token is None:
+        client = request.client.host if request.client else "unknown"
+        logger.warning(
+            "request %s: search page sign-in failed from %s: %s",
+            request_id(request),
+            client,
+            "the token matches none of the configured ones"
+            if presented
+            else "no token was typed",
+        )
+        error = (
+            "That token is not valid. Check it against INCIDENT_API_TOKENS or "
+            "INCIDENT_API_TOKEN_FILE of the server."
+            if presented
+            else "Type an API token to sign in."
+        )
+        return _sign_in_page(policy, next_page, error, 401)
+
+    response = RedirectResponse(next_page, status_code=303)
+    response.set_cookie(
+        page_session.COOKIE_NAME,
+        page_session.new_session(token),
+        max_age=page_session.SESSION_SECONDS,
+        path=page_session.COOKIE_PATH,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    logger.info("request %s: search page signed in", request_id(request))
+    return response
+
+
+@open_router.post("/ui/sign-out", response_class=HTMLResponse)
+async def sign_out() -> Response:
+    """End the browser's session by deleting its cookie."""
+    response = RedirectResponse(SIGN_IN_PATH, status_code=303)
+    response.delete_cookie(
+        page_session.COOKIE_NAME,
+        path=page_session.COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+def _sign_in_page(
+    policy: AccessPolicy, next_page: str, error: str = "", status: int = 200
+) -> HTMLResponse:
+    if not policy.tokens:
+        error = (
+            "Reading these pages needs an API token, but the server has none "
+            "configured. Set INCIDENT_API_TOKENS or INCIDENT_API_TOKEN_FILE and "
+            "restart it, or set INCIDENT_READ_ACCESS=open."
+        )
+        status = 403
+    return render(
+        "sign_in.html",
+        status,
+        title="Sign in",
+        section="",
+        next_page=next_page,
+        error=error,
+        hours=page_session.SESSION_SECONDS // 3600,
+        can_sign_in=bool(policy.tokens),
     )
 
 

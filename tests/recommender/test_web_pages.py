@@ -196,6 +196,29 @@ def test_pasted_alert_errors_are_shown(page, sample_server):
     assert "invalid at colour" in error.inner_text()
 
 
+def test_sign_in_when_reads_need_a_token(page, sample_home, sample_kb):
+    settings = ServiceSettings(home=sample_home, api_tokens=TOKEN, read_access="token")
+    app = create_app(settings, knowledge_base=sample_kb)
+    with _serve(app) as base_url:
+        page.goto(f"{base_url}/ui/?q=certificate+expired")
+        assert page.get_by_role("heading", level=1).inner_text() == "Sign in"
+
+        page.get_by_label("API token").fill("wrong-token-0123456789")
+        page.get_by_role("button", name="Sign in").click()
+        assert "That token is not valid" in page.get_by_role("alert").inner_text()
+
+        page.get_by_label("API token").fill(TOKEN)
+        page.get_by_role("button", name="Sign in").click()
+        assert page.url == f"{base_url}/ui/?q=certificate+expired"
+        assert page.locator("ol.results > li").count() >= 1
+        _check_screenshot(page.screenshot())
+
+        page.goto(f"{base_url}/ui/sign-in")
+        page.get_by_role("button", name="Sign out").click()
+        page.goto(f"{base_url}/ui/alerts")
+        assert page.get_by_role("heading", level=1).inner_text() == "Sign in"
+
+
 def test_script_in_title_is_shown_as_text(page, script_server):
     page.goto(f"{script_server}/ui/?q=DNS+lookups+time+out")
     link = page.get_by_role("link", name=SCRIPT_TITLE)

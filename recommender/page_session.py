@@ -1,0 +1,72 @@
+"""Sign-in for the search page: a signed cookie in place of a bearer header.
+
+A browser cannot add an Authorization header to a link it follows, so where reads
+need a token the pages accept a cookie instead, set by signing in with a configured
+token. The cookie contains an expiry time and an HMAC-SHA256 of it, keyed by a key
+derived from that token, never the token itself. It is valid in every process that
+has the same tokens, also after a restart, and removing the token from the
+configuration ends its sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Sequence
+
+COOKIE_NAME = "incident_page_session"
+# The cookie is sent to the pages only, never to the API.
+COOKIE_PATH = "/ui/"
+# One on-call shift.
+SESSION_SECONDS = 12 * 3600
+SIGN_IN_PATH = "/ui/sign-in"
+_KEY_LABEL = b"incident-recommender search page session v1"
+
+
+def new_session(token: bytes, now: float | None = None) -> str:
+    """Return the cookie value of a session signed in with token."""
+    expires = int(now if now is not None else time.time()) + SESSION_SECONDS
+    return f"{expires}.{_signature(token, expires)}"
+
+
+def session_valid(
+    tokens: Sequence[bytes], value: str, now: float | None = None
+) -> bool:
+    """Return whether a cookie value is an unexpired session of one of tokens."""
+    expires_text, _, signature = value.partition(".")
+    if not expires_text.isdigit() or len(expires_text) > 12 or not signature:
+        return False
+    expires = int(expires_text)
+    moment = now if now is not None else time.time()
+    # new_session() never sets a later expiry than a new session would get.
+    if not moment < expires <= moment + SESSION_SECONDS:
+        return False
+    # Every token is compared, so the time taken shows none of them.
+    matched = False
+    for token in tokens:
+        matched |= hmac.compare_digest(_signature(token, expires), signature)
+    return matched
+
+
+def safe_next(path: str) -> str:
+    """Return path when it is a page of this service to go to, else the search page.
+
+    Only paths under /ui/ are kept, so a link to the sign-in page cannot send a
+    browser to another site after it signs in.
+    """
+    if (
+        path.startswith("/ui/")
+        and not path.startswith(SIGN_IN_PATH)
+        and path.isascii()
+        and path.isprintable()
+        and "\\" not in path
+        and len(path) <= 2_000
+    ):
+        return path
+    return "/ui/"
+
+
+def _signature(token: bytes, expires: int) -> str:
+    key = hmac.new(token, _KEY_LABEL, hashlib.sha256).digest()
+    return hmac.new(key, str(expires).encode("ascii"), hashlib.sha256).hexdigest()
