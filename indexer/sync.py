@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.readers import ReadResult
-from indexer.readers.tabular import (
+from indexer.readers.export_rows import (
     CSV_SUFFIXES,
     JSON_LINES_SUFFIXES,
     JSON_SUFFIXES,

@@ -9,14 +9,14 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from indexer.readers.base import ReadProblem, ReadResult
-from indexer.readers.mapping import FieldMapping, load_mapping, preset_names
-from indexer.readers.markdown import read_markdown
-from indexer.readers.tabular import (
+from indexer.readers.export_rows import (
     CSV_SUFFIXES,
     JSON_LINES_SUFFIXES,
     JSON_SUFFIXES,
-    read_tabular,
 )
+from indexer.readers.mapping import FieldMapping, load_mapping, preset_names
+from indexer.readers.markdown import read_markdown
+from indexer.readers.tabular import read_tabular
 from indexer.readers.text import file_suffix, read_text_report
 from indexer.record import IncidentRecord
 
