@@ -41,8 +41,33 @@ class SyntheticKnowledgeBase:
 
 
 def knowledge_base_home(work: Path, size: int) -> Path:
-    """Return the folder of the synthetic knowledge base of this size."""
-    return work / f"kb-{size}"
+    """Return the folder of the synthetic knowledge base of this size.
+
+    The path is absolute, because the benchmark's child processes (the rebuild
+    and `recommender serve`) run in the repository, not in the caller's folder.
+    """
+    return work.absolute() / f"kb-{size}"
+
+
+def parse_sizes(text: str) -> list[int]:
+    """Return the knowledge base sizes of a --sizes value, for argparse.
+
+    Raises:
+        argparse.ArgumentTypeError: A size is not a positive whole number, or is
+            given twice.
+    """
+    sizes = []
+    for part in text.split(","):
+        part = part.strip().replace("_", "")
+        if not part.isdigit() or int(part) <= 0:
+            raise argparse.ArgumentTypeError(
+                f"{part!r} is not a positive whole number of records; give sizes "
+                "such as 10000,100000"
+            )
+        if int(part) in sizes:
+            raise argparse.ArgumentTypeError(f"size {int(part)} is given twice")
+        sizes.append(int(part))
+    return sizes
 
 
 def prepare(work: Path, size: int, samples: Samples) -> SyntheticKnowledgeBase:
@@ -54,7 +79,9 @@ def prepare(work: Path, size: int, samples: Samples) -> SyntheticKnowledgeBase:
     home = knowledge_base_home(work, size)
     marker = home / MARKER
     if marker.is_file():
-        return SyntheticKnowledgeBase(**json.loads(marker.read_text()))
+        # The folder may have been moved or copied since the marker was written.
+        stored = json.loads(marker.read_text())
+        return SyntheticKnowledgeBase(**{**stored, "home": str(home)})
 
     # A folder without the marker is an interrupted insert. Each batch is one
     # transaction and record n is always made the same way, so it resumes after
@@ -66,7 +93,8 @@ def prepare(work: Path, size: int, samples: Samples) -> SyntheticKnowledgeBase:
     database.set_meta("dimension", len(samples.vectors[0]["title"][0]))
     database.set_meta("boilerplate", sorted(samples.boilerplate))
     done = database.record_count()
-    if done % INSERT_BATCH:
+    # A kill after the last batch and before the marker leaves every record.
+    if done % INSERT_BATCH and done != size:
         raise RuntimeError(
             f"{home} contains {done} records, not a multiple of the batch size "
             f"{INSERT_BATCH}; delete the folder to insert it again"
@@ -99,12 +127,16 @@ def main(argv: list[str] | None = None) -> int:
     """Insert the synthetic knowledge bases that are missing."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work-dir", type=Path, required=True)
-    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument(
+        "--sizes", type=parse_sizes, default=parse_sizes("10000,100000,1000000")
+    )
     args = parser.parse_args(argv)
+    if args.work_dir.exists() and not args.work_dir.is_dir():
+        parser.error(f"--work-dir {args.work_dir} is a file; give a folder")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     samples = load_samples(Embedder())
-    for size in (int(part) for part in args.sizes.split(",")):
+    for size in args.sizes:
         info = prepare(args.work_dir, size, samples)
         print(json.dumps(asdict(info)))
     return 0

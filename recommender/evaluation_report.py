@@ -49,7 +49,7 @@ def render_evaluation(result: dict[str, Any]) -> str:
     unknown = result.get("unknown_relevant_ids")
     if unknown:
         lines.append(
-            "Relevant ids not in the knowledge base, counted as absent: "
+            "Relevant ids not in the knowledge base, left out of their queries: "
             + ", ".join(unknown)
         )
     return "\n".join(lines)

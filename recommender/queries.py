@@ -170,19 +170,50 @@ def _problem_listing(path: Path, text: str, problems: list[str]) -> str:
 def _is_json_document(text: str) -> bool:
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True
 
 
+class _DuplicateKeyError(ValueError):
+    """A JSON object that gives one key twice, of which json keeps the last."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Build a JSON object, raising _DuplicateKeyError for a repeated key."""
+    item: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in item:
+            raise _DuplicateKeyError(key)
+        item[key] = value
+    return item
+
+
 def _parse_line(line: str, number: int) -> LabelledQuery:
     try:
-        item = json.loads(line)
+        item = json.loads(line, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as error:
         # Some messages end in "at" and expect the position after them.
         message = error.msg.removesuffix(" at")
         problem = f"invalid JSON: {message} at column {error.colno}"
         raise _LineError("", problem) from None
+    except _DuplicateKeyError as error:
+        # json would keep the last value, so a second "severity" would silently
+        # replace the first label.
+        raise _LineError(
+            error.key[:100], "the field is given twice in one object; keep one"
+        ) from None
+    except RecursionError:
+        raise _LineError("", "invalid JSON: nested too deeply") from None
+    except ValueError:
+        # Python converts integers of at most 4,300 digits from text.
+        raise _LineError(
+            "", "invalid JSON: a number too long to read; write it as a string"
+        ) from None
     if not isinstance(item, dict):
         raise _LineError("", f"expected a JSON object, got {_kind(item)}")
     unknown = sorted(set(item) - set(QUERY_FIELDS))

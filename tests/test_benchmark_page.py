@@ -72,9 +72,9 @@ def _size(records: int, floor_p50: float, http_p50: float) -> dict:
     }
 
 
-def test_scale_report_gives_floor_ratios():
+def _result(sizes: list[dict]) -> dict:
     estimate = {"value": 0.9, "ci_low": 0.8, "ci_high": 0.95}
-    result = {
+    return {
         "command": "python -m benchmarks.scale --sizes 10000",
         "minutes": 12.0,
         "code": "commit abc1234",
@@ -101,12 +101,18 @@ def test_scale_report_gives_floor_ratios():
             "build_seconds": 10.5,
             "threads": 2,
         },
-        "sizes": [
+        "sizes": sizes,
+    }
+
+
+def test_scale_report_gives_floor_ratios():
+    result = _result(
+        [
             _size(10_000, 20.0, 25.0),
             _size(100_000, 30.0, 45.0),
             {**_size(1_000_000, 40.0, 50.0), "peers": {"skipped": "too large"}},
-        ],
-    }
+        ]
+    )
 
     page = render(result)
 
@@ -129,6 +135,22 @@ def test_scale_report_gives_floor_ratios():
     assert "first for 99.5% of the queries" in page
     assert "| floor through sentence-transformers p50" not in page
     assert "| floor through the float32 export p50" not in page
+
+
+def test_scale_report_without_peers_has_no_empty_table():
+    result = _result([_size(2_000, 5.0, 9.0), _size(5_000, 6.0, 10.0)])
+    for run in result["sizes"]:
+        run["peers"] = {"skipped": "not run above 1,000 records"}
+
+    page = render(result)
+
+    peers = page[page.index("### Peers") : page.index("#### Task 1 quality")]
+    assert peers == (
+        "### Peers\n\nThe peers were not built at 2,000, 5,000 records "
+        "(`--peers-up-to`).\n\n"
+    )
+    assert "This run has no knowledge base of 1,000,000 records. The" in page
+    assert "had not finished" not in page
 
 
 def test_scale_report_names_torch_quantization_of_older_runs():

@@ -12,6 +12,7 @@ from indexer.errors import SourceError
 from indexer.settings import IndexerSettings
 from recommender.cli import main
 from recommender.evaluation import Prediction, predict, score
+from recommender.evaluation_report import render_evaluation
 from recommender.queries import LabelledQuery, read_queries
 from recommender.recommendation import DEFAULT_THRESHOLD, Recommender
 from tests.conftest import REPO_ROOT, SAMPLE_DATA
@@ -200,6 +201,33 @@ def test_read_queries_rejects_invalid_line(tmp_path, line, expected):
     assert expected in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            '{"id": "a", "query": "disk full", "severity": "SEV2", "severity": "SEV3"}',
+            "line 1, field severity: the field is given twice in one object",
+        ),
+        (
+            '{"id": "a", "alert": {"title": "x", "title": "y"}}',
+            "line 1, field title: the field is given twice in one object",
+        ),
+        (
+            '{"id": "a", "alert": ' + "[" * 100_000 + "]" * 100_000 + "}",
+            "line 1: invalid JSON: nested too deeply",
+        ),
+        (
+            '{"id": "a", "query": "x", "severity": ' + "9" * 5_000 + "}",
+            "line 1: invalid JSON: a number too long to read",
+        ),
+    ],
+)
+def test_read_queries_rejects_unreadable_json(tmp_path, line, expected):
+    with pytest.raises(SourceError, match="1 invalid line") as raised:
+        read_queries(_write(tmp_path, line))
+    assert expected in str(raised.value)
+
+
 def test_read_queries_rejects_duplicate_id(tmp_path):
     path = _write(tmp_path, _line(id="q1", query="a"), _line(id="q1", query="b"))
     with pytest.raises(SourceError) as raised:
@@ -352,7 +380,7 @@ def test_score_hand_made_predictions():
     assert json.loads(json.dumps(result)) == result
 
 
-def test_score_treats_unknown_ids_as_absent():
+def test_score_leaves_out_unknown_ids():
     queries = [LabelledQuery("a", text="x", relevant_ids=("R1", "GONE"))]
     only_gone = [LabelledQuery("b", text="x", relevant_ids=("GONE",))]
 
@@ -361,6 +389,9 @@ def test_score_treats_unknown_ids_as_absent():
 
     assert result["retrieval"]["recall@1"]["value"] == 0.0
     assert result["unknown_relevant_ids"] == ["GONE"]
+    report = render_evaluation(result)
+    listed = "Relevant ids not in the knowledge base, left out of their queries: GONE"
+    assert listed in report
     assert flagged["retrieval"]["recall@1"]["n"] == 0
     assert flagged["no_close_precedent"]["flagged"]["value"] == 1.0
 
