@@ -585,7 +585,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--work-dir",
-        type=Path,
+        # Absolute, because child processes run in the repository.
+        type=lambda value: Path(value).absolute(),
         default=None,
         help="folder for index files (default: a temporary one)",
     )

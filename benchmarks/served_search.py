@@ -218,10 +218,14 @@ def main() -> None:
         "--write", action="store_true", help=f"write the section into {PAGE}"
     )
     args = parser.parse_args()
+    if not (args.home / "knowledge.db").is_file():
+        parser.error(f"no knowledge base at {args.home}; give its folder")
+    # Absolute, because the served process runs in the repository.
+    home = args.home.absolute()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
-    result = measure(args.home)
+    result = measure(home)
     command = f"python -m benchmarks.served_search --home {args.home}" + (
         " --write" if args.write else ""
     )
