@@ -11,6 +11,7 @@ which every caller already reports.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -98,6 +99,18 @@ class LimitedLoader(yaml.SafeLoader):
 
 
 LimitedLoader.add_constructor("tag:yaml.org,2002:int", LimitedLoader.construct_yaml_int)
+
+# Booleans as YAML 1.2 and Go's yaml.v3 (which Prometheus uses) read them: only
+# true and false. YAML 1.1 also reads yes, no, on and off as booleans, so a rule
+# label `on: x` became the key True and clashed with a label `yes`.
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+LimitedLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+LimitedLoader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def load(text: str) -> Any:

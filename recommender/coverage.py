@@ -23,7 +23,7 @@ import yaml
 from indexer import limited_yaml
 from recommender.alerts import Alert, parse_alertmanager
 from recommender.recommendation import Recommender
-from recommender.rules import AlertRule, to_alertmanager_alert
+from recommender.rules import AlertRule, scalar_text, to_alertmanager_alert
 
 logger = logging.getLogger(__name__)
 
@@ -273,7 +273,7 @@ def _alert_rule(rule: dict[str, Any], source: str) -> AlertRule:
                 raise ValueError(
                     f"{key}.{item} must be a string, not a {type(text).__name__}"
                 )
-        mappings[key] = {str(k): str(v) for k, v in value.items()}
+        mappings[key] = {str(k): scalar_text(v) for k, v in value.items()}
     return AlertRule(
         alert=name.strip(),
         expr=str(rule.get("expr", "")),

@@ -137,9 +137,16 @@ def _rule(rule: dict[str, Any], source: str) -> AlertRule:
     return AlertRule(
         alert=str(rule["alert"]),
         expr=str(rule.get("expr", "")),
-        labels={str(k): str(v) for k, v in (rule.get("labels") or {}).items()},
+        labels={str(k): scalar_text(v) for k, v in (rule.get("labels") or {}).items()},
         annotations={
-            str(k): str(v) for k, v in (rule.get("annotations") or {}).items()
+            str(k): scalar_text(v) for k, v in (rule.get("annotations") or {}).items()
         },
         source=source,
     )
+
+
+def scalar_text(value: object) -> str:
+    """Return a YAML scalar as the text Prometheus gives a label: true, not True."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

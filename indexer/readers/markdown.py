@@ -290,7 +290,7 @@ def _front_matter(data: Mapping[str, Any]) -> _FrontMatter:
     Raises:
         _MarkdownError: The kind or a date is invalid.
     """
-    values = {str(key).strip().lower(): value for key, value in data.items()}
+    values = _folded_keys(data, "the front matter")
     # The start and end are read in one order, as the dates of an export are.
     dates = [str(values[key]) for key in (*_START_KEYS, *_END_KEYS) if key in values]
     day_first = bool(numeric_day_first(dates))
@@ -319,6 +319,30 @@ def _front_id(value: object) -> str | None:
     return _text_or_none(value)
 
 
+def _folded_keys(
+    data: Mapping[Any, Any], where: str, lower: bool = True
+) -> dict[str, Any]:
+    """Return data keyed by text, lower-case unless lower is False.
+
+    YAML keeps `severity` and `Severity` apart, and an unquoted date key apart
+    from the same date quoted, but each pair names one field here, so one value
+    would silently replace the other. Such keys raise a _MarkdownError.
+    """
+    folded: dict[str, Any] = {}
+    written: dict[str, object] = {}
+    for key, value in data.items():
+        name = str(key).strip().lower() if lower else str(key)
+        if name in folded:
+            raise _MarkdownError(
+                None,
+                f"{where} gives {written[name]!r} and {key!r}, which name the same "
+                "field; keep one of them",
+            )
+        folded[name] = value
+        written[name] = key
+    return folded
+
+
 def _front_labels(values: Mapping[str, Any]) -> dict[str, str]:
     labels: dict[str, str] = {}
     for key, value in values.items():
@@ -328,11 +352,27 @@ def _front_labels(values: Mapping[str, Any]) -> dict[str, str]:
 
     extra = values.get("labels")
     if isinstance(extra, Mapping):
-        labels.update({str(key): _label_text(value) for key, value in extra.items()})
+        for key, value in _folded_keys(extra, "'labels'", lower=False).items():
+            text = _label_text(value)
+            if labels.get(key) and text and labels[key] != text:
+                raise _MarkdownError(
+                    None,
+                    f"the front matter gives {key} as {labels[key]!r} and in "
+                    f"'labels' as {text!r}; keep one of them",
+                )
+            labels[key] = text
 
     for key in ("service", "team", "alertname"):
-        if _label_text(values.get(key)):
-            labels[key] = _label_text(values.get(key))
+        text = _label_text(values.get(key))
+        if not text:
+            continue
+        if labels.get(key) and labels[key] != text:
+            raise _MarkdownError(
+                None,
+                f"the front matter gives {key} as {text!r} and in 'labels' as "
+                f"{labels[key]!r}; keep one of them",
+            )
+        labels[key] = text
     categories = [_label_text(values.get(k)) for k in ("category", "categories")]
     if any(categories):
         labels["category"] = ", ".join(dict.fromkeys(c for c in categories if c))

@@ -239,6 +239,42 @@ def test_front_matter_duplicate_key_is_rejected(tmp_path: Path) -> None:
     assert "duplicate key 'severity'" in result.problems[0].reason
 
 
+@pytest.mark.parametrize(
+    ("front", "message"),
+    [
+        (
+            "severity: SEV1\nSeverity: SEV3\n",
+            "the front matter gives 'severity' and 'Severity', which name the same",
+        ),
+        (
+            "labels:\n  2024-01-01: a\n  '2024-01-01': b\n",
+            "'labels' gives datetime.date(2024, 1, 1) and '2024-01-01'",
+        ),
+        (
+            "team: infra\nlabels: {team: payments}\n",
+            "gives team as 'infra' and in 'labels' as 'payments'; keep one",
+        ),
+    ],
+)
+def test_front_matter_keys_naming_one_field(tmp_path: Path, front, message) -> None:
+    _write(tmp_path / "pm", "twice.md", f"---\n{front}---\n# T\n\n## Summary\n\nx\n")
+
+    result = read_sources([tmp_path / "pm"])
+
+    assert not result.records
+    assert message in result.problems[0].reason
+
+
+def test_front_matter_same_label_twice_is_fine(tmp_path: Path) -> None:
+    front = "---\nteam: infra\nlabels: {team: infra, Zone: eu-1}\n---\n"
+    _write(tmp_path / "pm", "same.md", front + "# T\n\n## Summary\n\nx\n")
+
+    record = _read_one(tmp_path / "pm").records[0]
+
+    assert record.labels["team"] == "infra"
+    assert record.labels["Zone"] == "eu-1"
+
+
 def test_front_matter_end_before_start_warned(tmp_path: Path, caplog) -> None:
     front = (
         "---\nstarted_at: 2024-05-03T10:00:00Z\nended_at: 2024-05-03T09:00:00\n---\n"

@@ -168,6 +168,24 @@ def test_merge_key_may_be_overridden():
     assert rule.labels == {"severity": "warning"}
 
 
+def test_yaml_11_boolean_words_are_label_names():
+    text = (
+        "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up == 0\n"
+        "    labels: {on: x, yes: y, severity: warning, paging: true}\n"
+    )
+
+    result = parse_rule_text(text, "words.yaml")
+
+    assert result.problems == []
+    [rule] = result.rules
+    assert rule.labels == {
+        "on": "x",
+        "yes": "y",
+        "severity": "warning",
+        "paging": "true",
+    }
+
+
 def test_alias_bomb_rejected_not_expanded():
     # Nine levels of nine aliases would be 9**9 strings if turned into text.
     levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
