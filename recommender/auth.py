@@ -153,7 +153,10 @@ async def require_page_access(request: Request) -> None:
     policy: AccessPolicy = request.app.state.access
     if not policy.reads_need_token:
         return
-    if request.headers.get("authorization"):
+    # Only a bearer header is checked as a token. A proxy in front may send its
+    # own Authorization header (HTTP Basic), and the cookie still counts then.
+    scheme = request.headers.get("authorization", "").split(None, 1)[:1]
+    if scheme and scheme[0].lower() == "bearer":
         _check_token(request, "read")
         return
     cookie = request.cookies.get(page_session.COOKIE_NAME, "")

@@ -25,7 +25,7 @@ from recommender.auth import AccessPolicy, token_matches
 from recommender.errors import InvalidAlertError
 from recommender.http_errors import ApiError, request_id
 from recommender.incidents_in_progress import group_name
-from recommender.page_session import SIGN_IN_PATH, safe_next
+from recommender.page_session import SIGN_IN_PATH, SIGN_OUT_PATH, safe_next
 from recommender.recommendation import Recommendation, Recommender, score_text
 from recommender.response_schemas import incident_out, incident_summary_out
 from recommender.routes import alerts as alert_routes
@@ -60,6 +60,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 PAGE_TOP_K = 10
+FORM_EXPIRED = (
+    "This form has expired or came from another site. Use the form on this page."
+)
 
 
 def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -290,7 +293,7 @@ async def sign_in_form(
     policy: AccessPolicy = request.app.state.access
     if not policy.reads_need_token:
         return RedirectResponse(safe_next(next_page), status_code=303)
-    return _sign_in_page(policy, safe_next(next_page))
+    return _sign_in_page(request, policy, safe_next(next_page))
 
 
 @open_router.post(SIGN_IN_PATH, response_class=HTMLResponse)
@@ -301,6 +304,8 @@ async def sign_in(request: Request) -> Response:
     next_page = safe_next((form.get("next") or ["/ui/"])[0])
     if not policy.reads_need_token:
         return RedirectResponse(next_page, status_code=303)
+    if not _form_from_this_site(request, form):
+        return _sign_in_page(request, policy, next_page, FORM_EXPIRED, 403)
     presented = (form.get("token") or [""])[0].strip()
     token = token_matches(policy, presented) if presented else None
     if token is None:
@@ -319,9 +324,12 @@ async def sign_in(request: Request) -> Response:
             if presented
             else "Type an API token to sign in."
         )
-        return _sign_in_page(policy, next_page, error, 401)
+        return _sign_in_page(request, policy, next_page, error, 401)
 
     response = RedirectResponse(next_page, status_code=303)
+    # Lax, not Strict: a link to a page from chat or a ticket is a navigation
+    # from another site, and Strict would ask for the token again each time.
+    # A form on another site still cannot send the cookie with its POST.
     response.set_cookie(
         page_session.COOKIE_NAME,
         page_session.new_session(token),
@@ -329,27 +337,43 @@ async def sign_in(request: Request) -> Response:
         path=page_session.COOKIE_PATH,
         secure=request.url.scheme == "https",
         httponly=True,
-        samesite="strict",
+        samesite="lax",
     )
     logger.info("request %s: search page signed in", request_id(request))
     return response
 
 
-@open_router.post("/ui/sign-out", response_class=HTMLResponse)
-async def sign_out() -> Response:
+@open_router.post(SIGN_OUT_PATH, response_class=HTMLResponse)
+async def sign_out(request: Request) -> Response:
     """End the browser's session by deleting its cookie."""
+    form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+    if not _form_from_this_site(request, form):
+        policy: AccessPolicy = request.app.state.access
+        return _sign_in_page(request, policy, "/ui/", FORM_EXPIRED, 403)
     response = RedirectResponse(SIGN_IN_PATH, status_code=303)
     response.delete_cookie(
         page_session.COOKIE_NAME,
         path=page_session.COOKIE_PATH,
+        secure=request.url.scheme == "https",
         httponly=True,
-        samesite="strict",
+        samesite="lax",
     )
     return response
 
 
+def _form_from_this_site(request: Request, form: dict[str, list[str]]) -> bool:
+    """Return whether a sign-in or sign-out form carries the browser's form key."""
+    cookie = request.cookies.get(page_session.FORM_COOKIE_NAME, "")
+    submitted = (form.get("form_key") or [""])[0]
+    return page_session.form_key_valid(cookie, submitted)
+
+
 def _sign_in_page(
-    policy: AccessPolicy, next_page: str, error: str = "", status: int = 200
+    request: Request,
+    policy: AccessPolicy,
+    next_page: str,
+    error: str = "",
+    status: int = 200,
 ) -> HTMLResponse:
     if not policy.tokens:
         error = (
@@ -358,16 +382,30 @@ def _sign_in_page(
             "restart it, or set INCIDENT_READ_ACCESS=open."
         )
         status = 403
-    return render(
+    # One form key per browser session, so two open tabs both keep working.
+    form_key = request.cookies.get(page_session.FORM_COOKIE_NAME, "")
+    if not page_session.form_key_valid(form_key, form_key):
+        form_key = page_session.new_form_key()
+    response = render(
         "sign_in.html",
         status,
         title="Sign in",
         section="",
         next_page=next_page,
         error=error,
+        form_key=form_key,
         hours=page_session.SESSION_SECONDS // 3600,
         can_sign_in=bool(policy.tokens),
     )
+    response.set_cookie(
+        page_session.FORM_COOKIE_NAME,
+        form_key,
+        path=page_session.COOKIE_PATH,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    return response
 
 
 def _recommend_each(

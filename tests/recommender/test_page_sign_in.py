@@ -1,7 +1,9 @@
 """Signing in to the search page where reads need a bearer token."""
 
 import logging
+import re
 import time
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -32,12 +34,20 @@ def closed(sample_home, sample_kb):
         yield client
 
 
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def _form_key(client: TestClient) -> str:
+    """Open the sign-in form, as a browser does first, and return its form key."""
+    page = client.get("/ui/sign-in")
+    found = re.search(r'name="form_key" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
 def _sign_in(client: TestClient, token: str, next_page: str = "/ui/"):
-    return client.post(
-        "/ui/sign-in",
-        content=f"token={token}&next={next_page}",
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
+    body = urlencode({"token": token, "next": next_page, "form_key": _form_key(client)})
+    return client.post("/ui/sign-in", content=body, headers=FORM)
 
 
 def test_page_redirects_to_sign_in(closed):
@@ -67,7 +77,7 @@ def test_sign_in_sets_signed_cookie(closed):
     cookie = response.headers["set-cookie"]
     assert cookie.startswith(f"{page_session.COOKIE_NAME}=")
     assert "HttpOnly" in cookie
-    assert "SameSite=strict" in cookie
+    assert "SameSite=lax" in cookie
     assert "Path=/ui/" in cookie
     assert "Max-Age=43200" in cookie
     assert "Secure" not in cookie
@@ -92,7 +102,7 @@ def test_wrong_token_shows_form_again(closed, caplog):
 
     assert response.status_code == 401
     assert "That token is not valid" in response.text
-    assert "set-cookie" not in response.headers
+    assert page_session.COOKIE_NAME not in response.headers.get("set-cookie", "")
     assert "search page sign-in failed from testclient" in caplog.text
     assert "not-the-token" not in caplog.text
     assert closed.get("/ui/").status_code == 303
@@ -107,7 +117,18 @@ def test_empty_token_is_asked_for(closed):
 
 
 @pytest.mark.parametrize(
-    "target", ["https://evil.example/", "//evil.example/", "/v1/search", "/ui\\x"]
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "/v1/search",
+        "/ui\\x",
+        "/ui/../v1/health",
+        "/ui/%2e%2e/v1/health",
+        "/ui/..//evil.example",
+        "/ui//evil.example",
+        "/ui/sign-out",
+    ],
 )
 def test_next_stays_on_the_pages(closed, target):
     closed.cookies.clear()
@@ -121,11 +142,38 @@ def test_sign_out_deletes_cookie(closed):
     _sign_in(closed, TOKEN)
     assert closed.get("/ui/").status_code == 200
 
-    response = closed.post("/ui/sign-out")
+    body = urlencode({"form_key": _form_key(closed)})
+    response = closed.post("/ui/sign-out", content=body, headers=FORM)
     assert response.status_code == 303
     assert "Max-Age=0" in response.headers["set-cookie"]
     closed.cookies.clear()
     assert closed.get("/ui/").status_code == 303
+
+
+def test_form_from_another_site_is_rejected(closed):
+    """A form on another site has no form-key cookie, which is SameSite=Strict."""
+    closed.cookies.clear()
+    _sign_in(closed, TOKEN)
+    closed.cookies.delete("incident_page_form", path="/ui/")
+
+    signed_out = closed.post("/ui/sign-out", content="form_key=guess", headers=FORM)
+    body = urlencode({"token": OTHER_TOKEN, "form_key": "x" * 32})
+    signed_in = closed.post("/ui/sign-in", content=body, headers=FORM)
+
+    assert signed_out.status_code == 403
+    assert "This form has expired or came from another site" in signed_out.text
+    assert signed_in.status_code == 403
+    assert page_session.COOKIE_NAME not in signed_in.headers.get("set-cookie", "")
+    assert closed.get("/ui/").status_code == 200
+
+
+def test_basic_auth_from_proxy_keeps_cookie(closed):
+    closed.cookies.clear()
+    _sign_in(closed, TOKEN)
+
+    response = closed.get("/ui/", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+
+    assert response.status_code == 200
 
 
 def test_bearer_header_still_opens_pages(closed):
@@ -146,6 +194,16 @@ def test_tampered_or_expired_cookie_redirects(closed):
         closed.cookies.set(page_session.COOKIE_NAME, value, path="/ui/")
         assert closed.get("/ui/").status_code == 303
         closed.cookies.clear()
+
+
+def test_superscript_digits_in_cookie_redirect(closed):
+    """str.isdigit() takes "²³" as digits, which int() rejects."""
+    closed.cookies.clear()
+    cookie = f"{page_session.COOKIE_NAME}=\u00b2\u00b3.ab".encode("latin-1")
+
+    response = closed.get("/ui/alerts", headers={"Cookie": cookie})
+
+    assert response.status_code == 303
 
 
 def test_session_ends_with_its_token(sample_home, sample_kb):

@@ -213,6 +213,14 @@ def test_sign_in_when_reads_need_a_token(page, sample_home, sample_kb):
         assert page.locator("ol.results > li").count() >= 1
         _check_screenshot(page.screenshot())
 
+        # A link followed from another site, such as a chat message, keeps the
+        # session: the cookie is SameSite=Lax.
+        link = f'<a href="{base_url}/ui/alerts">received alerts</a>'
+        page.goto(f"data:text/html,{link}")
+        page.get_by_role("link", name="received alerts").click()
+        page.wait_for_url(f"{base_url}/ui/alerts")
+        assert page.get_by_role("heading", level=1).inner_text() != "Sign in"
+
         page.goto(f"{base_url}/ui/sign-in")
         page.get_by_role("button", name="Sign out").click()
         page.goto(f"{base_url}/ui/alerts")
