@@ -283,14 +283,21 @@ class VectorIndex:
         header = json.dumps(asdict(self.info)).encode()
 
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with open(temporary, "wb") as handle:
-            handle.write(_MAGIC + struct.pack("<I", len(header)) + header)
-            writer = faiss.PyCallbackIOWriter(handle.write)  # type: ignore[attr-defined]
-            faiss.write_index(self.index, writer)
-            del writer
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(_MAGIC + struct.pack("<I", len(header)) + header)
+                writer = faiss.PyCallbackIOWriter(handle.write)  # type: ignore[attr-defined]
+                faiss.write_index(self.index, writer)
+                del writer
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            raise KnowledgeBaseError(
+                f"cannot write the vector index {path}: {error.strerror or error}; "
+                "check the permissions and free space of its folder"
+            ) from error
 
     @staticmethod
     def read_info(path: Path) -> IndexInfo:

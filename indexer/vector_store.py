@@ -125,10 +125,10 @@ class VectorStore:
         reason = self._outgrown()
         if reason is not None:
             logger.warning("%s; rebuilding it from the stored vectors", reason)
-            rebuilt = self.rebuild()
+            rebuilt = self.rebuild(save=False)
             with self._lock:
                 self._index = rebuilt
-            return True
+            return self._save_after_write(rebuilt)
         with self._lock:
             if not force and self._index is None and not self._checkpoint_due():
                 # Leave the file alone without loading it: a large index takes
@@ -139,8 +139,26 @@ class VectorStore:
             threshold = max(CHECKPOINT_MIN_CHANGES, CHECKPOINT_MIN_SHARE * index.size)
             if not force and changed < threshold:
                 return False
+            return self._save_after_write(index)
+
+    def _save_after_write(self, index: VectorIndex) -> bool:
+        """Save the index, or warn when the file cannot be written.
+
+        The write itself is already committed, and every process catches its
+        index up from the database, so a file that cannot be replaced costs
+        time at the next load, not records.
+        """
+        try:
             self.save(index)
-            return True
+        except KnowledgeBaseError as error:
+            logger.warning(
+                "%s. The records are stored (data version %d) and searches catch "
+                "up from the database; the next write saves the index again",
+                error,
+                index.info.data_version,
+            )
+            return False
+        return True
 
     def _outgrown(self) -> str | None:
         """Return why the index should be rebuilt for its size, or None."""
@@ -227,11 +245,12 @@ class VectorStore:
         self._saved = (index.info.data_version, index.info.max_passage_id)
         self._file_id = self._file_identity()
 
-    def rebuild(self) -> VectorIndex:
+    def rebuild(self, save: bool = True) -> VectorIndex:
         """Build the index from every vector in the database, and save it.
 
         The vectors are read in batches, and an IVF index is trained on a random
         sample first, so the rebuild never has all vectors in memory at once.
+        With save False the caller saves it.
         """
         started = time.perf_counter()
         version = self.database.data_version()
@@ -256,7 +275,8 @@ class VectorStore:
         index.info = replace(
             index.info, data_version=version, max_passage_id=max_passage_id
         )
-        self.save(index)
+        if save:
+            self.save(index)
         logger.info(
             "rebuilt %s vector index: %d vectors in %.1f s",
             index.info.index_type,

@@ -247,3 +247,27 @@ def test_reader_keeps_index_on_unreadable_file(home, caplog):
     assert len(warnings) == 1
     assert "failed to read the vector index that a writer saved" in warnings[0].message
     assert "keeps its flat index" in warnings[0].message
+
+
+def test_unwritable_index_file_warns_and_keeps_records(home, caplog, monkeypatch):
+    database, settings = home
+    _add(database, 0, 100, seed=1)
+    writer = _store(home)
+    writer.current()
+    new = _add(database, 100, 60, seed=2)
+
+    def refuse(source, target):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(vector_index.os, "replace", refuse)
+    with caplog.at_level(logging.WARNING, logger="indexer.vector_store"):
+        assert writer.checkpoint() is False
+
+    assert "cannot write the vector index" in caplog.text
+    assert "Operation not permitted" in caplog.text
+    assert "The records are stored (data version 2)" in caplog.text
+    assert list(settings.home.glob("*.tmp")) == []
+    assert VectorIndex.read_info(settings.index_path).index_type == "flat"
+    index = writer.current()
+    assert index.info.index_type.startswith("IVF")
+    assert _finds(index, database, new[::7])
