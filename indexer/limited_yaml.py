@@ -113,6 +113,21 @@ LimitedLoader.add_implicit_resolver(
 )
 
 
+def error_text(error: yaml.YAMLError) -> str:
+    """Return a one-line reason with the line and column where parsing failed.
+
+    PyYAML's own text names the input "<unicode string>" and draws a caret
+    under a copy of the line, which reads badly inside a one-line message.
+    """
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    if mark is None:
+        return f"not valid YAML: {problem}"
+    return (
+        f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    )
+
+
 def load(text: str) -> Any:
     """Parse one YAML document; raises yaml.YAMLError for any problem."""
     check_size(text)

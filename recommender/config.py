@@ -95,7 +95,7 @@ def _read(path: Path) -> dict[str, Any]:
         data = limited_yaml.load(text)
     except yaml.YAMLError as error:
         raise ConfigurationError(
-            f"configuration file {path} is not valid YAML: {error}"
+            f"configuration file {path}: {limited_yaml.error_text(error)}"
         ) from error
     if data is None:
         return {}

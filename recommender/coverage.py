@@ -100,7 +100,7 @@ def parse_rule_text(text: str, name: str) -> RuleFile:
     try:
         documents = limited_yaml.load_all(text)
     except yaml.YAMLError as error:
-        result.problems.append(RuleProblem(name, None, _yaml_problem(error)))
+        result.problems.append(RuleProblem(name, None, limited_yaml.error_text(error)))
         return result
 
     found_groups = False
@@ -178,17 +178,6 @@ def check_coverage(
 def alert_name(text: str) -> str:
     """Turn a catalogue rule title ("Prometheus target missing") into an alertname."""
     return "".join(word[:1].upper() + word[1:] for word in _NAME_WORD.findall(text))
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    """Return a one-line reason with the line and column where parsing failed."""
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-    if mark is None:
-        return f"not valid YAML: {problem}"
-    return (
-        f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
-    )
 
 
 def _groups(document: dict[str, Any]) -> Any:

@@ -373,7 +373,7 @@ def _mapping_from_yaml(text: str, name: str) -> FieldMapping:
         data = limited_yaml.load(text)
     except yaml.YAMLError as error:
         raise ConfigurationError(
-            f"mapping {name}: invalid YAML: {error}; fix the syntax"
+            f"mapping {name}: {limited_yaml.error_text(error)}; fix the syntax"
         ) from error
     if not isinstance(data, dict):
         raise ConfigurationError(

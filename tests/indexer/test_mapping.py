@@ -115,7 +115,7 @@ def test_load_mapping_invalid_yaml(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("title: [a\n", encoding="utf-8")
 
-    with pytest.raises(ConfigurationError, match="invalid YAML"):
+    with pytest.raises(ConfigurationError, match="not valid YAML at line 2, column 1"):
         load_mapping(str(path))
 
 

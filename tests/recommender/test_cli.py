@@ -257,6 +257,6 @@ def test_serve_with_a_broken_configuration_file(
     status, _, err = _run(capsys, "--home", str(sample_home), "serve", "--port", "1")
 
     assert status == 2
-    assert err.startswith(f"error: configuration file {config} is not valid YAML")
+    assert err.startswith(f"error: configuration file {config}: not valid YAML at")
     assert "day is out of range for month" in err
     assert "line 2" in err
