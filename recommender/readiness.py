@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request
+from sqlalchemy.exc import SQLAlchemyError
 
 from indexer.errors import IncidentRecommenderError
 from indexer.knowledge_base import KnowledgeBase
@@ -111,6 +113,16 @@ def start_loading(
         except (IncidentRecommenderError, OSError) as error:
             readiness.error = str(error)
             logger.error("loading the knowledge base failed: %s", error)
+            return
+        except (SQLAlchemyError, sqlite3.Error) as error:
+            # The driver's own message ("database disk image is malformed")
+            # names the problem without the SQL, which goes to the log only.
+            cause = getattr(error, "orig", None) or error
+            readiness.error = (
+                f"the knowledge base database cannot be read: {cause}; restore it "
+                "from a backup or rebuild it with 'indexer build SOURCES'"
+            )
+            logger.error("loading the knowledge base failed", exc_info=error)
             return
         except Exception as error:
             readiness.error = f"unexpected error: {type(error).__name__}"

@@ -95,7 +95,10 @@ async def metrics(request: Request) -> Response:
     readiness = request.app.state.readiness
     stats = None
     if readiness.loaded.is_set():
-        stats = await _stats(request.app.state.knowledge_base)
+        # The same checks as /readyz, so that incident_ready agrees with it.
+        knowledge_base = request.app.state.knowledge_base
+        if await _search_failure(knowledge_base) is None:
+            stats = await _stats(knowledge_base)
     body = metrics_of(request).render(stats, load_failed=readiness.error is not None)
     return Response(content=body, media_type=CONTENT_TYPE_LATEST)
 

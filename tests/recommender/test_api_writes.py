@@ -995,11 +995,34 @@ def test_readiness_503_names_missing_table(
             assert body["code"] == "unavailable"
             assert f"no such table: {table}" in body["message"]
         assert probe.get("/livez").status_code == 200
+        assert _samples(probe.get("/metrics").text)[("incident_ready", ())] == 0
 
         with sqlite3.connect(home / "knowledge.db") as conn:
             conn.execute(f"ALTER TABLE hidden RENAME TO {table}")
         assert probe.get("/readyz").json()["status"] == "ready"
         assert probe.get("/health").json()["status"] == "ok"
+        assert _samples(probe.get("/metrics").text)[("incident_ready", ())] == 1
+
+
+def test_unreadable_database_named_in_readiness(home):
+    def damaged() -> KnowledgeBase:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    app = create_app(_settings(home, ready_wait=30.0), knowledge_base=damaged)
+    with TestClient(app) as failed:
+        deadline = time.monotonic() + 60
+        while app.state.readiness.error is None:
+            assert time.monotonic() < deadline, "loading never failed"
+            time.sleep(0.05)
+
+        body = _error(failed.get("/readyz"), 503)
+        assert (
+            "database cannot be read: database disk image is malformed"
+            in (body["message"])
+        )
+        assert "indexer build" in body["message"]
+        metrics = _samples(failed.get("/metrics").text)
+        assert metrics[("incident_load_failed", ())] == 1
 
 
 def test_utf8_path_reaches_the_lookup(client):
