@@ -161,6 +161,7 @@ async def require_page_access(request: Request) -> None:
         return
     cookie = request.cookies.get(page_session.COOKIE_NAME, "")
     if cookie and page_session.session_valid(policy.tokens, cookie):
+        page_session.signed_in.set(True)
         return
     raise ApiError(
         401,

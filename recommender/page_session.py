@@ -16,6 +16,7 @@ import re
 import secrets
 import time
 from collections.abc import Sequence
+from contextvars import ContextVar
 from urllib.parse import unquote
 
 COOKIE_NAME = "incident_page_session"
@@ -30,6 +31,9 @@ SESSION_SECONDS = 12 * 3600
 SIGN_IN_PATH = "/ui/sign-in"
 SIGN_OUT_PATH = "/ui/sign-out"
 _KEY_LABEL = b"incident-recommender search page session v1"
+# Set while a page request runs on a signed-in session, so that pages offer to
+# sign out. Each request runs in its own copy of the context.
+signed_in: ContextVar[bool] = ContextVar("signed_in", default=False)
 _EXPIRES = re.compile(r"[0-9]{1,12}")
 _FORM_KEY = re.compile(r"[A-Za-z0-9_-]{22,64}")
 

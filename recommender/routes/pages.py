@@ -67,6 +67,7 @@ FORM_EXPIRED = (
 
 def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     """Render a template as an HTML response with the page security headers."""
+    context.setdefault("signed_in", page_session.signed_in.get())
     html = templates.get_template(name).render(**context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
@@ -386,11 +387,13 @@ def _sign_in_page(
     form_key = request.cookies.get(page_session.FORM_COOKIE_NAME, "")
     if not page_session.form_key_valid(form_key, form_key):
         form_key = page_session.new_form_key()
+    session = request.cookies.get(page_session.COOKIE_NAME, "")
     response = render(
         "sign_in.html",
         status,
         title="Sign in",
         section="",
+        signed_in=bool(session) and page_session.session_valid(policy.tokens, session),
         next_page=next_page,
         error=error,
         form_key=form_key,

@@ -64,6 +64,7 @@ def test_sign_in_form_and_assets_are_open(closed):
 
     assert form.status_code == 200
     assert 'name="next" value="/ui/alerts"' in form.text
+    assert 'action="/ui/sign-out"' not in form.text
     assert 'type="password"' in form.text
     assert closed.get("/ui/static/style.css").status_code == 200
 
@@ -86,6 +87,10 @@ def test_sign_in_sets_signed_cookie(closed):
     page = closed.get("/ui/?q=disk+full")
     assert page.status_code == 200
     assert "RB-" in page.text
+    assert '<a href="/ui/sign-in">Sign out</a>' in page.text
+    form = closed.get("/ui/sign-in")
+    assert "This browser is signed in." in form.text
+    assert 'action="/ui/sign-out"' in form.text
 
 
 def test_cookie_does_not_open_the_api(closed):
@@ -180,7 +185,10 @@ def test_bearer_header_still_opens_pages(closed):
     closed.cookies.clear()
     headers = {"Authorization": f"Bearer {OTHER_TOKEN}"}
 
-    assert closed.get("/ui/", headers=headers).status_code == 200
+    page = closed.get("/ui/", headers=headers)
+
+    assert page.status_code == 200
+    assert "Sign out" not in page.text
 
 
 def test_tampered_or_expired_cookie_redirects(closed):
