@@ -281,6 +281,7 @@ class VectorIndex:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.info = replace(self.info, count=self.size)
         header = json.dumps(asdict(self.info)).encode()
+        _remove_abandoned(path)
 
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         try:
@@ -354,6 +355,35 @@ def _train_ivf(
     index.train(np.ascontiguousarray(training, dtype=np.float32))
     faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
     return index
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Delete the temporary files of saves whose process no longer runs.
+
+    A save killed midway leaves its file, as large as the index (1.35 GB at a
+    million records). Files of running processes are saves in progress.
+    """
+    for leftover in path.parent.glob(f"{path.name}.*.tmp"):
+        pid_text = leftover.name[len(path.name) + 1 : -len(".tmp")]
+        if not pid_text.isdigit() or _process_runs(int(pid_text)):
+            continue
+        try:
+            leftover.unlink()
+        except OSError as error:
+            logger.warning("cannot remove abandoned %s: %s", leftover, error)
+        else:
+            logger.info("removed %s, left by a save that was killed", leftover)
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        # The process exists but belongs to another user.
+        return True
+    return True
 
 
 def _read_header(handle: io.BufferedReader) -> IndexInfo:

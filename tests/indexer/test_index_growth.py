@@ -1,6 +1,8 @@
 """Writes rebuild an index whose size is far past the bounds of its type."""
 
 import logging
+import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -271,3 +273,21 @@ def test_unwritable_index_file_warns_and_keeps_records(home, caplog, monkeypatch
     index = writer.current()
     assert index.info.index_type.startswith("IVF")
     assert _finds(index, database, new[::7])
+
+
+def test_save_removes_files_of_killed_saves(home):
+    database, settings = home
+    _add(database, 0, 10, seed=1)
+    # A pid that no process has: the one of a child that has exited.
+    child = subprocess.Popen(["true"])
+    child.wait()
+    abandoned = settings.index_path.with_name(f"passages.faiss.{child.pid}.tmp")
+    abandoned.write_bytes(b"half an index")
+    running = settings.index_path.with_name(f"passages.faiss.{os.getppid()}.tmp")
+    running.write_bytes(b"a save in progress")
+
+    _store(home).rebuild()
+
+    assert not abandoned.exists()
+    assert running.exists()
+    assert VectorIndex.read_info(settings.index_path).count == 100
