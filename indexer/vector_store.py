@@ -92,7 +92,7 @@ class VectorStore:
                     index.info.data_version,
                     version,
                 )
-                index = self.rebuild()
+                index = self._rebuild_in_memory()
             elif index.info.data_version < version:
                 self._catch_up(index)
             self._index = index
@@ -108,10 +108,10 @@ class VectorStore:
             return self.current().search(vector, k)
 
     def replace(self, index: VectorIndex) -> None:
-        """Use a freshly built index and save it at once."""
+        """Use a freshly built index and save it at once (see _save_after_write)."""
         with self._lock:
             self._index = index
-            self.save(index)
+            self._save_after_write(index)
 
     def checkpoint(self, force: bool = False) -> bool:
         """Save the current index when enough changed since the saved file.
@@ -144,16 +144,17 @@ class VectorStore:
     def _save_after_write(self, index: VectorIndex) -> bool:
         """Save the index, or warn when the file cannot be written.
 
-        The write itself is already committed, and every process catches its
-        index up from the database, so a file that cannot be replaced costs
-        time at the next load, not records.
+        The records are already committed, and every process rebuilds or
+        catches up its index from the database, so a file that cannot be
+        replaced costs time when a process loads it, not records.
         """
         try:
             self.save(index)
         except KnowledgeBaseError as error:
             logger.warning(
-                "%s. The records are stored (data version %d) and searches catch "
-                "up from the database; the next write saves the index again",
+                "%s. The records are stored (data version %d), and each process "
+                "rebuilds or catches up its index from the database until the "
+                "file can be written",
                 error,
                 index.info.data_version,
             )
@@ -285,6 +286,12 @@ class VectorStore:
         )
         return index
 
+    def _rebuild_in_memory(self) -> VectorIndex:
+        """Rebuild the index, and use it even when its file cannot be written."""
+        index = self.rebuild(save=False)
+        self._save_after_write(index)
+        return index
+
     def new_index(self, vectors: np.ndarray) -> VectorIndex:
         """Create an empty index for these vectors, trained on a sample of them."""
         plan = plan_index(len(vectors))
@@ -312,7 +319,7 @@ class VectorStore:
         except KnowledgeBaseError as error:
             if path.exists():
                 logger.warning("%s; rebuilding it from the database", error)
-            return self.rebuild()
+            return self._rebuild_in_memory()
         stored_model = self.database.get_meta("model")
         if stored_model is not None and index.info.model != stored_model:
             logger.warning(
@@ -321,7 +328,7 @@ class VectorStore:
                 index.info.model,
                 stored_model,
             )
-            return self.rebuild()
+            return self._rebuild_in_memory()
         self._saved = (index.info.data_version, index.info.max_passage_id)
         self._file_id = identity
         return index

@@ -291,3 +291,22 @@ def test_save_removes_files_of_killed_saves(home):
     assert not abandoned.exists()
     assert running.exists()
     assert VectorIndex.read_info(settings.index_path).count == 100
+
+
+def test_unreadable_file_rebuilt_in_memory(home, caplog, monkeypatch):
+    """A read-only command still searches when the file cannot be replaced."""
+    database, settings = home
+    vectors = _add(database, 0, 20, seed=1)
+    settings.index_path.write_bytes(b"not an index")
+
+    def refuse(source, target):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(vector_index.os, "replace", refuse)
+    with caplog.at_level(logging.WARNING, logger="indexer.vector_store"):
+        index = _store(home).current()
+
+    assert index.size == 200
+    assert _finds(index, database, vectors[::9])
+    assert "cannot write the vector index" in caplog.text
+    assert settings.index_path.read_bytes() == b"not an index"

@@ -177,3 +177,24 @@ def test_get_many_past_parameter_limit(knowledge_base):
     assert sorted(found) == ["PM-1", "PM-3"]
     assert found["PM-3"].title == "DNS resolution failures"
     assert found["PM-3"].labels == {"service": "coredns"}
+
+
+def test_build_with_unwritable_index_file_warns(
+    tmp_path, embedder, caplog, monkeypatch
+):
+    """The build has committed its records when the index file fails to save."""
+    from indexer import vector_index
+
+    def refuse(source, target):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(vector_index.os, "replace", refuse)
+    kb = KnowledgeBase(IndexerSettings(home=tmp_path), embedder=embedder)
+    with caplog.at_level("WARNING", logger="indexer.vector_store"):
+        summary = kb.build(RECORDS)
+
+    assert summary.added == 3
+    assert "cannot write the vector index" in caplog.text
+    assert "The records are stored (data version 1)" in caplog.text
+    assert _ids_of(kb, "certificate has expired", 1) == ["PM-2"]
+    assert list(tmp_path.glob("*.tmp")) == []
