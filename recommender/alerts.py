@@ -144,6 +144,7 @@ def parse_webhook_group(
     """
     if not isinstance(payload, dict):
         raise InvalidAlertError("body", f"expected a JSON object ({name} webhook)")
+    check_unicode(payload, "")
     given = payload.get("version")
     if given is not None and str(given) != version:
         raise InvalidAlertError(
@@ -188,6 +189,7 @@ def parse_plain(payload: object) -> Alert:
         raise InvalidAlertError(
             "body", "expected a JSON object with title or description"
         )
+    check_unicode(payload, "")
     unknown = sorted(set(payload) - PLAIN_ALERT_FIELDS)
     if unknown:
         raise InvalidAlertError(
@@ -219,6 +221,32 @@ def parse_plain(payload: object) -> Alert:
     return alert
 
 
+def check_unicode(value: object, field: str) -> None:
+    """Raise InvalidAlertError for text with an unpaired UTF-16 surrogate.
+
+    JSON escapes ("\\ud800") and command-line arguments that are not UTF-8
+    both give such text, which the tokenizer and SQLite cannot encode.
+    """
+    stack = [(value, field)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as error:
+                raise InvalidAlertError(
+                    path or "text",
+                    "contains an unpaired UTF-16 surrogate or bytes that are not "
+                    f"UTF-8 at character {error.start}; give valid Unicode",
+                ) from None
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                stack.append((key, path or "text"))
+                stack.append((child, f"{path}.{key}" if path else str(key)))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+
+
 def alert_from_text(text: str, field: str = "q") -> Alert:
     """Wrap free text, such as a search or a pasted alert, as an alert.
 
@@ -226,6 +254,7 @@ def alert_from_text(text: str, field: str = "q") -> Alert:
         text: The text to match.
         field: Name of the parameter the text came from, for the error message.
     """
+    check_unicode(text, field)
     alert = Alert(fingerprint=fingerprint_of({}, text), title=text)
     if not has_text(alert.query_text()):
         raise InvalidAlertError(

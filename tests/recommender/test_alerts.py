@@ -188,3 +188,28 @@ def test_whitespace_text_is_rejected():
     with pytest.raises(InvalidAlertError, match="is empty") as raised:
         alert_from_text(" \n\t ", field="TEXT")
     assert raised.value.field == "TEXT"
+
+
+@pytest.mark.parametrize(
+    ("parse", "field"),
+    [
+        (lambda: alert_from_text("disk \udcff full", "TEXT"), "TEXT"),
+        (lambda: parse_plain({"title": "disk \ud800 full"}), "title"),
+        (
+            lambda: parse_plain({"title": "x", "labels": {"team": "a\ud800"}}),
+            "labels.team",
+        ),
+        (
+            lambda: parse_alertmanager(
+                {"version": "4", "alerts": [{"labels": {"alertname": "X\ud800"}}]}
+            ),
+            "alerts[0].labels.alertname",
+        ),
+    ],
+)
+def test_unpaired_surrogate_names_field(parse, field):
+    with pytest.raises(InvalidAlertError) as raised:
+        parse()
+
+    assert raised.value.field == field
+    assert "unpaired UTF-16 surrogate" in raised.value.message
