@@ -379,10 +379,18 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.peers_up_to < 0:
         parser.error("--peers-up-to must be 0 or more")
-    if args.work_dir.exists() and not args.work_dir.is_dir():
-        parser.error(f"--work-dir {args.work_dir} is a file; give a folder")
-    if not args.data.is_dir():
-        parser.error(f"public data not found at {args.data}; pass --data FOLDER")
+    blocking = next(
+        (p for p in (args.work_dir, *args.work_dir.parents) if p.exists()), None
+    )
+    if blocking is not None and not blocking.is_dir():
+        parser.error(f"--work-dir {args.work_dir}: {blocking} is a file; give a folder")
+    needed = [*tasks.RUNBOOK_FOLDERS, tasks.RULES_GLOB.split("/")[0]]
+    missing = [name for name in needed if not (args.data / name).is_dir()]
+    if missing:
+        parser.error(
+            f"public data not found at {args.data} (no {', '.join(missing)}); "
+            "pass --data FOLDER"
+        )
     args.work_dir = args.work_dir.absolute()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

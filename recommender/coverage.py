@@ -258,11 +258,15 @@ def _alert_rule(rule: dict[str, Any], source: str) -> AlertRule:
         if not isinstance(value, dict):
             raise ValueError(f"'{key}' must be a mapping of names to strings")
         for item, text in value.items():
-            if not isinstance(text, _SCALAR):
+            # An empty value (`description:`) is null in YAML. Prometheus reads
+            # it into its string map as "".
+            if text is not None and not isinstance(text, _SCALAR):
                 raise ValueError(
                     f"{key}.{item} must be a string, not a {type(text).__name__}"
                 )
-        mappings[key] = {str(k): scalar_text(v) for k, v in value.items()}
+        mappings[key] = {
+            str(k): "" if v is None else scalar_text(v) for k, v in value.items()
+        }
     return AlertRule(
         alert=name.strip(),
         expr=str(rule.get("expr", "")),

@@ -51,7 +51,9 @@ def test_parse_sizes_rejects(text, message):
 )
 def test_scale_rejects_arguments_first(tmp_path, capsys, arguments, message):
     data = tmp_path / "data"
-    data.mkdir()
+    for name in ("prometheus-operator+runbooks", "openshift+runbooks"):
+        (data / name).mkdir(parents=True)
+    (data / "prometheus-operator+kube-prometheus").mkdir()
     base = ["--work-dir", str(tmp_path / "work"), "--data", str(data)]
 
     with pytest.raises(SystemExit) as stopped:
@@ -61,14 +63,25 @@ def test_scale_rejects_arguments_first(tmp_path, capsys, arguments, message):
     assert message in capsys.readouterr().err
 
 
-def test_scale_rejects_file_as_work_dir(tmp_path, capsys):
-    work = tmp_path / "afile"
-    work.write_text("")
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_scale_rejects_file_as_work_dir(tmp_path, capsys, below):
+    afile = tmp_path / "afile"
+    afile.write_text("")
 
     with pytest.raises(SystemExit):
-        scale.main(["--work-dir", str(work), "--data", str(tmp_path)])
+        scale.main(["--work-dir", str(afile / below), "--data", str(tmp_path)])
 
-    assert "is a file; give a folder" in capsys.readouterr().err
+    assert f"{afile} is a file; give a folder" in capsys.readouterr().err
+
+
+def test_scale_rejects_data_without_the_tasks(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        scale.main(["--work-dir", str(tmp_path / "w"), "--data", str(tmp_path)])
+
+    error = capsys.readouterr().err
+    assert f"public data not found at {tmp_path} (no prometheus-operator+runbooks" in (
+        error
+    )
 
 
 def test_relative_work_dir_is_absolute(tmp_path, monkeypatch):

@@ -186,6 +186,21 @@ def test_yaml_11_boolean_words_are_label_names():
     }
 
 
+def test_empty_annotation_is_empty_text():
+    text = (
+        "groups:\n- name: g\n  rules:\n  - alert: DiskFull\n    expr: up == 0\n"
+        "    labels: {team: ~}\n    annotations:\n      summary: Disk full\n"
+        "      description:\n"
+    )
+
+    result = parse_rule_text(text, "empty.yaml")
+
+    assert result.problems == []
+    [rule] = result.rules
+    assert rule.annotations == {"summary": "Disk full", "description": ""}
+    assert rule.labels == {"team": ""}
+
+
 def test_alias_bomb_rejected_not_expanded():
     # Nine levels of nine aliases would be 9**9 strings if turned into text.
     levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
