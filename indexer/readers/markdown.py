@@ -325,21 +325,27 @@ def _folded_keys(
     """Return data keyed by text, lower-case unless lower is False.
 
     YAML keeps `severity` and `Severity` apart, and an unquoted date key apart
-    from the same date quoted, but each pair names one field here, so one value
-    would silently replace the other. Such keys raise a _MarkdownError.
+    from the same date quoted, but each pair names one field here. With equal
+    values that does no harm; with different values one would silently replace
+    the other, so they raise a _MarkdownError.
     """
     folded: dict[str, Any] = {}
-    written: dict[str, object] = {}
+    written: dict[str, str] = {}
     for key, value in data.items():
         name = str(key).strip().lower() if lower else str(key)
-        if name in folded:
+        if name in folded and folded[name] != value:
+            first, second = written[name], str(key)
+            spellings = (
+                f"{first!r} and {second!r}, which name the same field"
+                if first != second
+                else f"{first!r} twice, once quoted and once as a date"
+            )
             raise _MarkdownError(
                 None,
-                f"{where} gives {written[name]!r} and {key!r}, which name the same "
-                "field; keep one of them",
+                f"{where} gives {spellings}, with different values; keep one of them",
             )
         folded[name] = value
-        written[name] = key
+        written[name] = str(key)
     return folded
 
 
@@ -375,7 +381,15 @@ def _front_labels(values: Mapping[str, Any]) -> dict[str, str]:
         labels[key] = text
     categories = [_label_text(values.get(k)) for k in ("category", "categories")]
     if any(categories):
-        labels["category"] = ", ".join(dict.fromkeys(c for c in categories if c))
+        parts = [part.strip() for text in categories for part in text.split(",")]
+        text = ", ".join(dict.fromkeys(part for part in parts if part))
+        if labels.get("category") and labels["category"] != text:
+            raise _MarkdownError(
+                None,
+                f"the front matter gives category as {text!r} and in 'labels' as "
+                f"{labels['category']!r}; keep one of them",
+            )
+        labels["category"] = text
     return {key: value for key, value in labels.items() if value}
 
 

@@ -244,15 +244,20 @@ def test_front_matter_duplicate_key_is_rejected(tmp_path: Path) -> None:
     [
         (
             "severity: SEV1\nSeverity: SEV3\n",
-            "the front matter gives 'severity' and 'Severity', which name the same",
+            "the front matter gives 'severity' and 'Severity', which name the same "
+            "field, with different values",
         ),
         (
             "labels:\n  2024-01-01: a\n  '2024-01-01': b\n",
-            "'labels' gives datetime.date(2024, 1, 1) and '2024-01-01'",
+            "'labels' gives '2024-01-01' twice, once quoted and once as a date",
         ),
         (
             "team: infra\nlabels: {team: payments}\n",
             "gives team as 'infra' and in 'labels' as 'payments'; keep one",
+        ),
+        (
+            "category: dns\nlabels: {category: network}\n",
+            "gives category as 'dns' and in 'labels' as 'network'; keep one",
         ),
     ],
 )
@@ -266,13 +271,18 @@ def test_front_matter_keys_naming_one_field(tmp_path: Path, front, message) -> N
 
 
 def test_front_matter_same_label_twice_is_fine(tmp_path: Path) -> None:
-    front = "---\nteam: infra\nlabels: {team: infra, Zone: eu-1}\n---\n"
+    front = (
+        "---\nteam: infra\nTags: db\ntags: db\ncategory: dns\n"
+        "categories: [dns, network]\nlabels: {team: infra, Zone: eu-1}\n---\n"
+    )
     _write(tmp_path / "pm", "same.md", front + "# T\n\n## Summary\n\nx\n")
 
     record = _read_one(tmp_path / "pm").records[0]
 
     assert record.labels["team"] == "infra"
     assert record.labels["Zone"] == "eu-1"
+    assert record.labels["tags"] == "db"
+    assert record.labels["category"] == "dns, network"
 
 
 def test_front_matter_end_before_start_warned(tmp_path: Path, caplog) -> None:
