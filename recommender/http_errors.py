@@ -80,6 +80,22 @@ def error_response(
     )
 
 
+# SQLite's primary result codes for a damaged file and for a file that is not
+# a database (SQLITE_CORRUPT and SQLITE_NOTADB).
+_DAMAGE_CODES = (11, 26)
+
+
+def _damage(error: Exception) -> str | None:
+    """Return the driver's message when an error says a database file is damaged."""
+    cause = getattr(error, "orig", None) or error
+    if not isinstance(cause, sqlite3.DatabaseError):
+        return None
+    code = getattr(cause, "sqlite_errorcode", None)
+    if code is not None and (code & 0xFF) in _DAMAGE_CODES:
+        return str(cause)
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every exception to the one error body."""
 
@@ -179,6 +195,17 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.error(
             "request %s failed in the database: %s", request_id(request), error
         )
+        damage = _damage(error)
+        readiness = getattr(request.app.state, "readiness", None)
+        if damage is not None and readiness is not None and readiness.damaged is None:
+            # A damaged page can sit where the readiness probe's one-row reads
+            # never look, so the failure that finds it takes the service out.
+            readiness.damaged = damage
+            logger.error(
+                "a database of the service is damaged (%s); /readyz answers 503 "
+                "until the service restarts",
+                damage,
+            )
         return error_response(
             request,
             503,

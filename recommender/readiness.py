@@ -47,6 +47,8 @@ class Readiness:
         # Set when the server is asked to stop, so requests waiting for the
         # loader get 503 at once instead of holding up the shutdown.
         self.stopping = False
+        # The driver's message once a request found a database file damaged.
+        self.damaged: str | None = None
 
 
 def warm_search(recommender: Recommender) -> None:

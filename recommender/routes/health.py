@@ -67,6 +67,8 @@ async def readyz(request: Request) -> Response:
             request, error.status, error.code, error.message, None, error.headers
         )
 
+    if readiness.damaged is not None:
+        return error_response(request, 503, "unavailable", _damaged(readiness))
     # The tables go first, so that a missing one is named. The counts read only some.
     failure = await _search_failure(request.app.state.knowledge_base)
     if failure is not None:
@@ -94,7 +96,7 @@ async def metrics(request: Request) -> Response:
     """Return Prometheus metrics in the text exposition format."""
     readiness = request.app.state.readiness
     stats = None
-    if readiness.loaded.is_set():
+    if readiness.loaded.is_set() and readiness.damaged is None:
         # The same checks as /readyz, so that incident_ready agrees with it.
         knowledge_base = request.app.state.knowledge_base
         if await _search_failure(knowledge_base) is None:
@@ -110,6 +112,14 @@ async def _stats(knowledge_base: KnowledgeBase) -> Stats | None:
     except (SQLAlchemyError, IncidentRecommenderError) as error:
         logger.error("readiness check failed: %s", error)
         return None
+
+
+def _damaged(readiness: Readiness) -> str:
+    return (
+        f"a database of the service is damaged ({readiness.damaged}); restore it "
+        "from a backup, or rebuild the knowledge base with 'indexer build "
+        "SOURCES', then restart the service"
+    )
 
 
 async def _search_failure(knowledge_base: KnowledgeBase) -> str | None:

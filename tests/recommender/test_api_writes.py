@@ -1004,6 +1004,44 @@ def test_readiness_503_names_missing_table(
         assert _samples(probe.get("/metrics").text)[("incident_ready", ())] == 1
 
 
+def test_damaged_database_found_by_search_fails_readiness(
+    tmp_path, sample_home, embedder
+):
+    """A damaged page where the probe's one-row reads never look."""
+    _, app = _app_on_copy(tmp_path, sample_home, embedder)
+    with TestClient(app) as probe:
+        _wait_until_ready(probe)
+
+        def damaged(*args, **kwargs):
+            error = sqlite3.DatabaseError("database disk image is malformed")
+            error.sqlite_errorcode = 11  # type: ignore[attr-defined]
+            raise error
+
+        app.state.recommender.retriever.search = damaged
+        _error(probe.get("/v1/search", params={"q": "disk full"}), 503)
+
+        body = _error(probe.get("/readyz"), 503)
+        assert "damaged (database disk image is malformed)" in body["message"]
+        assert "then restart the service" in body["message"]
+        metrics = _samples(probe.get("/metrics").text)
+        assert metrics[("incident_ready", ())] == 0
+        assert probe.get("/livez").status_code == 200
+
+
+def test_missing_table_error_is_not_damage(tmp_path, sample_home, embedder):
+    _, app = _app_on_copy(tmp_path, sample_home, embedder)
+    with TestClient(app) as probe:
+        _wait_until_ready(probe)
+
+        def missing(*args, **kwargs):
+            raise sqlite3.OperationalError("no such table: records")
+
+        app.state.recommender.retriever.search = missing
+        _error(probe.get("/v1/search", params={"q": "disk full"}), 503)
+
+        assert probe.get("/readyz").status_code == 200
+
+
 def test_unreadable_database_named_in_readiness(home):
     def damaged() -> KnowledgeBase:
         raise sqlite3.DatabaseError("database disk image is malformed")
