@@ -86,7 +86,7 @@ _DAMAGE_CODES = (11, 26)
 
 
 def _damage(error: Exception) -> str | None:
-    """Return the driver's message when an error says a database file is damaged."""
+    """Return the driver's message when an error reports a damaged database file."""
     cause = getattr(error, "orig", None) or error
     if not isinstance(cause, sqlite3.DatabaseError):
         return None
@@ -202,8 +202,8 @@ def install_error_handlers(app: FastAPI) -> None:
             # never look, so the failure that finds it takes the service out.
             readiness.damaged = damage
             logger.error(
-                "a database of the service is damaged (%s); /readyz answers 503 "
-                "until the service restarts",
+                "a database of the service is damaged (%s); /readyz responds "
+                "with 503 until the service restarts",
                 damage,
             )
         return error_response(

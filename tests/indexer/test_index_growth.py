@@ -251,17 +251,14 @@ def test_reader_keeps_index_on_unreadable_file(home, caplog):
     assert "keeps its flat index" in warnings[0].message
 
 
-def test_unwritable_index_file_warns_and_keeps_records(home, caplog, monkeypatch):
+def test_unwritable_index_file_keeps_records(home, caplog, deny_index_saves):
     database, settings = home
     _add(database, 0, 100, seed=1)
     writer = _store(home)
     writer.current()
     new = _add(database, 100, 60, seed=2)
 
-    def refuse(source, target):
-        raise PermissionError(1, "Operation not permitted")
-
-    monkeypatch.setattr(vector_index.os, "replace", refuse)
+    deny_index_saves()
     with caplog.at_level(logging.WARNING, logger="indexer.vector_store"):
         assert writer.checkpoint() is False
 
@@ -293,16 +290,13 @@ def test_save_removes_files_of_killed_saves(home):
     assert VectorIndex.read_info(settings.index_path).count == 100
 
 
-def test_unreadable_file_rebuilt_in_memory(home, caplog, monkeypatch):
+def test_unreadable_file_rebuilt_in_memory(home, caplog, deny_index_saves):
     """A read-only command still searches when the file cannot be replaced."""
     database, settings = home
     vectors = _add(database, 0, 20, seed=1)
     settings.index_path.write_bytes(b"not an index")
 
-    def refuse(source, target):
-        raise PermissionError(1, "Operation not permitted")
-
-    monkeypatch.setattr(vector_index.os, "replace", refuse)
+    deny_index_saves()
     with caplog.at_level(logging.WARNING, logger="indexer.vector_store"):
         index = _store(home).current()
 

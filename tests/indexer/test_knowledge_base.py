@@ -179,16 +179,9 @@ def test_get_many_past_parameter_limit(knowledge_base):
     assert found["PM-3"].labels == {"service": "coredns"}
 
 
-def test_build_with_unwritable_index_file_warns(
-    tmp_path, embedder, caplog, monkeypatch
-):
+def test_build_unwritable_index_warns(tmp_path, embedder, caplog, deny_index_saves):
     """The build has committed its records when the index file fails to save."""
-    from indexer import vector_index
-
-    def refuse(source, target):
-        raise PermissionError(1, "Operation not permitted")
-
-    monkeypatch.setattr(vector_index.os, "replace", refuse)
+    deny_index_saves()
     kb = KnowledgeBase(IndexerSettings(home=tmp_path), embedder=embedder)
     with caplog.at_level("WARNING", logger="indexer.vector_store"):
         summary = kb.build(RECORDS)
