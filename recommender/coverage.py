@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 
 from indexer import limited_yaml
-from recommender.alerts import Alert, parse_alertmanager
+from recommender.alerts import Alert, check_unicode, parse_alertmanager
+from recommender.errors import InvalidAlertError
 from recommender.recommendation import Recommender
 from recommender.rules import AlertRule, scalar_text, to_alertmanager_alert
 
@@ -41,6 +42,12 @@ class RuleProblem:
     file: str
     rule: str | None
     message: str
+
+    def __post_init__(self) -> None:
+        # A rule name from a YAML "\ud800" escape could not be printed.
+        if self.rule is not None:
+            readable = self.rule.encode("utf-8", "backslashreplace").decode("utf-8")
+            object.__setattr__(self, "rule", readable)
 
     def __str__(self) -> str:
         where = f"{self.file}: rule {self.rule}" if self.rule else self.file
@@ -250,6 +257,12 @@ def _alert_rule(rule: dict[str, Any], source: str) -> AlertRule:
     name = rule.get("alert")
     if not isinstance(name, str) or not name.strip():
         raise ValueError("missing 'alert' name (or 'record' for a recording rule)")
+    try:
+        # YAML's "\ud800" escape gives text that cannot be encoded, which
+        # would fail the fingerprint and the whole run, not only this rule.
+        check_unicode(rule, "")
+    except InvalidAlertError as error:
+        raise ValueError(f"{error.field}: {error.message}") from None
     if not isinstance(rule.get("expr", ""), _SCALAR):
         raise ValueError("'expr' must be a PromQL string")
     mappings = {}

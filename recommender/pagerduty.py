@@ -20,7 +20,13 @@ from recommender.alert_fields import (
     preview,
     scalar_text,
 )
-from recommender.alerts import Alert, AlertGroup, fingerprint_of, require_text
+from recommender.alerts import (
+    Alert,
+    AlertGroup,
+    check_unicode,
+    fingerprint_of,
+    require_text,
+)
 from recommender.errors import InvalidAlertError
 
 EVENT_ACTIONS = ("trigger", "acknowledge", "resolve")
@@ -73,6 +79,7 @@ def parse_event(item: object, where: str) -> Alert:
             where, f"expected an event object, got {json_kind(item)}"
         )
     prefix = "" if where == "body" else where + "."
+    check_unicode(item, "" if where == "body" else where)
 
     routing_key = item.get("routing_key")
     if routing_key is not None and not isinstance(routing_key, str):

@@ -14,7 +14,13 @@ from typing import Any
 
 from indexer.errors import SourceError
 from indexer.severity import normalize_severity
-from recommender.alerts import Alert, alert_from_text, parse_alertmanager, parse_plain
+from recommender.alerts import (
+    Alert,
+    alert_from_text,
+    check_unicode,
+    parse_alertmanager,
+    parse_plain,
+)
 from recommender.errors import InvalidAlertError
 from recommender.fix_types import FIX_TYPES
 
@@ -216,6 +222,12 @@ def _parse_line(line: str, number: int) -> LabelledQuery:
         ) from None
     if not isinstance(item, dict):
         raise _LineError("", f"expected a JSON object, got {_kind(item)}")
+    try:
+        # Every field, not only the alert: a label such as category is printed
+        # in the report, which cannot encode such text.
+        check_unicode(item, "")
+    except InvalidAlertError as error:
+        raise _LineError(error.field, error.message) from None
     unknown = sorted(set(item) - set(QUERY_FIELDS))
     if unknown:
         names = ", ".join(unknown)

@@ -213,3 +213,23 @@ def test_unpaired_surrogate_names_field(parse, field):
 
     assert raised.value.field == field
     assert "unpaired UTF-16 surrogate" in raised.value.message
+
+
+def test_pagerduty_surrogate_fails_its_event_only():
+    from recommender.pagerduty import parse_pagerduty
+
+    event = {
+        "event_action": "trigger",
+        "payload": {
+            "summary": "Disk almost full",
+            "source": "db-1",
+            "severity": "info",
+        },
+    }
+    bad = {**event, "payload": {**event["payload"], "summary": "Disk \ud800 full"}}
+
+    group = parse_pagerduty([event, bad])
+
+    assert isinstance(group.alerts[0], Alert)
+    assert isinstance(group.alerts[1], InvalidAlertError)
+    assert group.alerts[1].field == "[1].payload.summary"

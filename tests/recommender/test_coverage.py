@@ -201,6 +201,23 @@ def test_empty_annotation_is_empty_text():
     assert rule.labels == {"team": ""}
 
 
+def test_unpaired_surrogate_fails_its_rule_only():
+    text = (
+        'groups:\n- name: g\n  rules:\n  - alert: "Disk\\ud800Full"\n'
+        "    expr: up == 0\n  - alert: Noisy\n    expr: up == 1\n"
+        '    annotations: {summary: "disk \\ud800 full"}\n'
+        "  - alert: Fine\n    expr: up == 2\n"
+    )
+
+    result = parse_rule_text(text, "surrogates.yaml")
+
+    assert [rule.alert for rule in result.rules] == ["Fine"]
+    messages = {problem.rule: problem.message for problem in result.problems}
+    assert set(messages) == {"Disk\\ud800Full", "Noisy"}
+    assert messages["Noisy"].startswith("annotations.summary: contains an unpaired")
+    assert all(str(problem).encode("utf-8") for problem in result.problems)
+
+
 def test_alias_bomb_rejected_not_expanded():
     # Nine levels of nine aliases would be 9**9 strings if turned into text.
     levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]

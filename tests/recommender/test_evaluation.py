@@ -220,6 +220,14 @@ def test_read_queries_rejects_invalid_line(tmp_path, line, expected):
             '{"id": "a", "query": "x", "severity": ' + "9" * 5_000 + "}",
             "line 1: invalid JSON: a number too long to read",
         ),
+        (
+            '{"id": "a", "query": "disk full", "category": "disk\\ud800"}',
+            "line 1, field category: contains an unpaired UTF-16 surrogate",
+        ),
+        (
+            '{"id": "q\\ud800", "query": "disk full"}',
+            "line 1, field id: contains an unpaired UTF-16 surrogate",
+        ),
     ],
 )
 def test_read_queries_rejects_unreadable_json(tmp_path, line, expected):
