@@ -96,6 +96,14 @@ def _damage(error: Exception) -> str | None:
     return None
 
 
+def _error_page(status: int, title: str, message: str) -> Response:
+    """Return the search page's error page, for requests under /ui/."""
+    # Imported here because the pages module imports this one.
+    from recommender.routes.pages import render
+
+    return render("error.html", status, title=title, message=message)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every exception to the one error body."""
 
@@ -112,11 +120,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if error.status == 503 and request.url.path.startswith("/ui/"):
             # A browser on the search page gets a page, not JSON, while the
             # service loads or after its loading failed.
-            from recommender.routes.pages import render
-
-            page = render(
-                "error.html", 503, title="Service unavailable", message=error.message
-            )
+            page = _error_page(503, "Service unavailable", error.message)
             page.headers.update(error.headers or {})
             return page
         return error_response(
@@ -161,13 +165,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if error.status_code == 404 and message == "Not Found":
             if request.url.path.startswith("/ui/"):
                 # A mistyped or stale link to a page gets a page to go back from.
-                from recommender.routes.pages import render
-
-                return render(
-                    "error.html",
-                    404,
-                    title="Page not found",
-                    message=f"No page at {request.url.path[:200]}.",
+                return _error_page(
+                    404, "Page not found", f"No page at {request.url.path[:200]}."
                 )
             message = (
                 f"no route matches {request.url.path[:200]}; the routes are listed "
@@ -186,7 +185,7 @@ def install_error_handlers(app: FastAPI) -> None:
     # errors arrive as sqlite3.Error, not wrapped by SQLAlchemy.
     @app.exception_handler(sqlite3.Error)
     @app.exception_handler(SQLAlchemyError)
-    async def _database(request: Request, error: Exception) -> JSONResponse:
+    async def _database(request: Request, error: Exception) -> Response:
         # NOTE: once, after a database file was overwritten and restored under a
         # running service, these 503s went on until a restart while /livez
         # returned 200. Overwriting the 100-byte header alone, with the pool
@@ -206,15 +205,15 @@ def install_error_handlers(app: FastAPI) -> None:
                 "with 503 until the service restarts",
                 damage,
             )
-        return error_response(
-            request,
-            503,
-            "unavailable",
-            # The error does not name its database file, so the message names
-            # none. The logged error has the table and the SQL.
+        # The error does not name its database file, so the message names
+        # none. The logged error has the table and the SQL.
+        message = (
             "a database of the service is unavailable; see the service log for "
-            "this request id",
+            "this request id"
         )
+        if request.url.path.startswith("/ui/"):
+            return _error_page(503, "Service unavailable", message)
+        return error_response(request, 503, "unavailable", message)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, error: Exception) -> JSONResponse:

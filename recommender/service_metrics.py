@@ -93,6 +93,12 @@ class ServiceMetrics:
             "1 when the model and index are loaded, 0 during start-up.",
             registry=self.registry,
         )
+        self.database_damaged = Gauge(
+            "incident_database_damaged",
+            "1 once a request found a database file damaged, so the service stays "
+            "unready until it is restarted.",
+            registry=self.registry,
+        )
         self.load_failed = Gauge(
             "incident_load_failed",
             "1 when loading the knowledge base failed, so the service stays "
@@ -106,14 +112,17 @@ class ServiceMetrics:
         if recommendation.no_close_precedent:
             self.no_close_precedent.inc()
 
-    def render(self, stats: Stats | None, load_failed: bool = False) -> bytes:
+    def render(
+        self, stats: Stats | None, load_failed: bool = False, damaged: bool = False
+    ) -> bytes:
         """Return the text exposition, with the index gauges set from stats.
 
-        load_failed separates a failed load from one still running, since both
-        leave the service unready.
+        load_failed and damaged separate the two ways the service stays unready
+        until a restart from a load still running.
         """
         self.ready.set(1 if stats is not None else 0)
         self.load_failed.set(1 if load_failed else 0)
+        self.database_damaged.set(1 if damaged else 0)
         if stats is not None:
             self.records.set(stats.records)
             self.vectors.set(stats.vectors)

@@ -36,6 +36,9 @@ async def health(
     knowledge_base: Annotated[KnowledgeBase, Depends(get_knowledge_base)],
 ) -> Health | JSONResponse:
     """Report that the service is up, with record count and data version."""
+    readiness: Readiness = request.app.state.readiness
+    if readiness.damaged is not None:
+        return error_response(request, 503, "unavailable", _damaged(readiness))
     failure = await _search_failure(knowledge_base)
     if failure is not None:
         return error_response(request, 503, "unavailable", failure)
@@ -101,7 +104,11 @@ async def metrics(request: Request) -> Response:
         knowledge_base = request.app.state.knowledge_base
         if await _search_failure(knowledge_base) is None:
             stats = await _stats(knowledge_base)
-    body = metrics_of(request).render(stats, load_failed=readiness.error is not None)
+    body = metrics_of(request).render(
+        stats,
+        load_failed=readiness.error is not None,
+        damaged=readiness.damaged is not None,
+    )
     return Response(content=body, media_type=CONTENT_TYPE_LATEST)
 
 
@@ -115,10 +122,14 @@ async def _stats(knowledge_base: KnowledgeBase) -> Stats | None:
 
 
 def _damaged(readiness: Readiness) -> str:
+    # SQLite's message does not name the file, so the message names each one.
     return (
-        f"a database of the service is damaged ({readiness.damaged}); restore it "
-        "from a backup, or rebuild the knowledge base with 'indexer build "
-        "SOURCES', then restart the service"
+        f"a database file of the service is damaged ({readiness.damaged}): the "
+        "knowledge base (knowledge.db), received alerts (alerts.db) or incidents "
+        "and notifications (response.db) in INCIDENT_HOME. Find it with sqlite3 "
+        "FILE 'PRAGMA quick_check', restore it from a backup (the knowledge base "
+        "can also be rebuilt with 'indexer build SOURCES'), then restart the "
+        "service"
     )
 
 

@@ -1020,11 +1020,20 @@ def test_damaged_database_found_by_search_fails_readiness(
         app.state.recommender.retriever.search = damaged
         _error(probe.get("/v1/search", params={"q": "disk full"}), 503)
 
-        body = _error(probe.get("/readyz"), 503)
-        assert "damaged (database disk image is malformed)" in body["message"]
-        assert "then restart the service" in body["message"]
+        page = probe.get("/ui/", params={"q": "disk full"})
+        assert page.status_code == 503
+        assert page.headers["content-type"].startswith("text/html")
+        assert "a database of the service is unavailable" in page.text
+
+        for path in ("/readyz", "/health"):
+            body = _error(probe.get(path), 503)
+            assert "damaged (database disk image is malformed)" in body["message"]
+            assert "(knowledge.db), received alerts (alerts.db)" in body["message"]
+            assert "then restart the service" in body["message"]
         metrics = _samples(probe.get("/metrics").text)
         assert metrics[("incident_ready", ())] == 0
+        assert metrics[("incident_database_damaged", ())] == 1
+        assert metrics[("incident_load_failed", ())] == 0
         assert probe.get("/livez").status_code == 200
 
 
@@ -1040,6 +1049,8 @@ def test_missing_table_error_is_not_damage(tmp_path, sample_home, embedder):
         _error(probe.get("/v1/search", params={"q": "disk full"}), 503)
 
         assert probe.get("/readyz").status_code == 200
+        metrics = _samples(probe.get("/metrics").text)
+        assert metrics[("incident_database_damaged", ())] == 0
 
 
 def test_unreadable_database_named_in_readiness(home):
