@@ -379,11 +379,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.peers_up_to < 0:
         parser.error("--peers-up-to must be 0 or more")
-    blocking = next(
-        (p for p in (args.work_dir, *args.work_dir.parents) if p.exists()), None
-    )
-    if blocking is not None and not blocking.is_dir():
-        parser.error(f"--work-dir {args.work_dir}: {blocking} is a file; give a folder")
+    folders = [("--work-dir", args.work_dir)]
+    if args.embedding_cache is not None:
+        folders.append(("--embedding-cache", args.embedding_cache.parent))
+    for option, folder in folders:
+        blocking = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            parser.error(f"{option} {folder}: {blocking} is a file; give a folder")
     needed = [*tasks.RUNBOOK_FOLDERS, tasks.RULES_GLOB.split("/")[0]]
     missing = [name for name in needed if not (args.data / name).is_dir()]
     if missing:

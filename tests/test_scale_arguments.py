@@ -74,6 +74,17 @@ def test_scale_rejects_file_as_work_dir(tmp_path, capsys, below):
     assert f"{afile} is a file; give a folder" in capsys.readouterr().err
 
 
+def test_scale_rejects_cache_below_a_file(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    cache = str(afile / "cache.pkl")
+
+    with pytest.raises(SystemExit):
+        scale.main(["--work-dir", str(tmp_path / "w"), "--embedding-cache", cache])
+
+    assert f"--embedding-cache {afile}: {afile} is a file" in capsys.readouterr().err
+
+
 def test_scale_rejects_data_without_the_tasks(tmp_path, capsys):
     with pytest.raises(SystemExit):
         scale.main(["--work-dir", str(tmp_path / "w"), "--data", str(tmp_path)])

@@ -381,9 +381,9 @@ def _front_labels(values: Mapping[str, Any]) -> dict[str, str]:
         labels[key] = text
     categories = [_label_text(values.get(k)) for k in ("category", "categories")]
     if any(categories):
-        parts = [part.strip() for text in categories for part in text.split(",")]
-        text = ", ".join(dict.fromkeys(part for part in parts if part))
-        if labels.get("category") and labels["category"] != text:
+        text = _joined_parts(categories)
+        given = labels.get("category")
+        if given and _joined_parts([given]) != text:
             raise _MarkdownError(
                 None,
                 f"the front matter gives category as {text!r} and in 'labels' as "
@@ -391,6 +391,12 @@ def _front_labels(values: Mapping[str, Any]) -> dict[str, str]:
             )
         labels["category"] = text
     return {key: value for key, value in labels.items() if value}
+
+
+def _joined_parts(texts: list[str]) -> str:
+    """Return the distinct comma-separated parts of texts, joined by ", "."""
+    parts = [part.strip() for text in texts for part in text.split(",")]
+    return ", ".join(dict.fromkeys(part for part in parts if part))
 
 
 def _kind(value: object) -> Kind | None:

@@ -273,7 +273,8 @@ def test_front_matter_keys_naming_one_field(tmp_path: Path, front, message) -> N
 def test_front_matter_same_label_twice_is_fine(tmp_path: Path) -> None:
     front = (
         "---\nteam: infra\nTags: db\ntags: db\ncategory: dns\n"
-        "categories: [dns, network]\nlabels: {team: infra, Zone: eu-1}\n---\n"
+        "categories: [dns, network]\n"
+        "labels: {team: infra, Zone: eu-1, category: 'dns,network'}\n---\n"
     )
     _write(tmp_path / "pm", "same.md", front + "# T\n\n## Summary\n\nx\n")
 
