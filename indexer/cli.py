@@ -12,7 +12,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from indexer.console import exit_with
-from indexer.errors import IncidentRecommenderError
+from indexer.errors import (
+    IncidentRecommenderError,
+    is_undecodable_text,
+    undecodable_text_message,
+)
 from indexer.knowledge_base import KnowledgeBase
 from indexer.readers import ReadResult, load_mapping, preset_names, read_sources
 from indexer.record import IncidentRecord
@@ -45,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args, settings))
     except IncidentRecommenderError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except UnicodeEncodeError as error:
+        if not is_undecodable_text(error):
+            raise
+        print(f"error: {undecodable_text_message(error)}", file=sys.stderr)
         return 2
 
 

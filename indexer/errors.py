@@ -30,3 +30,23 @@ class RecordNotFoundError(IncidentRecommenderError):
 
 class KnowledgeBaseError(IncidentRecommenderError):
     """The stored knowledge base is missing, empty or inconsistent."""
+
+
+def is_undecodable_text(error: UnicodeEncodeError) -> bool:
+    """Return whether an encoding failed on text that came from undecodable input.
+
+    Python keeps the bytes of a command-line argument that is not UTF-8 as lone
+    surrogates, which fail only where the text is encoded later, such as in a
+    database query.
+    """
+    return "surrogates not allowed" in str(error)
+
+
+def undecodable_text_message(error: UnicodeEncodeError) -> str:
+    """Return the error line for text that cannot be encoded as UTF-8."""
+    start = max(error.start - 20, 0)
+    shown = error.object[start : error.end + 20].encode("utf-8", "backslashreplace")
+    return (
+        f"the text '{shown.decode('utf-8')}' is not valid Unicode (an argument or "
+        "input that is not UTF-8, or an unpaired surrogate); give valid UTF-8 text"
+    )

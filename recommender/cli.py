@@ -11,7 +11,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from indexer.console import exit_with
-from indexer.errors import IncidentRecommenderError
+from indexer.errors import (
+    IncidentRecommenderError,
+    is_undecodable_text,
+    undecodable_text_message,
+)
 from indexer.knowledge_base import KnowledgeBase
 from indexer.settings import load_settings
 from recommender.alert_store import AlertStore
@@ -53,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args, settings))
     except IncidentRecommenderError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except UnicodeEncodeError as error:
+        if not is_undecodable_text(error):
+            raise
+        print(f"error: {undecodable_text_message(error)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # Not a file that could not be read: exit_with() stops quietly.

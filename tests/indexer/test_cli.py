@@ -99,6 +99,20 @@ def test_add_replaces_and_stats_counts(tmp_path, sources, capsys):
     assert stats["data_version"] == 3
 
 
+def test_remove_undecodable_id_is_clear_error(tmp_path, capsys):
+    """Python keeps an argument that is not UTF-8 as lone surrogates."""
+    home = tmp_path / "kb"
+    upload = home / "uploads" / "upload-0123456789abcdef.md"
+    upload.parent.mkdir(parents=True)
+    upload.write_text(POSTMORTEM)
+    _run(capsys, "--home", str(home), "build", "--quiet", str(upload))
+
+    status, _, err = _run(capsys, "--home", str(home), "remove", "PM\udcff")
+
+    assert status == 2
+    assert err.startswith("error: the text 'PM\\udcff' is not valid Unicode")
+
+
 def test_remove_unknown_id_is_clear_error(tmp_path, sources, capsys):
     home = tmp_path / "kb"
     upload = home / "uploads" / "upload-0123456789abcdef.md"

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 
@@ -14,6 +15,16 @@ def _run(capsys, *args):
     status = main([*args])
     out, err = capsys.readouterr()
     return status, out, err
+
+
+def test_undecodable_argument_is_clear_error(sample_home, tmp_path, capsys):
+    home = tmp_path / "kb"
+    shutil.copytree(sample_home, home)
+
+    status, _, err = _run(capsys, "--home", str(home), "feedback", "list", "PM\udcff")
+
+    assert status == 2
+    assert err.startswith("error: the text 'PM\\udcff' is not valid Unicode")
 
 
 def test_suggest_from_webhook_file(sample_home, capsys):
