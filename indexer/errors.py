@@ -45,8 +45,8 @@ def is_undecodable_text(error: UnicodeEncodeError) -> bool:
 def undecodable_text_message(error: UnicodeEncodeError) -> str:
     """Return the error line for text that cannot be encoded as UTF-8."""
     start = max(error.start - 20, 0)
-    shown = error.object[start : error.end + 20].encode("utf-8", "backslashreplace")
+    excerpt = error.object[start : error.end + 20].encode("utf-8", "backslashreplace")
     return (
-        f"the text '{shown.decode('utf-8')}' is not valid Unicode (an argument or "
+        f"the text '{excerpt.decode('utf-8')}' is not valid Unicode (an argument or "
         "input that is not UTF-8, or an unpaired surrogate); give valid UTF-8 text"
     )
