@@ -382,8 +382,8 @@ def _front_labels(values: Mapping[str, Any]) -> dict[str, str]:
     categories = [_label_text(values.get(k)) for k in ("category", "categories")]
     if any(categories):
         text = _joined_parts(categories)
-        given = labels.get("category")
-        if given and _joined_parts([given]) != text:
+        labelled = labels.get("category")
+        if labelled and _joined_parts([labelled]) != text:
             raise _MarkdownError(
                 None,
                 f"the front matter gives category as {text!r} and in 'labels' as "
