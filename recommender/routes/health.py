@@ -70,20 +70,9 @@ async def readyz(request: Request) -> Response:
             request, error.status, error.code, error.message, None, error.headers
         )
 
-    if readiness.damaged is not None:
-        return error_response(request, 503, "unavailable", _damaged(readiness))
-    # The tables go first, so that a missing one is named. The counts read only some.
-    failure = await _search_failure(request.app.state.knowledge_base)
-    if failure is not None:
-        return error_response(request, 503, "unavailable", failure)
-    stats = await _stats(request.app.state.knowledge_base)
-    if stats is None:
-        return error_response(
-            request,
-            503,
-            "unavailable",
-            "the knowledge base database cannot be read; see the service log",
-        )
+    stats = await _ready_stats(readiness, request.app.state.knowledge_base)
+    if isinstance(stats, str):
+        return error_response(request, 503, "unavailable", stats)
     return JSONResponse(
         {
             "status": "ready",
@@ -99,17 +88,32 @@ async def metrics(request: Request) -> Response:
     """Return Prometheus metrics in the text exposition format."""
     readiness = request.app.state.readiness
     stats = None
-    if readiness.loaded.is_set() and readiness.damaged is None:
+    if readiness.loaded.is_set():
         # The same checks as /readyz, so that incident_ready agrees with it.
-        knowledge_base = request.app.state.knowledge_base
-        if await _search_failure(knowledge_base) is None:
-            stats = await _stats(knowledge_base)
+        checked = await _ready_stats(readiness, request.app.state.knowledge_base)
+        stats = None if isinstance(checked, str) else checked
     body = metrics_of(request).render(
         stats,
         load_failed=readiness.error is not None,
         damaged=readiness.damaged is not None,
     )
     return Response(content=body, media_type=CONTENT_TYPE_LATEST)
+
+
+async def _ready_stats(
+    readiness: Readiness, knowledge_base: KnowledgeBase
+) -> Stats | str:
+    """Return the stats of a loaded service that can answer, or why it cannot."""
+    if readiness.damaged is not None:
+        return _damaged(readiness)
+    # The tables go first, so that a missing one is named. The counts read only some.
+    failure = await _search_failure(knowledge_base)
+    if failure is not None:
+        return failure
+    stats = await _stats(knowledge_base)
+    if stats is None:
+        return "the knowledge base database cannot be read; see the service log"
+    return stats
 
 
 async def _stats(knowledge_base: KnowledgeBase) -> Stats | None:
