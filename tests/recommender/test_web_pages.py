@@ -25,6 +25,10 @@ SCRIPT_TITLE = "<script>window.__pwned = 1</script> DNS lookups time out"
 
 pytestmark = pytest.mark.slow
 playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+# Retry page checks as long as actions wait: a search under a loaded CI
+# machine can take longer than the default 5 s.
+expect.set_options(timeout=30_000)
 
 
 @contextmanager
@@ -128,7 +132,7 @@ def test_search_open_record_and_similar(page, sample_server):
     page.get_by_label("Error, symptom or alert name").fill("replica lag stale reads")
     page.keyboard.press("Enter")
     heading = page.get_by_role("heading", level=2)
-    assert "result(s) for “replica lag stale reads”" in heading.inner_text()
+    expect(heading).to_contain_text("result(s) for “replica lag stale reads”")
     results = page.locator("ol.results > li")
     assert results.count() >= 3
     assert "Matched terms:" in results.first.inner_text()
@@ -137,8 +141,8 @@ def test_search_open_record_and_similar(page, sample_server):
     first_link = results.first.get_by_role("link")
     title = first_link.inner_text()
     first_link.click()
-    assert page.get_by_role("heading", level=1).inner_text() == title
-    assert page.get_by_role("heading", name="Similar records").is_visible()
+    expect(page.get_by_role("heading", level=1)).to_have_text(title)
+    expect(page.get_by_role("heading", name="Similar records")).to_be_visible()
     similar = page.locator("section.similar ol.results > li")
     assert similar.count() >= 1
     assert "Why" in similar.first.locator("ul.reasons").get_attribute("aria-label")
@@ -164,9 +168,8 @@ def test_recommendation_and_feedback(page, sample_server):
     page.get_by_label("Alert as JSON").fill(json.dumps(alert))
     page.get_by_role("button", name="Recommend").click()
 
-    assert (
-        "CertificateExpiringSoon" in page.get_by_role("heading", level=2).inner_text()
-    )
+    heading = page.get_by_role("heading", level=2)
+    expect(heading).to_contain_text("CertificateExpiringSoon")
     assert page.locator("strong.severity").inner_text().startswith("SEV")
     assert page.get_by_role("heading", name="Likely root causes").is_visible()
     matches = page.locator("section.recommendation ol.results > li")
@@ -192,8 +195,7 @@ def test_pasted_alert_errors_are_shown(page, sample_server):
     page.goto(f"{base_url}/ui/recommend")
     page.get_by_label("Alert as JSON").fill('{"title": "x", "colour": "red"}')
     page.get_by_role("button", name="Recommend").click()
-    error = page.get_by_role("alert")
-    assert "invalid at colour" in error.inner_text()
+    expect(page.get_by_role("alert")).to_contain_text("invalid at colour")
 
 
 def test_sign_in_when_reads_need_a_token(page, sample_home, sample_kb):
@@ -205,12 +207,14 @@ def test_sign_in_when_reads_need_a_token(page, sample_home, sample_kb):
 
         page.get_by_label("API token").fill("wrong-token-0123456789")
         page.get_by_role("button", name="Sign in").click()
-        assert "That token is not valid" in page.get_by_role("alert").inner_text()
+        expect(page.get_by_role("alert")).to_contain_text("That token is not valid")
 
+        # The click returns once the redirect is answered, before the search
+        # page has loaded, so the checks wait for the page they expect.
         page.get_by_label("API token").fill(TOKEN)
         page.get_by_role("button", name="Sign in").click()
-        assert page.url == f"{base_url}/ui/?q=certificate+expired"
-        assert page.locator("ol.results > li").count() >= 1
+        expect(page).to_have_url(f"{base_url}/ui/?q=certificate+expired")
+        expect(page.locator("ol.results > li").first).to_be_visible()
         _check_screenshot(page.screenshot())
 
         # A link followed from another site, such as a chat message, keeps the
@@ -219,12 +223,13 @@ def test_sign_in_when_reads_need_a_token(page, sample_home, sample_kb):
         page.goto(f"data:text/html,{link}")
         page.get_by_role("link", name="received alerts").click()
         page.wait_for_url(f"{base_url}/ui/alerts")
-        assert page.get_by_role("heading", level=1).inner_text() != "Sign in"
+        expect(page.get_by_role("heading", level=1)).not_to_have_text("Sign in")
 
         page.goto(f"{base_url}/ui/sign-in")
         page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
         page.goto(f"{base_url}/ui/alerts")
-        assert page.get_by_role("heading", level=1).inner_text() == "Sign in"
+        expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
 
 
 def test_script_in_title_is_shown_as_text(page, script_server):
@@ -232,7 +237,7 @@ def test_script_in_title_is_shown_as_text(page, script_server):
     link = page.get_by_role("link", name=SCRIPT_TITLE)
     assert link.count() == 1
     link.click()
-    assert page.get_by_role("heading", level=1).inner_text() == SCRIPT_TITLE
+    expect(page.get_by_role("heading", level=1)).to_have_text(SCRIPT_TITLE)
     assert "<b>answered</b>" in page.locator(".section-text").first.inner_text()
     assert page.evaluate("window.__pwned") is None
     assert page.locator("main script").count() == 0
@@ -250,7 +255,7 @@ def test_received_alert_and_incident_pages(page, sample_server):
 
     page.goto(f"{base_url}/ui/incidents-in-progress")
     page.get_by_role("link", name="service=orders-db", exact=True).click()
-    assert page.get_by_role("heading", level=1).inner_text() == "service=orders-db"
+    expect(page.get_by_role("heading", level=1)).to_have_text("service=orders-db")
     history = page.get_by_role("table").inner_text()
     assert "opened" in history
     assert "from the severities of similar past incidents" in history
@@ -258,7 +263,7 @@ def test_received_alert_and_incident_pages(page, sample_server):
 
     page.goto(f"{base_url}/ui/alerts")
     page.get_by_role("link", name="NodeFilesystemSpaceFillingUp").first.click()
-    heading = page.get_by_role("heading", level=1).inner_text()
-    assert heading == "Received alert NodeFilesystemSpaceFillingUp"
-    assert page.get_by_role("heading", name="Similar past records").is_visible()
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_have_text("Received alert NodeFilesystemSpaceFillingUp")
+    expect(page.get_by_role("heading", name="Similar past records")).to_be_visible()
     assert page.locator("section.recommendation ol.results > li").count() >= 1
