@@ -144,7 +144,9 @@ def parse_webhook_group(
     """
     if not isinstance(payload, dict):
         raise InvalidAlertError("body", f"expected a JSON object ({name} webhook)")
-    check_unicode(payload, "")
+    # Each alert's text is checked by its own parse, so one alert with text
+    # that cannot be encoded fails alone and the others still get results.
+    check_unicode({k: v for k, v in payload.items() if k != "alerts"}, "")
     given = payload.get("version")
     if given is not None and str(given) != version:
         raise InvalidAlertError(
@@ -177,6 +179,7 @@ def parse_webhook_group(
     parsed: list[Alert | InvalidAlertError] = []
     for position, item in enumerate(alerts):
         try:
+            check_unicode(item, f"alerts[{position}]")
             parsed.append(parse(item, f"alerts[{position}]", common, source))
         except InvalidAlertError as error:
             parsed.append(error)

@@ -69,7 +69,7 @@ async def post_alertmanager(
 ) -> AlertResults | JSONResponse:
     """Recommend for each alert of a Prometheus Alertmanager webhook (version 4)."""
     limit = check_top_k(request, top_k)
-    payload = await read_json(request)
+    payload = await read_json(request, check_text=False)
     group = parse_alertmanager_group(payload)
     answer = await _answer(request, group, limit)
     await track_alert_group(request, payload, group.alerts, answer)
@@ -88,7 +88,7 @@ async def post_grafana(
 ) -> AlertResults | JSONResponse:
     """Recommend for each alert of a Grafana alerting webhook (version 1)."""
     limit = check_top_k(request, top_k)
-    group = parse_grafana(await read_json(request))
+    group = parse_grafana(await read_json(request, check_text=False))
     return await _answer(request, group, limit)
 
 
@@ -104,7 +104,7 @@ async def post_pagerduty(
 ) -> AlertResults | JSONResponse:
     """Recommend for PagerDuty Events API v2 events: one event or a list."""
     limit = check_top_k(request, top_k)
-    group = parse_pagerduty(await read_json(request))
+    group = parse_pagerduty(await read_json(request, check_text=False))
     return await _answer(request, group, limit)
 
 

@@ -21,8 +21,12 @@ MAX_DEPTH = 32
 MAX_INTEGER_DIGITS = 4_300
 
 
-async def read_json(request: Request) -> Any:
-    """Read a JSON request body, rejecting wrong types, oversize and bad encodings."""
+async def read_json(request: Request, check_text: bool = True) -> Any:
+    """Read a JSON request body, rejecting wrong types, oversize and bad encodings.
+
+    With check_text false, text that cannot be encoded (see check_document) is
+    left to the caller: webhook parsers reject it per alert, not per group.
+    """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise ApiError(
@@ -59,7 +63,7 @@ async def read_json(request: Request) -> Any:
         document = decode_json(text, "body")
     except RecursionError as error:
         raise _too_deep() from error
-    check_document(document)
+    check_document(document, check_text)
     return document
 
 
@@ -162,11 +166,12 @@ def decode_json(text: str, field: str) -> Any:
         ) from None
 
 
-def check_document(document: Any) -> None:
+def check_document(document: Any, check_text: bool = True) -> None:
     """Reject JSON nested deeper than MAX_DEPTH or holding text that is not UTF-8.
 
     JSON escapes can spell lone UTF-16 surrogates ("\\ud800"), which decode to a
-    Python string that cannot be encoded again, so they are rejected here.
+    Python string that cannot be encoded again, so they are rejected here unless
+    check_text is false.
     """
     stack: list[tuple[Any, str, int]] = [(document, "body", 1)]
     while stack:
@@ -175,13 +180,14 @@ def check_document(document: Any) -> None:
             raise _too_deep()
         if isinstance(value, dict):
             for key, item in value.items():
-                _check_text(key, path)
+                if check_text:
+                    _check_text(key, path)
                 stack.append((item, f"{path}.{key}", depth + 1))
         elif isinstance(value, list):
             stack.extend(
                 (item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)
             )
-        elif isinstance(value, str):
+        elif check_text and isinstance(value, str):
             _check_text(value, path)
 
 

@@ -201,9 +201,9 @@ def test_whitespace_text_is_rejected():
         ),
         (
             lambda: parse_alertmanager(
-                {"version": "4", "alerts": [{"labels": {"alertname": "X\ud800"}}]}
+                {"version": "4", "receiver": "r\ud800", "alerts": [{}]}
             ),
-            "alerts[0].labels.alertname",
+            "receiver",
         ),
     ],
 )
@@ -213,6 +213,19 @@ def test_unpaired_surrogate_names_field(parse, field):
 
     assert raised.value.field == field
     assert "unpaired UTF-16 surrogate" in raised.value.message
+
+
+def test_webhook_surrogate_fails_its_alert_only():
+    good = {"labels": {"alertname": "DiskFull"}, "annotations": {"summary": "Disk"}}
+    bad = {"labels": {"alertname": "X\ud800"}}
+
+    alerts = parse_alertmanager({"version": "4", "alerts": [good, bad]})
+
+    assert isinstance(alerts[0], Alert)
+    assert alerts[0].alertname == "DiskFull"
+    assert isinstance(alerts[1], InvalidAlertError)
+    assert alerts[1].field == "alerts[1].labels.alertname"
+    assert "unpaired UTF-16 surrogate" in alerts[1].message
 
 
 def test_pagerduty_surrogate_fails_its_event_only():

@@ -309,6 +309,76 @@ def test_unpaired_surrogate_is_422(client):
     assert "surrogate" in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("path", "alert", "field"),
+    [
+        (
+            "/v1/alerts/alertmanager",
+            '{"labels": {"alertname": "Disk\\ud800Full"}}',
+            "alerts[1].labels.alertname",
+        ),
+        (
+            "/v1/alerts/grafana",
+            '{"labels": {"alertname": "Disk\\ud800Full"}}',
+            "alerts[1].labels.alertname",
+        ),
+    ],
+)
+def test_surrogate_in_one_webhook_alert_fails_that_alert(client, path, alert, field):
+    good = json.dumps(
+        {
+            "status": "firing",
+            "labels": {"alertname": "CertificateExpiringSoon", "service": "edge"},
+            "annotations": {"summary": "TLS certificate expires in 3 days"},
+        }
+    )
+    body = f'{{"version": "{"1" if "grafana" in path else "4"}", '
+    body += f'"status": "firing", "alerts": [{good}, {alert}]}}'
+    response = client.post(
+        path, content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["outcome"] for r in results] == ["recommended", "rejected"]
+    assert results[1]["error"]["field"] == field
+    assert "surrogate" in results[1]["error"]["message"]
+    assert client.get("/v1/alerts").status_code == 200
+    assert client.get("/v1/incidents-in-progress").status_code == 200
+
+
+def test_surrogate_in_one_pagerduty_event_fails_that_event(client):
+    def event(summary: str) -> str:
+        return (
+            f'{{"event_action": "trigger", "payload": {{"summary": "{summary}", '
+            '"source": "edge-1", "severity": "critical"}}'
+        )
+
+    bad = event("TLS \\ud800 certificate")
+    body = f"[{event('TLS certificate expires in 3 days')}, {bad}]"
+    response = client.post(
+        "/v1/alerts/pagerduty",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["outcome"] for r in results] == ["recommended", "rejected"]
+    assert results[1]["error"]["field"] == "[1].payload.summary"
+
+
+def test_surrogate_in_webhook_group_field_is_422(client):
+    response = client.post(
+        "/v1/alerts/alertmanager",
+        content='{"version": "4", "receiver": "pager\\ud800", "alerts": [{}]}',
+        headers={"Content-Type": "application/json"},
+    )
+    error = _error(response, 422)
+    assert error["field"] == "receiver"
+    assert "surrogate" in error["message"]
+
+
 def test_unknown_plain_alert_field_is_422(client):
     error = _error(client.post("/v1/alerts", json={"title": "disk", "top_k": 0}), 422)
     assert error["field"] == "top_k"
