@@ -15,6 +15,18 @@ from recommender.severity_policy import ImpactRules, SeverityScale
 
 # Labels that name the instance an alert fires on, in order of preference.
 INSTANCE_LABELS = ("instance", "pod", "host", "node", "hostname")
+# What gave an alert's suggested severity, as the reason of an incident's level
+# says it, in the order of preference when alerts of one level differ.
+SEVERITY_SOURCES = {
+    "precedents": "from the severities of similar past incidents",
+    "label": "from the alert's own severity label",
+    "nearest": (
+        "from the severities of the nearest past incidents, none of them close, "
+        "and the history model"
+    ),
+}
+# Alerts stored before their source was recorded.
+DEFAULT_SOURCE = "from the severities suggested for its alerts"
 _TRUE = frozenset({"true", "yes", "1"})
 
 
@@ -30,7 +42,9 @@ class AlertState:
         instance: The instance, pod or host label, empty when unknown.
         customer_facing: The customer-facing label is "true".
         starts_at: When it started firing, timezone-aware, None when not sent.
-        history_severity: Level the matches voted for it, None when unknown.
+        history_severity: Level its recommendation suggested, None when unknown.
+        severity_source: What gave that level, a key of SEVERITY_SOURCES, or
+            None for alerts stored before the source was.
     """
 
     fingerprint: str
@@ -41,6 +55,7 @@ class AlertState:
     customer_facing: bool = False
     starts_at: datetime | None = None
     history_severity: str | None = None
+    severity_source: str | None = None
 
 
 @dataclass
@@ -137,14 +152,18 @@ def assess_severity(
     """Combine the history of each firing alert with the live impact of the group."""
     rules = scale.config.impact
     voted = [
-        alert.history_severity
+        alert
         for alert in alerts
         if alert.status == "firing" and alert.history_severity in scale.names
     ]
     if voted:
-        history: str | None = min(voted, key=scale.rank)
+        history: str | None = min(
+            (str(alert.history_severity) for alert in voted), key=scale.rank
+        )
         level = str(history)
-        reasons = [f"{level} from the severities of similar past incidents"]
+        sources = {a.severity_source for a in voted if a.history_severity == level}
+        source = next((s for s in SEVERITY_SOURCES if s in sources), None)
+        reasons = [f"{level} {SEVERITY_SOURCES.get(source or '', DEFAULT_SOURCE)}"]
     else:
         history = None
         level = scale.default_level

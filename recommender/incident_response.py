@@ -93,13 +93,14 @@ class IncidentResponse:
                 continue
             result = by_index.get(index)
             recommendation = result.recommendation if result is not None else None
-            severity = None
+            severity = source = None
             if recommendation is not None:
                 severity = self.scale.normalize(recommendation.severity.value)
+                source = severity_source(recommendation)
                 recommendations.append(
                     (item.fingerprint, item.alertname, recommendation)
                 )
-            tracked.append(TrackedAlert(item, severity))
+            tracked.append(TrackedAlert(item, severity, source))
         if not tracked:
             return None
 
@@ -203,3 +204,12 @@ class IncidentResponse:
                         f"routes[{position}].severities: {name!r} is not a level of "
                         f"the severity scale ({', '.join(self.scale.names)})"
                     )
+
+
+def severity_source(recommendation: RecommendationOut) -> str:
+    """Return what gave a recommendation's severity (impact.SEVERITY_SOURCES)."""
+    if recommendation.severity.evidence == ["alert label"]:
+        return "label"
+    if recommendation.no_close_precedent:
+        return "nearest"
+    return "precedents"

@@ -71,6 +71,8 @@ group_alerts_table = Table(
     Column("customer_facing", Integer, nullable=False),
     Column("starts_at", String),
     Column("history_severity", String),
+    # Where history_severity came from: SEVERITY_SOURCES of impact.py.
+    Column("severity_source", String),
     Column("updated_at", String, nullable=False),
 )
 
@@ -145,6 +147,7 @@ class TrackedAlert:
 
     alert: Alert
     history_severity: str | None
+    severity_source: str | None = None
 
 
 def incident_id(group_key: str) -> str:
@@ -341,6 +344,7 @@ class IncidentTracker:
         }
         if tracked.history_severity is not None:
             values["history_severity"] = tracked.history_severity
+            values["severity_source"] = tracked.severity_source
         where = (group_alerts_table.c.group_id == group_id) & (
             group_alerts_table.c.fingerprint == alert.fingerprint
         )
@@ -405,6 +409,7 @@ def _alert_states(connection: Connection, group_id: str) -> list[AlertState]:
             customer_facing=bool(row.customer_facing),
             starts_at=parse_time(row.starts_at),
             history_severity=row.history_severity,
+            severity_source=row.severity_source,
         )
         for row in rows
     ]

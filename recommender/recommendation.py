@@ -189,7 +189,10 @@ class Recommender:
         )
         category_model = self.classifiers.predict_category(text) if text else None
         voters = precedents or matches[:SUGGESTION_MATCHES]
-        severity = suggest_severity(voters, own, severity_model)
+        # Without a precedent the nearest records are unrelated to the alert, so
+        # they do not outvote the severity its author gave it.
+        severity_voters = voters if precedents or own is None else []
+        severity = suggest_severity(severity_voters, own, severity_model)
         category = suggest_category(voters, category_model)
         if precedents or not matches:
             return severity, category

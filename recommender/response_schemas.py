@@ -22,7 +22,15 @@ class GroupAlertOut(BaseModel):
     customer_facing: bool
     starts_at: str | None
     history_severity: str | None = Field(
-        description="Severity the matches voted for this alert."
+        description="Severity the alert's recommendation suggested."
+    )
+    severity_source: str | None = Field(
+        default=None,
+        description=(
+            "What gave history_severity: precedents (similar past incidents), "
+            "label (the alert's own severity label) or nearest (the nearest past "
+            "incidents, none close, and the history model)."
+        ),
     )
 
 
@@ -114,6 +122,7 @@ def incident_out(incident: IncidentInProgress) -> IncidentInProgressOut:
                 customer_facing=alert.customer_facing,
                 starts_at=alert.starts_at.isoformat() if alert.starts_at else None,
                 history_severity=alert.history_severity,
+                severity_source=alert.severity_source,
             )
             for alert in incident.alerts
         ],

@@ -231,3 +231,36 @@ def test_complete_webhook_resolves_left_out_alerts(tracker):
     incident, change = tracker.track(KEY, {}, five[:1], later, complete=False)
     assert change is None
     assert sum(alert.status == "firing" for alert in incident.alerts) == 2
+
+
+def test_older_database_gains_the_severity_source(tmp_path):
+    import sqlite3
+
+    # The alerts table as releases before the severity source created it.
+    with sqlite3.connect(tmp_path / "response.db") as connection:
+        connection.execute(
+            "CREATE TABLE incident_group_alerts (group_id VARCHAR(16) NOT NULL, "
+            "fingerprint VARCHAR NOT NULL, status VARCHAR NOT NULL, alertname TEXT "
+            "NOT NULL, service TEXT NOT NULL, instance TEXT NOT NULL, "
+            "customer_facing INTEGER NOT NULL, starts_at VARCHAR, history_severity "
+            "VARCHAR, updated_at VARCHAR NOT NULL, PRIMARY KEY (group_id, "
+            "fingerprint))"
+        )
+        connection.execute(
+            "INSERT INTO incident_group_alerts VALUES ('old', 'f0', 'firing', "
+            "'DiskFull', 'orders-db', 'db-0', 0, NULL, 'SEV2', 'then')"
+        )
+
+    tracker = IncidentTracker(open_response_db(tmp_path), SeverityScale())
+    alert = _tracked(1)
+    alert.severity_source = "label"
+    incident, change = tracker.track(KEY, {}, [alert], NOW)
+
+    assert incident.alerts[0].severity_source == "label"
+    assert change.reasons[0] == "SEV2 from the alert's own severity label"
+    with sqlite3.connect(tmp_path / "response.db") as connection:
+        old = connection.execute(
+            "SELECT history_severity, severity_source FROM incident_group_alerts "
+            "WHERE group_id = 'old'"
+        ).fetchone()
+    assert old == ("SEV2", None)

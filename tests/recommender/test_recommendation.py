@@ -92,6 +92,22 @@ def test_severity_uses_alert_label_when_no_precedent(recommender):
     assert recommendation.severity.confidence < 0.5
 
 
+def test_unrelated_matches_do_not_outvote_the_alert_label(recommender):
+    # The nearest sample records of a CPU alert are about other things and
+    # mostly SEV3; the alert's author said critical.
+    alert = Alert(
+        fingerprint="f",
+        alertname="HighCPUUsage",
+        title="High CPU usage",
+        labels={"severity": "critical", "service": "search-indexer"},
+    )
+    recommendation = recommender.recommend(alert)
+    assert recommendation.no_close_precedent
+    assert recommendation.severity.value.value == "SEV1"
+    assert recommendation.severity.evidence == ["alert label"]
+    assert recommendation.severity.votes == {"SEV1": 1.0}
+
+
 def test_more_matches_than_records_never_pads(recommender, sample_kb):
     total = sample_kb.stats().records
     matches = Retriever(sample_kb).search(

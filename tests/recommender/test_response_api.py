@@ -44,6 +44,42 @@ def _error(response, status):
     return response.json()["error"]
 
 
+def test_incident_reason_names_the_alert_label(client):
+    # No sample record is close to a CPU alert, so its own label gives the level.
+    alert = {
+        "status": "firing",
+        "labels": {
+            "alertname": "HighCPUUsage",
+            "severity": "critical",
+            "service": "search-indexer",
+        },
+        "annotations": {"summary": "High CPU usage"},
+        "startsAt": "2026-12-04T11:00:00Z",
+        "fingerprint": "cpu-label-reason",
+    }
+    webhook = {
+        "version": "4",
+        "status": "firing",
+        "groupKey": '{}:{alertname="HighCPUUsage"}',
+        "groupLabels": {"alertname": "HighCPUUsage"},
+        "alerts": [alert],
+    }
+    response = client.post("/v1/alerts/alertmanager", json=webhook)
+    assert response.status_code == 200, response.text
+    assert response.json()["results"][0]["recommendation"]["no_close_precedent"]
+
+    [summary] = [
+        incident
+        for incident in client.get("/v1/incidents-in-progress").json()["incidents"]
+        if incident["group_key"] == webhook["groupKey"]
+    ]
+    incident = client.get(f"/v1/incidents-in-progress/{summary['id']}").json()
+    assert incident["alerts"][0]["history_severity"] == "SEV1"
+    assert incident["alerts"][0]["severity_source"] == "label"
+    reasons = incident["history"][0]["reasons"]
+    assert reasons[0] == "SEV1 from the alert's own severity label"
+
+
 def test_coverage_from_yaml_body(client):
     response = client.post("/v1/coverage?name=node.yaml", content=RULES, headers=YAML)
 

@@ -19,6 +19,7 @@ def _alert(number: int, minutes_ago: float = 5, **fields) -> AlertState:
         "instance": f"db-{number}",
         "starts_at": NOW - timedelta(minutes=minutes_ago),
         "history_severity": "SEV3",
+        "severity_source": "precedents",
     }
     values.update(fields)
     return AlertState(**values)
@@ -114,6 +115,24 @@ def test_history_alone_keeps_level():
     assert assessment.value == "SEV3"
     assert assessment.history == "SEV3"
     assert assessment.reasons == ["SEV3 from the severities of similar past incidents"]
+
+
+@pytest.mark.parametrize(
+    ("sources", "reason"),
+    [
+        (["label"], "SEV3 from the alert's own severity label"),
+        (["nearest", "label"], "SEV3 from the alert's own severity label"),
+        (["nearest", "precedents"], "SEV3 from the severities of similar past"),
+        (["nearest"], "SEV3 from the severities of the nearest past incidents, none"),
+        ([None], "SEV3 from the severities suggested for its alerts"),
+    ],
+)
+def test_reason_names_what_gave_the_level(sources, reason):
+    alerts = [
+        _alert(number, severity_source=source) for number, source in enumerate(sources)
+    ]
+    assessment = _assess(alerts)
+    assert assessment.reasons[0].startswith(reason)
 
 
 def test_many_alerts_and_instances_raise():
