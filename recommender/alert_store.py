@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection, Row
 
 from indexer.schema import create_tables
 from recommender.alerts import Alert
+from recommender.impact import late_firing
 
 logger = logging.getLogger(__name__)
 
@@ -283,7 +284,13 @@ class AlertStore:
                 )
             )
         else:
-            if alert.status != "firing":
+            status = alert.status
+            if late_firing(stored.status, stored.alert.get("starts_at"), alert):
+                # A firing copy of an occurrence that is already resolved, from a
+                # retry or a second Alertmanager replica: it stays resolved. A
+                # new occurrence of the alert has a new start time.
+                status, detail = stored.status, json.dumps(stored.alert)
+            elif alert.status != "firing":
                 # A resolve or acknowledge event may carry no text, so only the
                 # status of the stored alert changes.
                 ends_at = alert.ends_at or stored.alert.get("ends_at")
@@ -293,7 +300,7 @@ class AlertStore:
                 update(alerts_table)
                 .where(alerts_table.c.key == key)
                 .values(
-                    status=alert.status,
+                    status=status,
                     alert_json=detail,
                     last_received_at=now,
                     deliveries=alerts_table.c.deliveries + 1,

@@ -138,9 +138,18 @@ async def require_write_token(request: Request) -> None:
 
 
 async def require_read_token(request: Request) -> None:
-    """Check the bearer token of a read request when the policy requires one."""
+    """Check the bearer token of a read request when the policy requires one.
+
+    Where reads are open, a bearer token that is sent is still checked when
+    tokens are configured: a mistyped token in Alertmanager's receiver would
+    otherwise work until the service moves off loopback.
+    """
     policy: AccessPolicy = request.app.state.access
     if policy.reads_need_token:
+        _check_token(request, "read")
+        return
+    scheme = request.headers.get("authorization", "").split(None, 1)[:1]
+    if policy.tokens and scheme and scheme[0].lower() == "bearer":
         _check_token(request, "read")
 
 

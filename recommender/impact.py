@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from recommender.alerts import Alert
 from recommender.severity_policy import ImpactRules, SeverityScale
 
 # Labels that name the instance an alert fires on, in order of preference.
@@ -117,6 +118,21 @@ def parse_time(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def late_firing(stored_status: str, stored_start: str | None, alert: Alert) -> bool:
+    """Return whether alert is a late firing copy of a resolved occurrence.
+
+    An occurrence is an alert's fingerprint and start time: Prometheus gives an
+    alert that fires again after resolving a new start time, so a firing copy
+    with the start time of a resolved one was sent before the resolve.
+    """
+    if alert.status != "firing" or stored_status != "resolved":
+        return False
+    if alert.starts_at is None or stored_start is None:
+        return False
+    given, stored = parse_time(alert.starts_at), parse_time(stored_start)
+    return given is not None and given == stored
 
 
 def measure_impact(

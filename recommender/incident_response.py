@@ -113,6 +113,13 @@ class IncidentResponse:
             and not payload.get("truncatedAlerts")
             and len(tracked) == len(parsed)
         )
+        # Alertmanager sets the group's status to resolved only when every alert
+        # of the group is, also those that max_alerts left out of the list.
+        complete_resolve = (
+            bool(payload.get("groupKey"))
+            and payload.get("status") == "resolved"
+            and all(alert.status == "resolved" for alert in alerts)
+        )
         deliveries: list[str] = []
 
         def queue(
@@ -125,7 +132,13 @@ class IncidentResponse:
             )
 
         incident, change = self.tracker.track(
-            key, labels, tracked, now, complete, on_change=queue
+            key,
+            labels,
+            tracked,
+            now,
+            complete,
+            on_change=queue,
+            group_resolved=complete_resolve,
         )
         return GroupUpdate(incident=incident, change=change, deliveries=deliveries)
 

@@ -37,6 +37,7 @@ from recommender.impact import (
     assess_severity,
     instance_of,
     is_customer_facing,
+    late_firing,
     measure_impact,
     parse_time,
 )
@@ -203,6 +204,7 @@ class IncidentTracker:
         now: datetime,
         complete: bool = False,
         on_change: OnChange | None = None,
+        group_resolved: bool = False,
     ) -> tuple[IncidentInProgress, SeverityChange | None]:
         """Apply one webhook to its group; return the incident and its change.
 
@@ -212,7 +214,8 @@ class IncidentTracker:
         alerts from the group without a resolved entry when send_resolved is off.
         on_change is called with a change inside the transaction that stores it,
         so that what it writes, such as notifications, is stored with the change
-        or not at all.
+        or not at all. With `group_resolved`, the sender says every alert of the
+        group is resolved, including those it left out of a truncated list.
         """
         group_id = incident_id(group_key)
         stamp = now.isoformat()
@@ -222,15 +225,18 @@ class IncidentTracker:
             ).first()
             for tracked in alerts:
                 self._store_alert(connection, group_id, tracked, stamp)
-            if complete:
+            if complete or group_resolved:
                 sent = [tracked.alert.fingerprint for tracked in alerts]
-                connection.execute(
+                left_out = (
                     update(group_alerts_table)
                     .where(group_alerts_table.c.group_id == group_id)
                     .where(group_alerts_table.c.status == "firing")
-                    .where(group_alerts_table.c.fingerprint.not_in(sent))
-                    .values(status="resolved", updated_at=stamp)
                 )
+                if not group_resolved:
+                    left_out = left_out.where(
+                        group_alerts_table.c.fingerprint.not_in(sent)
+                    )
+                connection.execute(left_out.values(status="resolved", updated_at=stamp))
 
             states = _alert_states(connection, group_id)
             impact = measure_impact(states, self.scale.config.impact, now)
@@ -348,6 +354,20 @@ class IncidentTracker:
         where = (group_alerts_table.c.group_id == group_id) & (
             group_alerts_table.c.fingerprint == alert.fingerprint
         )
+        stored = connection.execute(
+            select(group_alerts_table.c.status, group_alerts_table.c.starts_at).where(
+                where
+            )
+        ).first()
+        if stored is not None and late_firing(stored.status, stored.starts_at, alert):
+            logger.info(
+                "incident in progress %s: alert %s firing since %s was resolved "
+                "already; a late firing copy leaves it resolved",
+                group_id,
+                alert.fingerprint[:80],
+                alert.starts_at,
+            )
+            return
         updated = connection.execute(update(group_alerts_table).where(where), values)
         if updated.rowcount == 0:
             connection.execute(

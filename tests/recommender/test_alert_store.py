@@ -177,3 +177,19 @@ def test_prune_keeps_recent_alerts(tmp_path):
     assert store.prune(timedelta(days=30)) == 1
     assert store.get(old.key) is None
     assert store.get(recent.key) is not None
+
+
+def test_late_firing_copy_leaves_alert_resolved(tmp_path):
+    store = AlertStore(tmp_path / "alerts.db")
+    store.receive([_alert()])
+    store.receive([_alert(status="resolved")])
+
+    # A retry of the firing delivery, or a second Alertmanager replica behind
+    # the first, sends the same occurrence again after its resolve.
+    [late] = store.receive([_alert()])
+    assert late.status == "resolved"
+    assert late.deliveries == 3
+
+    [again] = store.receive([_alert(starts_at="2026-12-04T10:30:00Z")])
+    assert again.status == "firing"
+    assert again.key != late.key

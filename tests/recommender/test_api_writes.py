@@ -197,6 +197,23 @@ def test_reads_need_token_when_configured(home, kb):
         assert closed.get("/livez").status_code == 200
 
 
+def test_open_reads_still_reject_a_wrong_token(client):
+    # Reads are open on loopback, but a token that is sent must be valid, so a
+    # typo in Alertmanager's credentials shows before the service moves.
+    wrong = {"Authorization": "Bearer not-the-configured-token-0000"}
+    body = _error(client.post("/v1/alerts", json=DISK_ALERT, headers=wrong), 401)
+    assert "not valid" in body["message"]
+    _error(client.get("/v1/search", params={"q": "disk"}, headers=wrong), 401)
+
+    assert client.get("/v1/search", params={"q": "disk"}).status_code == 200
+    found = client.get("/v1/search", params={"q": "disk"}, headers=AUTH)
+    assert found.status_code == 200
+    basic = {"Authorization": "Basic dXNlcjpwYXNz"}
+    assert (
+        client.get("/v1/search", params={"q": "disk"}, headers=basic).status_code == 200
+    )
+
+
 def test_token_is_checked_before_query_parameters(home, kb):
     app = create_app(_settings(home, read_access="token"), knowledge_base=kb)
     with TestClient(app) as closed:

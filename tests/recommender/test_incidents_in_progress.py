@@ -80,7 +80,9 @@ def test_group_history_is_stored_and_read_back(tracker):
 
 def test_resolved_group_reopens(tracker):
     tracker.track(KEY, {}, [_tracked(1, status="resolved")], NOW)
-    incident, change = tracker.track(KEY, {}, [_tracked(1)], NOW + timedelta(hours=1))
+    refired = _tracked(1)
+    refired.alert.starts_at = "2026-12-04T12:55:00Z"
+    incident, change = tracker.track(KEY, {}, [refired], NOW + timedelta(hours=1))
     assert change.event == "reopened"
     assert incident.status == "open"
 
@@ -264,3 +266,50 @@ def test_older_database_gains_the_severity_source(tmp_path):
             "WHERE group_id = 'old'"
         ).fetchone()
     assert old == ("SEV2", None)
+
+
+def test_late_firing_copy_does_not_reopen(tracker):
+    firing = _tracked(1)
+    tracker.track(KEY, {}, [firing], NOW)
+    resolved = _tracked(1, status="resolved")
+    incident, change = tracker.track(KEY, {}, [resolved], NOW + timedelta(minutes=1))
+    assert change.event == "resolved"
+
+    incident, change = tracker.track(KEY, {}, [firing], NOW + timedelta(minutes=2))
+    assert change is None
+    assert incident.status == "resolved"
+    assert [alert.status for alert in incident.alerts] == ["resolved"]
+
+    # The same alert firing again has a new start time: a new occurrence.
+    refired = _tracked(1)
+    refired.alert.starts_at = "2026-12-04T12:05:00Z"
+    incident, change = tracker.track(KEY, {}, [refired], NOW + timedelta(minutes=6))
+    assert change.event == "reopened"
+
+
+def test_resolved_group_resolves_alerts_left_out_of_a_truncated_list(tmp_path):
+    response = IncidentResponse(tmp_path, REPO_ROOT / "data/config/incident.yaml")
+    first = Alert(
+        fingerprint="b",
+        alertname="DiskFull",
+        labels={"alertname": "DiskFull", "instance": "db-2"},
+        starts_at="2026-12-04T11:00:00Z",
+    )
+    second = Alert(
+        fingerprint="a",
+        alertname="DiskFull",
+        labels={"alertname": "DiskFull", "instance": "db-1"},
+        starts_at="2026-12-04T11:05:00Z",
+    )
+    payload = {"groupKey": KEY, "status": "firing", "groupLabels": {}}
+    response.handle_webhook(payload, [first], [], NOW)
+    truncated = {**payload, "truncatedAlerts": 1}
+    update = response.handle_webhook(truncated, [second], [], NOW)
+    assert update.incident.impact.firing_alerts == 2
+
+    # max_alerts 1 lists one resolved alert; the group status says all are.
+    second.status = "resolved"
+    resolved = {**truncated, "status": "resolved"}
+    update = response.handle_webhook(resolved, [second], [], NOW)
+    assert update.incident.status == "resolved"
+    assert {alert.status for alert in update.incident.alerts} == {"resolved"}
