@@ -65,8 +65,16 @@ def add_incident_commands(
     retry.add_argument("delivery_id", metavar="ID")
     retry.set_defaults(handler=_retry)
 
-    for command in (track, list_incidents, show, list_deliveries):
+    for command in (list_incidents, show, list_deliveries):
         command.add_argument("--json", action="store_true", help="print JSON")
+    track.add_argument(
+        "--json",
+        action="store_true",
+        help=(
+            "print the incident as JSON; a list of incidents when a webhook "
+            "without groupKey holds alerts of several groups"
+        ),
+    )
 
 
 _top_k = whole_number(1, 100)
@@ -96,21 +104,23 @@ def _track(args: argparse.Namespace, settings: ServiceSettings) -> int:
         results.append(alert_result(index, item, recommendation))
 
     response = _response(settings)
-    update = response.handle_webhook(payload, parsed, results)
-    if update is None:
+    updates = response.handle_webhook(payload, parsed, results)
+    if not updates:
         print("no valid alert in the webhook, so no group was tracked")
         return 1
     response.sender.run_due()
     if args.json:
-        print(json.dumps(incident_out(update.incident).model_dump(), indent=2))
+        documents = [incident_out(update.incident).model_dump() for update in updates]
+        print(json.dumps(documents[0] if len(updates) == 1 else documents, indent=2))
         return 0
-    change = update.change
-    print(_describe(update.incident))
-    if change is None:
-        print("no change of severity or status")
-    else:
-        print(f"{change.event}: {change.previous or '-'} -> {change.severity}")
-    print(f"notifications queued: {len(update.deliveries)}")
+    for update in updates:
+        change = update.change
+        print(_describe(update.incident))
+        if change is None:
+            print("no change of severity or status")
+        else:
+            print(f"{change.event}: {change.previous or '-'} -> {change.severity}")
+        print(f"notifications queued: {len(update.deliveries)}")
     return 0
 
 

@@ -79,14 +79,16 @@ class IncidentResponse:
         parsed: Sequence[Alert | InvalidAlertError],
         results: Sequence[AlertResult],
         now: datetime | None = None,
-    ) -> GroupUpdate | None:
+    ) -> list[GroupUpdate]:
         """Track the webhook's group and queue notifications for a change.
 
-        Returns None when no alert of the webhook was valid, so there is no group.
+        Returns one update per group: none when no alert of the webhook was
+        valid, and several when a webhook without groupKey or groupLabels holds
+        alerts of several groups (see _groups).
         """
         now = now or datetime.now(timezone.utc)
         tracked: list[TrackedAlert] = []
-        recommendations: list[tuple[str, str, RecommendationOut]] = []
+        recommendations: dict[str, tuple[str, str, RecommendationOut]] = {}
         by_index = {result.index: result for result in results}
         for index, item in enumerate(parsed):
             if isinstance(item, InvalidAlertError):
@@ -97,15 +99,13 @@ class IncidentResponse:
             if recommendation is not None:
                 severity = self.scale.normalize(recommendation.severity.value)
                 source = severity_source(recommendation)
-                recommendations.append(
-                    (item.fingerprint, item.alertname, recommendation)
+                recommendations[item.fingerprint] = (
+                    item.fingerprint,
+                    item.alertname,
+                    recommendation,
                 )
             tracked.append(TrackedAlert(item, severity, source))
-        if not tracked:
-            return None
 
-        alerts = [entry.alert for entry in tracked]
-        key, labels = group_key_of(payload, alerts, self.scale.config.group_by)
         # Alertmanager sends the whole group unless it reports truncated alerts. A
         # rejected alert may still be firing, so it also leaves the list incomplete.
         complete = (
@@ -113,34 +113,66 @@ class IncidentResponse:
             and not payload.get("truncatedAlerts")
             and len(tracked) == len(parsed)
         )
-        # Alertmanager sets the group's status to resolved only when every alert
-        # of the group is, also those that max_alerts left out of the list.
-        complete_resolve = (
-            bool(payload.get("groupKey"))
-            and payload.get("status") == "resolved"
-            and all(alert.status == "resolved" for alert in alerts)
-        )
-        deliveries: list[str] = []
-
-        def queue(
-            connection: Connection,
-            incident: IncidentInProgress,
-            change: SeverityChange,
-        ) -> None:
-            deliveries.extend(
-                self._queue(connection, incident, change, recommendations)
+        updates = []
+        for group in self._groups(payload, tracked):
+            alerts = [entry.alert for entry in group]
+            key, labels = group_key_of(payload, alerts, self.scale.config.group_by)
+            # Alertmanager sets the group's status to resolved only when every
+            # alert of the group is, also those that max_alerts left out.
+            complete_resolve = (
+                bool(payload.get("groupKey"))
+                and payload.get("status") == "resolved"
+                and all(alert.status == "resolved" for alert in alerts)
             )
+            voted = [
+                recommendations[a.fingerprint]
+                for a in alerts
+                if a.fingerprint in recommendations
+            ]
+            deliveries: list[str] = []
 
-        incident, change = self.tracker.track(
-            key,
-            labels,
-            tracked,
-            now,
-            complete,
-            on_change=queue,
-            group_resolved=complete_resolve,
-        )
-        return GroupUpdate(incident=incident, change=change, deliveries=deliveries)
+            def queue(
+                connection: Connection,
+                incident: IncidentInProgress,
+                change: SeverityChange,
+                deliveries: list[str] = deliveries,
+                voted: list[tuple[str, str, RecommendationOut]] = voted,
+            ) -> None:
+                deliveries.extend(self._queue(connection, incident, change, voted))
+
+            incident, change = self.tracker.track(
+                key,
+                labels,
+                group,
+                now,
+                complete,
+                on_change=queue,
+                group_resolved=complete_resolve,
+            )
+            updates.append(
+                GroupUpdate(incident=incident, change=change, deliveries=deliveries)
+            )
+        return updates
+
+    def _groups(
+        self, payload: dict[str, Any], tracked: list[TrackedAlert]
+    ) -> list[list[TrackedAlert]]:
+        """Split a webhook's alerts into the groups they belong to.
+
+        Alertmanager names the group of a webhook (groupKey, groupLabels), so its
+        alerts are one group. Other senders may put alerts of unrelated services
+        in one body; those are grouped by their group_by labels.
+        """
+        if not tracked:
+            return []
+        if payload.get("groupKey") or payload.get("groupLabels"):
+            return [tracked]
+        groups: dict[tuple[str, ...], list[TrackedAlert]] = {}
+        for entry in tracked:
+            labels = entry.alert.labels
+            key = tuple(labels.get(name, "") for name in self.scale.config.group_by)
+            groups.setdefault(key, []).append(entry)
+        return list(groups.values())
 
     def retry(self, delivery_id: str, now: float) -> Delivery:
         """Make a dead letter pending again with fresh attempts; return it.

@@ -92,10 +92,10 @@ async def track_alert_group(
     if getattr(request.app.state, "incident_response", None) is None:
         return
     response = incident_response(request)
-    update = await run_in_threadpool(
+    updates = await run_in_threadpool(
         response.handle_webhook, payload, parsed, answer.results
     )
-    if update is not None and update.deliveries:
+    if any(update.deliveries for update in updates):
         request.app.state.delivery_worker.wake()
 
 

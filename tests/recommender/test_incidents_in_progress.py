@@ -304,12 +304,48 @@ def test_resolved_group_resolves_alerts_left_out_of_a_truncated_list(tmp_path):
     payload = {"groupKey": KEY, "status": "firing", "groupLabels": {}}
     response.handle_webhook(payload, [first], [], NOW)
     truncated = {**payload, "truncatedAlerts": 1}
-    update = response.handle_webhook(truncated, [second], [], NOW)
+    [update] = response.handle_webhook(truncated, [second], [], NOW)
     assert update.incident.impact.firing_alerts == 2
 
     # max_alerts 1 lists one resolved alert; the group status says all are.
     second.status = "resolved"
     resolved = {**truncated, "status": "resolved"}
-    update = response.handle_webhook(resolved, [second], [], NOW)
+    [update] = response.handle_webhook(resolved, [second], [], NOW)
     assert update.incident.status == "resolved"
     assert {alert.status for alert in update.incident.alerts} == {"resolved"}
+
+
+def test_webhook_without_group_key_splits_by_group_labels(tmp_path):
+    response = IncidentResponse(tmp_path, REPO_ROOT / "data/config/incident.yaml")
+    disk = Alert(
+        fingerprint="d",
+        alertname="DiskAlmostFull",
+        labels={"alertname": "DiskAlmostFull", "service": "orders-db"},
+    )
+    cert = Alert(
+        fingerprint="c",
+        alertname="CertExpiringSoon",
+        labels={"alertname": "CertExpiringSoon", "service": "checkout-api"},
+    )
+    second_disk = Alert(
+        fingerprint="d2",
+        alertname="DiskAlmostFull",
+        labels={"alertname": "DiskAlmostFull", "service": "orders-db", "instance": "b"},
+    )
+
+    updates = response.handle_webhook({}, [disk, cert, second_disk], [], NOW)
+
+    groups = {
+        update.incident.group_key: sorted(a.fingerprint for a in update.incident.alerts)
+        for update in updates
+    }
+    assert groups == {
+        'labels:{"alertname": "CertExpiringSoon", "service": "checkout-api"}': ["c"],
+        'labels:{"alertname": "DiskAlmostFull", "service": "orders-db"}': ["d", "d2"],
+    }
+    assert all(update.change.event == "opened" for update in updates)
+
+    # Alertmanager names its group, so its alerts stay together.
+    named = response.handle_webhook({"groupKey": KEY}, [disk, cert], [], NOW)
+    assert len(named) == 1
+    assert len(named[0].incident.alerts) == 2

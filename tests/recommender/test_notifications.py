@@ -662,7 +662,7 @@ def test_change_and_its_deliveries_stored_together(tmp_path, receiver, monkeypat
         response.handle_webhook(payload, parsed, [])
     monkeypatch.setattr(response.outbox, "add", add)
 
-    update = response.handle_webhook(payload, parsed, [])
+    [update] = response.handle_webhook(payload, parsed, [])
     assert update.change is not None
     assert update.change.event == "opened"
     assert len(update.deliveries) == 1
