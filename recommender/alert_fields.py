@@ -17,8 +17,10 @@ MAX_KEY_CHARS = 500
 MAX_TEXT_CHARS = 50_000
 # An RFC 3339 date-time as Alertmanager, Grafana and PagerDuty send it. Go writes
 # up to nine fraction digits.
+# RFC 3339, and offsets without a colon (+0000) as PagerDuty's Events API
+# examples write them.
 _RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})"
 )
 
 
@@ -97,6 +99,8 @@ def optional_time(value: object, where: str) -> str | None:
 def _is_real_time(text: str) -> bool:
     """Check the fields of a time that matches the RFC 3339 pattern: month 13 fails."""
     normalized = text.upper().replace("Z", "+00:00")
+    if normalized[-3] != ":":
+        normalized = f"{normalized[:-2]}:{normalized[-2:]}"
     head, dot, tail = normalized.partition(".")
     if dot:
         # Python reads at most six fraction digits.

@@ -246,3 +246,34 @@ def test_pagerduty_surrogate_fails_its_event_only():
     assert isinstance(group.alerts[0], Alert)
     assert isinstance(group.alerts[1], InvalidAlertError)
     assert group.alerts[1].field == "[1].payload.summary"
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "valid"),
+    [
+        ("2015-07-17T08:42:58.315+0000", True),
+        ("2026-12-04T10:00:00-0530", True),
+        ("2026-12-04T10:00:00+2400", False),
+        ("2026-12-04T10:00:00+000", False),
+    ],
+)
+def test_pagerduty_timestamp_offset_without_colon(timestamp, valid):
+    from recommender.pagerduty import parse_pagerduty
+
+    event = {
+        "event_action": "trigger",
+        "payload": {
+            "summary": "Disk almost full",
+            "source": "db-1",
+            "severity": "info",
+            "timestamp": timestamp,
+        },
+    }
+    [alert] = parse_pagerduty([event]).alerts
+
+    if valid:
+        assert isinstance(alert, Alert)
+        assert alert.starts_at == timestamp
+    else:
+        assert isinstance(alert, InvalidAlertError)
+        assert alert.field == "[0].payload.timestamp"
