@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from indexer import source_mappings
 from indexer.console import exit_with
 from indexer.errors import (
     IncidentRecommenderError,
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _build(args: argparse.Namespace, settings: IndexerSettings) -> int:
     started = time.perf_counter()
-    result = _read(args)
+    remembered = source_mappings.stored(settings.resolved_database_url)
+    result = _read(args, remembered)
     if not result.records:
         print(
             "error: no records were read, so the knowledge base was left unchanged",
@@ -69,7 +71,11 @@ def _build(args: argparse.Namespace, settings: IndexerSettings) -> int:
     if _rejected_by_strict(args, result):
         return 1
 
-    summary = KnowledgeBase(settings).build(result.records, progress=not args.quiet)
+    knowledge_base = KnowledgeBase(settings)
+    summary = knowledge_base.build(result.records, progress=not args.quiet)
+    source_mappings.remember(
+        knowledge_base.database, result, _mapping_spec(args), remembered, every=True
+    )
     print(
         f"built knowledge base in {settings.home}: {summary.added} records, "
         f"{summary.passages} passages, {len(result.problems)} failed, "
@@ -82,7 +88,8 @@ def _build(args: argparse.Namespace, settings: IndexerSettings) -> int:
 
 
 def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
-    result = _read(args)
+    remembered = source_mappings.stored(settings.resolved_database_url)
+    result = _read(args, remembered)
     if _rejected_by_strict(args, result):
         return 1
     if not result.records:
@@ -95,6 +102,9 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
     restore_duplicate_ids(result.records, stored, replace_held=True)
     _warn_replaced_from_other_files(stored, result.records)
     summary = knowledge_base.add(result.records)
+    source_mappings.remember(
+        knowledge_base.database, result, _mapping_spec(args), remembered
+    )
     print(
         f"added {summary.added} and replaced {summary.replaced} records "
         f"({summary.passages} passages), {len(result.problems)} failed, "
@@ -133,7 +143,8 @@ def _warn_replaced_from_other_files(
 
 
 def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
-    result = _read(args)
+    remembered = source_mappings.stored(settings.resolved_database_url)
+    result = _read(args, remembered)
     if _rejected_by_strict(args, result):
         return 1
 
@@ -179,6 +190,9 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
         return status
     summary = knowledge_base.sync(
         plan, progress=not args.quiet, planned_version=planned_version
+    )
+    source_mappings.remember(
+        knowledge_base.database, result, _mapping_spec(args), remembered
     )
 
     for path, record_ids in sorted(plan.failed_files.items()):
@@ -306,12 +320,23 @@ def _stats(args: argparse.Namespace, settings: IndexerSettings) -> int:
     return 0
 
 
-def _read(args: argparse.Namespace) -> ReadResult:
+def _read(args: argparse.Namespace, remembered: dict[str, str]) -> ReadResult:
+    """Read the sources, each CSV or JSON file with --mapping if given.
+
+    Without --mapping, a file is read with the mapping it was last read with
+    (indexer/source_mappings.py), else with the preset detected from its
+    columns.
+    """
     mapping = load_mapping(args.mapping) if args.mapping else None
     missing = [path for path in args.sources if not Path(path).exists()]
     if missing:
         raise SourceNotFoundError(missing)
-    result = read_sources([Path(p) for p in args.sources], mapping=mapping)
+
+    result = read_sources(
+        [Path(p) for p in args.sources],
+        mapping=mapping,
+        remembered=source_mappings.lookup(remembered),
+    )
     for problem in result.problems:
         print(f"failed: {problem}", file=sys.stderr)
     for path in result.skipped:
@@ -329,6 +354,10 @@ def _read(args: argparse.Namespace) -> ReadResult:
         file=sys.stderr,
     )
     return result
+
+
+def _mapping_spec(args: argparse.Namespace) -> str | None:
+    return load_mapping(args.mapping).spec if args.mapping else None
 
 
 class SourceNotFoundError(IncidentRecommenderError):

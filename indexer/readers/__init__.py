@@ -14,17 +14,24 @@ from indexer.readers.export_rows import (
     JSON_LINES_SUFFIXES,
     JSON_SUFFIXES,
 )
-from indexer.readers.mapping import FieldMapping, load_mapping, preset_names
+from indexer.readers.mapping import (
+    FieldMapping,
+    load_mapping,
+    mapping_from_spec,
+    preset_names,
+)
 from indexer.readers.markdown import read_markdown
 from indexer.readers.tabular import read_tabular
 from indexer.readers.text import file_suffix, read_text_report
 from indexer.record import IncidentRecord
 
 __all__ = [
+    "TABULAR_SUFFIXES",
     "FieldMapping",
     "ReadProblem",
     "ReadResult",
     "load_mapping",
+    "mapping_from_spec",
     "preset_names",
     "read_sources",
 ]
@@ -53,10 +60,15 @@ _DATED_NAME = re.compile(r"^\d{4}-?\d{2}-?\d{2}")
 _SKIPPED_NAMES = frozenset({"_index.md"})
 
 Reader = Callable[[Path, str], ReadResult]
+# The mapping to read one CSV or JSON file with, None to detect a preset.
+MappingFor = Callable[[Path], FieldMapping | None]
+TABULAR_SUFFIXES = CSV_SUFFIXES | JSON_SUFFIXES | JSON_LINES_SUFFIXES
 
 
 def read_sources(
-    paths: Sequence[Path], mapping: FieldMapping | None = None
+    paths: Sequence[Path],
+    mapping: FieldMapping | None = None,
+    remembered: Callable[[Path], FieldMapping | None] | None = None,
 ) -> ReadResult:
     """Read incident records from files and directories.
 
@@ -81,6 +93,8 @@ def read_sources(
         paths: Files and directories to read.
         mapping: Field mapping for CSV and JSON exports. None detects a preset
             per file.
+        remembered: Without mapping, returns the mapping a file was last read
+            with, or None to detect one.
 
     Returns:
         The records, a problem for every file or record that could not be read,
@@ -91,11 +105,17 @@ def read_sources(
     # Each file is read once, also when two given folders overlap or one is
     # given twice: its records would otherwise be stored again under "~2" ids.
     read_files: set[Path] = set()
+
+    def mapping_for(path: Path) -> FieldMapping | None:
+        if mapping is not None or remembered is None:
+            return mapping
+        return remembered(path)
+
     for root in paths:
         # Absolute, so that the stored sources still name the files when a
         # later sync runs from another working directory.
         absolute = Path(os.path.normpath(Path(root).absolute()))
-        result.extend(_read_root(absolute, mapping, read_files))
+        result.extend(_read_root(absolute, mapping_for, read_files))
     _make_ids_unique(result.records)
 
     for problem in result.problems:
@@ -110,9 +130,7 @@ def read_sources(
     return result
 
 
-def _read_root(
-    root: Path, mapping: FieldMapping | None, read_files: set[Path]
-) -> ReadResult:
+def _read_root(root: Path, mapping: MappingFor, read_files: set[Path]) -> ReadResult:
     if root.is_file():
         if _read_before(root, read_files):
             return ReadResult()
@@ -170,7 +188,7 @@ def _walk(root: Path, result: ReadResult) -> Iterator[Path]:
 
 
 def _read_file(
-    path: Path, root: Path, mapping: FieldMapping | None, explicit: bool
+    path: Path, root: Path, mapping: MappingFor, explicit: bool
 ) -> ReadResult:
     if not explicit and _is_skipped_name(path):
         return ReadResult(skipped=[str(path)])
@@ -243,14 +261,15 @@ def _marked_as_incident(readme: Path) -> bool:
         return False
 
 
-def _reader_for(path: Path, mapping: FieldMapping | None) -> Reader | None:
+def _reader_for(path: Path, mapping: MappingFor) -> Reader | None:
     suffix = file_suffix(path).lower()
     if suffix in MARKDOWN_SUFFIXES:
         return read_markdown
     if suffix in TEXT_SUFFIXES:
         return read_text_report
-    if suffix in CSV_SUFFIXES | JSON_SUFFIXES | JSON_LINES_SUFFIXES:
-        return lambda file, default_id: read_tabular(file, default_id, mapping)
+    if suffix in TABULAR_SUFFIXES:
+        chosen = mapping(path)
+        return lambda file, default_id: read_tabular(file, default_id, chosen)
     if not suffix and _looks_like_markdown(path):
         return read_markdown
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -39,6 +39,11 @@ _PATH_SEGMENT = re.compile(r"([^.\[\]]*)((?:\[[^\[\]]*\])*)")
 Paths = tuple[str, ...]
 
 
+# Prefixes of FieldMapping.spec.
+PRESET_SPEC = "preset:"
+YAML_SPEC = "yaml:"
+
+
 @dataclass(frozen=True)
 class FieldMapping:
     """Where each record field comes from in a CSV, JSON or JSON Lines export.
@@ -65,6 +70,9 @@ class FieldMapping:
         severity: Paths of the severity or priority.
         started_at: Paths of the start time.
         ended_at: Paths of the resolution time.
+        spec: What mapping_from_spec() rebuilds the mapping from: "preset:NAME"
+            or "yaml:" and the mapping file's text. Stored per source file, so
+            that a later sync reads the file the same way.
     """
 
     name: str
@@ -78,6 +86,7 @@ class FieldMapping:
     severity: Paths = ()
     started_at: Paths = ()
     ended_at: Paths = ()
+    spec: str = ""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], name: str) -> FieldMapping:
@@ -341,7 +350,8 @@ def get_preset(name: str) -> FieldMapping:
             f"no mapping preset named {name!r}; presets are {', '.join(preset_names())}"
         )
     resource = resources.files("indexer.readers").joinpath(f"presets/{name}.yaml")
-    return _mapping_from_yaml(resource.read_text(encoding="utf-8"), name)
+    preset = _mapping_from_yaml(resource.read_text(encoding="utf-8"), name)
+    return replace(preset, spec=f"{PRESET_SPEC}{name}")
 
 
 def load_mapping(name_or_path: str) -> FieldMapping:
@@ -365,7 +375,20 @@ def load_mapping(name_or_path: str) -> FieldMapping:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigurationError(f"cannot read mapping file {path}: {error}") from error
-    return _mapping_from_yaml(text, str(path))
+    return replace(_mapping_from_yaml(text, str(path)), spec=f"{YAML_SPEC}{text}")
+
+
+def mapping_from_spec(spec: str, name: str) -> FieldMapping:
+    """Rebuild a mapping from its spec (FieldMapping.spec); name is for messages.
+
+    Raises:
+        ConfigurationError: The spec names no preset of this version, or its
+            YAML is no longer a valid mapping.
+    """
+    if spec.startswith(PRESET_SPEC):
+        return get_preset(spec.removeprefix(PRESET_SPEC))
+    text = spec.removeprefix(YAML_SPEC)
+    return replace(_mapping_from_yaml(text, name), spec=spec)
 
 
 def _mapping_from_yaml(text: str, name: str) -> FieldMapping:

@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from indexer import source_mappings
 from indexer.errors import RecordNotFoundError
 from indexer.knowledge_base import KnowledgeBase, WriteSummary
 from indexer.readers import read_sources
@@ -396,7 +397,8 @@ def _sync(
     knowledge_base: KnowledgeBase, sources: list[FilePath]
 ) -> tuple[WriteSummary, list[str]]:
     """Sync the source folders; return the summary and the files with problems."""
-    result = read_sources(sources)
+    remembered = source_mappings.specs_of(knowledge_base.database)
+    result = read_sources(sources, remembered=source_mappings.lookup(remembered))
     for problem in result.problems:
         logger.warning("re-index could not read %s", problem)
     planned_version = knowledge_base.database.data_version()

@@ -295,3 +295,58 @@ def test_sync_dry_run_lists_and_changes_nothing(tmp_path, sources, capsys):
     status, out, _ = _run(capsys, "--home", home, "stats", "--json")
     assert json.loads(out)["data_version"] == 1
     assert json.loads(out)["records"] == 2
+
+
+JIRA_EXPORT = (
+    "Issue key,Summary,Priority,Created,Custom field (Root Cause)\n"
+    "OPS-501,Webhook deliveries time out,High,2024-03-01 10:00,{cause}\n"
+)
+JIRA_MAPPING = """\
+kind: incident
+id: Issue key
+title: Summary
+severity: Priority
+started_at: Created
+sections:
+  root_cause: Custom field (Root Cause)
+"""
+
+
+def _root_cause(capsys, home: str) -> str:
+    from indexer.database import Database
+
+    database = Database(f"sqlite:///{home}/knowledge.db")
+    [record] = database.get_records(["OPS-501"]).values()
+    return record.sections.get("root_cause", "")
+
+
+def test_sync_reads_a_file_with_the_mapping_it_was_built_with(tmp_path, capsys):
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    export = exports / "jira.csv"
+    export.write_text(JIRA_EXPORT.format(cause="Connection pool exhausted"))
+    mapping = tmp_path / "jira-map.yaml"
+    mapping.write_text(JIRA_MAPPING)
+    home = str(tmp_path / "kb")
+    build = ["--home", home, "build", "-q", "--mapping", str(mapping), str(exports)]
+    assert _run(capsys, *build)[0] == 0
+    assert _root_cause(capsys, home) == "Connection pool exhausted"
+
+    # The detected jira preset knows no root-cause column, so a sync that read
+    # the file with it would drop the cause.
+    status, out, _ = _run(capsys, "--home", home, "sync", "-q", str(exports))
+    assert status == 0
+    assert "nothing to do" in out
+    assert _root_cause(capsys, home) == "Connection pool exhausted"
+
+    export.write_text(JIRA_EXPORT.format(cause="TLS handshake storm"))
+    status, out, _ = _run(capsys, "--home", home, "sync", "-q", str(exports))
+    assert status == 0
+    assert "1 updated" in out
+    assert _root_cause(capsys, home) == "TLS handshake storm"
+
+    # A rebuild without --mapping reads it the same way, and so does an add.
+    assert _run(capsys, "--home", home, "build", "-q", str(exports))[0] == 0
+    assert _root_cause(capsys, home) == "TLS handshake storm"
+    assert _run(capsys, "--home", home, "add", str(export))[0] == 0
+    assert _root_cause(capsys, home) == "TLS handshake storm"

@@ -1,0 +1,89 @@
+"""The field mapping each CSV or JSON source file was last read with.
+
+`indexer build --mapping FILE` reads an export with a mapping of the team's own,
+such as one that takes the root cause from a custom Jira column. A later sync or
+re-index without the option would detect a preset from the columns instead, and
+the preset knows no custom column, so the stored records would lose those fields
+without a word. The mapping of each file is therefore stored in the knowledge
+base (its spec: a preset name or the mapping file's text) and used again until
+another --mapping is given.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from indexer.database import Database, sqlite_path
+from indexer.readers import (
+    TABULAR_SUFFIXES,
+    FieldMapping,
+    ReadResult,
+    mapping_from_spec,
+)
+from indexer.readers.text import file_suffix
+from indexer.sync import source_file
+
+logger = logging.getLogger(__name__)
+
+# Meta key of the specs, a JSON object keyed by the file's absolute path.
+META_KEY = "source_mappings"
+
+
+def stored(database_url: str) -> dict[str, str]:
+    """Return the mapping spec of each file, or nothing when there is no database."""
+    path = sqlite_path(database_url)
+    if path is not None and not path.is_file():
+        return {}
+    return specs_of(Database(database_url))
+
+
+def specs_of(database: Database) -> dict[str, str]:
+    """Return the mapping spec of each file stored in database."""
+    specs = database.get_meta(META_KEY, {})
+    return dict(specs) if isinstance(specs, dict) else {}
+
+
+def lookup(specs: dict[str, str]) -> Callable[[Path], FieldMapping | None]:
+    """Return the reader's lookup of a file's stored mapping (read_sources)."""
+
+    def mapping_for(path: Path) -> FieldMapping | None:
+        spec = specs.get(str(path))
+        if spec is None:
+            return None
+        logger.info("reading %s with the mapping it was last read with", path)
+        return mapping_from_spec(spec, f"the mapping stored for {path}")
+
+    return mapping_for
+
+
+def remember(
+    database: Database,
+    result: ReadResult,
+    explicit: str | None,
+    specs: dict[str, str],
+    every: bool = False,
+) -> None:
+    """Store the spec that each CSV or JSON file of the records was read with.
+
+    Args:
+        database: The knowledge base's database, after the write.
+        result: What was read.
+        explicit: Spec of the mapping given for this read, None for none.
+        specs: The specs stored before the read.
+        every: Forget the files not read now, as after a build.
+    """
+    updated = {} if every else dict(specs)
+    for record in result.records:
+        path = source_file(record.source)
+        if file_suffix(path).lower() not in TABULAR_SUFFIXES:
+            continue
+        key = str(path)
+        spec = explicit or specs.get(key)
+        if spec:
+            updated[key] = spec
+        else:
+            updated.pop(key, None)
+    if updated != specs:
+        database.set_meta(META_KEY, updated)
