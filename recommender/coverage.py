@@ -23,7 +23,7 @@ import yaml
 from indexer import limited_yaml
 from recommender.alerts import Alert, check_unicode, parse_alertmanager
 from recommender.errors import InvalidAlertError
-from recommender.recommendation import Recommender
+from recommender.recommendation import SUGGESTION_MATCHES, Recommender
 from recommender.rules import AlertRule, scalar_text, to_alertmanager_alert
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,10 @@ class CoverageRow:
     Attributes:
         best_match: Id of the closest record, None for an empty knowledge base.
         score: Its score in [0, 1], higher is closer.
-        covered: True when the score reaches the recommender's threshold.
+        covered: True when the score reaches the precedent bar, so that the
+            alert would get a recommendation with a close precedent.
+        bar: The score the alert needed: the threshold, or more for a named
+            alert whose nearest records are named for other alerts.
     """
 
     alert: str
@@ -80,6 +83,7 @@ class CoverageRow:
     best_match_kind: str | None
     score: float
     covered: bool
+    bar: float
 
 
 @dataclass
@@ -162,9 +166,11 @@ def check_coverage(
     rows = []
     for rule in rules:
         alert = _alert(rule)
-        matches = recommender.retriever.search(alert, top_k=1)
+        # The same bar as a recommendation, which looks at the nearest five.
+        matches = recommender.retriever.search(alert, top_k=SUGGESTION_MATCHES)
         best = matches[0] if matches else None
         score = round(best.score, 4) if best else 0.0
+        bar = recommender.precedent_bar(alert, matches)
         rows.append(
             CoverageRow(
                 alert=rule.alert,
@@ -173,7 +179,8 @@ def check_coverage(
                 best_match=best.record.id if best else None,
                 best_match_kind=best.record.kind.value if best else None,
                 score=score,
-                covered=best is not None and score >= recommender.threshold,
+                covered=best is not None and score >= bar,
+                bar=round(bar, 4),
             )
         )
     logger.info(

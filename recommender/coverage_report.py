@@ -7,9 +7,10 @@ from dataclasses import asdict
 from typing import Any
 
 from recommender.coverage import CoverageReport, CoverageRow
+from recommender.recommendation import score_text
 
 FORMATS = ("text", "markdown", "json")
-COLUMNS = ("alert", "file", "severity", "best match", "score", "covered")
+COLUMNS = ("alert", "file", "severity", "best match", "score", "needed", "covered")
 
 
 def coverage_to_dict(report: CoverageReport) -> dict[str, Any]:
@@ -29,7 +30,7 @@ def summary(report: CoverageReport) -> str:
     return (
         f"{report.covered} of {len(report.rows)} alerts covered "
         f"({report.ratio:.0%}) by a runbook or past incident scoring at least "
-        f"{report.threshold:.2f}"
+        f'{report.threshold:.2f}, or more where "needed" says so'
     )
 
 
@@ -55,7 +56,8 @@ def _cells(row: CoverageRow) -> list[str]:
         row.file,
         row.severity or "-",
         match,
-        f"{row.score:.2f}",
+        score_text(row.score, row.bar),
+        f"{row.bar:.2f}",
         "yes" if row.covered else "no",
     ]
 

@@ -125,7 +125,7 @@ class Recommender:
             exclude=[*exclude, *effect.hidden],
         )
         matches, effect.boosted = boost_matches(matches, verdicts)
-        bar = self._precedent_bar(alert, matches)
+        bar = self.precedent_bar(alert, matches)
         precedents = [m for m in matches if m.score >= bar][:SUGGESTION_MATCHES]
         no_precedent = not precedents
         severity, category = self._labels(matches, precedents, alert, bar)
@@ -156,7 +156,7 @@ class Recommender:
         )
         return recommendation
 
-    def _precedent_bar(self, alert: Alert, matches: list[Match]) -> float:
+    def precedent_bar(self, alert: Alert, matches: list[Match]) -> float:
         """Return the score a match needs to count as a precedent for this alert.
 
         It is the threshold, except for an alert whose name is on none of the

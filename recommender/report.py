@@ -30,7 +30,7 @@ def render_recommendation(rec: RecommendationOut, label: str | None = None) -> s
     maps to when the matches outvote it.
     """
     lines = [_wrap(rec.message), "", "Matches (score in [0, 1], higher is closer):"]
-    lines += render_matches(rec.matches, rec.threshold)
+    lines += render_matches(rec.matches, rec.precedent_bar or rec.threshold)
 
     lines += ["", "Likely root causes:"]
     lines += _suggestions(rec.root_causes) or [

@@ -39,6 +39,13 @@ class CoverageRowOut(BaseModel):
     best_match_kind: str | None
     score: float = Field(description="Best match score in [0, 1], higher is closer.")
     covered: bool
+    bar: float = Field(
+        description=(
+            "Score the best match needed, as for a recommendation: the threshold, "
+            "or more for a named alert whose nearest records are named for other "
+            "alerts."
+        )
+    )
 
 
 class RuleProblemOut(BaseModel):

@@ -159,6 +159,14 @@ class RecommendationOut(BaseModel):
     no_close_precedent: bool
     message: str
     threshold: float
+    precedent_bar: float | None = Field(
+        default=None,
+        description=(
+            "Score a match needed to count as a precedent for this alert: the "
+            "threshold, or more for a named alert whose nearest records are named "
+            "for other alerts. Match confidence is low below it."
+        ),
+    )
     matches: list[MatchOut]
     root_causes: list[SuggestionOut]
     severity: SeverityOut
@@ -315,8 +323,9 @@ def recommendation_out(recommendation: Recommendation) -> RecommendationOut:
         no_close_precedent=recommendation.no_close_precedent,
         message=recommendation.message,
         threshold=recommendation.threshold,
+        precedent_bar=recommendation.precedent_bar,
         matches=[
-            match_out(m, recommendation.threshold) for m in recommendation.matches
+            match_out(m, recommendation.precedent_bar) for m in recommendation.matches
         ],
         root_causes=[_suggestion_out(s) for s in recommendation.root_causes],
         severity=_severity_out(recommendation.severity),

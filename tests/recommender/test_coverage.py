@@ -387,3 +387,49 @@ def test_deep_brackets_are_refused_before_scanning():
 
     assert "nested too deeply" in result.problems[0].message
     assert time.monotonic() - started < 10
+
+
+AGREEMENT_RULES = """
+groups:
+  - name: mixed
+    rules:
+      - alert: KafkaBrokerDiskFull
+        expr: kafka_log_dir_free_bytes < 1e9
+        labels: {severity: critical}
+        annotations:
+          summary: Kafka broker disk almost full
+          description: The disk of the Kafka broker log directory is 97% full.
+      - alert: NodeFilesystemSpaceFillingUp
+        expr: node_filesystem_avail_bytes < 0.15
+        annotations: {summary: Filesystem is predicted to run out of space.}
+      - alert: CoffeeBoilerTemperatureLow
+        expr: coffee_boiler_celsius < 80
+        annotations: {summary: The office coffee machine boiler is cold.}
+"""
+
+
+def test_coverage_agrees_with_the_recommendation(recommender):
+    from recommender.coverage import _alert
+
+    rules = parse_rule_text(AGREEMENT_RULES, "mixed.yaml").rules
+    rows = {row.alert: row for row in check_coverage(recommender, rules)}
+
+    for rule in rules:
+        recommendation = recommender.recommend(_alert(rule))
+        row = rows[rule.alert]
+        assert row.covered is not recommendation.no_close_precedent, rule.alert
+        assert row.bar == round(recommendation.precedent_bar, 4)
+    # A disk alert named for Kafka scores above the threshold against the
+    # sample's filesystem records, which are named for another alert.
+    kafka = rows["KafkaBrokerDiskFull"]
+    assert kafka.score >= recommender.threshold
+    assert kafka.bar > recommender.threshold
+    assert kafka.covered is False
+
+    # Its matches are listed as low confidence, as without a precedent.
+    from recommender.schemas import recommendation_out
+
+    kafka_rule = next(rule for rule in rules if rule.alert == "KafkaBrokerDiskFull")
+    out = recommendation_out(recommender.recommend(_alert(kafka_rule)))
+    assert out.matches[0].score >= recommender.threshold
+    assert {match.confidence for match in out.matches} == {"low"}
