@@ -20,7 +20,7 @@ MAX_TEXT_CHARS = 50_000
 # RFC 3339, and offsets without a colon (+0000) as PagerDuty's Events API
 # examples write them.
 _RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})"
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?[0-5]\d)"
 )
 
 

@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection, Row
 
 from indexer.schema import create_tables
 from recommender.alerts import Alert
-from recommender.impact import late_firing
+from recommender.impact import canonical_time, late_firing
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,9 @@ def alert_key(
     without a start time, so that each replay window has its own entry. labels are
     part of the key of an alert whose fingerprint is stored with other labels.
     """
-    parts: list[object] = [alert.fingerprint, alert.starts_at or ""]
+    # One key per instant, however the sender spells the start time.
+    start = canonical_time(alert.starts_at) if alert.starts_at else ""
+    parts: list[object] = [alert.fingerprint, start]
     if received_at:
         parts.append(received_at)
     if labels is not None:

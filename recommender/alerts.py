@@ -243,8 +243,10 @@ def check_unicode(value: object, field: str) -> None:
                     f"UTF-8 at character {error.start}; give valid Unicode",
                 ) from None
         elif isinstance(item, dict):
+            # Keys first, so that an error's field never holds a bad key.
+            for key in item:
+                check_unicode(key, path or "text")
             for key, child in item.items():
-                stack.append((key, path or "text"))
                 stack.append((child, f"{path}.{key}" if path else str(key)))
         elif isinstance(item, list):
             stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))

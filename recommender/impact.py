@@ -8,6 +8,7 @@ contained alert. Each rule that changes the level adds a sentence to the reasons
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -16,15 +17,22 @@ from recommender.severity_policy import ImpactRules, SeverityScale
 
 # Labels that name the instance an alert fires on, in order of preference.
 INSTANCE_LABELS = ("instance", "pod", "host", "node", "hostname")
+# An RFC 3339 time in parts: date, clock, fraction digits, zone.
+_TIME = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:?\d{2})"
+)
+_UTC_ZONES = frozenset({"Z", "+00:00", "+0000", "-00:00", "-0000"})
 # What gave an alert's suggested severity, as the reason of an incident's level
 # says it, in the order of preference when alerts of one level differ.
 SEVERITY_SOURCES = {
     "precedents": "from the severities of similar past incidents",
     "label": "from the alert's own severity label",
-    "nearest": (
+    "nearest_model": (
         "from the severities of the nearest past incidents, none of them close, "
         "and the history model"
     ),
+    "nearest": "from the severities of the nearest past incidents, none of them close",
+    "model": "from the history model; no past incident is close",
 }
 # Alerts stored before their source was recorded.
 DEFAULT_SOURCE = "from the severities suggested for its alerts"
@@ -111,7 +119,8 @@ def parse_time(value: str | None) -> datetime | None:
     # Go writes nanoseconds; Python reads at most microseconds.
     if "." in text:
         head, _, tail = text.partition(".")
-        digits = "".join(c for c in tail if c.isdigit())
+        # The fraction is the digits before the zone, which has digits too.
+        digits = tail[: len(tail) - len(tail.lstrip("0123456789"))]
         text = f"{head}.{digits[:6]}{tail[len(digits) :]}"
     try:
         parsed = datetime.fromisoformat(text)
@@ -133,6 +142,40 @@ def late_firing(stored_status: str, stored_start: str | None, alert: Alert) -> b
         return False
     given, stored = parse_time(alert.starts_at), parse_time(stored_start)
     return given is not None and given == stored
+
+
+def older_occurrence(stored_start: str | None, alert: Alert) -> bool:
+    """Return whether alert started before the occurrence stored for its fingerprint.
+
+    Such a delivery was held up behind a newer one, so it says nothing about
+    the alert now: neither its firing nor its resolve applies.
+    """
+    if alert.starts_at is None or stored_start is None:
+        return False
+    given, stored = parse_time(alert.starts_at), parse_time(stored_start)
+    return given is not None and stored is not None and given < stored
+
+
+def canonical_time(text: str) -> str:
+    """Return one spelling of an RFC 3339 time per instant, for repeat keys.
+
+    Alertmanager's own spelling (UTC with Z, no trailing zeros in the fraction)
+    is returned unchanged, so keys stored from it stay the same. A time with
+    another offset loses digits below the microsecond when converted.
+    """
+    match = _TIME.fullmatch(text.strip())
+    if match is None:
+        return text
+    date, clock, fraction, zone = match.groups()
+    if zone.upper() in _UTC_ZONES:
+        digits = (fraction or "").rstrip("0")
+        return f"{date}T{clock}" + (f".{digits}" if digits else "") + "Z"
+    parsed = parse_time(text)
+    if parsed is None:
+        return text
+    utc = parsed.astimezone(timezone.utc)
+    digits = f"{utc.microsecond:06d}".rstrip("0")
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + (f".{digits}" if digits else "") + "Z"
 
 
 def measure_impact(

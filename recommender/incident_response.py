@@ -253,8 +253,11 @@ class IncidentResponse:
 
 def severity_source(recommendation: RecommendationOut) -> str:
     """Return what gave a recommendation's severity (impact.SEVERITY_SOURCES)."""
-    if recommendation.severity.evidence == ["alert label"]:
+    evidence = recommendation.severity.evidence
+    if evidence == ["alert label"]:
         return "label"
-    if recommendation.no_close_precedent:
-        return "nearest"
-    return "precedents"
+    if not recommendation.no_close_precedent:
+        return "precedents"
+    if evidence == ["history model"]:
+        return "model"
+    return "nearest_model" if "history model" in evidence else "nearest"

@@ -39,6 +39,7 @@ from recommender.impact import (
     is_customer_facing,
     late_firing,
     measure_impact,
+    older_occurrence,
     parse_time,
 )
 from recommender.response_db import metadata
@@ -223,9 +224,13 @@ class IncidentTracker:
             before = connection.execute(
                 select(groups_table).where(groups_table.c.id == group_id)
             ).first()
-            for tracked in alerts:
+            current = [
                 self._store_alert(connection, group_id, tracked, stamp)
-            if complete or group_resolved:
+                for tracked in alerts
+            ]
+            # A webhook with an out-of-date alert may be a late copy of the
+            # whole group, so it does not speak for the alerts it leaves out.
+            if (complete or group_resolved) and all(current):
                 sent = [tracked.alert.fingerprint for tracked in alerts]
                 left_out = (
                     update(group_alerts_table)
@@ -336,7 +341,13 @@ class IncidentTracker:
 
     def _store_alert(
         self, connection: Connection, group_id: str, tracked: TrackedAlert, stamp: str
-    ) -> None:
+    ) -> bool:
+        """Store one alert of a webhook; return False when it was out of date.
+
+        A delivery held up behind a newer one (a retry, or a second Alertmanager
+        replica) is out of date: a firing copy of an occurrence already
+        resolved, or any copy of an occurrence older than the stored one.
+        """
         alert = tracked.alert
         rules = self.scale.config.impact
         values = {
@@ -359,15 +370,21 @@ class IncidentTracker:
                 where
             )
         ).first()
-        if stored is not None and late_firing(stored.status, stored.starts_at, alert):
+        if stored is not None and (
+            late_firing(stored.status, stored.starts_at, alert)
+            or older_occurrence(stored.starts_at, alert)
+        ):
             logger.info(
-                "incident in progress %s: alert %s firing since %s was resolved "
-                "already; a late firing copy leaves it resolved",
+                "incident in progress %s: a late %s copy of alert %s (started %s) "
+                "is ignored; the stored occurrence started %s and is %s",
                 group_id,
+                alert.status,
                 alert.fingerprint[:80],
                 alert.starts_at,
+                stored.starts_at,
+                stored.status,
             )
-            return
+            return False
         updated = connection.execute(update(group_alerts_table).where(where), values)
         if updated.rowcount == 0:
             connection.execute(
@@ -375,6 +392,7 @@ class IncidentTracker:
                     group_id=group_id, fingerprint=alert.fingerprint, **values
                 )
             )
+        return True
 
     def _read(self, connection: Connection, group_id: str) -> IncidentInProgress:
         row = connection.execute(

@@ -28,8 +28,9 @@ class GroupAlertOut(BaseModel):
         default=None,
         description=(
             "What gave history_severity: precedents (similar past incidents), "
-            "label (the alert's own severity label) or nearest (the nearest past "
-            "incidents, none close, and the history model)."
+            "label (the alert's own severity label), or with no close precedent "
+            "nearest (the nearest past incidents), model (the history model) or "
+            "nearest_model (both)."
         ),
     )
 

@@ -193,3 +193,20 @@ def test_late_firing_copy_leaves_alert_resolved(tmp_path):
     [again] = store.receive([_alert(starts_at="2026-12-04T10:30:00Z")])
     assert again.status == "firing"
     assert again.key != late.key
+
+
+def test_one_instant_is_one_occurrence_however_spelt(tmp_path):
+    store = AlertStore(tmp_path / "alerts.db")
+    [first] = store.receive([_alert(starts_at="2026-12-04T10:00:00Z")])
+    store.receive([_alert(status="resolved", starts_at="2026-12-04T10:00:00Z")])
+
+    for spelling in (
+        "2026-12-04T10:00:00.000Z",
+        "2026-12-04t10:00:00z",
+        "2026-12-04T11:00:00+01:00",
+        "2026-12-04T10:00:00+0000",
+    ):
+        [copy] = store.receive([_alert(starts_at=spelling)])
+        assert copy.key == first.key, spelling
+        assert copy.status == "resolved"
+    assert alert_key(_alert(starts_at="2026-12-04T10:00:00.5Z")) != first.key

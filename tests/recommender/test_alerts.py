@@ -255,6 +255,7 @@ def test_pagerduty_surrogate_fails_its_event_only():
         ("2026-12-04T10:00:00-0530", True),
         ("2026-12-04T10:00:00+2400", False),
         ("2026-12-04T10:00:00+000", False),
+        ("2026-12-04T10:00:00+0060", False),
     ],
 )
 def test_pagerduty_timestamp_offset_without_colon(timestamp, valid):

@@ -368,6 +368,28 @@ def test_surrogate_in_one_pagerduty_event_fails_that_event(client):
     assert results[1]["error"]["field"] == "[1].payload.summary"
 
 
+def test_surrogate_key_and_value_in_one_alert_fail_that_alert(client):
+    good = json.dumps(
+        {
+            "status": "firing",
+            "labels": {"alertname": "CertificateExpiringSoon"},
+            "annotations": {"summary": "TLS certificate expires in 3 days"},
+        }
+    )
+    bad = '{"labels": {"alertname": "X", "\\ud800": "\\ud801"}}'
+    body = f'{{"version": "4", "alerts": [{good}, {bad}]}}'
+    response = client.post(
+        "/v1/alerts/alertmanager",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["outcome"] for r in results] == ["recommended", "rejected"]
+    assert results[1]["error"]["field"] == "alerts[1].labels"
+
+
 def test_surrogate_in_webhook_group_field_is_422(client):
     response = client.post(
         "/v1/alerts/alertmanager",

@@ -349,3 +349,45 @@ def test_webhook_without_group_key_splits_by_group_labels(tmp_path):
     named = response.handle_webhook({"groupKey": KEY}, [disk, cert], [], NOW)
     assert len(named) == 1
     assert len(named[0].incident.alerts) == 2
+
+
+def _occurrence(status: str, starts_at: str, fingerprint: str = "f1") -> TrackedAlert:
+    tracked = _tracked(1, status=status)
+    tracked.alert.fingerprint = fingerprint
+    tracked.alert.starts_at = starts_at
+    return tracked
+
+
+def test_late_copy_of_an_older_occurrence_changes_nothing(tracker):
+    ten, eleven = "2026-12-04T10:00:00Z", "2026-12-04T11:00:00Z"
+    for status, start in [
+        ("firing", ten),
+        ("resolved", ten),
+        ("firing", eleven),
+        ("resolved", eleven),
+    ]:
+        tracker.track(KEY, {}, [_occurrence(status, start)], NOW)
+
+    # A firing copy of the 10:00 occurrence, held up behind the 11:00 one.
+    incident, change = tracker.track(KEY, {}, [_occurrence("firing", ten)], NOW)
+    assert change is None
+    assert incident.status == "resolved"
+    assert incident.alerts[0].starts_at == datetime.fromisoformat(eleven)
+
+
+def test_late_resolved_group_leaves_a_newer_episode_open(tracker):
+    ten, eleven = "2026-12-04T10:00:00Z", "2026-12-04T11:00:00Z"
+    tracker.track(KEY, {}, [_occurrence("firing", ten, "a")], NOW, complete=True)
+    late_resolve = [_occurrence("resolved", ten, "a")]
+    tracker.track(KEY, {}, late_resolve, NOW, complete=True)
+    newer = [_occurrence("firing", eleven, "a"), _occurrence("firing", eleven, "b")]
+    incident, change = tracker.track(KEY, {}, newer, NOW, complete=True)
+    assert change.event == "reopened"
+
+    # The resolved webhook of 10:00 again, as a retry would send it.
+    incident, change = tracker.track(
+        KEY, {}, late_resolve, NOW, complete=True, group_resolved=True
+    )
+    assert change is None
+    assert incident.status == "open"
+    assert [alert.status for alert in incident.alerts] == ["firing", "firing"]

@@ -124,6 +124,8 @@ def test_history_alone_keeps_level():
         (["nearest", "label"], "SEV3 from the alert's own severity label"),
         (["nearest", "precedents"], "SEV3 from the severities of similar past"),
         (["nearest"], "SEV3 from the severities of the nearest past incidents, none"),
+        (["nearest_model"], "SEV3 from the severities of the nearest past incidents"),
+        (["model"], "SEV3 from the history model; no past incident is close"),
         ([None], "SEV3 from the severities suggested for its alerts"),
     ],
 )
@@ -199,3 +201,20 @@ def test_parse_time_reads_alertmanager_times():
     assert parsed == datetime(2026, 12, 4, 11, 58, 0, 123456, tzinfo=timezone.utc)
     assert parse_time("0001-01-01T00:00:00Z") is None
     assert parse_time("yesterday") is None
+
+
+def test_reason_without_model_does_not_name_it():
+    [reason, *_] = _assess([_alert(1, severity_source="nearest")]).reasons
+    assert "history model" not in reason
+
+
+@pytest.mark.parametrize(
+    ("text", "instant"),
+    [
+        ("2026-12-06T11:00:00.5+01:00", "2026-12-06T10:00:00.500000+00:00"),
+        ("2026-12-06T10:00:00.123456789Z", "2026-12-06T10:00:00.123456+00:00"),
+        ("2015-07-17T08:42:58.315-0130", "2015-07-17T10:12:58.315000+00:00"),
+    ],
+)
+def test_fraction_keeps_its_offset(text, instant):
+    assert parse_time(text) == datetime.fromisoformat(instant)
