@@ -108,7 +108,13 @@ class StatusUpdater:
         context = build_context(
             alerts, recommendation, responders, self.config, now or _now()
         )
-        text = self.templates[name].render(context)
+        loaded = self.templates[name]
+        try:
+            text = loaded.render(context)
+        except Exception as error:
+            # A branch that the check's sample updates never reached, such as
+            # an undefined variable under a label test, fails only here.
+            raise _template_failure(name, error, loaded, sorted(context)) from error
         return StatusUpdate(template=name, text=text.strip() + "\n", context=context)
 
     def _load(self, name: str) -> Template:
@@ -122,14 +128,10 @@ class StatusUpdater:
         for sample in _sample_contexts():
             try:
                 loaded.render(sample)
-            except TemplateError as error:
-                line = _template_line(error, loaded)
-                where = f" at line {line}" if line else ""
-                reason = str(error).rstrip(".")
-                raise ConfigurationError(
-                    f"status update template {name!r} failed{where}: {reason}; it "
-                    f"may use these variables: {', '.join(sorted(sample))}"
-                ) from error
+            except Exception as error:
+                # Sandboxed templates still run arithmetic and loops, which
+                # raise ZeroDivisionError or OverflowError, not TemplateError.
+                raise _template_failure(name, error, loaded, sorted(sample)) from error
         return loaded
 
 
@@ -300,7 +302,22 @@ def _template_names(config: StatusUpdateConfig, config_path: Path | None) -> lis
     return sorted(names)
 
 
-def _template_line(error: TemplateError, template: Template) -> int | None:
+def _template_failure(
+    name: str, error: Exception, template: Template, variables: list[str]
+) -> ConfigurationError:
+    """Return the error that names a failed template, its line and the reason."""
+    line = _template_line(error, template)
+    where = f" at line {line}" if line else ""
+    reason = str(error).rstrip(".") or type(error).__name__
+    if not isinstance(error, TemplateError):
+        reason = f"{type(error).__name__}: {reason}"
+    return ConfigurationError(
+        f"status update template {name!r} failed{where}: {reason}; it may use "
+        f"these variables: {', '.join(variables)}"
+    )
+
+
+def _template_line(error: Exception, template: Template) -> int | None:
     """Return the template line an error was raised from, if the traceback shows it."""
     lineno = getattr(error, "lineno", None)
     if lineno:

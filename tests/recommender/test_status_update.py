@@ -101,6 +101,37 @@ def test_unknown_variable_fails_at_load():
     assert "next_update_at" in message
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("one\n{{ 1/0 }}\n", "ZeroDivisionError"),
+        ("{% for i in range(10**9) %}{% endfor %}", "OverflowError"),
+    ],
+)
+def test_python_errors_in_a_template_name_it(text, reason):
+    config = StatusUpdateConfig(templates={"maths": text})
+
+    with pytest.raises(ConfigurationError) as error:
+        StatusUpdater(config)
+
+    assert "status update template 'maths' failed" in str(error.value)
+    assert reason in str(error.value)
+
+
+def test_branch_the_check_missed_fails_with_its_line(recommender):
+    text = (
+        "{{ alert.name }}\n"
+        '{% if alert.service == "api-gateway" %}{{ nope }}{% endif %}\n'
+    )
+    updater = StatusUpdater(StatusUpdateConfig(templates={"branchy": text}))
+
+    with pytest.raises(ConfigurationError) as error:
+        _render(updater, recommender, "alert-cert-expiry.json", "branchy")
+
+    assert "template 'branchy' failed at line 2" in str(error.value)
+    assert "'nope' is undefined" in str(error.value)
+
+
 def test_sandbox_blocks_attribute_escape():
     config = StatusUpdateConfig(templates={"escape": "{{ ''.__class__.__mro__ }}"})
 
