@@ -184,7 +184,17 @@ class Embedder:
         transformers_logging.disable_progress_bar()
         path = resolve_model_path(self.model_name)
         started = time.perf_counter()
-        model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        try:
+            model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        except (OSError, ValueError, KeyError) as error:
+            # transformers reports a folder that is no model in many ways: a
+            # ValueError for a config without model_type, OSError for no weights.
+            raise ConfigurationError(
+                f"the embedding model at {path} could not be loaded "
+                f"({type(error).__name__}: {str(error)[:300]}); point INCIDENT_MODEL "
+                "at a sentence-transformers model folder, or unset it to use the "
+                "bundled all-MiniLM-L6-v2"
+            ) from error
         logger.info(
             "loaded embedding model %s from %s in %.1f s (dimension %s, device cpu)",
             self.model_name,

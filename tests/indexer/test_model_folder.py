@@ -1,0 +1,24 @@
+"""A model folder that cannot be loaded is a configuration error, not a traceback."""
+
+import pytest
+
+from indexer.embedding import Embedder
+from indexer.errors import ConfigurationError
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"config.json": "{}"},
+        {"modules.json": "[]", "config.json": '{"model_type": "bert"}'},
+    ],
+)
+def test_folder_that_is_no_model_is_a_configuration_error(tmp_path, files):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+
+    with pytest.raises(ConfigurationError) as error:
+        _ = Embedder(str(tmp_path)).model
+
+    assert f"the embedding model at {tmp_path} could not be loaded" in str(error.value)
+    assert "INCIDENT_MODEL" in str(error.value)
