@@ -20,6 +20,7 @@ from recommender.alert_fields import (
     string_map,
 )
 from recommender.errors import InvalidAlertError
+from recommender.strict_json import decode_json
 
 # Alertmanager writes this as endsAt while an alert is still firing.
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -369,7 +370,6 @@ def read_payload_file(path: Path) -> object:
         raise InvalidAlertError(
             str(path), f"not valid UTF-8: byte {error.start} cannot be decoded"
         ) from error
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InvalidAlertError(str(path), f"invalid JSON: {error}") from error
+    # The same strict JSON as the API takes, with a byte order mark allowed as
+    # the indexer allows it in exports.
+    return decode_json(text.removeprefix("\ufeff"), str(path))

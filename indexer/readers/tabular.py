@@ -99,7 +99,8 @@ def read_tabular(
             return _file_problem(
                 source,
                 f"{error.lineno}:{error.colno}",
-                f"invalid JSON: {error.msg} at line {error.lineno}, column "
+                f"invalid JSON: {error.msg.removesuffix(' at')} at line "
+                f"{error.lineno}, column "
                 f"{error.colno}; fix the syntax there",
             )
         except ValueError:

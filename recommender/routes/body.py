@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
 from typing import Any
 
 from fastapi import Request
 
-from recommender.errors import InvalidAlertError
 from recommender.http_errors import ApiError, request_id
+from recommender.strict_json import decode_json
 
 logger = logging.getLogger(__name__)
 
 # Alerts are three or four levels deep; far deeper JSON is an attack or a bug.
 MAX_DEPTH = 32
-# Digits Python converts to int by default (sys.int_info, Python 3.11 and later).
-MAX_INTEGER_DIGITS = 4_300
 
 
 async def read_json(request: Request, check_text: bool = True) -> Any:
@@ -102,68 +98,6 @@ async def read_body(request: Request) -> bytes:
             headers={"Connection": "close"},
         ) from error
     return bytes(body)
-
-
-def decode_json(text: str, field: str) -> Any:
-    """Parse strict JSON (RFC 8259), raising InvalidAlertError that names field.
-
-    Python's json module also reads NaN and Infinity, overflows 1e999 to infinity,
-    keeps the last of repeated keys and raises ValueError for integers of more than
-    4,300 digits, so each of those is rejected here with a message instead.
-    """
-
-    def reject_constant(name: str) -> Any:
-        raise InvalidAlertError(
-            field,
-            f"not valid JSON: {name} is not a JSON number (RFC 8259); send a "
-            "number, or the value as a string",
-        )
-
-    def parse_integer(digits: str) -> int:
-        count = len(digits.lstrip("-"))
-        if count > MAX_INTEGER_DIGITS:
-            raise InvalidAlertError(
-                field,
-                f"contains an integer of {count} digits, more than the limit of "
-                f"{MAX_INTEGER_DIGITS}; send long numbers as strings",
-            )
-        return int(digits)
-
-    def parse_float(digits: str) -> float:
-        value = float(digits)
-        if not math.isfinite(value):
-            raise InvalidAlertError(
-                field,
-                f"contains the number {digits[:40]}, which is too large for a "
-                "64-bit float; send it as a string",
-            )
-        return value
-
-    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        document: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in document:
-                raise InvalidAlertError(
-                    field,
-                    f"the key {key[:80]!r} appears twice in one object, so its "
-                    "value is ambiguous; send each key once",
-                )
-            document[key] = value
-        return document
-
-    try:
-        return json.loads(
-            text,
-            object_pairs_hook=unique_keys,
-            parse_constant=reject_constant,
-            parse_int=parse_integer,
-            parse_float=parse_float,
-        )
-    except json.JSONDecodeError as error:
-        raise InvalidAlertError(
-            field,
-            f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
-        ) from None
 
 
 def check_document(document: Any, check_text: bool = True) -> None:

@@ -30,10 +30,10 @@ from recommender.recommendation import Recommendation, Recommender, score_text
 from recommender.response_schemas import incident_out, incident_summary_out
 from recommender.routes import alerts as alert_routes
 from recommender.routes import incidents
-from recommender.routes.body import decode_json
 from recommender.routes.deps import get_knowledge_base, get_recommender
 from recommender.routes.incidents_in_progress import incident_response
 from recommender.schemas import AlertResult, alert_result
+from recommender.strict_json import decode_json
 
 logger = logging.getLogger(__name__)
 

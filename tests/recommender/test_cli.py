@@ -147,6 +147,34 @@ def test_suggest_mixed_group_reports_resolved(sample_home, capsys):
     assert status == (1 if "rejected" in outcomes else 0)
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"title": "disk", "value": NaN}', "NaN is not a JSON number"),
+        ('{"title": "disk', "Unterminated string starting at line 1 column 11"),
+        ('{"title": "a", "title": "b"}', "the key 'title' appears twice"),
+    ],
+)
+def test_suggest_file_is_strict_json(sample_home, tmp_path, capsys, text, problem):
+    path = tmp_path / "alert.json"
+    path.write_text(text)
+    status, _, err = _run(
+        capsys, "--home", str(sample_home), "suggest", "--file", str(path)
+    )
+    assert status == 2
+    assert problem in err
+
+
+def test_suggest_file_may_start_with_a_byte_order_mark(sample_home, tmp_path, capsys):
+    path = tmp_path / "alert.json"
+    path.write_text('\ufeff{"title": "Disk almost full on orders-db"}', "utf-8")
+    status, out, _ = _run(
+        capsys, "--home", str(sample_home), "suggest", "--file", str(path)
+    )
+    assert status == 0
+    assert "similar past record(s)" in out
+
+
 def test_suggest_bad_payload_file_is_clear(sample_home, tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"alerts": [')
@@ -154,7 +182,7 @@ def test_suggest_bad_payload_file_is_clear(sample_home, tmp_path, capsys):
         capsys, "--home", str(sample_home), "suggest", "--file", str(bad)
     )
     assert status == 2
-    assert "bad.json: invalid JSON: Expecting value: line 1 column 13" in err
+    assert "bad.json: not valid JSON: Expecting value at line 1 column 13" in err
     assert "Traceback" not in err
 
     latin = tmp_path / "latin.json"
