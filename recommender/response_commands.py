@@ -121,6 +121,15 @@ def _coverage(args: argparse.Namespace, settings: ServiceSettings) -> int:
             file=sys.stderr,
         )
         return 1
+    if problems:
+        # The ratio counts only the rules that were read, so a CI job must see
+        # that some were not, as 'indexer build' exits 1 for inputs left out.
+        print(
+            f"error: {len(problems)} rule file(s) or rule(s) could not be read and "
+            "are not in the ratio; fix them (listed above)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

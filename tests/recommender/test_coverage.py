@@ -298,10 +298,16 @@ def test_cli_fail_under_sets_exit_code(sample_home, tmp_path, capsys):
     broken.write_text("groups: [", encoding="utf-8")
     base = ["--home", str(sample_home), "coverage", str(rules), str(broken)]
 
-    assert main([*base, "--format", "json", "--fail-under", "0.5"]) == 0
+    assert main([*base[:-1], "--format", "json", "--fail-under", "0.5"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["covered"] == 1
+
+    # A file that cannot be read fails the run, although the ratio passes.
+    assert main([*base, "--format", "json", "--fail-under", "0.5"]) == 1
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
     assert data["problems"][0]["file"] == str(broken)
+    assert "1 rule file(s) or rule(s) could not be read" in captured.err
 
     assert main([*base, "--fail-under", "0.75"]) == 1
     captured = capsys.readouterr()
