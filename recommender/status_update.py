@@ -15,7 +15,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from jinja2 import (
     ChoiceLoader,
@@ -36,6 +36,7 @@ from recommender.config import config_section
 from recommender.errors import InvalidAlertError
 from recommender.recommendation import Recommendation
 from recommender.responders import ResponderSuggestion
+from recommender.severity_policy import load_scale
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class StatusUpdateConfig(BaseModel):
         default_factory=dict, description="Inline templates by name."
     )
     default_template: str = "stakeholder"
-    update_interval_minutes: dict[str, int] = Field(
+    update_interval_minutes: dict[str, Annotated[int, Field(ge=1)]] = Field(
         default_factory=lambda: {"SEV1": 30, "SEV2": 60, "SEV3": 240, "SEV4": 1440}
     )
     default_interval_minutes: int = Field(default=120, ge=1)
@@ -136,10 +137,23 @@ class StatusUpdater:
 
 
 def load_status_updater(path: Path | None) -> StatusUpdater:
-    """Return a StatusUpdater for the configuration file, or the built-ins."""
-    return StatusUpdater(
-        config_section(path, "status_update", StatusUpdateConfig), path
-    )
+    """Return a StatusUpdater for the configuration file, or the built-ins.
+
+    Raises:
+        ConfigurationError: A template is broken, or update_interval_minutes
+            names a level that the severity scale does not have, which would
+            never be used.
+    """
+    config = config_section(path, "status_update", StatusUpdateConfig)
+    levels = load_scale(path).names
+    unknown = sorted(set(config.update_interval_minutes) - set(levels))
+    if unknown:
+        raise ConfigurationError(
+            f"status_update.update_interval_minutes names {', '.join(unknown)}, "
+            f"which the severity scale does not have; use its levels: "
+            f"{', '.join(levels)}"
+        )
+    return StatusUpdater(config, path)
 
 
 def firing_alerts(payload: object, field: str) -> list[Alert]:
@@ -184,7 +198,7 @@ def build_context(
         )
     )
     precedents = [
-        m for m in recommendation.matches if m.score >= recommendation.threshold
+        m for m in recommendation.matches if m.score >= recommendation.precedent_bar
     ]
     # Fixes taken from matches below the threshold are leads, not next steps, so an
     # update without a close precedent suggests no fix either.

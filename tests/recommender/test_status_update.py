@@ -211,3 +211,22 @@ def test_precedents_without_cause_are_named(updater, recommender):
     assert precedent_ids[0] in update.text
     assert "Cause unknown: similar past incidents" in chat.text
     assert "no close precedent" not in chat.text
+
+
+@pytest.mark.parametrize(
+    ("intervals", "problem"),
+    [
+        ("{SEV1: -5}", "greater than or equal to 1"),
+        ("{SEV9: 5}", "names SEV9, which the severity scale does not have"),
+    ],
+)
+def test_update_intervals_are_checked(tmp_path, intervals, problem):
+    from recommender.status_update import load_status_updater
+
+    config = tmp_path / "incident.yaml"
+    config.write_text(f"status_update:\n  update_interval_minutes: {intervals}\n")
+
+    with pytest.raises(ConfigurationError) as error:
+        load_status_updater(config)
+
+    assert problem in str(error.value)
