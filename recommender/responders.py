@@ -9,6 +9,7 @@ names who is Responsible, Accountable, Consulted and Informed for each activity.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -99,7 +100,28 @@ class RespondersConfig(BaseModel):
             raise ValueError(
                 f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(ROLES)}"
             )
+        for role, name in roles.items():
+            _check_placeholders(name, f"role {role}")
         return roles
+
+    @field_validator("raci")
+    @classmethod
+    def _known_placeholders(cls, raci: dict[str, RaciRow]) -> dict[str, RaciRow]:
+        for activity, row in raci.items():
+            for letter in RACI_LETTERS:
+                for entry in getattr(row, letter):
+                    _check_placeholders(entry, f"{activity} {letter}")
+        return raci
+
+
+def _check_placeholders(text: str, where: str) -> None:
+    """Reject a {word} that is not a placeholder, such as a misspelt {tema}."""
+    for word in re.findall(r"\{[^{}]*\}", text):
+        if word not in (OWNING_TEAM, MATCHED_TEAMS):
+            raise ValueError(
+                f"{where}: {word} is not a placeholder; use {OWNING_TEAM} or "
+                f"{MATCHED_TEAMS}"
+            )
 
 
 @dataclass

@@ -99,6 +99,26 @@ def test_unknown_role_rejected(tmp_path):
     assert "responders.roles: Value error, unknown role(s) janitor" in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("section", "problem"),
+    [
+        ("roles: {incident_commander: '{tema} IC'}", "role incident_commander: {tema}"),
+        (
+            "raci: {triage: {informed: ['{matched_team}']}}",
+            "triage informed: {matched_team} is not a placeholder",
+        ),
+    ],
+)
+def test_misspelt_placeholder_rejected(tmp_path, section, problem):
+    path = tmp_path / "incident.yaml"
+    path.write_text(f"responders:\n  {section}\n", encoding="utf-8")
+
+    with pytest.raises(ConfigurationError) as error:
+        load_responders_config(path)
+
+    assert problem in str(error.value)
+
+
 def test_example_configuration_valid():
     config = load_responders_config(SAMPLE_DATA / "config" / "incident.yaml")
 
