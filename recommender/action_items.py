@@ -21,7 +21,11 @@ _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 # A bracketed note at the end, "(platform, done)", or a trailing "- done".
 _BRACKETED = re.compile(r"\((?P<note>[^()]*)\)\s*\.?\s*$")
 _TRAILING = re.compile(r"\s[-–—:]\s*(?P<word>\w+)\s*\.?\s*$")
-_NOTE_SEPARATOR = re.compile(r"[,;/]\s*|\s+")
+_NOTE_SEPARATOR = re.compile(r"\s*[,;]\s*")
+# Words that keep an item open although a closing word follows: "not done",
+# "to be done by Q3", "not yet fixed", "partially complete".
+OPEN_WORDS = frozenset({"not", "no", "to", "yet", "pending", "partially", "partly"})
+_WORD = re.compile(r"[a-z]+")
 _STRIKE = re.compile(r"^~~.*~~$")
 
 
@@ -43,21 +47,27 @@ class ActionItem:
 def parse_action_items(record_id: str, section: str) -> list[ActionItem]:
     """Parse the action-item section of one record into items."""
     lines = [line.rstrip() for line in section.splitlines() if line.strip()]
-    if any(line.lstrip().startswith("|") for line in lines):
-        return _table_items(record_id, lines)
+    table = [line for line in lines if line.lstrip().startswith("|")]
+    items = _table_items(record_id, table) if table else []
 
-    items: list[ActionItem] = []
+    # List items may stand beside a table, above or below it. Beside a table,
+    # other lines are prose about it, not items.
+    listed: list[ActionItem] = []
     for line in lines:
+        if line.lstrip().startswith("|"):
+            continue
         match = _LIST_ITEM.match(line)
-        if match is None and items and line.startswith((" ", "\t")):
+        if match is None and listed and line.startswith((" ", "\t")):
             # A wrapped continuation: join it and read the status markers again.
-            last = items.pop()
+            last = listed.pop()
             joined = _item(record_id, f"{last.text} {line.strip()}")
-            items.append(ActionItem(record_id, joined.text, last.open and joined.open))
+            listed.append(ActionItem(record_id, joined.text, last.open and joined.open))
+            continue
+        if match is None and table:
             continue
         text = (match.group("text") if match else line).strip()
-        items.append(_item(record_id, text))
-    return items
+        listed.append(_item(record_id, text))
+    return items + listed
 
 
 def _item(record_id: str, text: str) -> ActionItem:
@@ -73,9 +83,9 @@ def _item(record_id: str, text: str) -> ActionItem:
     bracketed = _BRACKETED.search(text)
     trailing = _TRAILING.search(text)
     if bracketed is not None:
-        words = [w for w in _NOTE_SEPARATOR.split(bracketed.group("note")) if w]
-        kept = [w for w in words if w.lower() not in CLOSED_WORDS]
-        if len(kept) < len(words):
+        phrases = [p for p in _NOTE_SEPARATOR.split(bracketed.group("note")) if p]
+        kept = [p for p in phrases if not closes(p)]
+        if len(kept) < len(phrases):
             closed = True
             note = f" ({', '.join(kept)})" if kept else ""
             text = text[: bracketed.start()].rstrip() + note
@@ -83,6 +93,16 @@ def _item(record_id: str, text: str) -> ActionItem:
         closed = True
         text = text[: trailing.start()].rstrip()
     return ActionItem(record_id=record_id, text=text, open=not closed)
+
+
+def closes(phrase: str) -> bool:
+    """Return whether a status phrase marks an item closed.
+
+    A closing word anywhere counts ("n/a **DONE**" in a table cell), unless a
+    word such as "not" or "to" says it is still to happen.
+    """
+    words = set(_WORD.findall(phrase.lower()))
+    return bool(words & CLOSED_WORDS) and not words & OPEN_WORDS
 
 
 def _table_items(record_id: str, lines: list[str]) -> list[ActionItem]:
@@ -101,9 +121,9 @@ def _table_items(record_id: str, lines: list[str]) -> list[ActionItem]:
     for row in rows[1:]:
         if not row or not row[0]:
             continue
-        closed = any(cell.lower().strip("*_ ") in CLOSED_WORDS for cell in row[1:])
+        closed = any(closes(cell) for cell in row[1:])
         if status_column is not None and status_column < len(row):
-            closed = row[status_column].lower().strip("*_ ") in CLOSED_WORDS
+            closed = closes(row[status_column])
         item = _item(record_id, row[0])
         items.append(ActionItem(record_id, item.text, item.open and not closed))
     return items

@@ -15,6 +15,17 @@ CASES = [
     ("1. Rotate the API key - closed", "Rotate the API key", False),
     ("- Fix the split-brain handling", "Fix the split-brain handling", True),
     ("Set a statement timeout", "Set a statement timeout", True),
+    (
+        "- Canary resolver config pushes (platform, not done)",
+        "Canary resolver config pushes (platform, not done)",
+        True,
+    ),
+    (
+        "- Lint forward zones in CI (to be done by Q3)",
+        "Lint forward zones in CI (to be done by Q3)",
+        True,
+    ),
+    ("- Add a runbook (sre; Done)", "Add a runbook (sre)", False),
 ]
 
 
@@ -58,3 +69,22 @@ def test_wrapped_item_keeps_its_status():
 
 def test_empty_section_has_no_items():
     assert parse_action_items("PM-4", "") == []
+
+
+def test_list_beside_a_table_is_read_too():
+    section = (
+        "Owners are tracked in Jira.\n"
+        "| Action | Status |\n"
+        "| --- | --- |\n"
+        "| Cap WAL kept for slots | n/a **DONE** |\n"
+        "| Pause CDC on failover | not done |\n"
+        "- Page the data team on slot growth\n"
+    )
+
+    items = parse_action_items("PM-3", section)
+
+    assert [(item.text, item.open) for item in items] == [
+        ("Cap WAL kept for slots", False),
+        ("Pause CDC on failover", True),
+        ("Page the data team on slot growth", True),
+    ]
