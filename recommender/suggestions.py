@@ -137,9 +137,13 @@ def suggest_category(
         return CategorySuggestion(value=None, confidence=0.0)
     best = min(scores, key=lambda c: (-scores[c], c))
     ranked = sorted(votes.items(), key=lambda item: -item[1])
+    strength = _strength(
+        [m.score for m in matches if voters[best] and m.record.id in voters[best]],
+        (model or {}).get(best),
+    )
     return CategorySuggestion(
         value=best,
-        confidence=round(scores[best], 4),
+        confidence=round(scores[best] * strength, 4),
         evidence=voters[best] + _model_evidence(model, best),
         votes={category: round(weight, 4) for category, weight in ranked},
         model=_rounded(model),
@@ -207,9 +211,14 @@ def suggest_severity(
         return SeveritySuggestion(value=None, confidence=0.0, alert_label=label)
     # Ties go to the more severe level: under-paging costs more than over-paging.
     best = min(scores, key=lambda s: (-scores[s], s.rank))
+    strength = _strength(
+        [m.score for m in matches if m.record.severity == best]
+        + ([ALERT_LABEL_WEIGHT] if own == best else []),
+        (model or {}).get(best.value),
+    )
     return SeveritySuggestion(
         value=best,
-        confidence=round(scores[best], 4),
+        confidence=round(scores[best] * strength, 4),
         evidence=voters[best] + _model_evidence(model, best.value),
         votes={
             s.value: round(v, 4)
@@ -218,6 +227,18 @@ def suggest_severity(
         model=_rounded(model),
         alert_label=label,
     )
+
+
+def _strength(scores: list[float], model_probability: float | None) -> float:
+    """Return how strong the best evidence for a label is, in [0, 1].
+
+    A label's blended share alone says 1.0 when one weak match is all there is;
+    scaled by its strongest evidence (a match's score, the alert's own label,
+    the model's probability), one 0.53 match gives 0.53, as a root cause from
+    that match would.
+    """
+    candidates = [*scores, model_probability or 0.0]
+    return min(max(candidates), 1.0)
 
 
 def blend_scores(

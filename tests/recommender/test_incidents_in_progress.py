@@ -203,7 +203,7 @@ def test_track_invalid_json_is_clear_error(tmp_path, capsys, sample_home):
 
     assert status == 2
     assert (
-        f"{payload}: invalid JSON: Expecting property name" in capsys.readouterr().err
+        f"{payload}: not valid JSON: Expecting property name" in capsys.readouterr().err
     )
 
 

@@ -263,3 +263,34 @@ def test_report_labels_related_fix_records():
 
     assert "from REP-0; same fix: REP-1" in text
     assert "same category" not in text
+
+
+def _severity_match(record_id: str, score: float, severity: Severity) -> Match:
+    record = IncidentRecord(
+        id=record_id,
+        kind=Kind.INCIDENT,
+        title=record_id,
+        severity=severity,
+        labels={"category": "token validation"},
+    )
+    return Match(record=record, score=score, dense=score, keyword=0.0, labels=0.0)
+
+
+def test_one_weak_match_gives_no_full_confidence():
+    from recommender.suggestions import suggest_category, suggest_severity
+
+    matches = [_severity_match("INC-104", 0.53, Severity.SEV2)]
+
+    severity = suggest_severity(matches, None)
+    category = suggest_category(matches)
+
+    assert severity.value is Severity.SEV2
+    assert severity.confidence == 0.53
+    assert category.confidence == 0.53
+    # The alert's own label is full evidence for the level it names, which
+    # then has the share of the votes as its confidence.
+    labelled = suggest_severity(matches, "warning")
+    assert labelled.value is Severity.SEV3
+    assert labelled.confidence == round(1.0 / 1.53, 4)
+    strong = [*matches, _severity_match("INC-200", 0.9, Severity.SEV2)]
+    assert suggest_severity(strong, None).confidence == 0.9
