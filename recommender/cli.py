@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         # Not a file that could not be read: exit_with() stops quietly.
         raise
     except OSError as error:
-        name = error.filename or "file"
-        print(f"error: cannot read {name}: {error.strerror}", file=sys.stderr)
+        # Reads and writes (a report folder, a result file) end here alike.
+        name = error.filename or "a file"
+        print(f"error: cannot use {name}: {error.strerror}", file=sys.stderr)
         return 2
 
 

@@ -230,3 +230,24 @@ def test_update_intervals_are_checked(tmp_path, intervals, problem):
         load_status_updater(config)
 
     assert problem in str(error.value)
+
+
+def test_alert_name_is_not_repeated_as_its_title(updater, recommender):
+    alert = parse_plain(
+        {"title": "RedisEvictionsHigh", "labels": {"alertname": "RedisEvictionsHigh"}}
+    )
+    update = updater.render([alert], recommender.recommend(alert), now=NOW)
+    assert "- Alert: RedisEvictionsHigh\n" in update.text
+
+
+def test_unwritable_report_folder_says_so(sample_home, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    output = blocker / "report"
+
+    status = main(["--home", str(sample_home), "patterns", "--output", str(output)])
+
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "cannot read" not in err
+    assert str(output) in err
