@@ -138,6 +138,11 @@ class IncidentResponse:
                 deliveries: list[str] = deliveries,
                 voted: list[tuple[str, str, RecommendationOut]] = voted,
             ) -> None:
+                if change.event == "resolved" and change.previous is None:
+                    # The first webhook of the group says it is over already,
+                    # so no receiver heard of it: a lone "resolved" would only
+                    # puzzle them. The incident and its history are kept.
+                    return
                 deliveries.extend(self._queue(connection, incident, change, voted))
 
             incident, change = self.tracker.track(

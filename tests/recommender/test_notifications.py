@@ -770,3 +770,28 @@ def test_delivery_out_times_are_iso(tmp_path, receiver):
     _drain(sender)
     delivered = delivery_out(sender.outbox.get(delivery_id))
     assert delivered.next_attempt_at is None
+
+
+def test_group_first_seen_resolved_notifies_nobody(tmp_path, receiver):
+    config = _config_file(tmp_path, receiver, ["oncall"])
+    # A route that is told of resolves too.
+    text = config.read_text().replace(
+        "channels: [oncall]",
+        "channels: [oncall]\n      events: [opened, resolved, reopened]",
+    )
+    config.write_text(text)
+    response = IncidentResponse(tmp_path, config)
+    resolved = _webhook([_disk_alert(1, status="resolved")])
+    resolved["status"] = "resolved"
+
+    [update] = response.handle_webhook(resolved, parse_alertmanager(resolved), [])
+
+    assert update.change.event == "resolved"
+    assert update.incident.status == "resolved"
+    assert update.deliveries == []
+
+    # A later occurrence opens it, and that is notified.
+    firing = _webhook([_disk_alert(1, startsAt="2026-12-04T13:00:00Z")])
+    [update] = response.handle_webhook(firing, parse_alertmanager(firing), [])
+    assert update.change.event == "reopened"
+    assert len(update.deliveries) == 1
