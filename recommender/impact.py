@@ -144,16 +144,20 @@ def late_firing(stored_status: str, stored_start: str | None, alert: Alert) -> b
     return given is not None and given == stored
 
 
-def older_occurrence(stored_start: str | None, alert: Alert) -> bool:
-    """Return whether alert started before the occurrence stored for its fingerprint.
+def before_reopen(reopened_after: str | None, alert: Alert) -> bool:
+    """Return whether alert belongs to an occurrence that resolved before a newer one.
 
-    Such a delivery was held up behind a newer one, so it says nothing about
-    the alert now: neither its firing nor its resolve applies.
+    reopened_after is the start of the occurrence that had resolved when the
+    fingerprint fired again with a later start. A copy that started then or
+    earlier was held up behind the newer occurrence, so neither its firing nor
+    its resolve applies. An earlier start without a resolve in between is the
+    same occurrence: Alertmanager keeps the earliest start that its Prometheus
+    replicas report, so a later webhook may carry an earlier startsAt.
     """
-    if alert.starts_at is None or stored_start is None:
+    if alert.starts_at is None or reopened_after is None:
         return False
-    given, stored = parse_time(alert.starts_at), parse_time(stored_start)
-    return given is not None and stored is not None and given < stored
+    given, boundary = parse_time(alert.starts_at), parse_time(reopened_after)
+    return given is not None and boundary is not None and given <= boundary
 
 
 def canonical_time(text: str) -> str:

@@ -35,11 +35,11 @@ from recommender.impact import (
     AlertState,
     GroupImpact,
     assess_severity,
+    before_reopen,
     instance_of,
     is_customer_facing,
     late_firing,
     measure_impact,
-    older_occurrence,
     parse_time,
 )
 from recommender.response_db import metadata
@@ -75,6 +75,9 @@ group_alerts_table = Table(
     Column("history_severity", String),
     # Where history_severity came from: SEVERITY_SOURCES of impact.py.
     Column("severity_source", String),
+    # The start of the occurrence that had resolved when the alert fired again
+    # with a later start; copies that started then or earlier are out of date.
+    Column("reopened_after", String),
     Column("updated_at", String, nullable=False),
 )
 
@@ -346,7 +349,8 @@ class IncidentTracker:
 
         A delivery held up behind a newer one (a retry, or a second Alertmanager
         replica) is out of date: a firing copy of an occurrence already
-        resolved, or any copy of an occurrence older than the stored one.
+        resolved, or any copy of an occurrence that resolved before the alert
+        fired again (impact.before_reopen).
         """
         alert = tracked.alert
         rules = self.scale.config.impact
@@ -366,13 +370,15 @@ class IncidentTracker:
             group_alerts_table.c.fingerprint == alert.fingerprint
         )
         stored = connection.execute(
-            select(group_alerts_table.c.status, group_alerts_table.c.starts_at).where(
-                where
-            )
+            select(
+                group_alerts_table.c.status,
+                group_alerts_table.c.starts_at,
+                group_alerts_table.c.reopened_after,
+            ).where(where)
         ).first()
         if stored is not None and (
             late_firing(stored.status, stored.starts_at, alert)
-            or older_occurrence(stored.starts_at, alert)
+            or before_reopen(stored.reopened_after, alert)
         ):
             logger.info(
                 "incident in progress %s: a late %s copy of alert %s (started %s) "
@@ -385,6 +391,8 @@ class IncidentTracker:
                 stored.status,
             )
             return False
+        if stored is not None and _fires_again(stored, alert):
+            values["reopened_after"] = stored.starts_at
         updated = connection.execute(update(group_alerts_table).where(where), values)
         if updated.rowcount == 0:
             connection.execute(
@@ -417,6 +425,14 @@ class IncidentTracker:
             for change in changes
         ]
         return incident
+
+
+def _fires_again(stored: Any, alert: Alert) -> bool:
+    """Return whether a resolved alert fires again as a new, later occurrence."""
+    if stored.status != "resolved" or alert.status != "firing":
+        return False
+    given, previous = parse_time(alert.starts_at), parse_time(stored.starts_at)
+    return given is not None and previous is not None and given > previous
 
 
 def _event(before: Any, status: str, severity: str, scale: SeverityScale) -> str | None:

@@ -391,3 +391,18 @@ def test_late_resolved_group_leaves_a_newer_episode_open(tracker):
     assert change is None
     assert incident.status == "open"
     assert [alert.status for alert in incident.alerts] == ["firing", "firing"]
+
+
+def test_earlier_start_of_the_same_occurrence_still_resolves(tracker):
+    # Alertmanager keeps the earliest start its Prometheus replicas report, so
+    # a later webhook of one occurrence may carry an earlier startsAt.
+    tracker.track(KEY, {}, [_occurrence("firing", "2026-12-04T10:00:30Z")], NOW)
+    tracker.track(KEY, {}, [_occurrence("firing", "2026-12-04T10:00:00Z")], NOW)
+    resolved = [_occurrence("resolved", "2026-12-04T10:00:00Z")]
+
+    incident, change = tracker.track(
+        KEY, {}, resolved, NOW, complete=True, group_resolved=True
+    )
+
+    assert change.event == "resolved"
+    assert incident.status == "resolved"
