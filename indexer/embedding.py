@@ -186,9 +186,10 @@ class Embedder:
         started = time.perf_counter()
         try:
             model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        except (OSError, ValueError, KeyError) as error:
-            # transformers reports a folder that is no model in many ways: a
-            # ValueError for a config without model_type, OSError for no weights.
+        except Exception as error:
+            # transformers and safetensors report a folder that is no model in
+            # many ways: ValueError for a config without model_type, OSError for
+            # no weights, SafetensorError for a cut file, TypeError for odd JSON.
             raise ConfigurationError(
                 f"the embedding model at {path} could not be loaded "
                 f"({type(error).__name__}: {str(error)[:300]}); point INCIDENT_MODEL "

@@ -164,8 +164,7 @@ def canonical_time(text: str) -> str:
     """Return one spelling of an RFC 3339 time per instant, for repeat keys.
 
     Alertmanager's own spelling (UTC with Z, no trailing zeros in the fraction)
-    is returned unchanged, so keys stored from it stay the same. A time with
-    another offset loses digits below the microsecond when converted.
+    is returned unchanged, so keys stored from it stay the same.
     """
     match = _TIME.fullmatch(text.strip())
     if match is None:
@@ -174,11 +173,13 @@ def canonical_time(text: str) -> str:
     if zone.upper() in _UTC_ZONES:
         digits = (fraction or "").rstrip("0")
         return f"{date}T{clock}" + (f".{digits}" if digits else "") + "Z"
-    parsed = parse_time(text)
+    # Offsets are whole minutes, so only the seconds move to UTC and the
+    # fraction is kept as written, nanoseconds included.
+    parsed = parse_time(f"{date}T{clock}{zone}")
     if parsed is None:
         return text
     utc = parsed.astimezone(timezone.utc)
-    digits = f"{utc.microsecond:06d}".rstrip("0")
+    digits = (fraction or "").rstrip("0")
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + (f".{digits}" if digits else "") + "Z"
 
 

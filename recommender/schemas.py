@@ -323,7 +323,7 @@ def recommendation_out(recommendation: Recommendation) -> RecommendationOut:
         no_close_precedent=recommendation.no_close_precedent,
         message=recommendation.message,
         threshold=recommendation.threshold,
-        precedent_bar=recommendation.precedent_bar,
+        precedent_bar=round(recommendation.precedent_bar, 4),
         matches=[
             match_out(m, recommendation.precedent_bar) for m in recommendation.matches
         ],

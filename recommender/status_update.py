@@ -49,6 +49,12 @@ MAX_CAUSES = 3
 MAX_NEXT_STEPS = 5
 
 
+# The levels a status update names its severity by.
+STANDARD_LEVELS = ("SEV1", "SEV2", "SEV3", "SEV4")
+# A week: a longer interval means no update is promised at all.
+MAX_INTERVAL_MINUTES = 7 * 24 * 60
+
+
 class StatusUpdateConfig(BaseModel):
     """The `status_update` section of the configuration file."""
 
@@ -62,10 +68,14 @@ class StatusUpdateConfig(BaseModel):
         default_factory=dict, description="Inline templates by name."
     )
     default_template: str = "stakeholder"
-    update_interval_minutes: dict[str, Annotated[int, Field(ge=1)]] = Field(
+    update_interval_minutes: dict[
+        str, Annotated[int, Field(strict=True, ge=1, le=MAX_INTERVAL_MINUTES)]
+    ] = Field(
         default_factory=lambda: {"SEV1": 30, "SEV2": 60, "SEV3": 240, "SEV4": 1440}
     )
-    default_interval_minutes: int = Field(default=120, ge=1)
+    default_interval_minutes: int = Field(
+        default=120, strict=True, ge=1, le=MAX_INTERVAL_MINUTES
+    )
 
 
 @dataclass
@@ -145,15 +155,26 @@ def load_status_updater(path: Path | None) -> StatusUpdater:
             never be used.
     """
     config = config_section(path, "status_update", StatusUpdateConfig)
-    levels = load_scale(path).names
-    unknown = sorted(set(config.update_interval_minutes) - set(levels))
+    scale = load_scale(path)
+    intervals = config.update_interval_minutes
+    unknown = sorted(set(intervals) - set(scale.names) - set(STANDARD_LEVELS))
     if unknown:
         raise ConfigurationError(
             f"status_update.update_interval_minutes names {', '.join(unknown)}, "
-            f"which the severity scale does not have; use its levels: "
-            f"{', '.join(levels)}"
+            f"which is neither a level of the severity scale "
+            f"({', '.join(scale.names)}) nor one of {', '.join(STANDARD_LEVELS)}"
         )
-    return StatusUpdater(config, path)
+    # Updates name their severity SEV1 to SEV4; an interval given for a level of
+    # a custom scale applies to the standard levels that map onto it.
+    standard = {
+        level: intervals[name]
+        for level in STANDARD_LEVELS
+        if (name := scale.normalize(level)) in intervals
+    }
+    standard.update({k: v for k, v in intervals.items() if k in STANDARD_LEVELS})
+    return StatusUpdater(
+        config.model_copy(update={"update_interval_minutes": standard}), path
+    )
 
 
 def firing_alerts(payload: object, field: str) -> list[Alert]:

@@ -69,6 +69,12 @@ def decode_json(text: str, field: str) -> Any:
             parse_int=parse_integer,
             parse_float=parse_float,
         )
+    except RecursionError:
+        raise InvalidAlertError(
+            field,
+            "not valid JSON here: nested too deeply to read; alerts need three "
+            "or four levels",
+        ) from None
     except json.JSONDecodeError as error:
         raise InvalidAlertError(
             field,

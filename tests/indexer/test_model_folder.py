@@ -11,6 +11,7 @@ from indexer.errors import ConfigurationError
     [
         {"config.json": "{}"},
         {"modules.json": "[]", "config.json": '{"model_type": "bert"}'},
+        {"modules.json": '{"a": 1}', "config.json": '{"model_type": "bert"}'},
     ],
 )
 def test_folder_that_is_no_model_is_a_configuration_error(tmp_path, files):

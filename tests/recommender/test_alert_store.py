@@ -210,3 +210,11 @@ def test_one_instant_is_one_occurrence_however_spelt(tmp_path):
         assert copy.key == first.key, spelling
         assert copy.status == "resolved"
     assert alert_key(_alert(starts_at="2026-12-04T10:00:00.5Z")) != first.key
+
+
+def test_nanoseconds_survive_an_offset():
+    from recommender.impact import canonical_time
+
+    utc = canonical_time("2026-12-06T10:00:00.123456789Z")
+    assert canonical_time("2026-12-06T11:00:00.123456789+01:00") == utc
+    assert canonical_time("2026-12-06T08:30:00.123456789-0130") == utc

@@ -153,6 +153,7 @@ def test_suggest_mixed_group_reports_resolved(sample_home, capsys):
         ('{"title": "disk", "value": NaN}', "NaN is not a JSON number"),
         ('{"title": "disk', "Unterminated string starting at line 1 column 11"),
         ('{"title": "a", "title": "b"}', "the key 'title' appears twice"),
+        ("[" * 100_000, "nested too deeply to read"),
     ],
 )
 def test_suggest_file_is_strict_json(sample_home, tmp_path, capsys, text, problem):

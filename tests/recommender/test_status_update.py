@@ -217,7 +217,9 @@ def test_precedents_without_cause_are_named(updater, recommender):
     ("intervals", "problem"),
     [
         ("{SEV1: -5}", "greater than or equal to 1"),
-        ("{SEV9: 5}", "names SEV9, which the severity scale does not have"),
+        ("{SEV9: 5}", "names SEV9, which is neither a level of the severity scale"),
+        ("{SEV1: 10000000000}", "less than or equal to 10080"),
+        ("{SEV1: true}", "valid integer"),
     ],
 )
 def test_update_intervals_are_checked(tmp_path, intervals, problem):
@@ -251,3 +253,25 @@ def test_unwritable_report_folder_says_so(sample_home, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cannot read" not in err
     assert str(output) in err
+
+
+def test_interval_of_a_custom_level_applies(tmp_path, recommender):
+    from recommender.status_update import load_status_updater
+
+    config = tmp_path / "incident.yaml"
+    config.write_text(
+        "severity:\n"
+        "  levels:\n"
+        "    - {name: P1, definition: customers affected}\n"
+        "    - {name: P2, definition: degraded}\n"
+        "    - {name: P3, definition: no impact}\n"
+        "status_update:\n"
+        "  update_interval_minutes: {P1: 15}\n"
+    )
+    updater = load_status_updater(config)
+    alert = parse_plain({"title": "Checkout down", "labels": {"severity": "critical"}})
+
+    update = updater.render([alert], recommender.recommend(alert), now=NOW)
+
+    assert update.context["severity"] == "SEV1"
+    assert update.context["update_interval_minutes"] == 15
