@@ -23,7 +23,7 @@ import yaml
 from indexer import limited_yaml
 from recommender.alerts import Alert, check_unicode, parse_alertmanager
 from recommender.errors import InvalidAlertError
-from recommender.recommendation import SUGGESTION_MATCHES, Recommender
+from recommender.recommendation import Recommender
 from recommender.rules import AlertRule, scalar_text, to_alertmanager_alert
 
 logger = logging.getLogger(__name__)
@@ -166,11 +166,13 @@ def check_coverage(
     rows = []
     for rule in rules:
         alert = _alert(rule)
-        # The same bar as a recommendation, which looks at the nearest five.
-        matches = recommender.retriever.search(alert, top_k=SUGGESTION_MATCHES)
+        # The recommendation the alert would get when it fires, so that the
+        # precedent bar and feedback on its matches count here as well.
+        recommendation = recommender.recommend(alert, top_k=1)
+        matches = recommendation.matches
         best = matches[0] if matches else None
         score = round(best.score, 4) if best else 0.0
-        bar = recommender.precedent_bar(alert, matches)
+        bar = recommendation.precedent_bar
         rows.append(
             CoverageRow(
                 alert=rule.alert,
@@ -179,7 +181,7 @@ def check_coverage(
                 best_match=best.record.id if best else None,
                 best_match_kind=best.record.kind.value if best else None,
                 score=score,
-                covered=best is not None and score >= bar,
+                covered=not recommendation.no_close_precedent,
                 bar=round(bar, 4),
             )
         )

@@ -439,3 +439,40 @@ def test_coverage_agrees_with_the_recommendation(recommender):
     out = recommendation_out(recommender.recommend(_alert(kafka_rule)))
     assert out.matches[0].score >= recommender.threshold
     assert {match.confidence for match in out.matches} == {"low"}
+
+
+def test_coverage_counts_feedback(tmp_path, sample_home, embedder):
+    import shutil
+
+    from indexer.knowledge_base import KnowledgeBase
+    from indexer.settings import IndexerSettings
+    from recommender.feedback import FeedbackEntry
+
+    home = tmp_path / "kb"
+    shutil.copytree(sample_home, home)
+    knowledge_base = KnowledgeBase(IndexerSettings(home=home), embedder=embedder)
+    recommender = Recommender(knowledge_base)
+    rules = parse_rule_text(PLAIN_RULES, "node.yaml").rules
+    [before] = [
+        row
+        for row in check_coverage(recommender, rules)
+        if row.alert == "NodeFilesystemSpaceFillingUp"
+    ]
+
+    # An engineer marked the covering runbook wrong for this alert, so a
+    # recommendation no longer offers it, and coverage must not count it.
+    recommender.feedback.add(
+        FeedbackEntry(
+            record_id=before.best_match,
+            verdict="wrong",
+            alertname="NodeFilesystemSpaceFillingUp",
+        )
+    )
+    [after] = [
+        row
+        for row in check_coverage(recommender, rules)
+        if row.alert == "NodeFilesystemSpaceFillingUp"
+    ]
+
+    assert after.best_match != before.best_match
+    assert after.score < before.score
