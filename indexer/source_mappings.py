@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from indexer.database import Database, sqlite_path
+from indexer.errors import ConfigurationError
 from indexer.readers import (
     TABULAR_SUFFIXES,
     FieldMapping,
@@ -46,16 +47,50 @@ def specs_of(database: Database) -> dict[str, str]:
 
 
 def lookup(specs: dict[str, str]) -> Callable[[Path], FieldMapping | None]:
-    """Return the reader's lookup of a file's stored mapping (read_sources)."""
+    """Return the reader's lookup of a file's stored mapping (read_sources).
+
+    A file is found by its path, then by the path its symbolic links lead to,
+    then, for a folder that was moved, by a stored file of the same name that
+    no longer exists.
+
+    Raises (from the returned function):
+        ConfigurationError: The stored mapping cannot be rebuilt; the message
+            names the file and says how to choose another mapping.
+    """
 
     def mapping_for(path: Path) -> FieldMapping | None:
-        spec = specs.get(str(path))
-        if spec is None:
+        key = stored_key(path, specs)
+        if key is None:
             return None
-        logger.info("reading %s with the mapping it was last read with", path)
-        return mapping_from_spec(spec, f"the mapping stored for {path}")
+        if key != str(path):
+            logger.warning(
+                "reading %s with the mapping stored for %s, a file of the same name "
+                "that is gone; pass --mapping to read it otherwise",
+                path,
+                key,
+            )
+        else:
+            logger.info("reading %s with the mapping it was last read with", path)
+        try:
+            return mapping_from_spec(specs[key])
+        except (ConfigurationError, ValueError, KeyError) as error:
+            raise ConfigurationError(
+                f"the mapping stored for {path} cannot be used ({error}); read the "
+                "file with --mapping PRESET_OR_FILE to store another"
+            ) from error
 
     return mapping_for
+
+
+def stored_key(path: Path, specs: dict[str, str]) -> str | None:
+    """Return the key of the spec stored for a file, or None."""
+    for candidate in (str(path), str(path.resolve())):
+        if candidate in specs:
+            return candidate
+    moved = [
+        key for key in specs if Path(key).name == path.name and not Path(key).exists()
+    ]
+    return moved[0] if len(moved) == 1 else None
 
 
 def remember(
@@ -80,7 +115,11 @@ def remember(
         if file_suffix(path).lower() not in TABULAR_SUFFIXES:
             continue
         key = str(path)
-        spec = explicit or specs.get(key)
+        previous = stored_key(path, specs)
+        spec = explicit or (specs[previous] if previous else None)
+        if previous is not None and previous != key:
+            # The file moved: its mapping moves with it.
+            updated.pop(previous, None)
         if spec:
             updated[key] = spec
         else:

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from indexer.errors import ConfigurationError
 from indexer.readers.base import ReadProblem, ReadResult
 from indexer.readers.export_rows import (
     CSV_SUFFIXES,
@@ -221,6 +222,15 @@ def _read_file(
     return result
 
 
+def _read_mapped(path: Path, default_id: str, mapping: MappingFor) -> ReadResult:
+    """Read an export with its mapping; a mapping that fails fails this file only."""
+    try:
+        chosen = mapping(path)
+    except ConfigurationError as error:
+        return ReadResult(problems=[ReadProblem(str(path), None, str(error))])
+    return read_tabular(path, default_id, chosen)
+
+
 def _is_skipped_name(path: Path) -> bool:
     name = path.name
     lower = name.lower()
@@ -268,8 +278,7 @@ def _reader_for(path: Path, mapping: MappingFor) -> Reader | None:
     if suffix in TEXT_SUFFIXES:
         return read_text_report
     if suffix in TABULAR_SUFFIXES:
-        chosen = mapping(path)
-        return lambda file, default_id: read_tabular(file, default_id, chosen)
+        return lambda file, default_id: _read_mapped(file, default_id, mapping)
     if not suffix and _looks_like_markdown(path):
         return read_markdown
     return None

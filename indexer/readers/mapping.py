@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -375,11 +376,15 @@ def load_mapping(name_or_path: str) -> FieldMapping:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigurationError(f"cannot read mapping file {path}: {error}") from error
-    return replace(_mapping_from_yaml(text, str(path)), spec=f"{YAML_SPEC}{text}")
+    spec = json.dumps({"path": str(path.absolute()), "text": text})
+    return replace(_mapping_from_yaml(text, str(path)), spec=f"{YAML_SPEC}{spec}")
 
 
-def mapping_from_spec(spec: str, name: str) -> FieldMapping:
-    """Rebuild a mapping from its spec (FieldMapping.spec); name is for messages.
+def mapping_from_spec(spec: str) -> FieldMapping:
+    """Rebuild a mapping from its spec (FieldMapping.spec).
+
+    A mapping file that still exists is read again, so that edits to it apply;
+    one that is gone is rebuilt from the text stored when it was used.
 
     Raises:
         ConfigurationError: The spec names no preset of this version, or its
@@ -387,8 +392,14 @@ def mapping_from_spec(spec: str, name: str) -> FieldMapping:
     """
     if spec.startswith(PRESET_SPEC):
         return get_preset(spec.removeprefix(PRESET_SPEC))
-    text = spec.removeprefix(YAML_SPEC)
-    return replace(_mapping_from_yaml(text, name), spec=spec)
+    stored = json.loads(spec.removeprefix(YAML_SPEC))
+    path = Path(stored["path"])
+    if path.is_file():
+        return load_mapping(str(path))
+    mapping = _mapping_from_yaml(
+        stored["text"], f"{path} (as stored; the file is gone)"
+    )
+    return replace(mapping, spec=spec)
 
 
 def _mapping_from_yaml(text: str, name: str) -> FieldMapping:

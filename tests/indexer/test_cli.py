@@ -350,3 +350,56 @@ def test_sync_reads_a_file_with_the_mapping_it_was_built_with(tmp_path, capsys):
     assert _root_cause(capsys, home) == "TLS handshake storm"
     assert _run(capsys, "--home", home, "add", str(export))[0] == 0
     assert _root_cause(capsys, home) == "TLS handshake storm"
+
+
+def test_stored_mapping_follows_edits_moves_and_links(tmp_path, capsys):
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "jira.csv").write_text(JIRA_EXPORT.format(cause="Pool exhausted"))
+    mapping = tmp_path / "jira-map.yaml"
+    mapping.write_text(JIRA_MAPPING)
+    home = str(tmp_path / "kb")
+    build = ["--home", home, "build", "-q", "--mapping", str(mapping), str(exports)]
+    assert _run(capsys, *build)[0] == 0
+
+    # An edit to the mapping file applies at the next read.
+    mapping.write_text(JIRA_MAPPING.replace("root_cause:", "resolution:"))
+    assert _run(capsys, "--home", home, "sync", "-q", str(exports))[0] == 0
+    assert _root_cause(capsys, home) == ""
+    mapping.write_text(JIRA_MAPPING)
+    assert _run(capsys, "--home", home, "sync", "-q", str(exports))[0] == 0
+    assert _root_cause(capsys, home) == "Pool exhausted"
+
+    # A moved folder keeps the mapping of its file, and so does a link to it.
+    moved = tmp_path / "moved"
+    exports.rename(moved)
+    status, _, _ = _run(capsys, "--home", home, "sync", "-q", str(moved))
+    assert status == 0
+    assert _root_cause(capsys, home) == "Pool exhausted"
+    link = tmp_path / "link"
+    link.symlink_to(moved)
+    assert _run(capsys, "--home", home, "sync", "-q", str(link))[0] == 0
+    assert _root_cause(capsys, home) == "Pool exhausted"
+
+
+def test_broken_stored_mapping_fails_its_file_only(tmp_path, capsys):
+    from indexer.database import Database
+    from indexer.source_mappings import META_KEY
+
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    export = exports / "jira.csv"
+    export.write_text(JIRA_EXPORT.format(cause="Pool exhausted"))
+    (exports / "pm.md").write_text("# Disk full on orders-db\n\n## Summary\n\nFull.\n")
+    home = tmp_path / "kb"
+    build = ["--home", str(home), "build", "-q", "--mapping", "jira", str(exports)]
+    assert _run(capsys, *build)[0] == 0
+    database = Database(f"sqlite:///{home}/knowledge.db")
+    database.set_meta(META_KEY, {str(export): "preset:no-such-preset"})
+
+    status, _, err = _run(capsys, "--home", str(home), "sync", "-q", str(exports))
+
+    assert status == 1
+    assert f"the mapping stored for {export} cannot be used" in err
+    assert "--mapping PRESET_OR_FILE" in err
+    assert "Traceback" not in err
