@@ -2,9 +2,9 @@
 
 `indexer build --mapping FILE` reads an export with a mapping of the team's own,
 such as one that takes the root cause from a custom Jira column. A later sync or
-re-index without the option would detect a preset from the columns instead, and
-the preset knows no custom column, so the stored records would lose those fields
-without a word. The mapping of each file is therefore stored in the knowledge
+re-index without the option would detect a preset from the columns instead. The
+preset has no custom column, so the stored records would lose those fields without
+a warning. The mapping of each file is therefore stored in the knowledge
 base (its spec: a preset name or the mapping file's text) and used again until
 another --mapping is given.
 """
@@ -55,7 +55,7 @@ def lookup(specs: dict[str, str]) -> Callable[[Path], FieldMapping | None]:
 
     Raises (from the returned function):
         ConfigurationError: The stored mapping cannot be rebuilt; the message
-            names the file and says how to choose another mapping.
+            names the file and how to choose another mapping.
     """
 
     def mapping_for(path: Path) -> FieldMapping | None:

@@ -84,10 +84,10 @@ def _item(record_id: str, text: str) -> ActionItem:
     trailing = _TRAILING.search(text)
     if bracketed is not None:
         phrases = [p for p in _NOTE_SEPARATOR.split(bracketed.group("note")) if p]
-        kept = [p for p in phrases if not closes(p)]
-        if len(kept) < len(phrases):
+        remaining = [p for p in phrases if not closes(p)]
+        if len(remaining) < len(phrases):
             closed = True
-            note = f" ({', '.join(kept)})" if kept else ""
+            note = f" ({', '.join(remaining)})" if remaining else ""
             text = text[: bracketed.start()].rstrip() + note
     elif trailing is not None and trailing.group("word").lower() in CLOSED_WORDS:
         closed = True
@@ -99,7 +99,7 @@ def closes(phrase: str) -> bool:
     """Return whether a status phrase marks an item closed.
 
     A closing word anywhere counts ("n/a **DONE**" in a table cell), unless a
-    word such as "not" or "to" says it is still to happen.
+    word such as "not" or "to" marks it as still to happen.
     """
     words = set(_WORD.findall(phrase.lower()))
     return bool(words & CLOSED_WORDS) and not words & OPEN_WORDS

@@ -244,7 +244,7 @@ def check_unicode(value: object, field: str) -> None:
                     f"UTF-8 at character {error.start}; give valid Unicode",
                 ) from None
         elif isinstance(item, dict):
-            # Keys first, so that an error's field never holds a bad key.
+            # Keys first, so that an error's field never contains a bad key.
             for key in item:
                 check_unicode(key, path or "text")
             for key, child in item.items():

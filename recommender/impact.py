@@ -22,8 +22,8 @@ _TIME = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:?\d{2})"
 )
 _UTC_ZONES = frozenset({"Z", "+00:00", "+0000", "-00:00", "-0000"})
-# What gave an alert's suggested severity, as the reason of an incident's level
-# says it, in the order of preference when alerts of one level differ.
+# Sources of an alert's suggested severity, with the wording of an incident's
+# reason, in the order of preference when alerts of one level differ.
 SEVERITY_SOURCES = {
     "precedents": "from the severities of similar past incidents",
     "label": "from the alert's own severity label",
@@ -140,8 +140,8 @@ def late_firing(stored_status: str, stored_start: str | None, alert: Alert) -> b
         return False
     if alert.starts_at is None or stored_start is None:
         return False
-    given, stored = parse_time(alert.starts_at), parse_time(stored_start)
-    return given is not None and given == stored
+    incoming, stored = parse_time(alert.starts_at), parse_time(stored_start)
+    return incoming is not None and incoming == stored
 
 
 def before_reopen(reopened_after: str | None, alert: Alert) -> bool:
@@ -156,8 +156,8 @@ def before_reopen(reopened_after: str | None, alert: Alert) -> bool:
     """
     if alert.starts_at is None or reopened_after is None:
         return False
-    given, boundary = parse_time(alert.starts_at), parse_time(reopened_after)
-    return given is not None and boundary is not None and given <= boundary
+    incoming, boundary = parse_time(alert.starts_at), parse_time(reopened_after)
+    return incoming is not None and boundary is not None and incoming <= boundary
 
 
 def canonical_time(text: str) -> str:

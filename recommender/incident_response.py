@@ -83,7 +83,7 @@ class IncidentResponse:
         """Track the webhook's group and queue notifications for a change.
 
         Returns one update per group: none when no alert of the webhook was
-        valid, and several when a webhook without groupKey or groupLabels holds
+        valid, and several when a webhook without groupKey or groupLabels contains
         alerts of several groups (see _groups).
         """
         now = now or datetime.now(timezone.utc)
@@ -139,9 +139,9 @@ class IncidentResponse:
                 voted: list[tuple[str, str, RecommendationOut]] = voted,
             ) -> None:
                 if change.event == "resolved" and change.previous is None:
-                    # The first webhook of the group says it is over already,
-                    # so no receiver heard of it: a lone "resolved" would only
-                    # puzzle them. The incident and its history are kept.
+                    # The group's first webhook reports it resolved already, so
+                    # no receiver was notified that it opened, and a lone
+                    # "resolved" would confuse them. The incident is kept.
                     return
                 deliveries.extend(self._queue(connection, incident, change, voted))
 

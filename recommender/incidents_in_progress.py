@@ -75,8 +75,8 @@ group_alerts_table = Table(
     Column("history_severity", String),
     # Where history_severity came from: SEVERITY_SOURCES of impact.py.
     Column("severity_source", String),
-    # The start of the occurrence that had resolved when the alert fired again
-    # with a later start; copies that started then or earlier are out of date.
+    # Start of the occurrence that had resolved when the alert fired again with
+    # a later start. Copies that started then or earlier are out of date.
     Column("reopened_after", String),
     Column("updated_at", String, nullable=False),
 )
@@ -348,7 +348,7 @@ class IncidentTracker:
         """Store one alert of a webhook; return False when it was out of date.
 
         A delivery held up behind a newer one (a retry, or a second Alertmanager
-        replica) is out of date: a firing copy of an occurrence already
+        replica) is out of date. That is a firing copy of an occurrence already
         resolved, or any copy of an occurrence that resolved before the alert
         fired again (impact.before_reopen).
         """
@@ -431,8 +431,8 @@ def _fires_again(stored: Any, alert: Alert) -> bool:
     """Return whether a resolved alert fires again as a new, later occurrence."""
     if stored.status != "resolved" or alert.status != "firing":
         return False
-    given, previous = parse_time(alert.starts_at), parse_time(stored.starts_at)
-    return given is not None and previous is not None and given > previous
+    incoming, previous = parse_time(alert.starts_at), parse_time(stored.starts_at)
+    return incoming is not None and previous is not None and incoming > previous
 
 
 def _event(before: Any, status: str, severity: str, scale: SeverityScale) -> str | None:

@@ -164,8 +164,8 @@ def load_status_updater(path: Path | None) -> StatusUpdater:
             f"which is neither a level of the severity scale "
             f"({', '.join(scale.names)}) nor one of {', '.join(STANDARD_LEVELS)}"
         )
-    # Updates name their severity SEV1 to SEV4; an interval given for a level of
-    # a custom scale applies to the standard levels that map onto it.
+    # Updates name their severity SEV1 to SEV4, so an interval given for a level
+    # of a custom scale applies to the standard levels that map onto it.
     standard = {
         level: intervals[name]
         for level in STANDARD_LEVELS

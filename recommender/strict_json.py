@@ -8,8 +8,10 @@ from typing import Any
 
 from recommender.errors import InvalidAlertError
 
-__all__ = ["MAX_INTEGER_DIGITS", "decode_json"]
+__all__ = ["MAX_DEPTH", "MAX_INTEGER_DIGITS", "decode_json"]
 
+# Alerts are three or four levels deep; far deeper JSON is an attack or a bug.
+MAX_DEPTH = 32
 # Digits Python converts to int by default (sys.int_info, Python 3.11 and later).
 MAX_INTEGER_DIGITS = 4_300
 
@@ -72,8 +74,8 @@ def decode_json(text: str, field: str) -> Any:
     except RecursionError:
         raise InvalidAlertError(
             field,
-            "not valid JSON here: nested too deeply to read; alerts need three "
-            "or four levels",
+            f"nested more than {MAX_DEPTH} levels deep; alerts need at most three "
+            "or four",
         ) from None
     except json.JSONDecodeError as error:
         raise InvalidAlertError(

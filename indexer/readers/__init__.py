@@ -223,7 +223,7 @@ def _read_file(
 
 
 def _read_mapped(path: Path, default_id: str, mapping: MappingFor) -> ReadResult:
-    """Read an export with its mapping; a mapping that fails fails this file only."""
+    """Read an export with its mapping, which fails this file alone if it fails."""
     try:
         chosen = mapping(path)
     except ConfigurationError as error:

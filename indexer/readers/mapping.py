@@ -383,8 +383,8 @@ def load_mapping(name_or_path: str) -> FieldMapping:
 def mapping_from_spec(spec: str) -> FieldMapping:
     """Rebuild a mapping from its spec (FieldMapping.spec).
 
-    A mapping file that still exists is read again, so that edits to it apply;
-    one that is gone is rebuilt from the text stored when it was used.
+    A mapping file that still exists is read again, so that edits to it apply.
+    One that is gone is rebuilt from the text stored when it was used.
 
     Raises:
         ConfigurationError: The spec names no preset of this version, or its

@@ -9,12 +9,9 @@ from typing import Any
 from fastapi import Request
 
 from recommender.http_errors import ApiError, request_id
-from recommender.strict_json import decode_json
+from recommender.strict_json import MAX_DEPTH, decode_json
 
 logger = logging.getLogger(__name__)
-
-# Alerts are three or four levels deep; far deeper JSON is an attack or a bug.
-MAX_DEPTH = 32
 
 
 async def read_json(request: Request, check_text: bool = True) -> Any:

@@ -320,7 +320,7 @@ def _root_cause(capsys, home: str) -> str:
     return record.sections.get("root_cause", "")
 
 
-def test_sync_reads_a_file_with_the_mapping_it_was_built_with(tmp_path, capsys):
+def test_sync_reuses_build_mapping(tmp_path, capsys):
     exports = tmp_path / "exports"
     exports.mkdir()
     export = exports / "jira.csv"
@@ -332,7 +332,7 @@ def test_sync_reads_a_file_with_the_mapping_it_was_built_with(tmp_path, capsys):
     assert _run(capsys, *build)[0] == 0
     assert _root_cause(capsys, home) == "Connection pool exhausted"
 
-    # The detected jira preset knows no root-cause column, so a sync that read
+    # The detected jira preset has no root-cause column, so a sync that read
     # the file with it would drop the cause.
     status, out, _ = _run(capsys, "--home", home, "sync", "-q", str(exports))
     assert status == 0
@@ -352,7 +352,7 @@ def test_sync_reads_a_file_with_the_mapping_it_was_built_with(tmp_path, capsys):
     assert _root_cause(capsys, home) == "TLS handshake storm"
 
 
-def test_stored_mapping_follows_edits_moves_and_links(tmp_path, capsys):
+def test_stored_mapping_edits_moves_links(tmp_path, capsys):
     exports = tmp_path / "exports"
     exports.mkdir()
     (exports / "jira.csv").write_text(JIRA_EXPORT.format(cause="Pool exhausted"))
@@ -382,7 +382,7 @@ def test_stored_mapping_follows_edits_moves_and_links(tmp_path, capsys):
     assert _root_cause(capsys, home) == "Pool exhausted"
 
 
-def test_broken_stored_mapping_fails_its_file_only(tmp_path, capsys):
+def test_broken_stored_mapping_fails_file(tmp_path, capsys):
     from indexer.database import Database
     from indexer.source_mappings import META_KEY
 

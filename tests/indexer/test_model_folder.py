@@ -14,7 +14,7 @@ from indexer.errors import ConfigurationError
         {"modules.json": '{"a": 1}', "config.json": '{"model_type": "bert"}'},
     ],
 )
-def test_folder_that_is_no_model_is_a_configuration_error(tmp_path, files):
+def test_invalid_model_folder_error(tmp_path, files):
     for name, text in files.items():
         (tmp_path / name).write_text(text)
 

@@ -153,7 +153,7 @@ def test_suggest_mixed_group_reports_resolved(sample_home, capsys):
         ('{"title": "disk", "value": NaN}', "NaN is not a JSON number"),
         ('{"title": "disk', "Unterminated string starting at line 1 column 11"),
         ('{"title": "a", "title": "b"}', "the key 'title' appears twice"),
-        ("[" * 100_000, "nested too deeply to read"),
+        ("[" * 100_000, "nested more than 32 levels deep"),
     ],
 )
 def test_suggest_file_is_strict_json(sample_home, tmp_path, capsys, text, problem):
@@ -166,7 +166,7 @@ def test_suggest_file_is_strict_json(sample_home, tmp_path, capsys, text, proble
     assert problem in err
 
 
-def test_suggest_file_may_start_with_a_byte_order_mark(sample_home, tmp_path, capsys):
+def test_suggest_file_with_bom(sample_home, tmp_path, capsys):
     path = tmp_path / "alert.json"
     path.write_text('\ufeff{"title": "Disk almost full on orders-db"}', "utf-8")
     status, out, _ = _run(

@@ -287,7 +287,7 @@ def test_late_firing_copy_does_not_reopen(tracker):
     assert change.event == "reopened"
 
 
-def test_resolved_group_resolves_alerts_left_out_of_a_truncated_list(tmp_path):
+def test_resolved_group_resolves_truncated_alerts(tmp_path):
     response = IncidentResponse(tmp_path, REPO_ROOT / "data/config/incident.yaml")
     first = Alert(
         fingerprint="b",
@@ -307,7 +307,7 @@ def test_resolved_group_resolves_alerts_left_out_of_a_truncated_list(tmp_path):
     [update] = response.handle_webhook(truncated, [second], [], NOW)
     assert update.incident.impact.firing_alerts == 2
 
-    # max_alerts 1 lists one resolved alert; the group status says all are.
+    # max_alerts 1 lists one resolved alert, and the group status covers all.
     second.status = "resolved"
     resolved = {**truncated, "status": "resolved"}
     [update] = response.handle_webhook(resolved, [second], [], NOW)

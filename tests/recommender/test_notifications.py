@@ -774,7 +774,7 @@ def test_delivery_out_times_are_iso(tmp_path, receiver):
 
 def test_group_first_seen_resolved_notifies_nobody(tmp_path, receiver):
     config = _config_file(tmp_path, receiver, ["oncall"])
-    # A route that is told of resolves too.
+    # A route that notifies resolves too.
     text = config.read_text().replace(
         "channels: [oncall]",
         "channels: [oncall]\n      events: [opened, resolved, reopened]",

@@ -94,7 +94,7 @@ def test_severity_uses_alert_label_when_no_precedent(recommender):
 
 def test_unrelated_matches_do_not_outvote_the_alert_label(recommender):
     # The nearest sample records of a CPU alert are about other things and
-    # mostly SEV3; the alert's author said critical.
+    # mostly SEV3, and the alert's own label is critical.
     alert = Alert(
         fingerprint="f",
         alertname="HighCPUUsage",

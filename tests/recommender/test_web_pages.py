@@ -209,7 +209,7 @@ def test_sign_in_when_reads_need_a_token(page, sample_home, sample_kb):
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("alert")).to_contain_text("That token is not valid")
 
-        # The click returns once the redirect is answered, before the search
+        # The click returns once the redirect response arrives, before the search
         # page has loaded, so the checks wait for the page they expect.
         page.get_by_label("API token").fill(TOKEN)
         page.get_by_role("button", name="Sign in").click()
