@@ -144,6 +144,20 @@ def late_firing(stored_status: str, stored_start: str | None, alert: Alert) -> b
     return incoming is not None and incoming == stored
 
 
+def before_end(stored_ended_at: str | None, alert: Alert) -> bool:
+    """Return whether alert fires from a start no later than a resolve it follows.
+
+    stored_ended_at is when the stored occurrence ended, kept only when a
+    webhook reported it resolved. An occurrence that fires after that starts
+    later, so a firing copy that started earlier was sent before the resolve,
+    whatever start the Prometheus replicas gave it.
+    """
+    if alert.status != "firing" or stored_ended_at is None:
+        return False
+    incoming, ended = parse_time(alert.starts_at), parse_time(stored_ended_at)
+    return incoming is not None and ended is not None and incoming <= ended
+
+
 def before_reopen(reopened_after: str | None, alert: Alert) -> bool:
     """Return whether alert belongs to an occurrence that resolved before a newer one.
 

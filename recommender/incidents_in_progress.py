@@ -35,10 +35,10 @@ from recommender.impact import (
     AlertState,
     GroupImpact,
     assess_severity,
+    before_end,
     before_reopen,
     instance_of,
     is_customer_facing,
-    late_firing,
     measure_impact,
     parse_time,
 )
@@ -78,6 +78,9 @@ group_alerts_table = Table(
     # Start of the occurrence that had resolved when the alert fired again with
     # a later start. Copies that started then or earlier are out of date.
     Column("reopened_after", String),
+    # When a webhook reported the alert resolved (its endsAt). Empty while it
+    # fires, and for an alert resolved because a webhook left it out.
+    Column("ended_at", String),
     Column("updated_at", String, nullable=False),
 )
 
@@ -234,17 +237,9 @@ class IncidentTracker:
             # A webhook with an out-of-date alert may be a late copy of the
             # whole group, so it does not speak for the alerts it leaves out.
             if (complete or group_resolved) and all(current):
-                sent = [tracked.alert.fingerprint for tracked in alerts]
-                left_out = (
-                    update(group_alerts_table)
-                    .where(group_alerts_table.c.group_id == group_id)
-                    .where(group_alerts_table.c.status == "firing")
+                self._resolve_left_out(
+                    connection, group_id, alerts, stamp, group_resolved
                 )
-                if not group_resolved:
-                    left_out = left_out.where(
-                        group_alerts_table.c.fingerprint.not_in(sent)
-                    )
-                connection.execute(left_out.values(status="resolved", updated_at=stamp))
 
             states = _alert_states(connection, group_id)
             impact = measure_impact(states, self.scale.config.impact, now)
@@ -342,15 +337,52 @@ class IncidentTracker:
             rows = connection.execute(query.limit(limit)).all()
         return [_incident(row) for row in rows]
 
+    def _resolve_left_out(
+        self,
+        connection: Connection,
+        group_id: str,
+        alerts: Sequence[TrackedAlert],
+        stamp: str,
+        group_resolved: bool,
+    ) -> None:
+        """Resolve the firing alerts that a whole-group webhook leaves out.
+
+        A resolved group speaks only for alerts that started before its last
+        alert ended: one that started later fired after the webhook was made.
+        """
+        sent = {tracked.alert.fingerprint for tracked in alerts}
+        ends = [parse_time(t.alert.ends_at) for t in alerts if t.alert.ends_at]
+        last_end = max((end for end in ends if end is not None), default=None)
+        firing = connection.execute(
+            select(group_alerts_table.c.fingerprint, group_alerts_table.c.starts_at)
+            .where(group_alerts_table.c.group_id == group_id)
+            .where(group_alerts_table.c.status == "firing")
+        ).all()
+        left_out = []
+        for row in firing:
+            if row.fingerprint in sent and not group_resolved:
+                continue
+            started = parse_time(row.starts_at)
+            if group_resolved and last_end and started and started > last_end:
+                continue
+            left_out.append(row.fingerprint)
+        if left_out:
+            connection.execute(
+                update(group_alerts_table)
+                .where(group_alerts_table.c.group_id == group_id)
+                .where(group_alerts_table.c.fingerprint.in_(left_out))
+                .values(status="resolved", updated_at=stamp)
+            )
+
     def _store_alert(
         self, connection: Connection, group_id: str, tracked: TrackedAlert, stamp: str
     ) -> bool:
         """Store one alert of a webhook; return False when it was out of date.
 
         A delivery held up behind a newer one (a retry, or a second Alertmanager
-        replica) is out of date. That is a firing copy of an occurrence already
-        resolved, or any copy of an occurrence that resolved before the alert
-        fired again (impact.before_reopen).
+        replica) is out of date. That is a firing copy that started before a
+        reported resolve (impact.before_end), or any copy of an occurrence that
+        ended before the alert fired again (impact.before_reopen).
         """
         alert = tracked.alert
         rules = self.scale.config.impact
@@ -374,10 +406,11 @@ class IncidentTracker:
                 group_alerts_table.c.status,
                 group_alerts_table.c.starts_at,
                 group_alerts_table.c.reopened_after,
+                group_alerts_table.c.ended_at,
             ).where(where)
         ).first()
         if stored is not None and (
-            late_firing(stored.status, stored.starts_at, alert)
+            before_end(stored.ended_at, alert)
             or before_reopen(stored.reopened_after, alert)
         ):
             logger.info(
@@ -391,6 +424,11 @@ class IncidentTracker:
                 stored.status,
             )
             return False
+        values["ended_at"] = (
+            (alert.ends_at or alert.starts_at or stamp)
+            if alert.status == "resolved"
+            else None
+        )
         if stored is not None and _fires_again(stored, alert):
             values["reopened_after"] = stored.starts_at
         updated = connection.execute(update(group_alerts_table).where(where), values)
@@ -428,8 +466,13 @@ class IncidentTracker:
 
 
 def _fires_again(stored: Any, alert: Alert) -> bool:
-    """Return whether a resolved alert fires again as a new, later occurrence."""
-    if stored.status != "resolved" or alert.status != "firing":
+    """Return whether an alert fires as a new occurrence, later than the stored one.
+
+    Alertmanager only ever moves an occurrence's start earlier, so a later start
+    is a new occurrence, and the stored one ended, whether or not its resolve
+    has arrived.
+    """
+    if alert.status != "firing":
         return False
     incoming, previous = parse_time(alert.starts_at), parse_time(stored.starts_at)
     return incoming is not None and previous is not None and incoming > previous

@@ -406,3 +406,81 @@ def test_earlier_start_of_the_same_occurrence_still_resolves(tracker):
 
     assert change.event == "resolved"
     assert incident.status == "resolved"
+
+
+def _ended(start: str, end: str, fingerprint: str = "f1") -> TrackedAlert:
+    tracked = _occurrence("resolved", start, fingerprint)
+    tracked.alert.ends_at = end
+    return tracked
+
+
+def test_stale_full_webhook_does_not_block_firing(tracker):
+    x, y = "2026-12-04T10:00:00Z", "2026-12-04T10:05:00Z"
+    first = [_occurrence("firing", x, "x")]
+    tracker.track(KEY, {}, first, NOW, complete=True)
+    both = [_occurrence("firing", x, "x"), _occurrence("firing", y, "y")]
+    tracker.track(KEY, {}, both, NOW, complete=True)
+
+    # A late copy of the first webhook leaves y out, so y counts as resolved,
+    # but its next delivery applies again.
+    tracker.track(KEY, {}, first, NOW, complete=True)
+    update = [_ended(x, "2026-12-04T10:10:00Z", "x"), _occurrence("firing", y, "y")]
+    incident, _ = tracker.track(KEY, {}, update, NOW, complete=True)
+
+    assert incident.status == "open"
+    assert {a.fingerprint: a.status for a in incident.alerts} == {
+        "x": "resolved",
+        "y": "firing",
+    }
+
+
+def test_late_resolved_group_spares_later_alert(tracker):
+    x, y = "2026-12-04T10:00:00Z", "2026-12-04T10:05:00Z"
+    resolved_x = [_ended(x, "2026-12-04T10:03:00Z", "x")]
+    tracker.track(KEY, {}, [_occurrence("firing", x, "x")], NOW)
+    tracker.track(KEY, {}, resolved_x, NOW, group_resolved=True)
+    tracker.track(KEY, {}, [_occurrence("firing", y, "y")], NOW)
+
+    incident, change = tracker.track(KEY, {}, resolved_x, NOW, group_resolved=True)
+
+    assert change is None
+    assert incident.status == "open"
+
+
+def test_late_resolve_of_earlier_occurrence_ignored(tracker):
+    tracker.track(KEY, {}, [_occurrence("firing", "2026-12-04T10:00:00Z")], NOW)
+    tracker.track(KEY, {}, [_occurrence("firing", "2026-12-04T10:05:00Z")], NOW)
+
+    late = [_ended("2026-12-04T10:00:00Z", "2026-12-04T10:04:00Z")]
+    incident, change = tracker.track(KEY, {}, late, NOW)
+
+    assert change is None
+    assert incident.status == "open"
+
+
+@pytest.mark.parametrize(
+    ("steps", "late_start"),
+    [
+        (
+            [("firing", "10:00:00"), ("resolved", "10:00:00")],
+            "09:59:00",
+        ),
+        (
+            [("firing", "10:00:00"), ("firing", "09:59:00"), ("resolved", "09:59:00")],
+            "10:00:00",
+        ),
+    ],
+)
+def test_late_firing_before_resolve_ignored(tracker, steps, late_start):
+    day = "2026-12-04T"
+    for status, start in steps:
+        if status == "resolved":
+            tracker.track(KEY, {}, [_ended(f"{day}{start}Z", f"{day}10:40:00Z")], NOW)
+        else:
+            tracker.track(KEY, {}, [_occurrence(status, f"{day}{start}Z")], NOW)
+
+    late = [_occurrence("firing", f"{day}{late_start}Z")]
+    incident, change = tracker.track(KEY, {}, late, NOW)
+
+    assert change is None
+    assert incident.status == "resolved"
