@@ -62,7 +62,7 @@ def lookup(specs: dict[str, str]) -> Callable[[Path], FieldMapping | None]:
         key = stored_key(path, specs)
         if key is None:
             return None
-        if key != str(path):
+        if key not in (str(path), str(path.resolve())):
             logger.warning(
                 "reading %s with the mapping stored for %s, a file of the same name "
                 "that is gone; pass --mapping to read it otherwise",
@@ -83,14 +83,45 @@ def lookup(specs: dict[str, str]) -> Callable[[Path], FieldMapping | None]:
 
 
 def stored_key(path: Path, specs: dict[str, str]) -> str | None:
-    """Return the key of the spec stored for a file, or None."""
+    """Return the key of the spec stored for a file, or None.
+
+    A file whose stored folder is gone was moved with it. Of such files, the
+    one that shares the most trailing path parts with path is taken, and none
+    when two share as many, since either mapping could be the wrong one.
+    """
     for candidate in (str(path), str(path.resolve())):
         if candidate in specs:
             return candidate
-    moved = [
-        key for key in specs if Path(key).name == path.name and not Path(key).exists()
-    ]
-    return moved[0] if len(moved) == 1 else None
+    shared = {
+        key: _shared_tail(Path(key), path)
+        for key in specs
+        if Path(key).name == path.name and not Path(key).parent.exists()
+    }
+    if not shared:
+        return None
+    best = max(shared.values())
+    keys = [key for key, count in shared.items() if count == best]
+    if len(keys) > 1:
+        logger.warning(
+            "%s matches the stored mappings of %s, whose folders are gone; it is "
+            "read with the preset detected from its columns. Pass --mapping to "
+            "choose",
+            path,
+            " and ".join(sorted(keys)),
+        )
+        return None
+    return keys[0]
+
+
+def _shared_tail(first: Path, second: Path) -> int:
+    """Return how many trailing path parts two paths have in common."""
+    count = 0
+    pairs = zip(reversed(first.parts), reversed(second.parts), strict=False)
+    for left, right in pairs:
+        if left != right:
+            break
+        count += 1
+    return count
 
 
 def remember(

@@ -392,9 +392,13 @@ def mapping_from_spec(spec: str) -> FieldMapping:
     """
     if spec.startswith(PRESET_SPEC):
         return get_preset(spec.removeprefix(PRESET_SPEC))
-    stored = json.loads(spec.removeprefix(YAML_SPEC))
+    try:
+        stored = json.loads(spec.removeprefix(YAML_SPEC))
+    except json.JSONDecodeError:
+        # Stored by a version that kept the mapping text alone.
+        stored = {"path": "", "text": spec.removeprefix(YAML_SPEC)}
     path = Path(stored["path"])
-    if path.is_file():
+    if stored["path"] and path.is_file():
         return load_mapping(str(path))
     mapping = _mapping_from_yaml(
         stored["text"], f"{path} (as stored; the file is gone)"

@@ -432,7 +432,10 @@ def _sync(
         )
         count = f"{len(kept_ids)} stored record" + ("s" * (len(kept_ids) != 1))
         problems.append(f"{path}: no records read; its {count} kept")
-    return knowledge_base.sync(plan, planned_version=planned_version), problems
+    summary = knowledge_base.sync(plan, planned_version=planned_version)
+    # Files that moved take their mappings' keys with them.
+    source_mappings.remember(knowledge_base.database, result, None, remembered)
+    return summary, problems
 
 
 def _validated(model: Any, document: Any) -> Any:

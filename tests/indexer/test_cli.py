@@ -403,3 +403,79 @@ def test_broken_stored_mapping_fails_file(tmp_path, capsys):
     assert f"the mapping stored for {export} cannot be used" in err
     assert "--mapping PRESET_OR_FILE" in err
     assert "Traceback" not in err
+
+
+def test_moved_folder_same_names_mapped(tmp_path, capsys):
+    source = tmp_path / "src"
+    for team, cause in (("payments", "Pool exhausted"), ("search", "Shard lost")):
+        (source / team).mkdir(parents=True)
+        export = JIRA_EXPORT.format(cause=cause).replace("OPS-501", f"OPS-{team}")
+        (source / team / "jira.csv").write_text(export)
+    mapping = tmp_path / "jira-map.yaml"
+    mapping.write_text(JIRA_MAPPING)
+    home = str(tmp_path / "kb")
+    build = ["--home", home, "build", "-q", "--mapping", str(mapping), str(source)]
+    assert _run(capsys, *build)[0] == 0
+
+    # Two files of one name: each keeps its own mapping by its team folder.
+    moved = tmp_path / "teams"
+    source.rename(moved)
+    assert _run(capsys, "--home", home, "sync", "-q", str(moved))[0] == 0
+
+    from indexer.database import Database
+
+    records = Database(f"sqlite:///{home}/knowledge.db").get_records(
+        ["OPS-payments", "OPS-search"]
+    )
+    assert records["OPS-payments"].sections["root_cause"] == "Pool exhausted"
+    assert records["OPS-search"].sections["root_cause"] == "Shard lost"
+
+
+def test_deleted_file_lends_no_mapping(tmp_path, capsys, caplog):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "jira.csv").write_text(JIRA_EXPORT.format(cause="Pool exhausted"))
+    mapping = tmp_path / "jira-map.yaml"
+    mapping.write_text(JIRA_MAPPING)
+    home = str(tmp_path / "kb")
+    build = ["--home", home, "build", "-q", "--mapping", str(mapping), str(elsewhere)]
+    assert _run(capsys, *build)[0] == 0
+    (elsewhere / "jira.csv").unlink()
+
+    # Another team's export of the same name is read with the detected preset.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "jira.csv").write_text(
+        "Issue key,Summary,Priority,Created,Description\n"
+        "OPS-9,Queue backlog,High,2024-03-01 10:00,Consumers stalled\n"
+    )
+    status, _, err = _run(capsys, "--home", home, "add", str(other / "jira.csv"))
+    assert status == 0, err
+    assert "mapping stored for" not in caplog.text
+
+
+def test_linked_folder_reads_without_warning(tmp_path, capsys, caplog):
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "jira.csv").write_text(JIRA_EXPORT.format(cause="Pool exhausted"))
+    mapping = tmp_path / "jira-map.yaml"
+    mapping.write_text(JIRA_MAPPING)
+    home = str(tmp_path / "kb")
+    build = ["--home", home, "build", "-q", "--mapping", str(mapping), str(exports)]
+    assert _run(capsys, *build)[0] == 0
+    link = tmp_path / "link"
+    link.symlink_to(exports)
+
+    assert _run(capsys, "--home", home, "sync", "-q", str(link))[0] == 0
+
+    assert "is gone" not in caplog.text
+    assert _root_cause(capsys, home) == "Pool exhausted"
+
+
+def test_mapping_spec_of_text_alone_reads():
+    from indexer.readers import mapping_from_spec
+
+    mapping = mapping_from_spec("yaml:" + JIRA_MAPPING)
+
+    assert mapping.title == ("Summary",)
+    assert mapping.sections["root_cause"] == ("Custom field (Root Cause)",)
