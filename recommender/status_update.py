@@ -90,9 +90,19 @@ class StatusUpdate:
 class StatusUpdater:
     """Renders recommendations into status updates with checked templates."""
 
-    def __init__(self, config: StatusUpdateConfig, config_path: Path | None = None):
-        """Load and check every template; raises ConfigurationError on a bad one."""
+    def __init__(
+        self,
+        config: StatusUpdateConfig,
+        config_path: Path | None = None,
+        level_names: dict[str, str] | None = None,
+    ):
+        """Load and check every template; raises ConfigurationError on a bad one.
+
+        level_names maps SEV1 to SEV4 to the names of a custom severity scale,
+        so that an update names its level as the team's scale does.
+        """
         self.config = config
+        self.level_names = level_names or {}
         self.environment = _environment(config, config_path)
         self.templates = {
             name: self._load(name) for name in _template_names(config, config_path)
@@ -119,6 +129,8 @@ class StatusUpdater:
         context = build_context(
             alerts, recommendation, responders, self.config, now or _now()
         )
+        standard = context["severity"]
+        context["severity"] = self.level_names.get(standard, standard)
         loaded = self.templates[name]
         try:
             text = loaded.render(context)
@@ -172,8 +184,9 @@ def load_status_updater(path: Path | None) -> StatusUpdater:
         if (name := scale.normalize(level)) in intervals
     }
     standard.update({k: v for k, v in intervals.items() if k in STANDARD_LEVELS})
+    names = {level: scale.normalize(level) or level for level in STANDARD_LEVELS}
     return StatusUpdater(
-        config.model_copy(update={"update_interval_minutes": standard}), path
+        config.model_copy(update={"update_interval_minutes": standard}), path, names
     )
 
 

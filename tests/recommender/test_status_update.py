@@ -255,7 +255,7 @@ def test_unwritable_report_folder_says_so(sample_home, tmp_path, capsys):
     assert str(output) in err
 
 
-def test_interval_of_a_custom_level_applies(tmp_path, recommender):
+def test_custom_scale_level_and_interval(tmp_path, recommender):
     from recommender.status_update import load_status_updater
 
     config = tmp_path / "incident.yaml"
@@ -273,5 +273,6 @@ def test_interval_of_a_custom_level_applies(tmp_path, recommender):
 
     update = updater.render([alert], recommender.recommend(alert), now=NOW)
 
-    assert update.context["severity"] == "SEV1"
+    assert update.context["severity"] == "P1"
     assert update.context["update_interval_minutes"] == 15
+    assert "every 15 minutes at P1" in update.text
