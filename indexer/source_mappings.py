@@ -4,9 +4,9 @@
 such as one that takes the root cause from a custom Jira column. A later sync or
 re-index without the option would detect a preset from the columns instead. The
 preset has no custom column, so the stored records would lose those fields without
-a warning. The mapping of each file is therefore stored in the knowledge
-base (its spec: a preset name or the mapping file's text) and used again until
-another --mapping is given.
+a warning. The mapping of each file is therefore stored in the knowledge base
+(its spec: a preset name, or the mapping file's path and text) and used again
+until another --mapping is given.
 """
 
 from __future__ import annotations
@@ -50,11 +50,10 @@ def lookup(specs: dict[str, str]) -> Callable[[Path], FieldMapping | None]:
     """Return the reader's lookup of a file's stored mapping (read_sources).
 
     A file is found by its path, then by the path its symbolic links lead to,
-    then, for a folder that was moved, by a stored file of the same name that
-    no longer exists.
+    then, for a folder that was moved, as stored_key() matches it.
 
     Raises (from the returned function):
-        ConfigurationError: The stored mapping cannot be rebuilt; the message
+        ConfigurationError: The stored mapping cannot be rebuilt. The message
             names the file and how to choose another mapping.
     """
 

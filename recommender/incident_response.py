@@ -166,7 +166,7 @@ class IncidentResponse:
 
         Alertmanager names the group of a webhook (groupKey, groupLabels), so its
         alerts are one group. Other senders may put alerts of unrelated services
-        in one body; those are grouped by their group_by labels.
+        in one body, so those are grouped by their group_by labels.
         """
         if not tracked:
             return []

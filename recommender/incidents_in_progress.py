@@ -235,7 +235,7 @@ class IncidentTracker:
                 for tracked in alerts
             ]
             # A webhook with an out-of-date alert may be a late copy of the
-            # whole group, so it does not speak for the alerts it leaves out.
+            # whole group, so it does not resolve the alerts it leaves out.
             if (complete or group_resolved) and all(current):
                 self._resolve_left_out(
                     connection, group_id, alerts, stamp, group_resolved
@@ -347,8 +347,9 @@ class IncidentTracker:
     ) -> None:
         """Resolve the firing alerts that a whole-group webhook leaves out.
 
-        A resolved group speaks only for alerts that started before its last
-        alert ended: one that started later fired after the webhook was made.
+        A resolved group applies only to alerts that started before its last
+        alert ended, because one that started later fired after the webhook
+        was made.
         """
         sent = {tracked.alert.fingerprint for tracked in alerts}
         ends = [parse_time(t.alert.ends_at) for t in alerts if t.alert.ends_at]

@@ -135,8 +135,8 @@ class StatusUpdater:
         try:
             text = loaded.render(context)
         except Exception as error:
-            # A branch that the check's sample updates never reached, such as
-            # an undefined variable under a label test, fails only here.
+            # The load check renders two sample updates, so an error in a branch
+            # they skip (a missing variable under a label test) is raised here.
             raise _template_failure(name, error, loaded, sorted(context)) from error
         return StatusUpdate(template=name, text=text.strip() + "\n", context=context)
 

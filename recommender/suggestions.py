@@ -232,10 +232,10 @@ def suggest_severity(
 def _strength(scores: list[float], model_probability: float | None) -> float:
     """Return how strong the best evidence for a label is, in [0, 1].
 
-    A label's blended share alone is 1.0 when one weak match is all there is;
-    scaled by its strongest evidence (a match's score, the alert's own label,
+    A label's blended share alone is 1.0 when one weak match is all there is.
+    Scaled by its strongest evidence (a match's score, the alert's own label or
     the model's probability), one 0.53 match gives 0.53, as a root cause from
-    that match would.
+    that match does.
     """
     candidates = [*scores, model_probability or 0.0]
     return min(max(candidates), 1.0)

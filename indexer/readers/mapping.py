@@ -71,9 +71,10 @@ class FieldMapping:
         severity: Paths of the severity or priority.
         started_at: Paths of the start time.
         ended_at: Paths of the resolution time.
-        spec: What mapping_from_spec() rebuilds the mapping from: "preset:NAME"
-            or "yaml:" and the mapping file's text. Stored per source file, so
-            that a later sync reads the file the same way.
+        spec: Source that mapping_from_spec() rebuilds the mapping from:
+            "preset:NAME", or "yaml:" and a JSON object of the mapping file's
+            path and text. It is stored per source file, so that a later sync
+            reads the file the same way.
     """
 
     name: str

@@ -312,7 +312,7 @@ sections:
 """
 
 
-def _root_cause(capsys, home: str) -> str:
+def _root_cause(home: str) -> str:
     from indexer.database import Database
 
     database = Database(f"sqlite:///{home}/knowledge.db")
@@ -320,66 +320,75 @@ def _root_cause(capsys, home: str) -> str:
     return record.sections.get("root_cause", "")
 
 
-def test_sync_reuses_build_mapping(tmp_path, capsys):
-    exports = tmp_path / "exports"
-    exports.mkdir()
-    export = exports / "jira.csv"
-    export.write_text(JIRA_EXPORT.format(cause="Connection pool exhausted"))
+def _export_folder(tmp_path: Path, name: str, cause: str) -> Path:
+    """Write a folder holding one Jira export whose root cause is cause."""
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "jira.csv").write_text(JIRA_EXPORT.format(cause=cause))
+    return folder
+
+
+def _build_mapped(capsys, tmp_path: Path, source: Path) -> tuple[Path, str]:
+    """Build a knowledge base from source with the Jira mapping file.
+
+    Returns the mapping file and the knowledge base folder.
+    """
     mapping = tmp_path / "jira-map.yaml"
     mapping.write_text(JIRA_MAPPING)
     home = str(tmp_path / "kb")
-    build = ["--home", home, "build", "-q", "--mapping", str(mapping), str(exports)]
+    build = ["--home", home, "build", "-q", "--mapping", str(mapping), str(source)]
     assert _run(capsys, *build)[0] == 0
-    assert _root_cause(capsys, home) == "Connection pool exhausted"
+    return mapping, home
+
+
+def test_sync_reuses_build_mapping(tmp_path, capsys):
+    exports = _export_folder(tmp_path, "exports", "Connection pool exhausted")
+    export = exports / "jira.csv"
+    _, home = _build_mapped(capsys, tmp_path, exports)
+    assert _root_cause(home) == "Connection pool exhausted"
 
     # The detected jira preset has no root-cause column, so a sync that read
     # the file with it would drop the cause.
     status, out, _ = _run(capsys, "--home", home, "sync", "-q", str(exports))
     assert status == 0
     assert "nothing to do" in out
-    assert _root_cause(capsys, home) == "Connection pool exhausted"
+    assert _root_cause(home) == "Connection pool exhausted"
 
     export.write_text(JIRA_EXPORT.format(cause="TLS handshake storm"))
     status, out, _ = _run(capsys, "--home", home, "sync", "-q", str(exports))
     assert status == 0
     assert "1 updated" in out
-    assert _root_cause(capsys, home) == "TLS handshake storm"
+    assert _root_cause(home) == "TLS handshake storm"
 
     # A rebuild without --mapping reads it the same way, and so does an add.
     assert _run(capsys, "--home", home, "build", "-q", str(exports))[0] == 0
-    assert _root_cause(capsys, home) == "TLS handshake storm"
+    assert _root_cause(home) == "TLS handshake storm"
     assert _run(capsys, "--home", home, "add", str(export))[0] == 0
-    assert _root_cause(capsys, home) == "TLS handshake storm"
+    assert _root_cause(home) == "TLS handshake storm"
 
 
 def test_stored_mapping_edits_moves_links(tmp_path, capsys):
-    exports = tmp_path / "exports"
-    exports.mkdir()
-    (exports / "jira.csv").write_text(JIRA_EXPORT.format(cause="Pool exhausted"))
-    mapping = tmp_path / "jira-map.yaml"
-    mapping.write_text(JIRA_MAPPING)
-    home = str(tmp_path / "kb")
-    build = ["--home", home, "build", "-q", "--mapping", str(mapping), str(exports)]
-    assert _run(capsys, *build)[0] == 0
+    exports = _export_folder(tmp_path, "exports", "Pool exhausted")
+    mapping, home = _build_mapped(capsys, tmp_path, exports)
 
     # An edit to the mapping file applies at the next read.
     mapping.write_text(JIRA_MAPPING.replace("root_cause:", "resolution:"))
     assert _run(capsys, "--home", home, "sync", "-q", str(exports))[0] == 0
-    assert _root_cause(capsys, home) == ""
+    assert _root_cause(home) == ""
     mapping.write_text(JIRA_MAPPING)
     assert _run(capsys, "--home", home, "sync", "-q", str(exports))[0] == 0
-    assert _root_cause(capsys, home) == "Pool exhausted"
+    assert _root_cause(home) == "Pool exhausted"
 
     # A moved folder keeps the mapping of its file, and so does a link to it.
     moved = tmp_path / "moved"
     exports.rename(moved)
     status, _, _ = _run(capsys, "--home", home, "sync", "-q", str(moved))
     assert status == 0
-    assert _root_cause(capsys, home) == "Pool exhausted"
+    assert _root_cause(home) == "Pool exhausted"
     link = tmp_path / "link"
     link.symlink_to(moved)
     assert _run(capsys, "--home", home, "sync", "-q", str(link))[0] == 0
-    assert _root_cause(capsys, home) == "Pool exhausted"
+    assert _root_cause(home) == "Pool exhausted"
 
 
 def test_broken_stored_mapping_fails_file(tmp_path, capsys):
@@ -411,11 +420,7 @@ def test_moved_folder_same_names_mapped(tmp_path, capsys):
         (source / team).mkdir(parents=True)
         export = JIRA_EXPORT.format(cause=cause).replace("OPS-501", f"OPS-{team}")
         (source / team / "jira.csv").write_text(export)
-    mapping = tmp_path / "jira-map.yaml"
-    mapping.write_text(JIRA_MAPPING)
-    home = str(tmp_path / "kb")
-    build = ["--home", home, "build", "-q", "--mapping", str(mapping), str(source)]
-    assert _run(capsys, *build)[0] == 0
+    _, home = _build_mapped(capsys, tmp_path, source)
 
     # Two files of one name: each keeps its own mapping by its team folder.
     moved = tmp_path / "teams"
@@ -432,14 +437,8 @@ def test_moved_folder_same_names_mapped(tmp_path, capsys):
 
 
 def test_deleted_file_lends_no_mapping(tmp_path, capsys, caplog):
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    (elsewhere / "jira.csv").write_text(JIRA_EXPORT.format(cause="Pool exhausted"))
-    mapping = tmp_path / "jira-map.yaml"
-    mapping.write_text(JIRA_MAPPING)
-    home = str(tmp_path / "kb")
-    build = ["--home", home, "build", "-q", "--mapping", str(mapping), str(elsewhere)]
-    assert _run(capsys, *build)[0] == 0
+    elsewhere = _export_folder(tmp_path, "elsewhere", "Pool exhausted")
+    _, home = _build_mapped(capsys, tmp_path, elsewhere)
     (elsewhere / "jira.csv").unlink()
 
     # Another team's export of the same name is read with the detected preset.
@@ -455,21 +454,15 @@ def test_deleted_file_lends_no_mapping(tmp_path, capsys, caplog):
 
 
 def test_linked_folder_reads_without_warning(tmp_path, capsys, caplog):
-    exports = tmp_path / "exports"
-    exports.mkdir()
-    (exports / "jira.csv").write_text(JIRA_EXPORT.format(cause="Pool exhausted"))
-    mapping = tmp_path / "jira-map.yaml"
-    mapping.write_text(JIRA_MAPPING)
-    home = str(tmp_path / "kb")
-    build = ["--home", home, "build", "-q", "--mapping", str(mapping), str(exports)]
-    assert _run(capsys, *build)[0] == 0
+    exports = _export_folder(tmp_path, "exports", "Pool exhausted")
+    _, home = _build_mapped(capsys, tmp_path, exports)
     link = tmp_path / "link"
     link.symlink_to(exports)
 
     assert _run(capsys, "--home", home, "sync", "-q", str(link))[0] == 0
 
     assert "is gone" not in caplog.text
-    assert _root_cause(capsys, home) == "Pool exhausted"
+    assert _root_cause(home) == "Pool exhausted"
 
 
 def test_mapping_spec_of_text_alone_reads():
