@@ -1,6 +1,7 @@
 """Thread counts of embedding and vector search: set on purpose, per process."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -48,6 +49,38 @@ def test_embedder_sets_threads_on_load():
         check=True,
     )
     assert json.loads(finished.stdout.strip().splitlines()[-1]) == [1, 1, [1], 384]
+
+
+def test_thread_limit_reaches_blas_loaded_later():
+    # SciPy's own OpenBLAS loads when a model export or a classifier imports it,
+    # after the limit is set. Run with the OPENBLAS variable unset, as a shell
+    # that never set it would start the process.
+    script = (
+        "import json\n"
+        "from indexer.threads import set_threads\n"
+        "set_threads(1)\n"
+        "import scipy.linalg\n"
+        "from threadpoolctl import threadpool_info\n"
+        "print(json.dumps(sorted({p['filepath'].split('/')[-1]: p['num_threads']"
+        " for p in threadpool_info() if p['user_api'] == 'blas'}.items())))\n"
+    )
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.endswith("_NUM_THREADS")
+    }
+    finished = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env=environment,
+    )
+    pools = dict(json.loads(finished.stdout.strip().splitlines()[-1]))
+
+    assert any("scipy_openblas-" in name for name in pools), pools
+    assert set(pools.values()) == {1}, pools
 
 
 @pytest.mark.parametrize(
