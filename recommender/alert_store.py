@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection, Row
 
 from indexer.schema import create_tables
 from recommender.alerts import Alert
-from recommender.impact import canonical_time, late_firing
+from recommender.impact import canonical_time, late_firing, parse_time
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +228,20 @@ class AlertStore:
             ).scalar_one()
         return [_stored(row) for row in rows], int(total)
 
+    def resolve_left_out(
+        self, fingerprints: list[str], source: str, ended_by: str
+    ) -> int:
+        """Resolve the open alerts of these fingerprints that started by ended_by.
+
+        The incident tracker calls an alert resolved when a whole-group
+        webhook leaves it out, so its stored entry is resolved as well instead
+        of being listed as firing for good. Returns how many were resolved.
+        """
+        if not fingerprints:
+            return 0
+        with self.engine.begin() as connection:
+            return self._resolve_ended(connection, fingerprints, source, ended_by, "")
+
     def prune(self, older_than: timedelta) -> int:
         """Delete alerts last delivered more than older_than ago; return the count.
 
@@ -308,9 +322,51 @@ class AlertStore:
                     deliveries=alerts_table.c.deliveries + 1,
                 )
             )
+        if alert.status == "resolved" and alert.starts_at and alert.ends_at:
+            # Alertmanager keeps the earliest start its Prometheus replicas
+            # report, so one occurrence may have been stored under two starts.
+            # A fingerprint fires once at a time: whatever started by the end
+            # of this one has ended too.
+            self._resolve_ended(
+                connection, [alert.fingerprint], alert.source, alert.ends_at, key
+            )
         result = self._get(connection, key)
         assert result is not None, "the alert was written in this transaction"
         return result
+
+    def _resolve_ended(
+        self,
+        connection: Connection,
+        fingerprints: list[str],
+        source: str,
+        ended_by: str,
+        except_key: str,
+    ) -> int:
+        """Resolve open entries of the fingerprints that started by ended_by."""
+        end = parse_time(ended_by)
+        if end is None:
+            return 0
+        rows = connection.execute(
+            select(alerts_table.c.key, alerts_table.c.alert_json)
+            .where(alerts_table.c.fingerprint.in_(fingerprints))
+            .where(alerts_table.c.source == source)
+            .where(alerts_table.c.status != "resolved")
+            .where(alerts_table.c.key != except_key)
+        ).all()
+        resolved = 0
+        for row in rows:
+            detail = json.loads(row.alert_json)
+            started = parse_time(detail.get("starts_at"))
+            if started is None or started > end:
+                continue
+            detail["status"] = "resolved"
+            connection.execute(
+                update(alerts_table)
+                .where(alerts_table.c.key == row.key)
+                .values(status="resolved", alert_json=json.dumps(detail))
+            )
+            resolved += 1
+        return resolved
 
     def _open_key(
         self, connection: Connection, alert: Alert, received_since: str = ""

@@ -52,11 +52,16 @@ class GroupUpdate:
         incident: The incident after the webhook.
         change: The change of severity or status, None when there was none.
         deliveries: Ids of the notifications queued for the change.
+        left_out: Fingerprints of alerts that the webhook left out of its whole
+            group, which the incident therefore counts as resolved.
+        left_out_ended_by: The time by which those alerts had ended.
     """
 
     incident: IncidentInProgress
     change: SeverityChange | None
     deliveries: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
+    left_out_ended_by: str = ""
 
 
 class IncidentResponse:
@@ -145,6 +150,18 @@ class IncidentResponse:
                     return
                 deliveries.extend(self._queue(connection, incident, change, voted))
 
+            left_out: list[str] = []
+            ended_by: list[str] = []
+
+            def note_left_out(
+                fingerprints: Sequence[str],
+                ended: str,
+                left_out: list[str] = left_out,
+                ended_by: list[str] = ended_by,
+            ) -> None:
+                left_out.extend(fingerprints)
+                ended_by.append(ended)
+
             incident, change = self.tracker.track(
                 key,
                 labels,
@@ -153,9 +170,16 @@ class IncidentResponse:
                 complete,
                 on_change=queue,
                 group_resolved=complete_resolve,
+                on_left_out=note_left_out,
             )
             updates.append(
-                GroupUpdate(incident=incident, change=change, deliveries=deliveries)
+                GroupUpdate(
+                    incident=incident,
+                    change=change,
+                    deliveries=deliveries,
+                    left_out=left_out,
+                    left_out_ended_by=ended_by[0] if ended_by else "",
+                )
             )
         return updates
 

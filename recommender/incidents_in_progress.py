@@ -194,6 +194,9 @@ def group_key_of(
 
 # Called with the transaction's connection, the incident and its change.
 OnChange = Callable[[Connection, "IncidentInProgress", "SeverityChange"], None]
+# Called with the fingerprints a whole-group webhook left out and resolved, and
+# the time by which they had ended (RFC 3339).
+OnLeftOut = Callable[[Sequence[str], str], None]
 
 
 class IncidentTracker:
@@ -212,6 +215,7 @@ class IncidentTracker:
         complete: bool = False,
         on_change: OnChange | None = None,
         group_resolved: bool = False,
+        on_left_out: OnLeftOut | None = None,
     ) -> tuple[IncidentInProgress, SeverityChange | None]:
         """Apply one webhook to its group; return the incident and its change.
 
@@ -223,6 +227,8 @@ class IncidentTracker:
         so that what it writes, such as notifications, is stored with the change
         or not at all. With `group_resolved`, the sender says every alert of the
         group is resolved, including those it left out of a truncated list.
+        on_left_out is told which alerts were resolved that way, after the
+        transaction commits.
         """
         group_id = incident_id(group_key)
         stamp = now.isoformat()
@@ -236,8 +242,9 @@ class IncidentTracker:
             ]
             # A webhook with an out-of-date alert may be a late copy of the
             # whole group, so it does not resolve the alerts it leaves out.
+            left_out: tuple[Sequence[str], str] = ((), stamp)
             if (complete or group_resolved) and all(current):
-                self._resolve_left_out(
+                left_out = self._resolve_left_out(
                     connection, group_id, alerts, stamp, group_resolved
                 )
 
@@ -312,6 +319,8 @@ class IncidentTracker:
                 change.severity,
                 change.firing_alerts,
             )
+        if left_out[0] and on_left_out is not None:
+            on_left_out(*left_out)
         return incident, change
 
     def get(self, key: str) -> IncidentInProgress:
@@ -344,12 +353,13 @@ class IncidentTracker:
         alerts: Sequence[TrackedAlert],
         stamp: str,
         group_resolved: bool,
-    ) -> None:
+    ) -> tuple[Sequence[str], str]:
         """Resolve the firing alerts that a whole-group webhook leaves out.
 
         A resolved group applies only to alerts that started before its last
         alert ended, because one that started later fired after the webhook
-        was made.
+        was made. Returns the fingerprints resolved and the time by which they
+        had ended: the group's last end, else the time of the webhook.
         """
         sent = {tracked.alert.fingerprint for tracked in alerts}
         ends = [parse_time(t.alert.ends_at) for t in alerts if t.alert.ends_at]
@@ -374,6 +384,8 @@ class IncidentTracker:
                 .where(group_alerts_table.c.fingerprint.in_(left_out))
                 .values(status="resolved", updated_at=stamp)
             )
+        ended_by = last_end.isoformat() if group_resolved and last_end else stamp
+        return left_out, ended_by
 
     def _store_alert(
         self, connection: Connection, group_id: str, tracked: TrackedAlert, stamp: str

@@ -72,7 +72,18 @@ async def post_alertmanager(
     payload = await read_json(request, check_text=False)
     group = parse_alertmanager_group(payload)
     answer = await _answer(request, group, limit)
-    await track_alert_group(request, payload, group.alerts, answer)
+    updates = await track_alert_group(request, payload, group.alerts, answer)
+    left_out = [update for update in updates if update.left_out]
+    if left_out:
+        # The incident counts them resolved, so GET /v1/alerts does as well.
+        store = await alert_store_of(request)
+        for update in left_out:
+            await run_in_threadpool(
+                store.resolve_left_out,
+                update.left_out,
+                "alertmanager",
+                update.left_out_ended_by,
+            )
     return answer
 
 

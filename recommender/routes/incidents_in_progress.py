@@ -18,7 +18,7 @@ from indexer.errors import KnowledgeBaseError
 from recommender.alerts import Alert
 from recommender.errors import InvalidAlertError
 from recommender.http_errors import ApiError
-from recommender.incident_response import IncidentResponse
+from recommender.incident_response import GroupUpdate, IncidentResponse
 from recommender.notifications.delivery import DeliveryWorker
 from recommender.response_schemas import (
     IncidentInProgressOut,
@@ -81,22 +81,24 @@ async def track_alert_group(
     payload: Any,
     parsed: Sequence[Alert | InvalidAlertError],
     answer: AlertResults | Any,
-) -> None:
+) -> list[GroupUpdate]:
     """Track an Alertmanager webhook's group and queue notifications for a change.
 
     A response that is not AlertResults (such as a 503 while overloaded) is not
-    tracked, because Alertmanager sends the group again.
+    tracked, because Alertmanager sends the group again. Returns the update of
+    each group tracked.
     """
     if not isinstance(payload, dict) or not isinstance(answer, AlertResults):
-        return
+        return []
     if getattr(request.app.state, "incident_response", None) is None:
-        return
+        return []
     response = incident_response(request)
     updates = await run_in_threadpool(
         response.handle_webhook, payload, parsed, answer.results
     )
     if any(update.deliveries for update in updates):
         request.app.state.delivery_worker.wake()
+    return updates
 
 
 @router.get("", response_model=IncidentsInProgressOut, responses=ERRORS)

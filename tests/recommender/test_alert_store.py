@@ -195,6 +195,50 @@ def test_late_firing_copy_leaves_alert_resolved(tmp_path):
     assert again.key != late.key
 
 
+def test_resolve_ends_every_entry_of_its_occurrence(tmp_path):
+    store = AlertStore(tmp_path / "alerts.db")
+    [later] = store.receive([_alert(starts_at="2026-12-04T10:02:00Z")])
+    # Alertmanager moved the start earlier once a second Prometheus replica
+    # reported it, so the same occurrence is stored under a second start.
+    [earlier] = store.receive([_alert(starts_at="2026-12-04T10:00:00Z")])
+    assert earlier.key != later.key
+
+    resolve = _alert(status="resolved", starts_at="2026-12-04T10:00:00Z")
+    resolve.ends_at = "2026-12-04T10:20:00Z"
+    [resolved] = store.receive([resolve])
+    assert resolved.key == earlier.key
+    moved = store.get(later.key)
+    assert moved is not None
+    assert moved.status == "resolved"
+    assert moved.alert["status"] == "resolved"
+    assert moved.deliveries == 1
+
+
+def test_late_resolve_leaves_a_newer_occurrence_firing(tmp_path):
+    store = AlertStore(tmp_path / "alerts.db")
+    [old] = store.receive([_alert(starts_at="2026-12-04T10:00:00Z")])
+    [new] = store.receive([_alert(starts_at="2026-12-04T11:00:00Z")])
+
+    resolve = _alert(status="resolved", starts_at="2026-12-04T10:00:00Z")
+    resolve.ends_at = "2026-12-04T10:20:00Z"
+    store.receive([resolve])
+
+    assert store.get(old.key).status == "resolved"
+    assert store.get(new.key).status == "firing"
+
+
+def test_left_out_alerts_resolve_by_their_end(tmp_path):
+    store = AlertStore(tmp_path / "alerts.db")
+    [old] = store.receive([_alert(starts_at="2026-12-04T10:00:00Z")])
+    [new] = store.receive([_alert(starts_at="2026-12-04T11:00:00Z")])
+
+    assert store.resolve_left_out(["shared"], "pagerduty", "2026-12-04T10:30:00Z") == 1
+    assert store.get(old.key).status == "resolved"
+    assert store.get(new.key).status == "firing"
+    assert store.resolve_left_out(["shared"], "alertmanager", "2026-12-05T00:00Z") == 0
+    assert store.get(new.key).status == "firing"
+
+
 def test_one_instant_is_one_occurrence_however_spelt(tmp_path):
     store = AlertStore(tmp_path / "alerts.db")
     [first] = store.receive([_alert(starts_at="2026-12-04T10:00:00Z")])

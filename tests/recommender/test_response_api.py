@@ -80,6 +80,45 @@ def test_incident_reason_names_the_alert_label(client):
     assert reasons[0] == "SEV1 from the alert's own severity label"
 
 
+def test_alert_left_out_of_its_group_is_listed_resolved(client):
+    def alert(name):
+        return {
+            "status": "firing",
+            "labels": {"alertname": name, "service": "orders-db"},
+            "annotations": {"summary": "Disk almost full on orders-db"},
+            "startsAt": "2026-12-04T12:00:00Z",
+            "fingerprint": f"left-out-{name}",
+        }
+
+    webhook = {
+        "version": "4",
+        "status": "firing",
+        "groupKey": '{}:{service="orders-db",case="left-out"}',
+        "groupLabels": {"service": "orders-db"},
+        "truncatedAlerts": 0,
+    }
+    first = client.post(
+        "/v1/alerts/alertmanager",
+        json={**webhook, "alerts": [alert("DiskA"), alert("DiskB")]},
+    )
+    assert first.status_code == 200, first.text
+    key_b = first.json()["results"][1]["key"]
+
+    # Alertmanager sends the whole group each time, so an alert it leaves out
+    # has stopped firing (send_resolved off, or its resolve was lost).
+    second = client.post(
+        "/v1/alerts/alertmanager", json={**webhook, "alerts": [alert("DiskA")]}
+    )
+    assert second.status_code == 200, second.text
+
+    stored = client.get(f"/v1/alerts/{key_b}").json()
+    assert stored["alert"]["status"] == "resolved"
+    listed = client.get("/v1/alerts", params={"limit": 200}).json()
+    statuses = {item["key"]: item["status"] for item in listed["items"]}
+    assert statuses[key_b] == "resolved"
+    assert statuses[first.json()["results"][0]["key"]] == "firing"
+
+
 def test_coverage_from_yaml_body(client):
     response = client.post("/v1/coverage?name=node.yaml", content=RULES, headers=YAML)
 
