@@ -64,12 +64,22 @@ def render_recommendation(rec: RecommendationOut, label: str | None = None) -> s
         )
     category = rec.category
     if category.value:
+        # Without a close precedent the category is only the nearest records'.
+        head = (
+            "Category of the nearest records"
+            if rec.no_close_precedent
+            else ("Likely category")
+        )
         lines += [
-            f"Likely category: {category.value} (confidence {category.confidence:.2f},"
+            f"{head}: {category.value} (confidence {category.confidence:.2f},"
             f" from {', '.join(category.evidence)})"
         ]
-    lines += ["", "Suggested fixes:"]
-    lines += _suggestions(rec.fixes) or [
+    all_low = bool(rec.fixes) and all(fix.low_confidence for fix in rec.fixes)
+    if all_low:
+        lines += ["", "Fixes of the nearest records (low confidence, leads to check):"]
+    else:
+        lines += ["", "Suggested fixes:"]
+    lines += _suggestions(rec.fixes, mark_low=not all_low) or [
         "   none: no close precedent"
         if rec.no_close_precedent
         else "   none: the close matches record no fix"
@@ -109,12 +119,14 @@ def render_matches(matches: list[MatchOut], threshold: float) -> list[str]:
     return lines
 
 
-def _suggestions(suggestions: list[SuggestionOut]) -> list[str]:
+def _suggestions(suggestions: list[SuggestionOut], mark_low: bool = True) -> list[str]:
     lines = []
     for suggestion in suggestions:
         kind = f"[{suggestion.fix_type}] " if suggestion.fix_type else ""
-        head = f"   - ({suggestion.confidence:.2f}) {kind}"
-        lines.append(_wrap(head + suggestion.text, indent=len(head)))
+        if suggestion.low_confidence and mark_low:
+            kind = "[low confidence] " + kind
+        head = f"   - ({suggestion.confidence:.2f}) "
+        lines.append(_wrap(head + kind + suggestion.text, indent=len(head)))
         source = "from " + ", ".join(suggestion.evidence)
         if suggestion.related:
             # A fix's related records give the same fix in other case or
@@ -122,6 +134,8 @@ def _suggestions(suggestions: list[SuggestionOut]) -> list[str]:
             label = "same category" if suggestion.category else "same fix"
             source += f"; {label}: " + ", ".join(suggestion.related)
         lines.append(_wrap(source, indent=len(head)))
+        # Commands are printed whole, unwrapped, so that they can be copied.
+        lines += [" " * len(head) + "$ " + command for command in suggestion.commands]
     return lines
 
 
@@ -131,4 +145,5 @@ def _wrap(text: str, indent: int = 0) -> str:
         WIDTH,
         subsequent_indent=" " * indent,
         initial_indent="" if text.startswith(" ") else " " * indent,
+        break_on_hyphens=False,
     )

@@ -113,6 +113,11 @@ class SuggestionOut(BaseModel):
     )
     category: str | None = None
     fix_type: str | None = Field(default=None, description="Kind of fix, for fixes.")
+    commands: list[str] = Field(
+        default_factory=list,
+        description="Fixes: the commands of the code blocks of the section the text "
+        "comes from, as the record wrote them, prompts removed.",
+    )
     low_confidence: bool = Field(
         default=False,
         description="True when taken from matches below the threshold: a lead to "
@@ -339,6 +344,7 @@ def recommendation_out(recommendation: Recommendation) -> RecommendationOut:
 def _suggestion_out(suggestion: Suggestion) -> SuggestionOut:
     return SuggestionOut(
         fix_type=suggestion.fix_type,
+        commands=suggestion.commands,
         text=suggestion.text,
         confidence=suggestion.confidence,
         evidence=suggestion.evidence,

@@ -39,6 +39,20 @@ PLACEHOLDER = re.compile(
 )
 PLACEHOLDER_WORDS = 4
 K = TypeVar("K")
+# Commands shown with a fix at most, and characters per command.
+MAX_COMMANDS = 8
+MAX_COMMAND_CHARS = 300
+# Code blocks read as commands: untagged ones and shell or query languages.
+# Configuration (yaml, json) and program code are not steps to run.
+COMMAND_LANGUAGES = frozenset(
+    {
+        *("", "text", "sh", "bash", "shell", "console", "shell-session", "zsh"),
+        *("powershell", "ps1", "cmd", "sql", "psql", "promql", "redis"),
+    }
+)
+# A shell prompt ("$ ", "PS C:\\> ") or a database client's ("postgres=# ",
+# "mysql> ", "redis> ").
+_PROMPT = re.compile(r"^(?:\$|PS [^>]*>|[\w.-]+(?:=#|=>|>))\s+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 
@@ -56,6 +70,8 @@ class Suggestion:
             add to the confidence, but their own causes may read differently.
         category: Root-cause category label of those matches, when known.
         fix_type: Kind of fix the text describes (see recommender.fix_types).
+        commands: For fixes, the commands of the code blocks of the section the
+            text comes from, since shorten() leaves code out of the text.
         low_confidence: True when it comes from matches below the threshold, so it
             is a lead to check, not a known answer.
     """
@@ -67,6 +83,7 @@ class Suggestion:
     fix_type: str | None = None
     low_confidence: bool = False
     related: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -168,10 +185,10 @@ def suggest_fixes(matches: list[Match], limit: int = 3) -> list[Suggestion]:
     # with all of them as evidence.
     groups: dict[str, list[tuple[Match, str]]] = defaultdict(list)
     for match in matches:
-        text = _first_section(match, FIX_SECTIONS)
+        text = _first_section(match, FIX_SECTIONS, code_only=True)
         if text:
             groups[" ".join(text.lower().split()).rstrip(".!;")].append((match, text))
-    return _with_fix_types(_rank(groups, matches, limit, by_category=False), matches)
+    return _with_fix_details(_rank(groups, matches, limit, by_category=False), matches)
 
 
 def suggest_severity(
@@ -301,10 +318,13 @@ def _rank(
     return suggestions[:limit]
 
 
-def _with_fix_types(
+def _with_fix_details(
     suggestions: list[Suggestion], matches: list[Match]
 ) -> list[Suggestion]:
-    """Tag each fix with the kind its excerpt names, else the kind of its section."""
+    """Give each fix its section's commands and the kind of fix it names.
+
+    The kind is the one its excerpt names, else the one of its whole section.
+    """
     records = {match.record.id: match.record for match in matches}
     for suggestion in suggestions:
         record = records.get(suggestion.evidence[0]) if suggestion.evidence else None
@@ -312,19 +332,69 @@ def _with_fix_types(
             [record.sections.get(name, "") for name in FIX_SECTIONS] if record else []
         )
         whole = next(
-            (text for text in sections if shorten(text) == suggestion.text), ""
+            (text for text in sections if _excerpt(text) == suggestion.text), ""
         )
+        suggestion.commands = commands(whole)
         suggestion.fix_type = classify_fix(suggestion.text) or classify_fix(whole)
     return suggestions
 
 
-def _first_section(match: Match, sections: tuple[str, ...]) -> str:
-    """Return the first of the sections with enough prose to stand as a suggestion."""
+def _first_section(
+    match: Match, sections: tuple[str, ...], code_only: bool = False
+) -> str:
+    """Return the first of the sections with enough prose to stand as a suggestion.
+
+    With code_only, a section that holds only commands stands too, by its first
+    command: a resolution written as a shell session is still a fix.
+    """
     for name in sections:
-        text = shorten(match.record.sections.get(name, ""))
+        raw = match.record.sections.get(name, "")
+        text = _excerpt(raw) if code_only else shorten(raw)
         if _is_prose(text):
             return text
     return ""
+
+
+def _excerpt(text: str) -> str:
+    """Return a fix section's prose, else its first command."""
+    prose = shorten(text)
+    if prose:
+        return prose
+    found = commands(text)
+    return found[0] if found else ""
+
+
+def commands(text: str) -> list[str]:
+    """Return the commands of a section's code blocks, in order.
+
+    In a block where some lines start with a shell or client prompt ("$ "),
+    only those lines are commands and the rest is their output. Other blocks
+    count whole, without their comment lines. Blocks tagged with a language
+    that is not a shell or a query language (yaml, json, python) are left out.
+    """
+    found: list[str] = []
+    block: list[str] | None = None
+    language = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith(("```", "~~~")):
+            if block is None:
+                block, language = [], line.lstrip("`~").strip().lower()
+            else:
+                if language in COMMAND_LANGUAGES:
+                    found += _block_commands(block)
+                block = None
+            continue
+        if block is not None and line:
+            block.append(line)
+    return [c[:MAX_COMMAND_CHARS] for c in found[:MAX_COMMANDS]]
+
+
+def _block_commands(lines: list[str]) -> list[str]:
+    prompted = [_PROMPT.sub("", line, count=1) for line in lines if _PROMPT.match(line)]
+    if prompted:
+        return [line for line in prompted if line]
+    return [line for line in lines if not line.startswith(("#", "//", "--"))]
 
 
 def _is_prose(text: str) -> bool:

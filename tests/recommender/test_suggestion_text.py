@@ -294,3 +294,83 @@ def test_one_weak_match_gives_no_full_confidence():
     assert labelled.confidence == round(1.0 / 1.53, 4)
     strong = [*matches, _severity_match("INC-200", 0.9, Severity.SEV2)]
     assert suggest_severity(strong, None).confidence == 0.9
+
+
+def test_fix_keeps_the_commands_of_its_section():
+    resolution = "\n".join(
+        [
+            FENCE,
+            "# confirm what the edge serves",
+            "$ openssl s_client -connect shop.example.com:443 | openssl x509 -enddate",
+            "notAfter=Mar 12 02:13:59 2024 GMT",
+            "$ kubectl -n shop annotate ingress api cert-manager.io/cluster-issuer=le",
+            FENCE,
+            "",
+            "The certificate was issued at 03:27.",
+            "",
+            FENCE + "yaml",
+            "spec: {secretName: api-tls}",
+            FENCE,
+            FENCE + "sql",
+            "postgres=# SELECT pg_drop_replication_slot('old');",
+            FENCE,
+        ]
+    )
+    match = _match("PM-1", 0.9, "")
+    match.record.sections["resolution"] = resolution
+
+    [fix] = suggest_fixes([match])
+
+    # The output line, the comment and the YAML are not commands; prompts go.
+    assert fix.text == "The certificate was issued at 03:27."
+    assert fix.commands == [
+        "openssl s_client -connect shop.example.com:443 | openssl x509 -enddate",
+        "kubectl -n shop annotate ingress api cert-manager.io/cluster-issuer=le",
+        "SELECT pg_drop_replication_slot('old');",
+    ]
+
+
+def test_fix_written_only_as_commands_is_suggested():
+    match = _match("PM-1", 0.9, "")
+    match.record.sections["resolution"] = "\n".join(
+        [FENCE + "bash", "# roll back", "kubectl rollout undo deploy/api", FENCE]
+    )
+
+    [fix] = suggest_fixes([match])
+
+    assert fix.text == "kubectl rollout undo deploy/api"
+    assert fix.commands == ["kubectl rollout undo deploy/api"]
+    assert fix.fix_type == "rollback"
+
+
+def test_report_prints_commands_and_marks_leads():
+    recommendation = _empty_recommendation(True)
+    recommendation.category = CategoryOut(
+        value="database failover", confidence=0.0, evidence=["OPS-1"], votes={}
+    )
+    recommendation.fixes = [
+        SuggestionOut(
+            text="Ran a Sentinel failover.",
+            confidence=0.01,
+            evidence=["OPS-1"],
+            commands=["redis-cli -p 26379 SENTINEL FAILOVER mymaster"],
+            low_confidence=True,
+        )
+    ]
+
+    text = render_recommendation(recommendation)
+
+    assert "Likely category" not in text
+    assert "Category of the nearest records: database failover" in text
+    assert "Suggested fixes" not in text
+    assert "Fixes of the nearest records (low confidence, leads to check):" in text
+    assert "\n            $ redis-cli -p 26379 SENTINEL FAILOVER mymaster\n" in text
+
+    recommendation.no_close_precedent = False
+    recommendation.fixes.append(
+        SuggestionOut(text="Restarted the worker pods.", confidence=0.6, evidence=["A"])
+    )
+    mixed = render_recommendation(recommendation)
+    assert "Suggested fixes:" in mixed
+    assert "[low confidence] Ran a Sentinel failover." in mixed
+    assert "Likely category: database failover" in mixed
