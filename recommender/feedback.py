@@ -1,10 +1,13 @@
 """Engineers' verdicts on matches, stored with the knowledge base, and their effect.
 
-A verdict is given for an alert (by alert name, fingerprint or both) and one record.
-The latest verdict of each (alert, record) pair counts: "wrong" hides the record from
-later recommendations for that alert, "helpful" raises its score by HELPFUL_BOOST for
-each helpful verdict, up to MAX_BOOST. The table sits in the knowledge base's
-database but apart from the records, so `indexer build` and `sync` keep it.
+A verdict is given for an alert (by alert name, fingerprint or both), one record and
+one target: the match itself, or the root cause, fix, severity or category taken
+from the record. The latest verdict of each (alert, record, target) counts. "wrong"
+on the match hides the record from later recommendations for that alert; "wrong" on
+a part sets only that part of the record aside, so a wrong root cause does not take
+away the record's fix. "helpful" raises the record's score by HELPFUL_BOOST for each
+helpful verdict, up to MAX_BOOST. The table sits in the knowledge base's database
+but apart from the records, so `indexer build` and `sync` keep it.
 """
 
 from __future__ import annotations
@@ -43,6 +46,13 @@ TARGETS: tuple[str, ...] = ("match", "root_cause", "fix", "severity", "category"
 # the score, so the boost is capped well below the gap between confidence levels.
 HELPFUL_BOOST = 0.03
 MAX_BOOST = 0.09
+# How the message names each part of a record that a verdict can set aside.
+PART_NAMES = {
+    "root_cause": "root cause",
+    "fix": "fix",
+    "severity": "severity",
+    "category": "category",
+}
 MAX_NOTE_CHARS = 2_000
 MAX_NAME_CHARS = 200
 
@@ -99,15 +109,23 @@ class FeedbackEffect:
 
     hidden: list[str] = field(default_factory=list)
     boosted: dict[str, float] = field(default_factory=dict)
+    set_aside: dict[str, list[str]] = field(default_factory=dict)
 
     def message(self) -> str:
-        """Return a sentence for the recommendation's message, or an empty string."""
-        if not self.hidden:
-            return ""
-        return (
-            f" Left out {len(self.hidden)} record(s) that engineers marked wrong "
-            f"for this alert: {', '.join(self.hidden)}."
-        )
+        """Return sentences for the recommendation's message, or an empty string."""
+        text = ""
+        if self.hidden:
+            text += (
+                f" Left out {len(self.hidden)} record(s) that engineers marked wrong "
+                f"for this alert: {', '.join(self.hidden)}."
+            )
+        for target, records in self.set_aside.items():
+            part = PART_NAMES[target]
+            text += (
+                f" Did not use the {part} of {', '.join(records)}, which engineers "
+                "marked wrong for this alert."
+            )
+        return text
 
 
 class FeedbackStore:
@@ -187,12 +205,19 @@ class FeedbackStore:
         return [_entry(row) for row in rows]
 
 
-def hidden_records(entries: Sequence[FeedbackEntry]) -> list[str]:
-    """Return the record ids whose latest verdict in entries is "wrong"."""
-    latest: dict[str, str] = {}
+def rejected_parts(entries: Sequence[FeedbackEntry]) -> dict[str, list[str]]:
+    """Return, per target, the record ids whose latest verdict on it is "wrong".
+
+    entries are oldest first, as FeedbackStore.for_alert() returns them.
+    """
+    latest: dict[tuple[str, str], str] = {}
     for entry in entries:
-        latest[entry.record_id] = entry.verdict
-    return sorted(record for record, verdict in latest.items() if verdict == "wrong")
+        latest[(entry.target, entry.record_id)] = entry.verdict
+    rejected: dict[str, list[str]] = {}
+    for (target, record), verdict in sorted(latest.items()):
+        if verdict == "wrong":
+            rejected.setdefault(target, []).append(record)
+    return rejected
 
 
 def boost_matches(

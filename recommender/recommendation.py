@@ -14,7 +14,7 @@ from recommender.feedback import (
     FeedbackEffect,
     FeedbackStore,
     boost_matches,
-    hidden_records,
+    rejected_parts,
 )
 from recommender.retrieval import LABEL_WEIGHT, Match, Retriever
 from recommender.severity_policy import SeverityScale
@@ -118,7 +118,8 @@ class Recommender:
         """
         started = time.perf_counter()
         verdicts = self.feedback.for_alert(alert)
-        effect = FeedbackEffect(hidden=hidden_records(verdicts))
+        rejected = rejected_parts(verdicts)
+        effect = FeedbackEffect(hidden=rejected.pop("match", []))
         matches = self.retriever.search(
             alert,
             top_k=max(top_k, SUGGESTION_MATCHES),
@@ -128,15 +129,22 @@ class Recommender:
         bar = self.precedent_bar(alert, matches)
         precedents = [m for m in matches if m.score >= bar][:SUGGESTION_MATCHES]
         no_precedent = not precedents
-        severity, category = self._labels(matches, precedents, alert, bar)
+        severity, category = self._labels(matches, precedents, alert, bar, rejected)
+        effect.set_aside = _used(rejected, matches[:SUGGESTION_MATCHES])
 
         recommendation = Recommendation(
             matches=matches[:top_k],
             no_close_precedent=no_precedent,
-            root_causes=suggest_root_causes(precedents),
+            root_causes=suggest_root_causes(
+                _without(precedents, rejected, "root_cause")
+            ),
             severity=severity,
             category=category,
-            fixes=self._fixes(matches, precedents, bar),
+            fixes=self._fixes(
+                _without(matches, rejected, "fix"),
+                _without(precedents, rejected, "fix"),
+                bar,
+            ),
             threshold=self.threshold,
             precedent_bar=bar,
             message=self._message(matches, precedents, top_k, bar) + effect.message(),
@@ -171,7 +179,12 @@ class Recommender:
         return self.threshold + UNNAMED_MARGIN
 
     def _labels(
-        self, matches: list[Match], precedents: list[Match], alert: Alert, bar: float
+        self,
+        matches: list[Match],
+        precedents: list[Match],
+        alert: Alert,
+        bar: float,
+        rejected: dict[str, list[str]] | None = None,
     ) -> tuple[SeveritySuggestion, CategorySuggestion]:
         """Blend the history model with a vote of the precedents, else the nearest.
 
@@ -192,8 +205,13 @@ class Recommender:
         # Without a precedent the nearest records are unrelated to the alert, so
         # they do not outvote the severity its author gave it.
         severity_voters = voters if precedents or own is None else []
-        severity = suggest_severity(severity_voters, own, severity_model)
-        category = suggest_category(voters, category_model)
+        rejected = rejected or {}
+        severity = suggest_severity(
+            _without(severity_voters, rejected, "severity"), own, severity_model
+        )
+        category = suggest_category(
+            _without(voters, rejected, "category"), category_model
+        )
         if precedents or not matches:
             return severity, category
 
@@ -256,6 +274,24 @@ class Recommender:
             f"{len(precedents)} similar past record(s){hidden}; the closest is "
             f"{precedents[0].record.id} ({precedents[0].score:.2f})."
         )
+
+
+def _without(
+    matches: list[Match], rejected: dict[str, list[str]], target: str
+) -> list[Match]:
+    """Return the matches whose given part no engineer marked wrong for the alert."""
+    ids = set(rejected.get(target, ()))
+    return [match for match in matches if match.record.id not in ids]
+
+
+def _used(rejected: dict[str, list[str]], nearest: list[Match]) -> dict[str, list[str]]:
+    """Return the parts set aside from records this recommendation considered."""
+    considered = {match.record.id for match in nearest}
+    used = {
+        target: [record for record in records if record in considered]
+        for target, records in rejected.items()
+    }
+    return {target: records for target, records in used.items() if records}
 
 
 def _shortfall(matches: list[Match], bar: float) -> float:

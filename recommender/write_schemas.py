@@ -141,6 +141,11 @@ class FeedbackEffectOut(BaseModel):
         default_factory=dict,
         description="Record id to the score added for helpful verdicts.",
     )
+    set_aside: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Part (root_cause, fix, severity, category) to the ids of the "
+        "records whose part was not used: its latest verdict for this alert is wrong.",
+    )
 
 
 def feedback_out(entry: FeedbackEntry) -> FeedbackOut:
@@ -169,4 +174,6 @@ def feedback_summary_out(summary: FeedbackSummary) -> FeedbackSummaryOut:
 
 def feedback_effect_out(effect: FeedbackEffect) -> FeedbackEffectOut:
     """Convert a recommendation's feedback effect for the API."""
-    return FeedbackEffectOut(hidden=effect.hidden, boosted=effect.boosted)
+    return FeedbackEffectOut(
+        hidden=effect.hidden, boosted=effect.boosted, set_aside=effect.set_aside
+    )

@@ -504,6 +504,53 @@ def _match_ids(client: TestClient, alert: dict) -> tuple[dict[str, float], dict]
     return {m["id"]: m["score"] for m in recommendation["matches"]}, recommendation
 
 
+def test_wrong_root_cause_sets_aside_only_that_cause(client):
+    alert = {**DISK_ALERT, "labels": {**DISK_ALERT["labels"], "case": "root-cause"}}
+    response = client.post("/v1/alerts", json=_fresh(alert))
+    fingerprint = response.json()["results"][0]["alert"]["fingerprint"]
+    _, before = _match_ids(client, alert)
+    cause = before["root_causes"][0]
+    record = cause["evidence"][0]
+    fixes_before = [fix["text"] for fix in before["fixes"]]
+
+    marked = client.post(
+        "/v1/feedback",
+        json={
+            "fingerprint": fingerprint,
+            "record_id": record,
+            "verdict": "wrong",
+            "target": "root_cause",
+        },
+        headers=AUTH,
+    )
+    assert marked.status_code == 201, marked.text
+
+    ids, after = _match_ids(client, alert)
+    # The record still matches and still gives its fix; only its cause is gone.
+    assert record in ids
+    assert after["feedback"]["hidden"] == []
+    assert after["feedback"]["set_aside"] == {"root_cause": [record]}
+    assert f"Did not use the root cause of {record}" in after["message"]
+    assert cause["text"] not in [c["text"] for c in after["root_causes"]]
+    assert all(record not in c["evidence"] for c in after["root_causes"])
+    assert [fix["text"] for fix in after["fixes"]] == fixes_before
+
+    # The latest verdict on the same part counts.
+    client.post(
+        "/v1/feedback",
+        json={
+            "fingerprint": fingerprint,
+            "record_id": record,
+            "verdict": "helpful",
+            "target": "root_cause",
+        },
+        headers=AUTH,
+    )
+    _, again = _match_ids(client, alert)
+    assert again["feedback"]["set_aside"] == {}
+    assert again["root_causes"][0]["text"] == cause["text"]
+
+
 def test_feedback_changes_ranking_for_that_alertname(client, kb, embedder):
     other_alert = {
         **DISK_ALERT,
