@@ -28,6 +28,19 @@ MAX_LABEL_CHARS = 1_000
 # gives files ("knowledge/postmortems/disk-full~2") fit, while "..", a leading
 # "/", spaces and control characters do not.
 RECORD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~:-]*(/[A-Za-z0-9][A-Za-z0-9._~:-]*)*$"
+# GET /v1/incidents/{id}/similar owns paths that end in this part, so a record
+# id ending in it could not be read back.
+RESERVED_LAST_PART = "similar"
+RESERVED_ID_MESSAGE = (
+    "a record id may not end in '/similar', because GET /v1/incidents/ID/similar "
+    "lists the records similar to ID; rename the last part"
+)
+
+
+def reserved_record_id(record_id: str) -> bool:
+    """Return whether an id ends in the part that the similar-records route owns."""
+    head, _, last = record_id.rpartition("/")
+    return bool(head) and last.lower() == RESERVED_LAST_PART
 
 
 class RecordIn(BaseModel):
@@ -73,6 +86,8 @@ class RecordIn(BaseModel):
                 "separated by /, each segment starting with a letter or digit (no "
                 "spaces, no leading /, no . or .. segments), e.g. PM-2026-012"
             )
+        if reserved_record_id(value):
+            raise ValueError(RESERVED_ID_MESSAGE)
         return value
 
 

@@ -52,11 +52,13 @@ from recommender.write_schemas import (
     MAX_LABELS,
     MAX_TITLE_CHARS,
     RECORD_ID_PATTERN,
+    RESERVED_ID_MESSAGE,
     FeedbackIn,
     FeedbackOut,
     RecordIn,
     WriteResult,
     feedback_out,
+    reserved_record_id,
 )
 
 logger = logging.getLogger(__name__)
@@ -320,6 +322,8 @@ def _check_markdown_record(record: IncidentRecord) -> None:
             "with a letter or digit",
             "id",
         )
+    if reserved_record_id(record.id):
+        raise ApiError(422, "invalid_input", RESERVED_ID_MESSAGE, "id")
     if len(record.labels) > MAX_LABELS:
         raise ApiError(
             422,

@@ -386,6 +386,8 @@ def test_record_list_body_is_422(client):
         ({"id": "/tmp/x"}, "id", "invalid record id: use letters"),
         ({"id": "abc\u0000def"}, "id", "invalid record id: use letters"),
         ({"id": "runbooks/./x"}, "id", "invalid record id: use letters"),
+        ({"id": "PM-2024-007/similar"}, "id", "may not end in '/similar'"),
+        ({"id": "a/Similar"}, "id", "may not end in '/similar'"),
     ],
 )
 def test_invalid_record_is_422(client, kb, change, field, message):
@@ -430,6 +432,13 @@ INVALID_MARKDOWN = [
     ),
     ("NUL in the id", "abc\x00def", "# T\n\n## Summary\nx\n", "id", "invalid"),
     ("absolute path id", "/tmp/pwned", "# T\n\n## Summary\nx\n", "id", "invalid"),
+    (
+        "id of the similar-records route",
+        "PM-2024-007/similar",
+        "# T\n\n## Summary\nx\n",
+        "id",
+        "may not end in '/similar'",
+    ),
     (
         "front matter nested 2,000 deep",
         "PM-DEEP",
