@@ -18,6 +18,7 @@ from starlette.routing import Match
 from indexer.errors import ConfigurationError, KnowledgeBaseError, RecordNotFoundError
 from recommender.errors import InvalidAlertError
 from recommender.page_session import SIGN_IN_PATH, safe_next
+from recommender.validation_messages import plain_message
 
 logger = logging.getLogger(__name__)
 
@@ -146,10 +147,14 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         # pydantic puts "Value error, " before the message of a custom check.
         message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
+        accepted = first.get("accepted") or _body_fields(request)
+        plain = plain_message(first, field, accepted)
         if first.get("type") == "missing":
             message = f"missing {location[0] if location else ''} parameter {field}"
         elif _is_not_finite(first.get("input")):
             message = f"expected a finite number, got {str(first['input'])[:20]!r}"
+        elif plain is not None:
+            message = plain
         elif first.get("input") is not None and not isinstance(
             first["input"], (dict, list)
         ):
@@ -218,6 +223,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _bug(request: Request, error: Exception) -> JSONResponse:
         return internal_error(request, error)
+
+
+def _body_fields(request: Request) -> list[str]:
+    """Return the fields of the route's JSON body model, for an unknown-field error."""
+    body = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(body, "field_info", None), "annotation", None)
+    fields = getattr(model, "model_fields", None)
+    return sorted(fields) if isinstance(fields, dict) else []
 
 
 def _is_not_finite(value: object) -> bool:

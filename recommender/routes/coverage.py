@@ -17,6 +17,7 @@ from recommender.routes.alerts import run_queued
 from recommender.routes.body import read_json
 from recommender.routes.deps import get_recommender
 from recommender.schemas import ErrorBody
+from recommender.validation_messages import plain_message
 
 router = APIRouter(prefix="/v1", tags=["coverage"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -98,7 +99,9 @@ async def _rule_files(request: Request, name: str) -> list[tuple[str, str]]:
         except ValidationError as error:
             first = error.errors()[0]
             field = ".".join(str(part) for part in first["loc"]) or "body"
-            raise ApiError(422, "invalid_input", first["msg"], field) from error
+            fields = sorted(CoverageRequest.model_fields)
+            message = plain_message(first, field, fields) or first["msg"]
+            raise ApiError(422, "invalid_input", message, field) from error
         total = sum(len(item.content.encode()) for item in parsed.files)
         _check_size(total)
         return [(item.name, item.content) for item in parsed.files]

@@ -456,8 +456,11 @@ def _validated(model: Any, document: Any) -> Any:
     try:
         return model.model_validate(document)
     except ValidationError as error:
+        # The accepted fields go along for the message of an unknown field.
+        accepted = sorted(model.model_fields)
         errors = [
-            {**item, "loc": ("body", *item.get("loc", ()))} for item in error.errors()
+            {**item, "loc": ("body", *item.get("loc", ())), "accepted": accepted}
+            for item in error.errors()
         ]
         raise RequestValidationError(errors) from error
 

@@ -375,7 +375,11 @@ def test_record_list_body_is_422(client):
     ("change", "field", "message"),
     [
         ({"sections": {"cause": "x"}}, "sections.cause", "unknown section"),
-        ({"colour": "red"}, "colour", "Extra inputs"),
+        (
+            {"colour": "red"},
+            "colour",
+            "unknown field colour; the accepted fields are ended_at, id, kind,",
+        ),
         ({"started_at": "yesterday"}, "started_at", "ISO 8601"),
         ({"ended_at": "2026-11-02T08:00:00Z"}, "ended_at", "is before started_at"),
         ({"ended_at": "2026-11-02T08:00:00"}, "ended_at", "is before started_at"),

@@ -714,3 +714,33 @@ def test_page_limit_over_max_is_422(client):
     response = client.get("/v1/alerts", params={"limit": 1000})
     assert response.status_code == 422
     assert _problem(response)["field"] == "limit"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field", "message"),
+    [
+        ("/v1/alerts", {"limit": "0"}, "limit", "limit must be at least 1, got '0'"),
+        ("/v1/alerts", {"limit": "500"}, "limit", "limit must be at most 200"),
+        ("/v1/alerts", {"offset": "-1"}, "offset", "offset must be at least 0"),
+        (
+            "/v1/alerts",
+            {"limit": "abc"},
+            "limit",
+            "limit must be a whole number, got 'abc'",
+        ),
+        (
+            "/v1/search",
+            {"q": "disk " * 2001},
+            "q",
+            "q has 10,005 characters, more than the limit of 10000; shorten it",
+        ),
+    ],
+)
+def test_parameter_errors_read_plainly(client, path, params, field, message):
+    response = client.get(path, params=params)
+
+    assert response.status_code == 422
+    problem = _problem(response)
+    assert problem["field"] == field
+    assert problem["message"] == message or problem["message"].startswith(message)
+    assert "Input should" not in problem["message"]
