@@ -12,9 +12,8 @@ from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import RecordNotFoundError
@@ -24,52 +23,34 @@ from recommender.alerts import Alert, parse_alertmanager, parse_plain
 from recommender.auth import AccessPolicy, token_matches
 from recommender.errors import InvalidAlertError
 from recommender.http_errors import ApiError, request_id
-from recommender.incidents_in_progress import group_name
 from recommender.page_session import SIGN_IN_PATH, SIGN_OUT_PATH, safe_next
-from recommender.recommendation import Recommendation, Recommender, score_text
-from recommender.response_schemas import incident_out, incident_summary_out
+from recommender.recommendation import Recommendation, Recommender
+from recommender.routes import alert_pages, incidents
 from recommender.routes import alerts as alert_routes
-from recommender.routes import incidents
 from recommender.routes.deps import get_knowledge_base, get_recommender
-from recommender.routes.incidents_in_progress import incident_response
 from recommender.schemas import AlertResult, alert_result
 from recommender.strict_json import decode_json
+from recommender.web import parameters
+from recommender.web.parameters import PageParameterError
+from recommender.web.rendering import SECURITY_HEADERS, invalid_address, render
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
+router.include_router(alert_pages.router)
 # Routes a browser must reach before it signs in: the sign-in page itself, its
 # stylesheet and script, and the redirect from /.
 open_router = APIRouter(include_in_schema=False)
-templates = Environment(
-    loader=PackageLoader("recommender.web", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-# Scores that would round onto the threshold get more decimals, as on the CLI.
-templates.filters["score"] = score_text
-STATIC_TYPES = {"style.css": "text/css", "feedback.js": "text/javascript"}
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-        "connect-src 'self'; form-action 'self'; base-uri 'none'; "
-        "frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+STATIC_TYPES = {
+    "style.css": "text/css",
+    "feedback.js": "text/javascript",
 }
 PAGE_TOP_K = 10
+MAX_QUERY_CHARS = 10_000
+MAX_RECORD_ID_CHARS = 500
 FORM_EXPIRED = (
     "This form has expired or came from another site. Use the form on this page."
 )
-
-
-def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """Render a template as an HTML response with the page security headers."""
-    context.setdefault("signed_in", page_session.signed_in.get())
-    html = templates.get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
 @open_router.get("/")
@@ -82,28 +63,30 @@ async def home() -> RedirectResponse:
 async def search_page(
     request: Request,
     recommender: Annotated[Recommender, Depends(get_recommender)],
-    q: Annotated[str, Query(max_length=10_000)] = "",
 ) -> HTMLResponse:
     """Show the search form and results, from the same search as GET /v1/search."""
+    q = request.query_params.get("q", "")
     context: dict[str, Any] = {
         "title": "Search",
         "section": "search",
         "query": q,
+        "top_k": None,
         "results": None,
     }
-    text_count = len(request.query_params.getlist("q"))
-    if text_count > 1:
-        # FastAPI keeps the last value, which would search only part of the request.
-        context["error"] = (
-            f"The search text q is given {text_count} times. "
-            "Search for one text at a time."
-        )
+    try:
+        top_k = _search_parameters(request, q)
+    except PageParameterError as error:
+        context["error"] = error.message
         return render("search.html", status=422, **context)
+
+    if "top_k" in request.query_params:
+        # Kept in the form, so the next search from the page shows as many.
+        context["top_k"] = top_k
     if not q:
         return render("search.html", **context)
     try:
         context["results"] = await incidents.search_results(
-            request, recommender, q, PAGE_TOP_K
+            request, recommender, q, top_k
         )
     except InvalidAlertError as error:
         context["error"] = f"Nothing to search for: the text {error.message}."
@@ -111,20 +94,58 @@ async def search_page(
     return render("search.html", **context)
 
 
+def _search_parameters(request: Request, q: str) -> int:
+    """Check the search page's parameters and return how many matches to show."""
+    text_count = len(request.query_params.getlist("q"))
+    if text_count > 1:
+        # Searching for one of them would search only part of the request.
+        raise PageParameterError(
+            "q",
+            f"The search text q is given {text_count} times. "
+            "Search for one text at a time.",
+        )
+    parameters.check_names(request, ("q", "top_k"))
+    parameters.check_length(
+        "q", q, MAX_QUERY_CHARS, "The search text q", "Shorten it and search again."
+    )
+    maximum = request.app.state.settings.max_top_k
+    return parameters.whole_number(
+        request,
+        "top_k",
+        default=min(PAGE_TOP_K, maximum),
+        minimum=1,
+        maximum=maximum,
+        hint=f"Remove top_k to show {min(PAGE_TOP_K, maximum)} results.",
+    )
+
+
 @router.get("/ui/records/{record_id:path}", response_class=HTMLResponse)
 async def record_page(
     request: Request,
     recommender: Annotated[Recommender, Depends(get_recommender)],
     knowledge_base: Annotated[KnowledgeBase, Depends(get_knowledge_base)],
-    record_id: Annotated[str, Path(max_length=500)],
+    record_id: str,
 ) -> HTMLResponse:
     """Show an incident, postmortem or runbook with its sections and similar records."""
+    try:
+        parameters.check_names(request, ())
+        parameters.check_length(
+            "record_id",
+            record_id,
+            MAX_RECORD_ID_CHARS,
+            "The record id",
+            "Open the record from a search result.",
+        )
+    except PageParameterError as error:
+        return invalid_address(error)
+
     try:
         record = await run_in_threadpool(knowledge_base.get, record_id)
     except RecordNotFoundError as error:
         return render("error.html", 404, title="Record not found", message=str(error))
+    top_k = min(PAGE_TOP_K, request.app.state.settings.max_top_k)
     similar = await incidents.similar_results(
-        request, recommender, knowledge_base, record.id, PAGE_TOP_K
+        request, recommender, knowledge_base, record.id, top_k
     )
     return render(
         "record.html",
@@ -136,8 +157,12 @@ async def record_page(
 
 
 @router.get("/ui/recommend", response_class=HTMLResponse)
-async def recommend_form() -> HTMLResponse:
+async def recommend_form(request: Request) -> HTMLResponse:
     """Show the form to paste an alert and see its recommendation."""
+    try:
+        parameters.check_names(request, ())
+    except PageParameterError as error:
+        return invalid_address(error)
     return render(
         "recommend.html",
         title="Recommend",
@@ -153,6 +178,10 @@ async def recommend_page(
     recommender: Annotated[Recommender, Depends(get_recommender)],
 ) -> HTMLResponse:
     """Recommend for a pasted plain alert or Alertmanager webhook."""
+    try:
+        parameters.check_names(request, ())
+    except PageParameterError as error:
+        return invalid_address(error)
     form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
     text = (form.get("alert") or [""])[0]
     context: dict[str, Any] = {
@@ -188,95 +217,17 @@ async def recommend_page(
     return render("recommend.html", **context)
 
 
-@router.get("/ui/alerts", response_class=HTMLResponse)
-async def stored_alerts_page(
-    request: Request, offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0
-) -> HTMLResponse:
-    """List the alerts the API received, with links to their recommendations."""
-    page = await alert_routes.list_alerts(request=request, limit=50, offset=offset)
-    return render(
-        "stored_alerts.html", title="Received alerts", section="alerts", page=page
-    )
-
-
-@router.get("/ui/alerts/{key}", response_class=HTMLResponse)
-async def stored_alert_page(
-    request: Request, key: Annotated[str, Path(max_length=100)]
-) -> HTMLResponse:
-    """Show a received alert with the recommendation stored for it."""
-    try:
-        stored = await alert_routes.get_alert(request=request, key=key)
-    except ApiError as error:
-        return render(
-            "error.html", error.status, title="Alert not found", message=error.message
-        )
-    result = {
-        "alert": stored.alert,
-        "outcome": stored.outcome,
-        "recommendation": stored.recommendation,
-        "error": None,
-    }
-    return render(
-        "recommend.html",
-        title="Received alert",
-        heading=f"Received alert {stored.alert.alertname or stored.alert.fingerprint}",
-        section="alerts",
-        stored=stored,
-        results=[result],
-    )
-
-
-@router.get("/ui/incidents-in-progress", response_class=HTMLResponse)
-async def incidents_in_progress_page(request: Request) -> HTMLResponse:
-    """List alert groups tracked as incidents, most recently updated first."""
-    try:
-        tracker = incident_response(request).tracker
-    except ApiError as error:
-        return render(
-            "error.html", 503, title="Incidents in progress", message=error.message
-        )
-    listed = await run_in_threadpool(tracker.list, None, 100)
-    return render(
-        "incidents_in_progress.html",
-        title="Incidents in progress",
-        section="in_progress",
-        incidents=[
-            (group_name(i.group_labels, i.group_key), incident_summary_out(i))
-            for i in listed
-        ],
-    )
-
-
-@router.get("/ui/incidents-in-progress/{key}", response_class=HTMLResponse)
-async def incident_in_progress_page(
-    request: Request, key: Annotated[str, Path(max_length=100)]
-) -> HTMLResponse:
-    """Show an incident in progress with its severity history."""
-    tracker = incident_response(request).tracker
-    try:
-        incident = await run_in_threadpool(tracker.get, key)
-    except RecordNotFoundError as error:
-        return render("error.html", 404, title="Incident not found", message=str(error))
-    return render(
-        "incident_in_progress.html",
-        title="Incident in progress",
-        section="in_progress",
-        incident=incident_out(incident),
-        group_title=group_name(incident.group_labels, incident.group_key),
-    )
-
-
 @open_router.get("/ui/static/{name}")
 async def static_file(name: str) -> Response:
-    """Serve the page's own stylesheet and script; nothing else on disk."""
+    """Serve the page's own stylesheet and scripts, and no other file on disk."""
     media_type = STATIC_TYPES.get(name)
     if media_type is None:
-        raise ApiError(
+        return render(
+            "error.html",
             404,
-            "not_found",
-            f"static file {name[:64]!r} not found; the page serves "
-            f"{', '.join(STATIC_TYPES)}",
-            "name",
+            title="File not found",
+            message=f"No file “{name[:64]}” here. The page serves "
+            f"{', '.join(STATIC_TYPES)}.",
         )
     content = resources.files("recommender.web").joinpath("static", name).read_bytes()
     return Response(
@@ -291,6 +242,10 @@ async def sign_in_form(
     request: Request, next_page: Annotated[str, Query(alias="next")] = "/ui/"
 ) -> Response:
     """Show the form that signs a browser in with an API token."""
+    try:
+        parameters.check_names(request, ("next",))
+    except PageParameterError as error:
+        return invalid_address(error)
     policy: AccessPolicy = request.app.state.access
     if not policy.reads_need_token:
         return RedirectResponse(safe_next(next_page), status_code=303)
