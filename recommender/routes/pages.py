@@ -44,6 +44,7 @@ open_router = APIRouter(include_in_schema=False)
 STATIC_TYPES = {
     "style.css": "text/css",
     "feedback.js": "text/javascript",
+    "search.js": "text/javascript",
 }
 PAGE_TOP_K = 10
 MAX_QUERY_CHARS = 10_000

@@ -267,3 +267,23 @@ def test_received_alert_and_incident_pages(page, sample_server):
     expect(heading).to_have_text("Received alert NodeFilesystemSpaceFillingUp")
     expect(page.get_by_role("heading", name="Similar past records")).to_be_visible()
     assert page.locator("section.recommendation ol.results > li").count() >= 1
+
+
+def test_search_box_shows_query_after_back(page, sample_server):
+    base_url, _ = sample_server
+    page.goto(f"{base_url}/ui/?q=disk+full")
+    box = page.get_by_label("Error, symptom or alert name")
+    heading = page.get_by_role("heading", level=2)
+    expect(heading).to_contain_text("result(s) for “disk full”")
+
+    box.fill("certificate expired")
+    box.press("Enter")
+    expect(heading).to_contain_text("result(s) for “certificate expired”")
+    page.go_back()
+
+    expect(page).to_have_url(f"{base_url}/ui/?q=disk+full")
+    expect(heading).to_contain_text("result(s) for “disk full”")
+    expect(box).to_have_value("disk full")
+    box.press("Enter")
+    expect(page).to_have_url(f"{base_url}/ui/?q=disk+full")
+    expect(heading).to_contain_text("result(s) for “disk full”")
