@@ -10,6 +10,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from recommender import page_session
 from recommender.recommendation import score_text
 from recommender.web.parameters import PageParameterError
+from recommender.web.recommendation_view import recommendation_view
 
 templates = Environment(
     loader=PackageLoader("recommender.web", "templates"),
@@ -19,6 +20,7 @@ templates = Environment(
 )
 # Scores that would round onto the threshold get more decimals, as on the CLI.
 templates.filters["score"] = score_text
+templates.globals["recommendation_view"] = recommendation_view
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "

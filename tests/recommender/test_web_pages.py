@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import socket
 import threading
 import time
@@ -287,3 +288,48 @@ def test_search_box_shows_query_after_back(page, sample_server):
     box.press("Enter")
     expect(page).to_have_url(f"{base_url}/ui/?q=disk+full")
     expect(heading).to_contain_text("result(s) for “disk full”")
+
+
+def _recommend(page, base_url: str, alert_file: str) -> None:
+    alert = json.loads((SAMPLE_DATA / "alerts" / alert_file).read_text())
+    page.goto(f"{base_url}/ui/recommend")
+    page.get_by_label("Alert as JSON").fill(json.dumps(alert))
+    page.get_by_role("button", name="Recommend").click()
+    expect(page.get_by_role("heading", level=2)).to_be_visible()
+
+
+def test_recommendation_shows_label_evidence(page, sample_server):
+    base_url, _ = sample_server
+    _recommend(page, base_url, "alert-cert-expiry.json")
+
+    labels = page.locator("section.recommendation p.label")
+    expect(labels.first).to_have_text(
+        re.compile(
+            r"Suggested severity: SEV\d \(confidence \d\.\d\d, from "
+            r"RB-certificate-expiring-soon, alert label\)"
+        )
+    )
+    expect(labels.nth(1)).to_have_text(
+        re.compile(
+            r"Likely category: certificate expiry \(confidence \d\.\d\d, from "
+            r"PM-2024-007, OPS-1187, history model\)"
+        )
+    )
+    expect(page.locator(".low-confidence")).to_have_count(0)
+    expect(page.get_by_text("low confidence)")).to_have_count(0)
+
+
+def test_novel_alert_marks_low_confidence(page, sample_server):
+    base_url, _ = sample_server
+    _recommend(page, base_url, "alert-novel.json")
+
+    nearest = page.get_by_role("heading", name="Fixes of the nearest records")
+    expect(nearest).to_have_text("Fixes of the nearest records (low confidence)")
+    firm = page.get_by_role("heading", name="Suggested fixes", exact=True)
+    expect(firm.locator("xpath=following-sibling::*[1]")).to_have_text(
+        "None from a close precedent."
+    )
+    expect(nearest.locator("xpath=following-sibling::ul[1]/li")).not_to_have_count(0)
+    expect(page.locator("strong.category")).to_have_text("unknown")
+    severity = page.locator("section.recommendation p.label").first
+    expect(severity).to_contain_text("Low confidence: no close precedent supports it.")
