@@ -333,3 +333,18 @@ def test_novel_alert_marks_low_confidence(page, sample_server):
     expect(page.locator("strong.category")).to_have_text("unknown")
     severity = page.locator("section.recommendation p.label").first
     expect(severity).to_contain_text("Low confidence: no close precedent supports it.")
+
+
+def test_feedback_without_token_names_field(page, sample_server):
+    base_url, _ = sample_server
+    _recommend(page, base_url, "alert-cert-expiry.json")
+
+    feedback = page.locator("section.recommendation ol.results > li .feedback").first
+    feedback.get_by_role("button", name="Helpful").click()
+
+    status = feedback.locator(".feedback-status")
+    expect(status).to_have_text(
+        "Not saved: marking needs an API token. Type it into “API token for "
+        "marking suggestions” at the end of the page, then mark again."
+    )
+    expect(page.locator("#feedback-token")).to_have_attribute("open", "")

@@ -3,6 +3,7 @@
 "use strict";
 
 const TOKEN_KEY = "incident-recommender-token";
+const TOKEN_FIELD = "“API token for marking suggestions”";
 
 function showFeedback() {
   const widgets = document.querySelectorAll(".feedback");
@@ -39,8 +40,9 @@ async function sendVerdict(widget, button, tokenInput) {
     body.fingerprint = widget.dataset.fingerprint;
   }
   const headers = { "Content-Type": "application/json" };
-  if (tokenInput.value) {
-    headers.Authorization = "Bearer " + tokenInput.value;
+  const token = tokenInput.value.trim();
+  if (token) {
+    headers.Authorization = "Bearer " + token;
   }
   status.textContent = "Sending…";
   try {
@@ -53,12 +55,27 @@ async function sendVerdict(widget, button, tokenInput) {
       status.textContent = "Marked " + verdict + ".";
       return;
     }
+    if (response.status === 401) {
+      // The API's message names the HTTP header, which a page user never sets.
+      status.textContent = tokenMessage(token);
+      document.getElementById("feedback-token").open = true;
+      return;
+    }
     const answer = await response.json().catch(() => null);
     const message = answer && answer.error ? answer.error.message : response.statusText;
     status.textContent = "Not saved: " + message;
   } catch (error) {
     status.textContent = "Not saved: the service cannot be reached.";
   }
+}
+
+function tokenMessage(token) {
+  if (token) {
+    return "Not saved: the token in " + TOKEN_FIELD + " is not valid. Check it " +
+      "against INCIDENT_API_TOKENS or INCIDENT_API_TOKEN_FILE of the server.";
+  }
+  return "Not saved: marking needs an API token. Type it into " + TOKEN_FIELD +
+    " at the end of the page, then mark again.";
 }
 
 document.addEventListener("DOMContentLoaded", showFeedback);
