@@ -62,9 +62,17 @@ def error_response(
     message: str,
     field: str | None = None,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    """Return the one error body shape with the request id."""
+) -> Response:
+    """Return the one error body shape with the request id.
+
+    Under /ui/ a person reads the error in a browser, so it is the search
+    page's error page with the same status and message instead.
+    """
     rid = request_id(request)
+    if request.url.path.startswith("/ui/"):
+        page = _error_page(status, _PAGE_TITLES.get(status, "Error"), message)
+        page.headers.update({**(headers or {}), REQUEST_ID_HEADER: rid})
+        return page
     body = {
         "error": {
             "status": status,
@@ -95,6 +103,23 @@ def _damage(error: Exception) -> str | None:
     if code is not None and (code & 0xFF) in _DAMAGE_CODES:
         return str(cause)
     return None
+
+
+# The heading of the error page per status.
+_PAGE_TITLES = {
+    400: "Bad request",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "Method not allowed",
+    408: "Request timed out",
+    409: "Conflict",
+    413: "Request too large",
+    415: "Unsupported content type",
+    422: "Invalid request",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Service unavailable",
+}
 
 
 def _error_page(status: int, title: str, message: str) -> Response:
@@ -129,17 +154,15 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(InvalidAlertError)
-    async def _invalid(request: Request, error: InvalidAlertError) -> JSONResponse:
+    async def _invalid(request: Request, error: InvalidAlertError) -> Response:
         return error_response(request, 422, "invalid_input", error.message, error.field)
 
     @app.exception_handler(RecordNotFoundError)
-    async def _not_found(request: Request, error: RecordNotFoundError) -> JSONResponse:
+    async def _not_found(request: Request, error: RecordNotFoundError) -> Response:
         return error_response(request, 404, "not_found", str(error), "id")
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(
-        request: Request, error: RequestValidationError
-    ) -> JSONResponse:
+    async def _validation(request: Request, error: RequestValidationError) -> Response:
         first = error.errors()[0] if error.errors() else {}
         location = [str(part) for part in first.get("loc", ())]
         field = (
@@ -182,7 +205,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ConfigurationError)
     @app.exception_handler(KnowledgeBaseError)
-    async def _unavailable(request: Request, error: Exception) -> JSONResponse:
+    async def _unavailable(request: Request, error: Exception) -> Response:
         logger.error("request %s failed: %s", request_id(request), error)
         return error_response(request, 503, "unavailable", str(error))
 
@@ -221,7 +244,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request, 503, "unavailable", message)
 
     @app.exception_handler(Exception)
-    async def _bug(request: Request, error: Exception) -> JSONResponse:
+    async def _bug(request: Request, error: Exception) -> Response:
         return internal_error(request, error)
 
 
@@ -261,7 +284,7 @@ def allowed_methods(request: Request) -> list[str]:
     return allowed
 
 
-def method_not_allowed(request: Request, allowed: list[str]) -> JSONResponse:
+def method_not_allowed(request: Request, allowed: list[str]) -> Response:
     """Return 405 with the Allow header that RFC 9110 requires, also in the message."""
     allow = ", ".join(allowed)
     return error_response(
@@ -275,7 +298,7 @@ def method_not_allowed(request: Request, allowed: list[str]) -> JSONResponse:
     )
 
 
-def internal_error(request: Request, error: Exception) -> JSONResponse:
+def internal_error(request: Request, error: Exception) -> Response:
     """Log an unexpected error once, with its request id, and answer 500."""
     logger.error(
         "request %s failed with an unexpected error",

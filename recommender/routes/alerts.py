@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from recommender.alert_store import AlertStore
@@ -66,7 +66,7 @@ def _body(name: str) -> dict[str, object]:
 async def post_alertmanager(
     request: Request,
     top_k: TopK = None,
-) -> AlertResults | JSONResponse:
+) -> AlertResults | Response:
     """Recommend for each alert of a Prometheus Alertmanager webhook (version 4)."""
     limit = check_top_k(request, top_k)
     payload = await read_json(request, check_text=False)
@@ -96,7 +96,7 @@ async def post_alertmanager(
 async def post_grafana(
     request: Request,
     top_k: TopK = None,
-) -> AlertResults | JSONResponse:
+) -> AlertResults | Response:
     """Recommend for each alert of a Grafana alerting webhook (version 1)."""
     limit = check_top_k(request, top_k)
     group = parse_grafana(await read_json(request, check_text=False))
@@ -112,7 +112,7 @@ async def post_grafana(
 async def post_pagerduty(
     request: Request,
     top_k: TopK = None,
-) -> AlertResults | JSONResponse:
+) -> AlertResults | Response:
     """Recommend for PagerDuty Events API v2 events: one event or a list."""
     limit = check_top_k(request, top_k)
     group = parse_pagerduty(await read_json(request, check_text=False))
@@ -128,7 +128,7 @@ async def post_pagerduty(
 async def post_alert(
     request: Request,
     top_k: TopK = None,
-) -> AlertResults | JSONResponse:
+) -> AlertResults | Response:
     """Recommend for one plain JSON alert (title, description, labels, service)."""
     limit = check_top_k(request, top_k)
     alert = parse_plain(await read_json(request))
@@ -241,7 +241,7 @@ async def run_queued(
 
 async def _answer(
     request: Request, group: AlertGroup, top_k: int
-) -> AlertResults | JSONResponse:
+) -> AlertResults | Response:
     store = await alert_store_of(request)
     queue = inference_queue_of(request)
     try:

@@ -34,7 +34,7 @@ ANSWER_TABLES = (*SEARCH_TABLES, feedback_table.name)
 async def health(
     request: Request,
     knowledge_base: Annotated[KnowledgeBase, Depends(get_knowledge_base)],
-) -> Health | JSONResponse:
+) -> Health | Response:
     """Report that the service is up, with record count and data version."""
     readiness: Readiness = request.app.state.readiness
     if readiness.damaged is not None:

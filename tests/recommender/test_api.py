@@ -174,7 +174,6 @@ def test_empty_search_text_is_422(client, query):
         ("/v1/search?q=%FF%FE", "q"),
         ("/v1/search?q=disk&top_k=1%C3", "top_k"),
         ("/v1/search?q=disk&%FF=1", "\ufffd"),
-        ("/ui/?q=caf%E9", "q"),
     ],
 )
 def test_query_string_not_utf8_is_422(client, path, field):

@@ -114,6 +114,33 @@ def test_bad_parameter_is_html_422(client, path, message):
     assert "should have" not in response.text
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "message"),
+    [
+        ("GET", "/ui/?q=caf%E9", None, 422, "query parameter 'q' is not valid UTF-8"),
+        ("GET", "/ui/sign-out", None, 405, "GET is not allowed"),
+        (
+            "POST",
+            "/ui/recommend",
+            b"alert=" + b"x" * 1_100_000,
+            413,
+            "over the limit of 1048576",
+        ),
+    ],
+    ids=["not UTF-8", "sign-out typed", "pasted alert too large"],
+)
+def test_errors_before_the_page_are_pages(client, method, path, body, status, message):
+    headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
+    response = client.request(method, path, content=body, headers=headers)
+
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["x-request-id"]
+    assert message in response.text.replace("&#39;", "'")
+    if status == 405:
+        assert response.headers["allow"] == "POST"
+
+
 def test_page_html_but_api_json(client):
     page = client.get("/ui/alerts?offset=-1")
     api = client.get("/v1/alerts?offset=-1", headers=BEARER)
