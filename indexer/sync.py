@@ -107,6 +107,9 @@ def plan_sync(
     for record_id, (_, source) in sorted(stored.items()):
         if record_id in seen:
             continue
+        if source.startswith(API_SOURCE_PREFIX):
+            # Written through the API, so no file holds it and no sync removes it.
+            continue
         if not _source_path(source).is_absolute():
             plan.relative.append(record_id)
         in_roots = containing(source)
@@ -162,6 +165,10 @@ class _RootFinder:
 def source_file(source: str) -> Path:
     """Return the resolved file path of a record's source."""
     return _source_path(source).resolve()
+
+
+# The source of a record written as JSON through POST /v1/incidents.
+API_SOURCE_PREFIX = "api:"
 
 
 def _source_path(source: str) -> Path:

@@ -32,6 +32,7 @@ from indexer.readers.markdown import read_markdown
 from indexer.record import SECTION_NAMES, IncidentRecord, Kind
 from indexer.settings import UPLOADS_FOLDER
 from indexer.sync import (
+    API_SOURCE_PREFIX,
     keep_path_ids,
     plan_sync,
     restore_duplicate_ids,
@@ -235,7 +236,7 @@ def _json_record(document: Any) -> IncidentRecord:
         severity_raw=body.severity,
         started_at=started_at,
         ended_at=ended_at,
-        source=f"api:{body.id}",
+        source=f"{API_SOURCE_PREFIX}{body.id}",
     )
 
 

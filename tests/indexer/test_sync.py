@@ -335,6 +335,18 @@ def test_sync_notes_relative_sources(knowledge_base, sources):
     assert stored["PM-1"][1] == str(sources / "pm-1.md")
 
 
+def test_sync_leaves_api_records_alone(knowledge_base, sources):
+    # A record written through POST /v1/incidents has no file.
+    knowledge_base.database.update_sources([("PM-2", "api:PM-2")])
+    (sources / "pm-2.md").unlink()
+
+    read = read_sources([sources])
+    plan = plan_sync(read, knowledge_base.database.record_sources(), [sources])
+
+    assert plan.relative == []
+    assert "PM-2" not in plan.removed
+
+
 def _path_postmortem(folder: Path, name: str, summary: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.md"
