@@ -319,6 +319,14 @@ class VectorStore:
         except KnowledgeBaseError as error:
             if path.exists():
                 logger.warning("%s; rebuilding it from the database", error)
+            elif passages := self.database.count_passages():
+                # A new knowledge base has no file yet; one with passages had.
+                logger.warning(
+                    "vector index file %s is missing; rebuilding it from the %d "
+                    "passages of the database",
+                    path,
+                    passages,
+                )
             return self._rebuild_in_memory()
         stored_model = self.database.get_meta("model")
         if stored_model is not None and index.info.model != stored_model:

@@ -227,6 +227,8 @@ def test_reader_survives_removed_file(home, caplog):
     _add(database, 0, 50, seed=1)
     reader = _store(home)
     loaded = reader.current()
+    # The first load found no file, as no writer saved one, and said so.
+    caplog.clear()
     settings.index_path.unlink()
 
     with caplog.at_level(logging.WARNING):
@@ -240,6 +242,8 @@ def test_reader_keeps_index_on_unreadable_file(home, caplog):
     _add(database, 0, 50, seed=1)
     reader = _store(home)
     loaded = reader.current()
+    # The first load found no file, as no writer saved one, and said so.
+    caplog.clear()
     settings.index_path.write_bytes(b"not an index")
 
     with caplog.at_level(logging.WARNING):

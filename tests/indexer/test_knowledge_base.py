@@ -1,3 +1,5 @@
+import logging
+
 import numpy as np
 import pytest
 
@@ -125,11 +127,20 @@ def test_every_vector_maps_to_its_own_record(knowledge_base):
     assert index.size == knowledge_base.database.count_passages()
 
 
-def test_stale_index_is_rebuilt_from_database(tmp_path, knowledge_base, embedder):
+def test_stale_index_is_rebuilt_from_database(
+    tmp_path, knowledge_base, embedder, caplog
+):
     knowledge_base.settings.index_path.unlink()
     reopened = KnowledgeBase(IndexerSettings(home=tmp_path), embedder=embedder)
-    assert reopened.stats().vectors == reopened.database.count_passages()
+    with caplog.at_level(logging.WARNING, logger="indexer.vector_store"):
+        assert reopened.stats().vectors == reopened.database.count_passages()
     assert _ids_of(reopened, "certificate has expired")[0] == "PM-2"
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith("vector index file ")
+    assert warning.endswith(
+        f"is missing; rebuilding it from the {reopened.stats().vectors} passages "
+        "of the database"
+    )
 
 
 def test_other_model_is_rejected_for_add(tmp_path, knowledge_base, embedder):
