@@ -7,6 +7,7 @@ place, so searches keep working while a record is added.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import logging
@@ -240,6 +241,27 @@ def _json_record(document: Any) -> IncidentRecord:
     )
 
 
+def _charset(request: Request) -> str:
+    """Return the Python codec of the charset in Content-Type, UTF-8 without one."""
+    _, _, parameters = request.headers.get("content-type", "").partition(";")
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() != "charset":
+            continue
+        declared = value.strip().strip('"')
+        try:
+            return codecs.lookup(declared).name
+        except LookupError:
+            raise ApiError(
+                415,
+                "unsupported_media_type",
+                f"charset {declared[:40]!r} is not known; send the Markdown as "
+                "UTF-8, or name an encoding such as iso-8859-1 or utf-16",
+                "content-type",
+            ) from None
+    return "utf-8"
+
+
 async def _markdown_record(
     request: Request, knowledge_base: KnowledgeBase, record_id: str | None
 ) -> IncidentRecord:
@@ -249,13 +271,21 @@ async def _markdown_record(
     and a rebuild can read it again.
     """
     raw = await read_body(request)
+    charset = _charset(request)
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode(charset).removeprefix("\ufeff")
     except UnicodeDecodeError as error:
+        advice = (
+            "check the charset in Content-Type"
+            if charset != "utf-8"
+            else "send UTF-8, or name the body's encoding in Content-Type, such as "
+            "text/markdown; charset=iso-8859-1"
+        )
         raise ApiError(
             422,
             "invalid_input",
-            f"body is not valid UTF-8: byte {error.start} cannot be decoded",
+            f"body is not valid {charset.upper()}: byte {error.start} cannot be decoded; "
+            + advice,
             "body",
         ) from error
     if not text.strip():

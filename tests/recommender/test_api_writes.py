@@ -329,6 +329,39 @@ def test_markdown_postmortem_is_saved_and_indexed(client, kb):
     assert not path.exists()
 
 
+@pytest.mark.parametrize(
+    ("charset", "encoded"),
+    [("iso-8859-1", "latin-1"), ("UTF-16", "utf-16"), ("cp1252", "cp1252")],
+)
+def test_markdown_in_declared_charset_is_read(client, charset, encoded):
+    text = "# Café queue stalled\n\n## Summary\nThe café order queue stalled.\n"
+    headers = {**AUTH, "Content-Type": f"text/markdown; charset={charset}"}
+    response = client.post(
+        "/v1/incidents",
+        params={"id": "PM-CHARSET"},
+        content=text.encode(encoded),
+        headers=headers,
+    )
+
+    assert response.status_code == 200, response.text
+    record = client.get("/v1/incidents/PM-CHARSET").json()
+    assert record["title"] == "Café queue stalled"
+    client.delete("/v1/incidents/PM-CHARSET", headers=AUTH)
+
+
+def test_markdown_charset_errors_say_what_to_send(client):
+    text = "# Café\n\n## Summary\nx y.\n".encode("latin-1")
+    markdown = {**AUTH, "Content-Type": "text/markdown"}
+    unknown = {**AUTH, "Content-Type": "text/markdown; charset=klingon"}
+
+    body = _error(client.post("/v1/incidents", content=text, headers=markdown), 422)
+    assert body["message"].startswith("body is not valid UTF-8: byte 5 cannot")
+    assert "text/markdown; charset=iso-8859-1" in body["message"]
+    body = _error(client.post("/v1/incidents", content=text, headers=unknown), 415)
+    assert body["field"] == "content-type"
+    assert "charset 'klingon' is not known" in body["message"]
+
+
 REREAD_UPLOADS = [
     # (?id=, Markdown body)
     ("PM-helm-template-bug", "# Helm template bug\n\n## Summary\nEmpty image tag.\n"),
