@@ -284,8 +284,8 @@ async def _markdown_record(
         raise ApiError(
             422,
             "invalid_input",
-            f"body is not valid {charset.upper()}: byte {error.start} cannot be decoded; "
-            + advice,
+            f"body is not valid {charset.upper()}: byte {error.start} cannot be "
+            f"decoded; {advice}",
             "body",
         ) from error
     if not text.strip():

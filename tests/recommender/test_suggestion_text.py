@@ -8,7 +8,6 @@ from indexer.severity import Severity
 from recommender.recommendation import score_text
 from recommender.report import render_recommendation
 from recommender.retrieval import Match
-from recommender.routes.pages import templates
 from recommender.schemas import (
     CategoryOut,
     RecommendationOut,
@@ -21,6 +20,7 @@ from recommender.suggestions import (
     suggest_root_causes,
     suggest_severity,
 )
+from recommender.web.rendering import templates
 
 FENCE = "`" * 3
 
