@@ -94,7 +94,10 @@ class RecordIn(BaseModel):
 class WriteResult(BaseModel):
     """The changes one write made to the knowledge base."""
 
-    ids: list[str]
+    ids: list[str] = Field(
+        description="Ids of the records written or removed; for a re-index, those "
+        "added, replaced or removed."
+    )
     added: int
     replaced: int
     removed: int

@@ -168,7 +168,7 @@ async def reindex(
             headers={"Retry-After": "30"},
         )
     try:
-        summary, problems = await run_in_threadpool(_sync, knowledge_base, sources)
+        summary, problems, ids = await run_in_threadpool(_sync, knowledge_base, sources)
     finally:
         _reindex_lock.release()
     logger.info(
@@ -179,7 +179,7 @@ async def reindex(
         summary.removed,
         summary.unchanged,
     )
-    return _write_result([], summary).model_copy(update={"problems": problems})
+    return _write_result(ids, summary).model_copy(update={"problems": problems})
 
 
 @router.post("/feedback", response_model=FeedbackOut, status_code=201, responses=ERRORS)
@@ -430,8 +430,12 @@ def _delete_upload(knowledge_base: KnowledgeBase, record: IncidentRecord) -> Non
 
 def _sync(
     knowledge_base: KnowledgeBase, sources: list[FilePath]
-) -> tuple[WriteSummary, list[str]]:
-    """Sync the source folders; return the summary and the files with problems."""
+) -> tuple[WriteSummary, list[str], list[str]]:
+    """Sync the source folders.
+
+    Returns the summary, the files with problems, and the ids of the records
+    added, replaced or removed.
+    """
     remembered = source_mappings.specs_of(knowledge_base.database)
     result = read_sources(sources, remembered=source_mappings.lookup(remembered))
     for problem in result.problems:
@@ -468,9 +472,12 @@ def _sync(
         count = f"{len(kept_ids)} stored record" + ("s" * (len(kept_ids) != 1))
         problems.append(f"{path}: no records read; its {count} kept")
     summary = knowledge_base.sync(plan, planned_version=planned_version)
+    changed = sorted(
+        {*(r.id for r in plan.added), *(r.id for r in plan.updated), *plan.removed}
+    )
     # Files that moved take their mappings' keys with them.
     source_mappings.remember(knowledge_base.database, result, None, remembered)
-    return summary, problems
+    return summary, problems, changed
 
 
 def _validated(model: Any, document: Any) -> Any:

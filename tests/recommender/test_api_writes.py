@@ -680,9 +680,11 @@ def test_reindex_syncs_configured_sources(home, kb, tmp_path):
         first = sync_client.post("/v1/reindex", headers=AUTH)
         assert first.status_code == 200, first.text
         assert first.json()["added"] == 1
+        assert first.json()["ids"] == ["PM-SYNC-1"]
         second = sync_client.post("/v1/reindex", headers=AUTH).json()
         assert second["added"] == 0
         assert second["unchanged"] == 1
+        assert second["ids"] == []
 
         with records_routes._reindex_lock:
             busy = _error(sync_client.post("/v1/reindex", headers=AUTH), 409)
@@ -691,7 +693,9 @@ def test_reindex_syncs_configured_sources(home, kb, tmp_path):
         assert second["problems"] == []
         tickets = source / "tickets.csv"
         tickets.write_text("Issue key,Summary\nOPS-77,Tundra cache cold\n")
-        assert sync_client.post("/v1/reindex", headers=AUTH).json()["added"] == 1
+        with_ticket = sync_client.post("/v1/reindex", headers=AUTH).json()
+        assert with_ticket["added"] == 1
+        assert with_ticket["ids"] == ["OPS-77"]
         tickets.write_text("Issue key,Summary\n")
         with_empty = sync_client.post("/v1/reindex", headers=AUTH).json()
         assert with_empty["problems"] == [
