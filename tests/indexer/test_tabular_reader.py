@@ -326,6 +326,21 @@ def test_pagerduty_json(tmp_path: Path) -> None:
     assert record.source.endswith("incidents.json#incidents[0]")
 
 
+def test_object_as_title_fails_its_record(tmp_path: Path) -> None:
+    good = {"id": "Q1", "title": "Checkout latency", "created_at": "2025-01-02"}
+    bad = {"id": "Q2", "title": {"nested": "object"}, "created_at": "2025-01-02"}
+    _write(tmp_path / "pd", "incidents.json", json.dumps({"incidents": [good, bad]}))
+
+    result = read_sources([tmp_path / "pd"], load_mapping("pagerduty"))
+
+    assert [r.id for r in result.records] == ["Q1"]
+    [problem] = result.problems
+    assert problem.source.endswith("incidents.json")
+    assert problem.location == "incidents[1]"
+    assert "title at path 'title' holds an object, not text" in problem.reason
+    assert "such as title.name or title.display_value" in problem.reason
+
+
 def test_invalid_json_reports_line_and_column(tmp_path: Path) -> None:
     _write(tmp_path / "j", "bad.json", '[\n  {"id": "a",\n   "title": }\n]\n')
 
