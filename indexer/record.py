@@ -53,6 +53,27 @@ FIX_SECTIONS = frozenset({"resolution", "mitigation", "action_items"})
 
 # Label keys with a fixed meaning. Records may carry other labels too.
 STANDARD_LABELS = ("service", "team", "alertname", "category")
+# Longest record id a file may give; the API and the page take ids this long.
+MAX_FILE_ID_CHARS = 500
+
+
+def id_problem(record_id: str) -> str | None:
+    """Return why an id read from a file cannot be used, or None when it can.
+
+    Record ids are parts of page and API paths. A "." or ".." part would be
+    removed by browsers and proxies on the way, so the link of evil/../PM-1
+    opens PM-1. Spaces and other characters that tickets use stay allowed.
+    """
+    if len(record_id) > MAX_FILE_ID_CHARS:
+        return f"is {len(record_id):,} characters long, over {MAX_FILE_ID_CHARS}"
+    if any(ord(character) < 32 or ord(character) == 127 for character in record_id):
+        return "contains a control character"
+    if record_id.startswith(("/", "\\")):
+        return "starts with a slash"
+    parts = record_id.replace("\\", "/").split("/")
+    if any(part.strip() in (".", "..") for part in parts):
+        return "has a '.' or '..' part between slashes"
+    return None
 
 
 @dataclass

@@ -33,7 +33,7 @@ from indexer.readers.text import (
     first_sentence,
     title_from_stem,
 )
-from indexer.record import IncidentRecord, Kind
+from indexer.record import IncidentRecord, Kind, id_problem
 
 logger = logging.getLogger(__name__)
 
@@ -316,7 +316,15 @@ def _front_id(value: object) -> str | None:
             f"front matter 'id' is a YAML {kind}, expected one id such as "
             "PM-2024-007; put other tools' ids under labels",
         )
-    return _text_or_none(value)
+    record_id = _text_or_none(value)
+    problem = id_problem(record_id) if record_id else None
+    if record_id and problem:
+        raise _MarkdownError(
+            None,
+            f"front matter 'id' {record_id[:80]!r} {problem}; use letters, digits "
+            "and - _ . : in parts separated by /, such as PM-2024-007",
+        )
+    return record_id
 
 
 def _folded_keys(

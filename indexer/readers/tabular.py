@@ -47,7 +47,7 @@ from indexer.readers.mapping import (
     preset_names,
 )
 from indexer.readers.text import decode_text
-from indexer.record import IncidentRecord
+from indexer.record import IncidentRecord, id_problem
 
 logger = logging.getLogger(__name__)
 
@@ -313,6 +313,12 @@ def _build_record(
     started_raw = text_at(raw, mapping.started_at)
     if mapping.id:
         record_id = required_text(raw, mapping.id, "id")
+        problem = id_problem(record_id)
+        if problem:
+            raise RecordError(
+                f"id {record_id[:80]!r} {problem}; fix the id in the export or map "
+                "id to another column"
+            )
     else:
         record_id = _derived_id(default_id, title, started_raw)
 

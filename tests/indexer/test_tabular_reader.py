@@ -1198,3 +1198,39 @@ def test_keyed_object_with_a_text_entry(tmp_path: Path) -> None:
     assert [record.id for record in result.records] == ["INC-1", "INC-2"]
     [problem] = result.problems
     assert problem.location == "INC-3"
+
+
+@pytest.mark.parametrize(
+    ("record_id", "problem"),
+    [
+        ("evil/../PM-2024-007", "has a '.' or '..' part between slashes"),
+        ("./PM-1", "has a '.' or '..' part between slashes"),
+        ("/etc/PM-1", "starts with a slash"),
+        ("PM\x001", "contains a control character"),
+        ("P" * 501, "is 501 characters long, over 500"),
+    ],
+)
+def test_unusable_ids_fail_their_record(tmp_path: Path, record_id, problem) -> None:
+    rows = [{"id": "Q1", "title": "Checkout latency"}, {"id": record_id, "title": "x"}]
+    _write(tmp_path / "pd", "incidents.json", json.dumps({"incidents": rows}))
+    markdown = f"---\nid: {json.dumps(record_id)}\n---\n# Title\n\n## Summary\nx y\n"
+    _write(tmp_path / "md", "pm.md", markdown)
+
+    exported = read_sources([tmp_path / "pd"], load_mapping("pagerduty"))
+    written = read_sources([tmp_path / "md"])
+
+    assert [r.id for r in exported.records] == ["Q1"]
+    [row_problem] = exported.problems
+    assert problem in row_problem.reason
+    assert written.records == []
+    [file_problem] = written.problems
+    assert problem in file_problem.reason
+
+
+def test_ids_with_spaces_and_slashes_are_kept(tmp_path: Path) -> None:
+    rows = [{"id": "INC 42/a.b", "title": "Checkout latency"}]
+    _write(tmp_path / "pd", "incidents.json", json.dumps({"incidents": rows}))
+
+    result = read_sources([tmp_path / "pd"], load_mapping("pagerduty"))
+
+    assert [r.id for r in result.records] == ["INC 42/a.b"]
