@@ -123,6 +123,18 @@ def _shared_tail(first: Path, second: Path) -> int:
     return count
 
 
+def _refreshed(spec: str) -> str:
+    """Return the spec of a mapping file as it reads now, so that edits are kept.
+
+    Without this, a file deleted after an edit would be read with the text
+    stored when it was first given, undoing the edit without a word.
+    """
+    try:
+        return mapping_from_spec(spec).spec or spec
+    except (ConfigurationError, ValueError, KeyError):
+        return spec
+
+
 def remember(
     database: Database,
     result: ReadResult,
@@ -146,7 +158,7 @@ def remember(
             continue
         key = str(path)
         previous = stored_key(path, specs)
-        spec = explicit or (specs[previous] if previous else None)
+        spec = explicit or (_refreshed(specs[previous]) if previous else None)
         if previous is not None and previous != key:
             # The file moved: its mapping moves with it.
             updated.pop(previous, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -41,6 +42,8 @@ Paths = tuple[str, ...]
 
 
 # Prefixes of FieldMapping.spec.
+logger = logging.getLogger(__name__)
+
 PRESET_SPEC = "preset:"
 YAML_SPEC = "yaml:"
 
@@ -401,6 +404,12 @@ def mapping_from_spec(spec: str) -> FieldMapping:
     path = Path(stored["path"])
     if stored["path"] and path.is_file():
         return load_mapping(str(path))
+    if stored["path"]:
+        logger.warning(
+            "mapping file %s is gone; reading with the copy stored when it was last "
+            "read. Pass --mapping to use another mapping",
+            path,
+        )
     mapping = _mapping_from_yaml(
         stored["text"], f"{path} (as stored; the file is gone)"
     )

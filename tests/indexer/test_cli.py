@@ -1,4 +1,5 @@
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -389,6 +390,24 @@ def test_stored_mapping_edits_moves_links(tmp_path, capsys):
     link.symlink_to(moved)
     assert _run(capsys, "--home", home, "sync", "-q", str(link))[0] == 0
     assert _root_cause(home) == "Pool exhausted"
+
+
+def test_deleted_mapping_file_keeps_last_edit(tmp_path, capsys, caplog):
+    exports = _export_folder(tmp_path, "exports", "Pool exhausted")
+    mapping, home = _build_mapped(capsys, tmp_path, exports)
+    mapping.write_text(JIRA_MAPPING.replace("root_cause:", "resolution:"))
+    assert _run(capsys, "--home", home, "sync", "-q", str(exports))[0] == 0
+    assert _root_cause(home) == ""
+
+    mapping.unlink()
+    with caplog.at_level(logging.WARNING):
+        status, out, _ = _run(capsys, "--home", home, "sync", "-q", str(exports))
+
+    # The copy stored is the edited one, not the text first given.
+    assert status == 0
+    assert "nothing to do" in out
+    assert _root_cause(home) == ""
+    assert f"mapping file {mapping} is gone; reading with the copy" in caplog.text
 
 
 def test_broken_stored_mapping_fails_file(tmp_path, capsys):
