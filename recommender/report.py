@@ -134,8 +134,18 @@ def _suggestions(suggestions: list[SuggestionOut], mark_low: bool = True) -> lis
             label = "same category" if suggestion.category else "same fix"
             source += f"; {label}: " + ", ".join(suggestion.related)
         lines.append(_wrap(source, indent=len(head)))
-        # Commands are printed whole, unwrapped, so that they can be copied.
-        lines += [" " * len(head) + "$ " + command for command in suggestion.commands]
+        # Code is printed as written, unwrapped, so that it can be copied.
+        for block in suggestion.code:
+            lines.append("")
+            lines += [" " * len(head) + line for line in block.splitlines()]
+        if suggestion.code_omitted_lines:
+            lines.append(
+                " " * len(head)
+                + f"({suggestion.code_omitted_lines} more lines of code in "
+                + f"{suggestion.evidence[0]})"
+            )
+        if suggestion.code:
+            lines.append("")
     return lines
 
 

@@ -113,10 +113,13 @@ class SuggestionOut(BaseModel):
     )
     category: str | None = None
     fix_type: str | None = Field(default=None, description="Kind of fix, for fixes.")
-    commands: list[str] = Field(
+    code: list[str] = Field(
         default_factory=list,
-        description="Fixes: the commands of the code blocks of the section the text "
-        "comes from, as the record wrote them, prompts removed.",
+        description="Fixes: the fenced code blocks of the section the text comes "
+        "from, as the record wrote them (prompts and output included).",
+    )
+    code_omitted_lines: int = Field(
+        default=0, description="Fixes: lines of those blocks left out for length."
     )
     low_confidence: bool = Field(
         default=False,
@@ -344,7 +347,8 @@ def recommendation_out(recommendation: Recommendation) -> RecommendationOut:
 def _suggestion_out(suggestion: Suggestion) -> SuggestionOut:
     return SuggestionOut(
         fix_type=suggestion.fix_type,
-        commands=suggestion.commands,
+        code=suggestion.code,
+        code_omitted_lines=suggestion.code_omitted_lines,
         text=suggestion.text,
         confidence=suggestion.confidence,
         evidence=suggestion.evidence,

@@ -39,20 +39,12 @@ PLACEHOLDER = re.compile(
 )
 PLACEHOLDER_WORDS = 4
 K = TypeVar("K")
-# Commands shown with a fix at most, and characters per command.
-MAX_COMMANDS = 8
-MAX_COMMAND_CHARS = 300
-# Code blocks read as commands: untagged ones and shell or query languages.
-# Configuration (yaml, json) and program code are not steps to run.
-COMMAND_LANGUAGES = frozenset(
-    {
-        *("", "text", "sh", "bash", "shell", "console", "shell-session", "zsh"),
-        *("powershell", "ps1", "cmd", "sql", "psql", "promql", "redis"),
-    }
-)
-# A shell prompt ("$ ", "PS C:\\> ") or a database client's ("postgres=# ",
-# "mysql> ", "redis> ").
-_PROMPT = re.compile(r"^(?:\$|PS [^>]*>|[\w.-]+(?:=#|=>|>))\s+")
+# Lines of code shown with a fix at most, over all its blocks. The rest is
+# counted, so that nobody takes a cut block for the whole procedure.
+MAX_CODE_LINES = 40
+# An opening code fence (CommonMark): up to three spaces, then three or more
+# backticks or tildes, then the info string.
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 
@@ -70,8 +62,9 @@ class Suggestion:
             add to the confidence, but their own causes may read differently.
         category: Root-cause category label of those matches, when known.
         fix_type: Kind of fix the text describes (see recommender.fix_types).
-        commands: For fixes, the commands of the code blocks of the section the
-            text comes from, since shorten() leaves code out of the text.
+        code: For fixes, the code blocks of the section the text comes from, as
+            written, since shorten() leaves code out of the text.
+        code_omitted_lines: Lines of those blocks past MAX_CODE_LINES, not shown.
         low_confidence: True when it comes from matches below the threshold, so it
             is a lead to check, not a known answer.
     """
@@ -83,7 +76,8 @@ class Suggestion:
     fix_type: str | None = None
     low_confidence: bool = False
     related: list[str] = field(default_factory=list)
-    commands: list[str] = field(default_factory=list)
+    code: list[str] = field(default_factory=list)
+    code_omitted_lines: int = 0
 
 
 @dataclass
@@ -321,7 +315,7 @@ def _rank(
 def _with_fix_details(
     suggestions: list[Suggestion], matches: list[Match]
 ) -> list[Suggestion]:
-    """Give each fix its section's commands and the kind of fix it names.
+    """Give each fix its section's code blocks and the kind of fix it names.
 
     The kind is the one its excerpt names, else the one of its whole section.
     """
@@ -334,7 +328,7 @@ def _with_fix_details(
         whole = next(
             (text for text in sections if _excerpt(text) == suggestion.text), ""
         )
-        suggestion.commands = commands(whole)
+        suggestion.code, suggestion.code_omitted_lines = code_blocks(whole)
         suggestion.fix_type = classify_fix(suggestion.text) or classify_fix(whole)
     return suggestions
 
@@ -344,7 +338,7 @@ def _first_section(
 ) -> str:
     """Return the first of the sections with enough prose to stand as a suggestion.
 
-    With code_only, a section that holds only commands stands too, by its first
+    With code_only, a section that holds only code stands too, by its first
     command: a resolution written as a shell session is still a fix.
     """
     for name in sections:
@@ -356,45 +350,71 @@ def _first_section(
 
 
 def _excerpt(text: str) -> str:
-    """Return a fix section's prose, else its first command."""
+    """Return a fix section's prose, else the first line of its code."""
     prose = shorten(text)
     if prose:
         return prose
-    found = commands(text)
-    return found[0] if found else ""
+    blocks, _ = code_blocks(text)
+    lines = [line.strip() for block in blocks for line in block.splitlines()]
+    return next((line for line in lines if line), "")[:MAX_SUGGESTION_CHARS]
 
 
-def commands(text: str) -> list[str]:
-    """Return the commands of a section's code blocks, in order.
+def code_blocks(text: str) -> tuple[list[str], int]:
+    """Return a section's fenced code blocks as written, and the lines left out.
 
-    In a block where some lines start with a shell or client prompt ("$ "),
-    only those lines are commands and the rest is their output. Other blocks
-    count whole, without their comment lines. Blocks tagged with a language
-    that is not a shell or a query language (yaml, json, python) are left out.
+    Blocks are kept whole, with their prompts, output and continuation lines,
+    because a command cut from its context can do something else than the
+    one written. Past MAX_CODE_LINES over all blocks, lines are counted only.
     """
-    found: list[str] = []
-    block: list[str] | None = None
-    language = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith(("```", "~~~")):
-            if block is None:
-                block, language = [], line.lstrip("`~").strip().lower()
-            else:
-                if language in COMMAND_LANGUAGES:
-                    found += _block_commands(block)
-                block = None
+    blocks: list[str] = []
+    shown = omitted = 0
+    for kind, lines in fenced_parts(text):
+        if kind != "code":
             continue
-        if block is not None and line:
-            block.append(line)
-    return [c[:MAX_COMMAND_CHARS] for c in found[:MAX_COMMANDS]]
+        while lines and not lines[-1].strip():
+            lines = lines[:-1]
+        if not lines:
+            continue
+        room = max(MAX_CODE_LINES - shown, 0)
+        if room:
+            blocks.append("\n".join(lines[:room]))
+        shown += min(room, len(lines))
+        omitted += max(len(lines) - room, 0)
+    return blocks, omitted
 
 
-def _block_commands(lines: list[str]) -> list[str]:
-    prompted = [_PROMPT.sub("", line, count=1) for line in lines if _PROMPT.match(line)]
-    if prompted:
-        return [line for line in prompted if line]
-    return [line for line in lines if not line.startswith(("#", "//", "--"))]
+def fenced_parts(text: str) -> list[tuple[str, list[str]]]:
+    """Split Markdown into prose lines and fenced code blocks, as CommonMark does.
+
+    A block closes only at a fence of its own character at least as long as
+    the one that opened it, so a ``` line inside a ```` block, or ~~~ inside
+    ```, is code. A block left open runs to the end of the text.
+    Returns ("prose", [line]) and ("code", lines) parts in order.
+    """
+    parts: list[tuple[str, list[str]]] = []
+    fence = ""
+    block: list[str] = []
+    for line in text.splitlines():
+        if fence:
+            closing = line.strip()
+            if (
+                closing.startswith(fence)
+                and set(closing) == {fence[0]}
+                and len(line) - len(line.lstrip(" ")) <= 3
+            ):
+                parts.append(("code", block))
+                fence, block = "", []
+            else:
+                block.append(line)
+            continue
+        opening = _FENCE.match(line)
+        if opening and not (opening.group(1)[0] == "`" and "`" in opening.group(2)):
+            fence = opening.group(1)
+            continue
+        parts.append(("prose", [line]))
+    if fence:
+        parts.append(("code", block))
+    return parts
 
 
 def _is_prose(text: str) -> bool:
@@ -437,18 +457,16 @@ def shorten(text: str, limit: int = MAX_SUGGESTION_CHARS) -> str:
 def _prose_lines(text: str) -> list[str]:
     """Return the non-empty lines outside code blocks, with table rows as items."""
     lines: list[str] = []
-    in_code = False
     in_table_body = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith(("```", "~~~")):
+    for kind, part in fenced_parts(text):
+        if kind == "code":
             # A line that introduces the code ("On a PostgreSQL host:") means
             # nothing once the code is left out.
-            if not in_code and lines and lines[-1].endswith(":"):
+            if lines and lines[-1].endswith(":"):
                 lines.pop()
-            in_code = not in_code
             continue
-        if in_code or not line:
+        line = part[0].strip()
+        if not line:
             continue
         if not line.startswith("|"):
             in_table_body = False

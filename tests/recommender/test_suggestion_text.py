@@ -296,23 +296,28 @@ def test_one_weak_match_gives_no_full_confidence():
     assert suggest_severity(strong, None).confidence == 0.9
 
 
-def test_fix_keeps_the_commands_of_its_section():
+def test_fix_keeps_the_code_of_its_section():
+    session = [
+        "# confirm what the edge serves",
+        "$ openssl s_client -connect shop.example.com:443 | openssl x509 -enddate",
+        "notAfter=Mar 12 02:13:59 2024 GMT",
+        "$ kubectl -n zebra set env deployment/api \\",
+        "    --containers=api JAVA_OPTS=-Xmx2g",
+    ]
+    query = [
+        "postgres=# SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
+        "postgres-#   WHERE state = 'idle';",
+    ]
     resolution = "\n".join(
         [
             FENCE,
-            "# confirm what the edge serves",
-            "$ openssl s_client -connect shop.example.com:443 | openssl x509 -enddate",
-            "notAfter=Mar 12 02:13:59 2024 GMT",
-            "$ kubectl -n shop annotate ingress api cert-manager.io/cluster-issuer=le",
+            *session,
             FENCE,
             "",
             "The certificate was issued at 03:27.",
             "",
-            FENCE + "yaml",
-            "spec: {secretName: api-tls}",
-            FENCE,
             FENCE + "sql",
-            "postgres=# SELECT pg_drop_replication_slot('old');",
+            *query,
             FENCE,
         ]
     )
@@ -321,29 +326,60 @@ def test_fix_keeps_the_commands_of_its_section():
 
     [fix] = suggest_fixes([match])
 
-    # The output line, the comment and the YAML are not commands; prompts go.
+    # Blocks stay whole: a continuation line cut off would change the command.
     assert fix.text == "The certificate was issued at 03:27."
-    assert fix.commands == [
-        "openssl s_client -connect shop.example.com:443 | openssl x509 -enddate",
-        "kubectl -n shop annotate ingress api cert-manager.io/cluster-issuer=le",
-        "SELECT pg_drop_replication_slot('old');",
-    ]
+    assert fix.code == ["\n".join(session), "\n".join(query)]
+    assert fix.code_omitted_lines == 0
 
 
-def test_fix_written_only_as_commands_is_suggested():
+@pytest.mark.parametrize(
+    ("lines", "code"),
+    [
+        # A ``` line inside a ```` block is code, as in CommonMark.
+        (["````", "```bash", "echo inner", "```", "````", "Rolled back."], 3),
+        # ~~~ does not close a ``` block.
+        (["```", "~~~", "numbatctl status", "```", "Rolled back."], 2),
+    ],
+    ids=["nested fence", "mixed fences"],
+)
+def test_fences_close_as_in_commonmark(lines, code):
     match = _match("PM-1", 0.9, "")
+    match.record.sections["resolution"] = "\n".join(lines)
+
+    [fix] = suggest_fixes([match])
+
+    assert fix.text == "Rolled back."
+    assert len(fix.code[0].splitlines()) == code
+
+
+def test_fix_written_only_as_code_is_suggested():
+    match = _match("PM-1", 0.9, "")
+    # The fence is never closed, so the block runs to the end of the section.
     match.record.sections["resolution"] = "\n".join(
-        [FENCE + "bash", "# roll back", "kubectl rollout undo deploy/api", FENCE]
+        [FENCE + "bash", "kubectl rollout undo deploy/api", "kubectl get pods"]
     )
 
     [fix] = suggest_fixes([match])
 
     assert fix.text == "kubectl rollout undo deploy/api"
-    assert fix.commands == ["kubectl rollout undo deploy/api"]
+    assert fix.code == ["kubectl rollout undo deploy/api\nkubectl get pods"]
     assert fix.fix_type == "rollback"
 
 
-def test_report_prints_commands_and_marks_leads():
+def test_long_code_is_counted_not_cut_silently():
+    match = _match("PM-1", 0.9, "")
+    lines = [f"kubectl delete pod api-{n}" for n in range(50)]
+    match.record.sections["resolution"] = "\n".join(
+        ["Deleted the stuck pods.", FENCE, *lines, FENCE]
+    )
+
+    [fix] = suggest_fixes([match])
+
+    assert fix.code == ["\n".join(lines[:40])]
+    assert fix.code_omitted_lines == 10
+
+
+def test_report_prints_code_and_marks_leads():
     recommendation = _empty_recommendation(True)
     recommendation.category = CategoryOut(
         value="database failover", confidence=0.0, evidence=["OPS-1"], votes={}
@@ -353,7 +389,8 @@ def test_report_prints_commands_and_marks_leads():
             text="Ran a Sentinel failover.",
             confidence=0.01,
             evidence=["OPS-1"],
-            commands=["redis-cli -p 26379 SENTINEL FAILOVER mymaster"],
+            code=["$ redis-cli -p 26379 SENTINEL FAILOVER mymaster\nOK"],
+            code_omitted_lines=3,
             low_confidence=True,
         )
     ]
@@ -365,6 +402,8 @@ def test_report_prints_commands_and_marks_leads():
     assert "Suggested fixes" not in text
     assert "Fixes of the nearest records (low confidence, leads to check):" in text
     assert "\n            $ redis-cli -p 26379 SENTINEL FAILOVER mymaster\n" in text
+    assert "\n            OK\n" in text
+    assert "(3 more lines of code in OPS-1)" in text
 
     recommendation.no_close_precedent = False
     recommendation.fixes.append(

@@ -317,11 +317,11 @@ def test_recommendation_shows_label_evidence(page, sample_server):
     )
     expect(page.locator(".low-confidence")).to_have_count(0)
     expect(page.get_by_text("low confidence)")).to_have_count(0)
-    # The postmortem's resolution was a shell session; its commands are shown.
-    commands = page.get_by_label("Commands from PM-2024-007")
-    expect(commands).to_contain_text(
-        "$ kubectl -n storefront annotate ingress checkout-api "
-        "cert-manager.io/cluster-issuer=letsencrypt-prod"
+    # The postmortem's resolution was a shell session, shown line by line.
+    code = page.get_by_label("Code from PM-2024-007")
+    expect(code).to_contain_text(
+        "\n$ kubectl -n storefront annotate ingress checkout-api "
+        "cert-manager.io/cluster-issuer=letsencrypt-prod\n"
     )
 
 
