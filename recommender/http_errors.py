@@ -172,7 +172,7 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
         accepted = first.get("accepted") or _body_fields(request)
         plain = plain_message(first, field, accepted)
-        if first.get("type") == "missing":
+        if first.get("type") == "missing" and location[:1] != ["body"]:
             message = f"missing {location[0] if location else ''} parameter {field}"
         elif _is_not_finite(first.get("input")):
             message = f"expected a finite number, got {str(first['input'])[:20]!r}"

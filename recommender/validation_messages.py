@@ -44,8 +44,16 @@ def plain_message(
     name = field or "the value"
 
     if kind == "extra_forbidden":
-        accepted = f"; the accepted fields are {', '.join(fields)}" if fields else ""
+        # The accepted fields are the body's; a nested object has its own.
+        top_level = "." not in name
+        accepted = (
+            f"; the accepted fields are {', '.join(fields)}"
+            if fields and top_level
+            else ""
+        )
         return f"unknown field {name}{accepted}"
+    if kind == "missing":
+        return f"missing field {name}; add it"
     if kind in _KINDS:
         return f"{name} must be {_KINDS[kind]}, got {_shown(value)}"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
@@ -61,10 +69,11 @@ def plain_message(
             return f"{name} is empty; give it a value"
         return f"{name} must have at least {context.get('min_length')} characters"
     if kind == "too_long":
-        return (
-            f"{name} has {context.get('actual_length')} items, more than the limit "
-            f"of {context.get('max_length')}"
-        )
+        actual = context.get("actual_length")
+        count = f"has {actual} items, " if actual is not None else "has "
+        return f"{name} {count}more than the limit of {context.get('max_length')}"
+    if kind == "too_short":
+        return f"{name} must have at least {context.get('min_length')} item(s)"
     if kind == "literal_error":
         return f"{name} must be {context.get('expected')}, got {_shown(value)}"
     return None

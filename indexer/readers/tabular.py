@@ -316,8 +316,8 @@ def _build_record(
         problem = id_problem(record_id)
         if problem:
             raise RecordError(
-                f"id {record_id[:80]!r} {problem}; fix the id in the export or map "
-                "id to another column"
+                f"id {record_id[:80]!r} is invalid: it {problem}; fix the id in the "
+                "export or map id to another column"
             )
     else:
         record_id = _derived_id(default_id, title, started_raw)

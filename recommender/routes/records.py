@@ -250,15 +250,21 @@ def _charset(request: Request) -> str:
             continue
         declared = value.strip().strip('"')
         try:
-            return codecs.lookup(declared).name
+            codec = codecs.lookup(declared)
         except LookupError:
-            raise ApiError(
-                415,
-                "unsupported_media_type",
-                f"charset {declared[:40]!r} is not known; send the Markdown as "
-                "UTF-8, or name an encoding such as iso-8859-1 or utf-16",
-                "content-type",
-            ) from None
+            codec = None
+        # base64 and rot13 are codecs too, but not text encodings, and
+        # "undefined" fails every decode.
+        text_encoding = getattr(codec, "_is_text_encoding", True)
+        if codec is not None and text_encoding and codec.name != "undefined":
+            return codec.name
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"charset {declared[:40]!r} is not known; send the Markdown as "
+            "UTF-8, or name an encoding such as iso-8859-1 or utf-16",
+            "content-type",
+        )
     return "utf-8"
 
 
@@ -303,7 +309,8 @@ async def _markdown_record(
         staging.unlink(missing_ok=True)
         problem = result.problems[0]
         where = f" (line {problem.location})" if problem.location else ""
-        raise ApiError(422, "invalid_input", f"{problem.reason}{where}", "body")
+        field = "id" if problem.reason.startswith("front matter 'id'") else "body"
+        raise ApiError(422, "invalid_input", f"{problem.reason}{where}", field)
     record = result.records[0]
     if not record.id:
         staging.unlink(missing_ok=True)

@@ -360,6 +360,10 @@ def test_markdown_charset_errors_say_what_to_send(client):
     body = _error(client.post("/v1/incidents", content=text, headers=unknown), 415)
     assert body["field"] == "content-type"
     assert "charset 'klingon' is not known" in body["message"]
+    for charset in ("rot13", "base64", "hex", "undefined"):
+        headers = {**AUTH, "Content-Type": f"text/markdown; charset={charset}"}
+        response = client.post("/v1/incidents", content=text, headers=headers)
+        assert _error(response, 415)["field"] == "content-type", charset
 
 
 REREAD_UPLOADS = [
@@ -416,7 +420,7 @@ def test_record_list_body_is_422(client):
         ({"started_at": "yesterday"}, "started_at", "ISO 8601"),
         ({"ended_at": "2026-11-02T08:00:00Z"}, "ended_at", "is before started_at"),
         ({"ended_at": "2026-11-02T08:00:00"}, "ended_at", "is before started_at"),
-        ({"labels": {"service": "x" * 1001}}, "labels.service", "at most 1000"),
+        ({"labels": {"service": "x" * 1001}}, "labels.service", "limit of 1000"),
         ({"kind": "ticket"}, "kind", "incident"),
         ({"id": "has space"}, "id", "invalid record id: use letters"),
         ({"id": "../x"}, "id", "invalid record id: use letters"),
@@ -424,6 +428,11 @@ def test_record_list_body_is_422(client):
         ({"id": "abc\u0000def"}, "id", "invalid record id: use letters"),
         ({"id": "runbooks/./x"}, "id", "invalid record id: use letters"),
         ({"id": "PM-2024-007/similar"}, "id", "may not end in '/similar'"),
+        (
+            {"sections": {f"part{n}": "x" for n in range(51)}},
+            "sections",
+            "sections has more than the limit of 50",
+        ),
         ({"id": "a/Similar"}, "id", "may not end in '/similar'"),
     ],
 )

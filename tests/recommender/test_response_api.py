@@ -93,8 +93,8 @@ def test_alert_left_out_of_its_group_is_listed_resolved(client):
     webhook = {
         "version": "4",
         "status": "firing",
-        "groupKey": '{}:{service="orders-db",case="left-out"}',
-        "groupLabels": {"service": "orders-db"},
+        "groupKey": '{}:{case="left-out"}',
+        "groupLabels": {"case": "left-out"},
         "truncatedAlerts": 0,
     }
     first = client.post(
@@ -154,6 +154,25 @@ def test_coverage_without_rules_is_422(client):
     assert error["message"].startswith("no alerting rules could be read: x.yaml")
     missing = _error(client.post("/v1/coverage", json={"files": []}), 422)
     assert missing["field"] == "files"
+    assert missing["message"] == "files must have at least 1 item(s)"
+    cases = [
+        (
+            {"files": [{"name": "a"}]},
+            "files.0.content",
+            "missing field files.0.content",
+        ),
+        ({"x": 1}, "files", "missing field files; add it"),
+        (
+            {"files": [{"name": "a", "content": "x", "extra": 1}]},
+            "files.0.extra",
+            "unknown field files.0.extra",
+        ),
+    ]
+    for body, field, message in cases:
+        error = _error(client.post("/v1/coverage", json=body), 422)
+        assert error["field"] == field
+        assert error["message"].startswith(message)
+        assert "accepted fields are files" not in error["message"]
 
 
 def test_coverage_body_over_limit_is_413(client):
