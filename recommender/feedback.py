@@ -225,13 +225,24 @@ def boost_matches(
 ) -> tuple[list[Match], dict[str, float]]:
     """Raise the score of matches with helpful verdicts and re-rank them.
 
+    entries are oldest first, as FeedbackStore.for_alert() returns them.
+
     Returns the re-ranked matches and the boost given to each record id. Scores
     stay in [0, 1].
     """
-    helpful: dict[str, int] = {}
+    # Helpful verdicts count per record and target since that pair's latest
+    # wrong verdict, which replaces the ones before it.
+    since_wrong: dict[tuple[str, str], int] = {}
     for entry in entries:
-        if entry.verdict == "helpful":
-            helpful[entry.record_id] = helpful.get(entry.record_id, 0) + 1
+        key = (entry.record_id, entry.target)
+        if entry.verdict == "wrong":
+            since_wrong[key] = 0
+        elif entry.verdict == "helpful":
+            since_wrong[key] = since_wrong.get(key, 0) + 1
+    helpful: dict[str, int] = {}
+    for (record_id, _), count in since_wrong.items():
+        if count:
+            helpful[record_id] = helpful.get(record_id, 0) + count
     if not helpful:
         return matches, {}
 
