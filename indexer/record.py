@@ -55,6 +55,8 @@ FIX_SECTIONS = frozenset({"resolution", "mitigation", "action_items"})
 STANDARD_LABELS = ("service", "team", "alertname", "category")
 # Longest record id a file may give; the API and the page take ids this long.
 MAX_FILE_ID_CHARS = 500
+# GET /v1/incidents/{id}/similar owns the paths that end in this part.
+RESERVED_LAST_PART = "similar"
 
 
 def id_problem(record_id: str) -> str | None:
@@ -73,6 +75,11 @@ def id_problem(record_id: str) -> str | None:
     parts = record_id.replace("\\", "/").split("/")
     if any(part.strip() in (".", "..") for part in parts):
         return "has a '.' or '..' part between slashes"
+    if len(parts) > 1 and parts[-1].lower() == RESERVED_LAST_PART:
+        return (
+            f"ends in '/{RESERVED_LAST_PART}', the path that lists similar records "
+            "in the API and on the page"
+        )
     return None
 
 

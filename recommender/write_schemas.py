@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from indexer.record import RESERVED_LAST_PART
 from recommender.feedback import (
     MAX_NAME_CHARS,
     MAX_NOTE_CHARS,
@@ -30,7 +31,6 @@ MAX_LABEL_CHARS = 1_000
 RECORD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~:-]*(/[A-Za-z0-9][A-Za-z0-9._~:-]*)*$"
 # GET /v1/incidents/{id}/similar owns paths that end in this part, so a record
 # id ending in it could not be read back.
-RESERVED_LAST_PART = "similar"
 RESERVED_ID_MESSAGE = (
     "a record id may not end in '/similar', because GET /v1/incidents/ID/similar "
     "lists the records similar to ID; rename the last part"

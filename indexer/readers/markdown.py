@@ -158,8 +158,16 @@ def _parse(text: str, path: Path, default_id: str) -> IncidentRecord:
             front.ended_at.isoformat() if front.ended_at else "",
             front.started_at.isoformat() if front.started_at else "",
         )
+    record_id = front.record_id or default_id
+    if record_id and (problem := id_problem(record_id)):
+        # An id made from the file's path, such as postmortems/similar.
+        raise _MarkdownError(
+            None,
+            f"the id {record_id[:80]!r} made from the file's path is invalid: it "
+            f"{problem}; set 'id' in the front matter or rename the file",
+        )
     return IncidentRecord(
-        id=front.record_id or default_id,
+        id=record_id,
         kind=kind,
         title=" ".join(title.split()),
         sections=sections,

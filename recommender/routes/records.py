@@ -276,6 +276,9 @@ async def _markdown_record(
     The file is saved before anything else, so the text survives a failed write
     and a rebuild can read it again.
     """
+    if record_id:
+        # Checked before the file is read, which would judge it as a path.
+        _check_record_id(record_id)
     raw = await read_body(request)
     charset = _charset(request)
     try:
@@ -348,20 +351,25 @@ def _check_time_order(started_at: datetime | None, ended_at: datetime | None) ->
         )
 
 
-def _check_markdown_record(record: IncidentRecord) -> None:
-    """Apply the id rule, the time order and the size limits of JSON records."""
-    _check_time_order(record.started_at, record.ended_at)
-    if not re.fullmatch(RECORD_ID_PATTERN, record.id) or len(record.id) > MAX_ID_CHARS:
+def _check_record_id(record_id: str) -> None:
+    """Apply the id rule of JSON records to the id of a Markdown upload."""
+    if not re.fullmatch(RECORD_ID_PATTERN, record_id) or len(record_id) > MAX_ID_CHARS:
         raise ApiError(
             422,
             "invalid_input",
-            f"record id {record.id[:80]!r} is invalid; use at most {MAX_ID_CHARS} "
+            f"record id {record_id[:80]!r} is invalid; use at most {MAX_ID_CHARS} "
             "letters, digits and . _ ~ : - in '/'-separated parts, each starting "
             "with a letter or digit",
             "id",
         )
-    if reserved_record_id(record.id):
+    if reserved_record_id(record_id):
         raise ApiError(422, "invalid_input", RESERVED_ID_MESSAGE, "id")
+
+
+def _check_markdown_record(record: IncidentRecord) -> None:
+    """Apply the id rule, the time order and the size limits of JSON records."""
+    _check_time_order(record.started_at, record.ended_at)
+    _check_record_id(record.id)
     if len(record.labels) > MAX_LABELS:
         raise ApiError(
             422,

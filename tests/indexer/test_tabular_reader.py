@@ -1234,3 +1234,20 @@ def test_ids_with_spaces_and_slashes_are_kept(tmp_path: Path) -> None:
     result = read_sources([tmp_path / "pd"], load_mapping("pagerduty"))
 
     assert [r.id for r in result.records] == ["INC 42/a.b"]
+
+
+def test_path_id_of_the_similar_route_fails(tmp_path: Path) -> None:
+    folder = tmp_path / "src" / "postmortems"
+    folder.mkdir(parents=True)
+    (folder / "similar.md").write_text("# Disk full\n\n## Summary\nThe disk filled.\n")
+    (folder / "gecko.md").write_text(
+        "---\nid: PM-X/similar\n---\n# Gecko\n\n## Summary\nx y\n"
+    )
+
+    result = read_sources([tmp_path / "src"])
+
+    assert result.records == []
+    reasons = sorted(problem.reason for problem in result.problems)
+    assert len(reasons) == 2
+    assert all("ends in '/similar'" in reason for reason in reasons)
+    assert "rename the file" in reasons[1]
