@@ -233,6 +233,8 @@ class AlertStore:
     ) -> int:
         """Resolve the open alerts of these fingerprints that started by ended_by.
 
+        An empty ended_by resolves them whatever their start.
+
         The incident tracker calls an alert resolved when a whole-group
         webhook leaves it out, so its stored entry is resolved as well instead
         of being listed as firing for good. Returns how many were resolved.
@@ -342,9 +344,13 @@ class AlertStore:
         ended_by: str,
         except_key: str,
     ) -> int:
-        """Resolve open entries of the fingerprints that started by ended_by."""
+        """Resolve open entries of the fingerprints that started by ended_by.
+
+        An empty ended_by means any start; another time that cannot be read
+        resolves nothing.
+        """
         end = parse_time(ended_by)
-        if end is None:
+        if end is None and ended_by:
             return 0
         rows = connection.execute(
             select(alerts_table.c.key, alerts_table.c.alert_json)
@@ -357,7 +363,7 @@ class AlertStore:
         for row in rows:
             detail = json.loads(row.alert_json)
             started = parse_time(detail.get("starts_at"))
-            if started is None or started > end:
+            if end is not None and (started is None or started > end):
                 continue
             detail["status"] = "resolved"
             connection.execute(

@@ -54,7 +54,8 @@ class GroupUpdate:
         deliveries: Ids of the notifications queued for the change.
         left_out: Fingerprints of alerts that the webhook left out of its whole
             group, which the incident therefore counts as resolved.
-        left_out_ended_by: The time by which those alerts had ended.
+        left_out_ended_by: The time by which those alerts had ended, "" when
+            any start counts.
     """
 
     incident: IncidentInProgress

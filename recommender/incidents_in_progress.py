@@ -359,7 +359,7 @@ class IncidentTracker:
         A resolved group applies only to alerts that started before its last
         alert ended, because one that started later fired after the webhook
         was made. Returns the fingerprints resolved and the time by which they
-        had ended: the group's last end, else the time of the webhook.
+        had ended: the group's last end, else "" for any time.
         """
         sent = {tracked.alert.fingerprint for tracked in alerts}
         ends = [parse_time(t.alert.ends_at) for t in alerts if t.alert.ends_at]
@@ -384,7 +384,9 @@ class IncidentTracker:
                 .where(group_alerts_table.c.fingerprint.in_(left_out))
                 .values(status="resolved", updated_at=stamp)
             )
-        ended_by = last_end.isoformat() if group_resolved and last_end else stamp
+        # A whole firing group resolves the alerts it leaves out whatever their
+        # start, as above, also one that the sender's clock puts after ours.
+        ended_by = last_end.isoformat() if group_resolved and last_end else ""
         return left_out, ended_by
 
     def _store_alert(

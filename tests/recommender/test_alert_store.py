@@ -237,6 +237,9 @@ def test_left_out_alerts_resolve_by_their_end(tmp_path):
     assert store.get(new.key).status == "firing"
     assert store.resolve_left_out(["shared"], "alertmanager", "2026-12-05T00:00Z") == 0
     assert store.get(new.key).status == "firing"
+    # No end time: a whole firing group left it out, whatever its start.
+    assert store.resolve_left_out(["shared"], "pagerduty", "") == 1
+    assert store.get(new.key).status == "resolved"
 
 
 def test_one_instant_is_one_occurrence_however_spelt(tmp_path):
