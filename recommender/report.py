@@ -6,6 +6,7 @@ import textwrap
 
 from recommender.recommendation import score_text
 from recommender.schemas import AlertResult, MatchOut, RecommendationOut, SuggestionOut
+from recommender.suggestions import MODEL_EVIDENCE
 
 WIDTH = 88
 
@@ -64,12 +65,13 @@ def render_recommendation(rec: RecommendationOut, label: str | None = None) -> s
         )
     category = rec.category
     if category.value:
-        # Without a close precedent the category is only the nearest records'.
-        head = (
-            "Category of the nearest records"
-            if rec.no_close_precedent
-            else ("Likely category")
-        )
+        # Without a close precedent the category is only the nearest records',
+        # or the history model's when none of them has one.
+        head = "Likely category"
+        if rec.no_close_precedent and category.evidence == [MODEL_EVIDENCE]:
+            head = "Category by the history model, no close precedent"
+        elif rec.no_close_precedent:
+            head = "Category of the nearest records"
         lines += [
             f"{head}: {category.value} (confidence {category.confidence:.2f},"
             f" from {', '.join(category.evidence)})"

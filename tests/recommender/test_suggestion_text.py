@@ -399,6 +399,10 @@ def test_report_prints_code_and_marks_leads():
 
     assert "Likely category" not in text
     assert "Category of the nearest records: database failover" in text
+    recommendation.category.evidence = ["history model"]
+    by_model = render_recommendation(recommendation)
+    assert "Category by the history model, no close precedent: database" in by_model
+    recommendation.category.evidence = ["OPS-1"]
     assert "Suggested fixes" not in text
     assert "Fixes of the nearest records (low confidence, leads to check):" in text
     assert "\n            $ redis-cli -p 26379 SENTINEL FAILOVER mymaster\n" in text
