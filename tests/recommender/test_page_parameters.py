@@ -186,6 +186,10 @@ def test_alerts_limit_is_applied(client):
     assert "Older alerts" not in older.text
     first = client.get("/ui/alerts")
     assert first.text.count('<a href="/ui/alerts/') == 2
+    beyond = client.get("/ui/alerts?offset=99999")
+    assert beyond.status_code == 200
+    assert "No alert on this page: 2 alerts were received in all." in beyond.text
+    assert "No alert has been received yet." not in beyond.text
 
 
 def test_incidents_status_is_applied(client):
