@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -68,8 +69,10 @@ def id_problem(record_id: str) -> str | None:
     """
     if len(record_id) > MAX_FILE_ID_CHARS:
         return f"is {len(record_id):,} characters long, over {MAX_FILE_ID_CHARS}"
-    if any(ord(character) < 32 or ord(character) == 127 for character in record_id):
-        return "contains a control character"
+    if any(
+        unicodedata.category(character) in ("Cc", "Zl", "Zp") for character in record_id
+    ):
+        return "contains a control character or a line separator"
     if record_id.startswith(("/", "\\")):
         return "starts with a slash"
     parts = record_id.replace("\\", "/").split("/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from recommender.recommendation import score_text
@@ -9,12 +10,15 @@ from recommender.schemas import AlertResult, MatchOut, RecommendationOut, Sugges
 from recommender.suggestions import MODEL_EVIDENCE
 
 WIDTH = 88
+# C0 and C1 control characters but newline and tab, and the line separators.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def render_result(result: AlertResult) -> str:
     """Render the answer for one alert as text."""
     alert = result.alert
     name = (alert.alertname or "(no alertname)") if alert else f"alert {result.index}"
+    name = printable(name)
     if result.outcome == "rejected" and result.error:
         return f"== {name}: rejected\n   {result.error.field}: {result.error.message}\n"
     if result.outcome == "resolved":
@@ -92,7 +96,16 @@ def render_recommendation(rec: RecommendationOut, label: str | None = None) -> s
             _wrap(f"   - {r.role.replace('_', ' ')}: {r.name} ({r.reason})", indent=5)
             for r in rec.responders.responders
         ] or ["   none: no owning team known"]
-    return "\n".join(lines) + "\n"
+    return printable("\n".join(lines) + "\n")
+
+
+def printable(text: str) -> str:
+    """Return text with control characters other than newline and tab escaped.
+
+    Records are written by many people and tools, and an escape sequence in a
+    postmortem's code could retitle or clear the terminal it is printed on.
+    """
+    return _CONTROL.sub(lambda found: ascii(found.group())[1:-1], text)
 
 
 def render_matches(matches: list[MatchOut], threshold: float) -> list[str]:
@@ -143,12 +156,16 @@ def _suggestions(suggestions: list[SuggestionOut], mark_low: bool = True) -> lis
         if suggestion.code_omitted_lines:
             lines.append(
                 " " * len(head)
-                + f"({suggestion.code_omitted_lines} more lines of code in "
+                + f"({_more_lines(suggestion.code_omitted_lines)} of code in "
                 + f"{suggestion.evidence[0]})"
             )
         if suggestion.code:
             lines.append("")
     return lines
+
+
+def _more_lines(count: int) -> str:
+    return f"{count} more line" + ("s" if count != 1 else "")
 
 
 def _wrap(text: str, indent: int = 0) -> str:

@@ -346,12 +346,19 @@ def _first_section(
         text = _excerpt(raw) if code_only else shorten(raw)
         if _is_prose(text):
             return text
+        # Code is written on purpose, so one short command ("reboot") counts.
+        if code_only and text and code_blocks(raw)[0]:
+            return text
     return ""
 
 
 def _excerpt(text: str) -> str:
-    """Return a fix section's prose, else the first line of its code."""
-    prose = shorten(text)
+    """Return a fix section's prose, else the first line of its code.
+
+    A section whose only prose introduces its code ("Drained the node:") keeps
+    that line: it says what the code is for.
+    """
+    prose = shorten(text) or shorten(text, keep_intros=True)
     if prose:
         return prose
     blocks, _ = code_blocks(text)
@@ -425,14 +432,16 @@ def _is_prose(text: str) -> bool:
     return len(words) > PLACEHOLDER_WORDS or not PLACEHOLDER.match(text)
 
 
-def shorten(text: str, limit: int = MAX_SUGGESTION_CHARS) -> str:
+def shorten(
+    text: str, limit: int = MAX_SUGGESTION_CHARS, keep_intros: bool = False
+) -> str:
     """Return the first items or sentences of a section, up to limit characters.
 
     Code blocks and the lines ending in a colon that introduce them are left
     out, and a Markdown table becomes one item per row (its first cell), so
     commands and table syntax never stand in for the suggestion.
     """
-    lines = _prose_lines(text)
+    lines = _prose_lines(text, keep_intros)
     if not lines:
         return ""
     bullets = [_BULLET.sub("", line) for line in lines if _BULLET.match(line)]
@@ -454,15 +463,19 @@ def shorten(text: str, limit: int = MAX_SUGGESTION_CHARS) -> str:
     return result
 
 
-def _prose_lines(text: str) -> list[str]:
-    """Return the non-empty lines outside code blocks, with table rows as items."""
+def _prose_lines(text: str, keep_intros: bool = False) -> list[str]:
+    """Return the non-empty lines outside code blocks, with table rows as items.
+
+    Without keep_intros, a line ending in a colon before a code block is left
+    out with the code.
+    """
     lines: list[str] = []
     in_table_body = False
     for kind, part in fenced_parts(text):
         if kind == "code":
             # A line that introduces the code ("On a PostgreSQL host:") means
             # nothing once the code is left out.
-            if lines and lines[-1].endswith(":"):
+            if lines and lines[-1].endswith(":") and not keep_intros:
                 lines.pop()
             continue
         line = part[0].strip()

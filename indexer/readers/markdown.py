@@ -329,8 +329,8 @@ def _front_id(value: object) -> str | None:
     if record_id and problem:
         raise _MarkdownError(
             None,
-            f"front matter 'id' {record_id[:80]!r} is invalid: it {problem}; use "
-            "letters, digits and - _ . : in parts separated by /, such as PM-2024-007",
+            f"front matter 'id' {record_id[:80]!r} is invalid: it {problem}; change "
+            "the id, such as to PM-2024-007",
         )
     return record_id
 

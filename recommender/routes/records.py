@@ -241,6 +241,12 @@ def _json_record(document: Any) -> IncidentRecord:
     )
 
 
+# Python codecs that are no charset a client could mean.
+_NOT_CHARSETS = frozenset(
+    {"undefined", "unicode-escape", "raw-unicode-escape", "idna", "punycode", "utf-7"}
+)
+
+
 def _charset(request: Request) -> str:
     """Return the Python codec of the charset in Content-Type, UTF-8 without one."""
     _, _, parameters = request.headers.get("content-type", "").partition(";")
@@ -253,10 +259,10 @@ def _charset(request: Request) -> str:
             codec = codecs.lookup(declared)
         except LookupError:
             codec = None
-        # base64 and rot13 are codecs too, but not text encodings, and
-        # "undefined" fails every decode.
+        # base64 and rot13 are codecs too, but not text encodings, and the
+        # Python-only ones would read escapes in the text as characters.
         text_encoding = getattr(codec, "_is_text_encoding", True)
-        if codec is not None and text_encoding and codec.name != "undefined":
+        if codec is not None and text_encoding and codec.name not in _NOT_CHARSETS:
             return codec.name
         raise ApiError(
             415,

@@ -1207,6 +1207,8 @@ def test_keyed_object_with_a_text_entry(tmp_path: Path) -> None:
         ("./PM-1", "has a '.' or '..' part between slashes"),
         ("/etc/PM-1", "starts with a slash"),
         ("PM\x001", "contains a control character"),
+        ("PM\x851", "contains a control character"),
+        ("PM\u20281", "or a line separator"),
         ("P" * 501, "is 501 characters long, over 500"),
     ],
 )

@@ -360,7 +360,7 @@ def test_markdown_charset_errors_say_what_to_send(client):
     body = _error(client.post("/v1/incidents", content=text, headers=unknown), 415)
     assert body["field"] == "content-type"
     assert "charset 'klingon' is not known" in body["message"]
-    for charset in ("rot13", "base64", "hex", "undefined"):
+    for charset in ("rot13", "base64", "hex", "undefined", "unicode_escape", "utf-7"):
         headers = {**AUTH, "Content-Type": f"text/markdown; charset={charset}"}
         response = client.post("/v1/incidents", content=text, headers=headers)
         assert _error(response, 415)["field"] == "content-type", charset

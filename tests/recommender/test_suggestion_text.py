@@ -417,3 +417,44 @@ def test_report_prints_code_and_marks_leads():
     assert "Suggested fixes:" in mixed
     assert "[low confidence] Ran a Sentinel failover." in mixed
     assert "Likely category: database failover" in mixed
+
+
+@pytest.mark.parametrize(
+    ("resolution", "text"),
+    [
+        (
+            "Cleared the widget cache with the script:\n```html\n<b>x</b>\n```",
+            "Cleared the widget cache with the script:",
+        ),
+        ("```\nreboot\n```", "reboot"),
+    ],
+    ids=["intro line only", "one short command"],
+)
+def test_fix_of_code_with_little_prose_is_kept(resolution, text):
+    match = _match("PM-1", 0.9, "")
+    match.record.sections["resolution"] = resolution
+
+    [fix] = suggest_fixes([match])
+
+    assert fix.text == text
+    assert len(fix.code) == 1
+
+
+def test_terminal_control_characters_are_escaped():
+    recommendation = _empty_recommendation(False)
+    recommendation.fixes = [
+        SuggestionOut(
+            text="Restarted the widget.",
+            confidence=0.6,
+            evidence=["ZT-1"],
+            code=["safe line \x1b]0;pwned\x07 \x1b[2J\x1b[31mred"],
+            code_omitted_lines=1,
+        )
+    ]
+
+    text = render_recommendation(recommendation)
+
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "safe line \\x1b]0;pwned\\x07 \\x1b[2J\\x1b[31mred" in text
+    assert "(1 more line of code in ZT-1)" in text
