@@ -54,7 +54,7 @@ FIX_SECTIONS = frozenset({"resolution", "mitigation", "action_items"})
 
 # Label keys with a fixed meaning. Records may carry other labels too.
 STANDARD_LABELS = ("service", "team", "alertname", "category")
-# Longest record id a file may give; the API and the page take ids this long.
+# Maximum length of a record id from a file, which the API and the page accept.
 MAX_FILE_ID_CHARS = 500
 # GET /v1/incidents/{id}/similar owns the paths that end in this part.
 RESERVED_LAST_PART = "similar"

@@ -108,7 +108,7 @@ def plan_sync(
         if record_id in seen:
             continue
         if source.startswith(API_SOURCE_PREFIX):
-            # Written through the API, so no file holds it and no sync removes it.
+            # Written through the API, so no file contains it and no sync removes it.
             continue
         if not _source_path(source).is_absolute():
             plan.relative.append(record_id)

@@ -46,7 +46,7 @@ TARGETS: tuple[str, ...] = ("match", "root_cause", "fix", "severity", "category"
 # the score, so the boost is capped well below the gap between confidence levels.
 HELPFUL_BOOST = 0.03
 MAX_BOOST = 0.09
-# How the message names each part of a record that a verdict can set aside.
+# Message name of each part of a record that a verdict can set aside.
 PART_NAMES = {
     "root_cause": "root cause",
     "fix": "fix",

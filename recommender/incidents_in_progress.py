@@ -227,7 +227,7 @@ class IncidentTracker:
         so that what it writes, such as notifications, is stored with the change
         or not at all. With `group_resolved`, the sender says every alert of the
         group is resolved, including those it left out of a truncated list.
-        on_left_out is told which alerts were resolved that way, after the
+        on_left_out is called with the alerts resolved that way, after the
         transaction commits.
         """
         group_id = incident_id(group_key)

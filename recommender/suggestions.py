@@ -39,8 +39,8 @@ PLACEHOLDER = re.compile(
 )
 PLACEHOLDER_WORDS = 4
 K = TypeVar("K")
-# Lines of code shown with a fix at most, over all its blocks. The rest is
-# counted, so that nobody takes a cut block for the whole procedure.
+# Maximum lines of code shown with a fix, over all its blocks. The rest are
+# counted, so that a cut block is not taken for the whole procedure.
 MAX_CODE_LINES = 40
 # An opening code fence (CommonMark): up to three spaces, then three or more
 # backticks or tildes, then the info string.
@@ -336,10 +336,10 @@ def _with_fix_details(
 def _first_section(
     match: Match, sections: tuple[str, ...], code_only: bool = False
 ) -> str:
-    """Return the first of the sections with enough prose to stand as a suggestion.
+    """Return the first of the sections with enough prose for a suggestion.
 
-    With code_only, a section that holds only code stands too, by its first
-    command: a resolution written as a shell session is still a fix.
+    With code_only, a section that contains only code counts too, by its first
+    line, because a resolution written as a shell session is still a fix.
     """
     for name in sections:
         raw = match.record.sections.get(name, "")
@@ -356,7 +356,7 @@ def _excerpt(text: str) -> str:
     """Return a fix section's prose, else the first line of its code.
 
     A section whose only prose introduces its code ("Drained the node:") keeps
-    that line: it says what the code is for.
+    that line, because it names what the code is for.
     """
     prose = shorten(text) or shorten(text, keep_intros=True)
     if prose:

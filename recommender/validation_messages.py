@@ -1,7 +1,7 @@
 """Plain messages for request validation errors, in place of pydantic's wording.
 
-pydantic says "Input should be greater than or equal to 1", which names neither
-the parameter nor what to send instead. An error body here names the field, what
+pydantic's text, such as "Input should be greater than or equal to 1", names
+neither the parameter nor what to send instead. An error body here names the field, what
 was wrong with the value and what would be accepted.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-# How a value sent in place of an expected kind is described.
+# Description of each expected kind, for a value sent in its place.
 _KINDS = {
     "int_parsing": "a whole number",
     "int_type": "a whole number",

@@ -234,16 +234,18 @@ def required_text(raw: RawRecord, paths: Sequence[str], field_name: str) -> str:
     """Return the text of an id or title, which must be text, not a JSON object.
 
     Rendered as "key: value" lines, an object would become a title or an id
-    that nobody wrote, so the record fails with the path to map instead.
+    that its author never wrote, so the record fails with the path to map.
     """
     for path in paths:
         found, value = find_value(raw.data, path, raw.key, raw.flat)
         items = value if isinstance(value, list) else [value]
         if found and any(isinstance(item, (Mapping, list)) for item in items):
+            keys = list(value)[:3] if isinstance(value, Mapping) else ["name"]
+            inside = " or ".join(f"{path}.{key}" for key in keys)
             raise RecordError(
-                f"{field_name} at path {path!r} holds {json_kind(value)}, not text; "
-                f"map {field_name} to a text field inside it, such as "
-                f"{path}.name or {path}.display_value"
+                f"invalid {field_name}: path {path!r} contains {json_kind(value)}, "
+                f"not text; map {field_name} to a text field inside it, such as "
+                f"{inside}"
             )
         if found and render_value(value):
             break

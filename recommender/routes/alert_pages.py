@@ -74,17 +74,14 @@ async def stored_alerts_page(request: Request) -> HTMLResponse:
 @router.get("/ui/alerts/{key}", response_class=HTMLResponse)
 async def stored_alert_page(request: Request, key: str) -> HTMLResponse:
     """Show a received alert with the recommendation stored for it."""
-    try:
-        parameters.check_names(request, ())
-        parameters.check_length(
-            "key",
-            key,
-            MAX_KEY_CHARS,
-            "The alert key",
-            "Open the alert from the list of received alerts.",
-        )
-    except PageParameterError as error:
-        return invalid_address(error)
+    problem = _key_problem(
+        request,
+        key,
+        "The alert key",
+        "Open the alert from the list of received alerts.",
+    )
+    if problem is not None:
+        return problem
 
     try:
         stored = await alert_routes.get_alert(request=request, key=key)
@@ -154,17 +151,14 @@ async def incidents_in_progress_page(request: Request) -> HTMLResponse:
 @router.get("/ui/incidents-in-progress/{key}", response_class=HTMLResponse)
 async def incident_in_progress_page(request: Request, key: str) -> HTMLResponse:
     """Show an incident in progress with its severity history."""
-    try:
-        parameters.check_names(request, ())
-        parameters.check_length(
-            "key",
-            key,
-            MAX_KEY_CHARS,
-            "The incident id",
-            "Open the incident from the list of incidents in progress.",
-        )
-    except PageParameterError as error:
-        return invalid_address(error)
+    problem = _key_problem(
+        request,
+        key,
+        "The incident id",
+        "Open the incident from the list of incidents in progress.",
+    )
+    if problem is not None:
+        return problem
 
     tracker = incident_response(request).tracker
     try:
@@ -178,3 +172,15 @@ async def incident_in_progress_page(request: Request, key: str) -> HTMLResponse:
         incident=incident_out(incident),
         group_title=group_name(incident.group_labels, incident.group_key),
     )
+
+
+def _key_problem(
+    request: Request, key: str, name: str, hint: str
+) -> HTMLResponse | None:
+    """Return the error page of a page that takes no parameters and a long key."""
+    try:
+        parameters.check_names(request, ())
+        parameters.check_length("key", key, MAX_KEY_CHARS, name, hint)
+    except PageParameterError as error:
+        return invalid_address(error)
+    return None

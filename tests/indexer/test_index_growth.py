@@ -227,7 +227,7 @@ def test_reader_survives_removed_file(home, caplog):
     _add(database, 0, 50, seed=1)
     reader = _store(home)
     loaded = reader.current()
-    # The first load found no file, as no writer saved one, and said so.
+    # The first load found no file, as no writer saved one, and logged it.
     caplog.clear()
     settings.index_path.unlink()
 
@@ -242,7 +242,7 @@ def test_reader_keeps_index_on_unreadable_file(home, caplog):
     _add(database, 0, 50, seed=1)
     reader = _store(home)
     loaded = reader.current()
-    # The first load found no file, as no writer saved one, and said so.
+    # The first load found no file, as no writer saved one, and logged it.
     caplog.clear()
     settings.index_path.write_bytes(b"not an index")
 

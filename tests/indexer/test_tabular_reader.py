@@ -337,8 +337,8 @@ def test_object_as_title_fails_its_record(tmp_path: Path) -> None:
     [problem] = result.problems
     assert problem.source.endswith("incidents.json")
     assert problem.location == "incidents[1]"
-    assert "title at path 'title' holds an object, not text" in problem.reason
-    assert "such as title.name or title.display_value" in problem.reason
+    assert "invalid title: path 'title' contains an object, not text" in problem.reason
+    assert problem.reason.endswith("such as title.nested")
 
 
 def test_invalid_json_reports_line_and_column(tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ def test_incident_reason_names_the_alert_label(client):
     assert reasons[0] == "SEV1 from the alert's own severity label"
 
 
-def test_alert_left_out_of_its_group_is_listed_resolved(client):
+def test_left_out_alert_listed_resolved(client):
     def alert(name, starts_at="2026-12-04T12:00:00Z"):
         return {
             "status": "firing",
