@@ -130,7 +130,7 @@ def _refreshed(spec: str) -> str:
     stored when it was first given, undoing the edit without a word.
     """
     try:
-        return mapping_from_spec(spec).spec or spec
+        return mapping_from_spec(spec, quiet=True).spec or spec
     except (ConfigurationError, ValueError, KeyError):
         return spec
 

@@ -384,11 +384,12 @@ def load_mapping(name_or_path: str) -> FieldMapping:
     return replace(_mapping_from_yaml(text, str(path)), spec=f"{YAML_SPEC}{spec}")
 
 
-def mapping_from_spec(spec: str) -> FieldMapping:
+def mapping_from_spec(spec: str, quiet: bool = False) -> FieldMapping:
     """Rebuild a mapping from its spec (FieldMapping.spec).
 
     A mapping file that still exists is read again, so that edits to it apply.
-    One that is gone is rebuilt from the text stored when it was used.
+    One that is gone is rebuilt from the text stored when it was used, with a
+    warning unless quiet is set, for a caller that reads it a second time.
 
     Raises:
         ConfigurationError: The spec names no preset of this version, or its
@@ -404,7 +405,7 @@ def mapping_from_spec(spec: str) -> FieldMapping:
     path = Path(stored["path"])
     if stored["path"] and path.is_file():
         return load_mapping(str(path))
-    if stored["path"]:
+    if stored["path"] and not quiet:
         logger.warning(
             "mapping file %s is gone; reading with the copy stored when it was last "
             "read. Pass --mapping to use another mapping",
