@@ -3,7 +3,7 @@
 A verdict is given for an alert (by alert name, fingerprint or both), one record and
 one target: the match itself, or the root cause, fix, severity or category taken
 from the record. The latest verdict of each (alert, record, target) counts. "wrong"
-on the match hides the record from later recommendations for that alert; "wrong" on
+on the match hides the record from later recommendations for that alert. "wrong" on
 a part sets only that part of the record aside, so a wrong root cause does not take
 away the record's fix. "helpful" raises the record's score by HELPFUL_BOOST for each
 helpful verdict, up to MAX_BOOST. The table sits in the knowledge base's database

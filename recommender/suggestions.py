@@ -374,7 +374,7 @@ def code_blocks(text: str) -> tuple[list[str], int]:
     one written. Past MAX_CODE_LINES over all blocks, lines are counted only.
     """
     blocks: list[str] = []
-    shown = omitted = 0
+    lines_shown = omitted = 0
     for kind, lines in fenced_parts(text):
         if kind != "code":
             continue
@@ -382,10 +382,10 @@ def code_blocks(text: str) -> tuple[list[str], int]:
             lines = lines[:-1]
         if not lines:
             continue
-        room = max(MAX_CODE_LINES - shown, 0)
+        room = max(MAX_CODE_LINES - lines_shown, 0)
         if room:
             blocks.append("\n".join(lines[:room]))
-        shown += min(room, len(lines))
+        lines_shown += min(room, len(lines))
         omitted += max(len(lines) - room, 0)
     return blocks, omitted
 

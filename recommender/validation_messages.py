@@ -44,7 +44,7 @@ def plain_message(
     name = field or "the value"
 
     if kind == "extra_forbidden":
-        # The accepted fields are the body's; a nested object has its own.
+        # The accepted fields are the body's, and a nested object has its own.
         top_level = "." not in name
         accepted = (
             f"; the accepted fields are {', '.join(fields)}"

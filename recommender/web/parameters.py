@@ -1,7 +1,7 @@
 """Query and path parameters of the search pages, checked so that errors are pages.
 
-FastAPI's own checks answer with the API's JSON error body, which a browser shows
-as raw text. The pages read their parameters with these functions instead, and
+FastAPI's own checks return the API's JSON error body, which a browser shows as
+raw text. The pages read their parameters with these functions instead, and
 show a PageParameterError as an HTML page with status 422.
 """
 
@@ -74,7 +74,7 @@ def whole_number(
         default: The value when the address does not give the parameter.
         minimum: The smallest value allowed.
         maximum: The largest value allowed.
-        hint: A sentence that says what to do instead, shown after the error.
+        hint: A sentence that tells the user what to do instead, shown after the error.
     """
     raw = request.query_params.get(name)
     if raw is None:

@@ -1,8 +1,8 @@
 """How the pages show a recommendation: its labels with their evidence, and which
 suggestions are firm and which are low-confidence leads.
 
-The text follows the command line's (recommender.report), so an engineer sees the
-same evidence on the page, in the terminal and in the JSON.
+The text follows the command line's (recommender.report), so the page, the terminal
+and the JSON give an engineer the same evidence.
 """
 
 from __future__ import annotations

@@ -407,8 +407,8 @@ def test_deleted_mapping_file_keeps_last_edit(tmp_path, capsys, caplog):
     assert status == 0
     assert "nothing to do" in out
     assert _root_cause(home) == ""
-    gone = f"mapping file {mapping} is gone; reading with the copy"
-    assert caplog.text.count(gone) == 1
+    warning = f"mapping file {mapping} is gone; reading with the copy"
+    assert caplog.text.count(warning) == 1
 
 
 def test_broken_stored_mapping_fails_file(tmp_path, capsys):
