@@ -11,18 +11,21 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from indexer import source_mappings
+from indexer import source_mappings, uploads
 from indexer.console import exit_with
 from indexer.errors import (
     IncidentRecommenderError,
+    KnowledgeBaseError,
     is_undecodable_text,
     undecodable_text_message,
 )
 from indexer.knowledge_base import KnowledgeBase
 from indexer.readers import ReadResult, load_mapping, preset_names, read_sources
+from indexer.readers.record_file import RECORD_FILE_SUFFIX
 from indexer.record import IncidentRecord
-from indexer.settings import UPLOADS_FOLDER, IndexerSettings, load_settings
+from indexer.settings import IndexerSettings, load_settings
 from indexer.sync import (
+    API_SOURCE_PREFIX,
     SyncPlan,
     keep_path_ids,
     plan_sync,
@@ -61,7 +64,18 @@ def main(argv: list[str] | None = None) -> int:
 def _build(args: argparse.Namespace, settings: IndexerSettings) -> int:
     started = time.perf_counter()
     remembered = source_mappings.stored(settings.resolved_database_url)
-    result = _read(args, remembered)
+    extra: list[Path] = []
+    if not args.without_uploads:
+        _save_api_records(settings)
+        folder = uploads.uploads_folder(settings.home)
+        if folder.is_dir():
+            print(
+                f"reading the records added over the API from {folder} too "
+                "(--without-uploads leaves them out)",
+                file=sys.stderr,
+            )
+            extra.append(folder)
+    result = _read(args, remembered, extra)
     if not result.records:
         print(
             "error: no records were read, so the knowledge base was left unchanged",
@@ -285,18 +299,13 @@ def _rejected_by_strict(args: argparse.Namespace, result: ReadResult) -> bool:
 
 def _remove(args: argparse.Namespace, settings: IndexerSettings) -> int:
     knowledge_base = KnowledgeBase(settings, create=False)
-    sources = [
-        Path(record.source) for record in knowledge_base.get_many(args.ids).values()
-    ]
+    sources = [record.source for record in knowledge_base.get_many(args.ids).values()]
     summary = knowledge_base.remove(args.ids)
 
-    # Markdown uploaded over the API is kept in this folder. Deleting it, as
-    # DELETE /v1/incidents does, keeps the next build from adding it back.
-    uploads = (settings.home / UPLOADS_FOLDER).resolve()
+    # Deleting the saved upload, as DELETE /v1/incidents does, keeps the next
+    # build from adding the record back.
     for source in sources:
-        path = source.resolve()
-        if path.parent == uploads and path.suffix == ".md":
-            path.unlink(missing_ok=True)
+        uploads.delete_upload(settings.home, source)
     print(f"removed {summary.removed} records (data version {summary.data_version})")
     return 0
 
@@ -320,8 +329,10 @@ def _stats(args: argparse.Namespace, settings: IndexerSettings) -> int:
     return 0
 
 
-def _read(args: argparse.Namespace, remembered: dict[str, str]) -> ReadResult:
-    """Read the sources, each CSV or JSON file with --mapping if given.
+def _read(
+    args: argparse.Namespace, remembered: dict[str, str], extra: Sequence[Path] = ()
+) -> ReadResult:
+    """Read the sources and extra folders, each CSV or JSON file with --mapping.
 
     Without --mapping, a file is read with the mapping it was last read with
     (indexer/source_mappings.py), else with the preset detected from its
@@ -333,7 +344,7 @@ def _read(args: argparse.Namespace, remembered: dict[str, str]) -> ReadResult:
         raise SourceNotFoundError(missing)
 
     result = read_sources(
-        [Path(p) for p in args.sources],
+        [*(Path(p) for p in args.sources), *extra],
         mapping=mapping,
         remembered=source_mappings.lookup(remembered),
     )
@@ -354,6 +365,36 @@ def _read(args: argparse.Namespace, remembered: dict[str, str]) -> ReadResult:
         file=sys.stderr,
     )
     return result
+
+
+def _save_api_records(settings: IndexerSettings) -> None:
+    """Save the records held only in the database as files in the uploads folder.
+
+    JSON records added over the API used to be stored in the database alone,
+    with an "api:" source, and a build would drop them.
+    """
+    try:
+        knowledge_base = KnowledgeBase(settings, create=False)
+    except KnowledgeBaseError:
+        return
+    ids = [
+        record_id
+        for record_id, (_, source) in knowledge_base.database.record_sources().items()
+        if source.startswith(API_SOURCE_PREFIX)
+    ]
+    saved = 0
+    for record in knowledge_base.get_many(ids).values():
+        if not uploads.upload_path(
+            settings.home, record.id, RECORD_FILE_SUFFIX
+        ).exists():
+            uploads.save_record_file(settings.home, record)
+            saved += 1
+    if saved:
+        logger.warning(
+            "saved %d records added over the API to %s, so that builds keep them",
+            saved,
+            uploads.uploads_folder(settings.home),
+        )
 
 
 def _mapping_spec(args: argparse.Namespace) -> str | None:
@@ -395,6 +436,12 @@ def _parser() -> argparse.ArgumentParser:
         "change nothing",
     )
     add = commands.add_parser("add", help="add or replace records from files, in place")
+    build.add_argument(
+        "--without-uploads",
+        action="store_true",
+        help="leave out the records added over the API, which a build otherwise "
+        "reads from INCIDENT_HOME/uploads",
+    )
     for command, handler in ((build, _build), (add, _add), (sync, _sync)):
         command.add_argument(
             "sources",

@@ -22,6 +22,7 @@ from indexer.readers.mapping import (
     preset_names,
 )
 from indexer.readers.markdown import read_markdown
+from indexer.readers.record_file import is_record_file, read_record_file
 from indexer.readers.tabular import read_tabular
 from indexer.readers.text import file_suffix, read_text_report
 from indexer.record import IncidentRecord
@@ -74,7 +75,8 @@ def read_sources(
     """Read incident records from files and directories.
 
     Directories are read recursively in sorted order. The file suffix chooses the
-    reader: .md and .markdown are Markdown, .csv and .tsv CSV, .json JSON, .jsonl
+    reader: .md and .markdown are Markdown, .record.json one record in the shape
+    POST /v1/incidents takes, .csv and .tsv CSV, other .json JSON exports, .jsonl
     and .ndjson JSON Lines, .txt plain-text reports. A file without suffix is
     Markdown when its text starts with "#" or "---". Inside directories, hidden
     files and folders, README, LICENSE, CONTRIBUTING and CHANGELOG files (but not
@@ -273,6 +275,8 @@ def _marked_as_incident(readme: Path) -> bool:
 
 def _reader_for(path: Path, mapping: MappingFor) -> Reader | None:
     suffix = file_suffix(path).lower()
+    if is_record_file(path):
+        return read_record_file
     if suffix in MARKDOWN_SUFFIXES:
         return read_markdown
     if suffix in TEXT_SUFFIXES:

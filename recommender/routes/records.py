@@ -8,13 +8,11 @@ place, so searches keep working while a record is added.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import json
 import logging
 import os
 import re
 import threading
-import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path as FilePath
@@ -25,15 +23,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from indexer import source_mappings
+from indexer import source_mappings, uploads
 from indexer.errors import RecordNotFoundError
 from indexer.knowledge_base import KnowledgeBase, WriteSummary
 from indexer.readers import read_sources
 from indexer.readers.markdown import read_markdown
 from indexer.record import SECTION_NAMES, IncidentRecord, Kind
-from indexer.settings import UPLOADS_FOLDER
 from indexer.sync import (
-    API_SOURCE_PREFIX,
     keep_path_ids,
     plan_sync,
     restore_duplicate_ids,
@@ -104,8 +100,16 @@ async def put_record(
                 "or make the two equal",
                 "id",
             )
+        # As with Markdown, the file comes first: it survives a failed write.
+        record = await run_in_threadpool(
+            uploads.save_record_file, knowledge_base.settings.home, record
+        )
 
     summary = await run_in_threadpool(knowledge_base.add, [record])
+    # Only now that the new record is stored: a failed write keeps the old file.
+    uploads.delete_other_uploads(
+        knowledge_base.settings.home, record.id, FilePath(record.source)
+    )
     logger.info(
         "record %s %s by request %s (data version %d)",
         record.id,
@@ -127,7 +131,7 @@ async def delete_record(
     """Remove one record from the knowledge base and the index."""
     record = await run_in_threadpool(knowledge_base.get, incident_id)
     summary = await run_in_threadpool(knowledge_base.remove, [incident_id])
-    _delete_upload(knowledge_base, record)
+    uploads.delete_upload(knowledge_base.settings.home, record.source)
     logger.info(
         "record %s removed by request %s (data version %d)",
         incident_id,
@@ -237,7 +241,8 @@ def _json_record(document: Any) -> IncidentRecord:
         severity_raw=body.severity,
         started_at=started_at,
         ended_at=ended_at,
-        source=f"{API_SOURCE_PREFIX}{body.id}",
+        # Set when the record file is saved.
+        source="",
     )
 
 
@@ -306,9 +311,9 @@ async def _markdown_record(
     if not text.strip():
         raise ApiError(422, "invalid_input", "the Markdown body is empty", "body")
 
-    folder = knowledge_base.settings.home / UPLOADS_FOLDER
-    staging = folder / f".upload-{uuid.uuid4().hex}.md"
-    await run_in_threadpool(_write_file, staging, text)
+    home = knowledge_base.settings.home
+    staging = uploads.staging_path(home, uploads.MARKDOWN_SUFFIX)
+    await run_in_threadpool(uploads.write_file, staging, text)
     try:
         result = await run_in_threadpool(read_markdown, staging, record_id or "")
     except BaseException:
@@ -339,8 +344,8 @@ async def _markdown_record(
 
     saved = _with_id_in_front_matter(text, record.id)
     if saved != text:
-        await run_in_threadpool(_write_file, staging, saved)
-    target = folder / _upload_name(record.id)
+        await run_in_threadpool(uploads.write_file, staging, saved)
+    target = uploads.upload_path(home, record.id, uploads.MARKDOWN_SUFFIX)
     os.replace(staging, target)
     return replace(record, source=str(target))
 
@@ -403,24 +408,6 @@ def _check_markdown_record(record: IncidentRecord) -> None:
         )
 
 
-def _write_file(path: FilePath, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _upload_name(record_id: str) -> str:
-    """Return the file name of an upload: a hash of its id, never a skipped name.
-
-    `indexer build` skips names such as README or ones with the word "template",
-    so the id itself is kept in the front matter, not in the name.
-    """
-    digest = hashlib.sha256(record_id.encode("utf-8")).hexdigest()[:16]
-    return f"upload-{digest}.md"
-
-
 def _with_id_in_front_matter(text: str, record_id: str) -> str:
     """Return the Markdown with `id` in its front matter, adding the line if absent.
 
@@ -439,14 +426,6 @@ def _with_id_in_front_matter(text: str, record_id: str) -> str:
         if line.split(":", 1)[0].strip().lower() == "id":
             return text
     return lines[0] + id_line + "\n" + "".join(lines[1:])
-
-
-def _delete_upload(knowledge_base: KnowledgeBase, record: IncidentRecord) -> None:
-    """Delete the saved Markdown of a removed record, so no rebuild revives it."""
-    folder = (knowledge_base.settings.home / UPLOADS_FOLDER).resolve()
-    source = FilePath(record.source).resolve()
-    if source.parent == folder and source.suffix == ".md":
-        source.unlink(missing_ok=True)
 
 
 def _sync(

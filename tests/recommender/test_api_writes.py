@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from indexer import scoring_rows
+from indexer import scoring_rows, uploads
 from indexer.knowledge_base import KnowledgeBase
 from indexer.readers import read_sources
 from recommender import cli
@@ -321,7 +321,7 @@ def test_markdown_postmortem_is_saved_and_indexed(client, kb):
     record = client.get("/v1/incidents/PM-MD-002").json()
     assert record["title"] == "Gravel queue stuck after broker upgrade"
     assert "old client protocol" in record["sections"]["root_cause"]
-    path = kb.settings.home / "uploads" / records_routes._upload_name("PM-MD-002")
+    path = uploads.upload_path(kb.settings.home, "PM-MD-002", ".md")
     with_id = text.replace("---\n", '---\nid: "PM-MD-002"\n', 1)
     assert path.read_text(encoding="utf-8") == with_id
 
@@ -381,7 +381,7 @@ def test_upload_keeps_id_when_reread(client, kb, record_id, text):
         "/v1/incidents", params={"id": record_id}, content=text, headers=headers
     )
     assert response.status_code == 200, response.text
-    path = kb.settings.home / "uploads" / records_routes._upload_name(record_id)
+    path = uploads.upload_path(kb.settings.home, record_id, ".md")
 
     result = read_sources([path.parent])
     reread = [r.id for r in result.records if r.source == str(path)]

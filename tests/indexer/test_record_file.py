@@ -1,0 +1,125 @@
+"""Record files: one record in the JSON shape of POST /v1/incidents."""
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from indexer.readers import read_sources
+from indexer.readers.record_file import read_record_file, record_file_text
+from indexer.record import IncidentRecord, Kind
+
+RECORD = IncidentRecord(
+    id="PM-FILE-001",
+    kind=Kind.POSTMORTEM,
+    title="Ledger exporter stalled",
+    sections={
+        "summary": "Batches stopped.",
+        "resolution": "Pinned the library.\n\n```sh\nkubectl rollout undo x\n```",
+    },
+    labels={"service": "ledger-exporter", "alertname": "LedgerExportStalled"},
+    severity_raw="SEV2",
+    started_at=datetime(2026, 11, 2, 8, 15, tzinfo=timezone.utc),
+    ended_at=None,
+    source="",
+)
+
+
+def test_record_file_reads_back_the_same_record(tmp_path):
+    path = tmp_path / "upload-1.record.json"
+    path.write_text(record_file_text(RECORD), encoding="utf-8")
+
+    result = read_sources([tmp_path])
+
+    assert result.problems == []
+    [record] = result.records
+    assert record.id == "PM-FILE-001"
+    assert record.kind is Kind.POSTMORTEM
+    assert record.sections == RECORD.sections
+    assert record.labels == RECORD.labels
+    assert record.severity_raw == "SEV2"
+    assert record.started_at == RECORD.started_at
+    assert record.ended_at is None
+    assert record.source == str(path)
+
+
+def test_other_json_files_stay_exports(tmp_path):
+    """Only the .record.json ending marks a record file."""
+    (tmp_path / "export.json").write_text(
+        json.dumps(json.loads(record_file_text(RECORD)))
+    )
+
+    result = read_sources([tmp_path])
+
+    # A preset maps its id and title, but not the record's own sections.
+    assert [record.sections for record in result.records] == [{}]
+
+
+@pytest.mark.parametrize(
+    ("document", "location", "reason"),
+    [
+        (
+            {**json.loads(record_file_text(RECORD)), "colour": "red"},
+            "colour",
+            "unknown field 'colour'",
+        ),
+        (
+            {"id": "PM-X", "kind": "outage", "title": "t"},
+            "kind",
+            "kind 'outage' is not one of",
+        ),
+        ({"id": "PM-X", "title": " "}, "title", "title is missing or empty"),
+        (
+            {"id": "PM-X", "title": "t", "labels": {"team": 7}},
+            "labels.team",
+            "labels.team must be a string, got a number",
+        ),
+        (
+            {"id": "PM-X", "title": "t", "sections": {"cause": "x"}},
+            "sections.cause",
+            "unknown section 'cause'",
+        ),
+        (
+            {"id": "PM-X", "title": "t", "sections": ["x"]},
+            "sections",
+            "sections must be an object, got a list",
+        ),
+        (
+            {"id": "PM-X", "title": "t", "started_at": "yesterday"},
+            "started_at",
+            "'yesterday' is not an ISO 8601 time",
+        ),
+        ({"id": "a/../b", "title": "t"}, "id", "has a '.' or '..' part"),
+        ([], None, "holds one JSON object"),
+    ],
+)
+def test_broken_record_file_is_a_problem(tmp_path, document, location, reason):
+    path = tmp_path / "x.record.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+    result = read_record_file(path, "default/x")
+
+    assert result.records == []
+    [problem] = result.problems
+    assert problem.location == location
+    assert reason in problem.reason
+
+
+def test_invalid_json_names_the_line(tmp_path):
+    path = tmp_path / "x.record.json"
+    path.write_text('{\n  "id": "PM-X",\n  "title": }\n', encoding="utf-8")
+
+    [problem] = read_record_file(path, "default/x").problems
+
+    assert problem.location == "line 3"
+    assert problem.reason.startswith("invalid JSON")
+
+
+def test_record_file_without_id_or_kind_takes_defaults(tmp_path):
+    path = tmp_path / "x.record.json"
+    path.write_text(json.dumps({"title": "Queue stalled"}), encoding="utf-8")
+
+    [record] = read_record_file(path, "folder/x").records
+
+    assert record.id == "folder/x"
+    assert record.kind is Kind.INCIDENT
