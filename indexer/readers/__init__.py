@@ -315,10 +315,28 @@ def _default_id(path: Path, root: Path) -> str:
 
 
 def _make_ids_unique(records: list[IncidentRecord]) -> None:
-    """Append "~2", "~3" and so on to the ids of later records with a used id."""
+    """Append "~2", "~3" and so on to the ids of later records with a used id.
+
+    A record equal in every field to an earlier one of its id, such as a row an
+    export repeats, is stored once: a second copy would fill a second place in
+    every list of matches.
+    """
     used_ids = {record.id for record in records}
     first_source: dict[str, str] = {}
-    for record in records:
+    seen_content: dict[tuple[str, str], str] = {}
+    repeated: list[int] = []
+    for position, record in enumerate(records):
+        content = (record.id, record.content_hash())
+        if content in seen_content:
+            logger.warning(
+                "%s repeats record %s of %s field for field; it is stored once",
+                record.source,
+                record.id,
+                seen_content[content],
+            )
+            repeated.append(position)
+            continue
+        seen_content[content] = record.source
         if record.id not in first_source:
             first_source[record.id] = record.source
             continue
@@ -338,3 +356,5 @@ def _make_ids_unique(records: list[IncidentRecord]) -> None:
         used_ids.add(unique)
         first_source[unique] = record.source
         record.id = unique
+    for position in reversed(repeated):
+        del records[position]

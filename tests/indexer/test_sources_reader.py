@@ -97,17 +97,36 @@ def test_missing_path_is_problem(tmp_path: Path) -> None:
 def test_duplicate_ids_numbered(tmp_path: Path) -> None:
     first = {"a-1": {"title": "Preliminary", "time": "09/04/2018"}}
     second = {"a-1": {"title": "Final", "time": "09/04/2018"}}
+    third = {"a-1": {"title": "Amended", "time": "09/04/2018"}}
     _write(tmp_path / "cloud" / "1.json", json.dumps(first))
     _write(tmp_path / "cloud" / "2.json", json.dumps(second))
-    _write(tmp_path / "cloud" / "3.json", json.dumps(second))
+    _write(tmp_path / "cloud" / "3.json", json.dumps(third))
 
     result = read_sources([tmp_path / "cloud"])
 
     assert [(r.id, r.title) for r in result.records] == [
         ("a-1", "Preliminary"),
         ("a-1~2", "Final"),
-        ("a-1~3", "Final"),
+        ("a-1~3", "Amended"),
     ]
+
+
+def test_repeated_record_stored_once(tmp_path: Path, caplog) -> None:
+    rows = (
+        "Issue key,Summary,Description,Priority\n"
+        "OPS-1,DNS lookups fail,SERVFAIL from resolvers,High\n"
+        "OPS-1,DNS lookups fail,SERVFAIL from resolvers,High\n"
+        "OPS-1,DNS lookups fail,Timeouts from resolvers,High\n"
+    )
+    _write(tmp_path / "export" / "tickets.csv", rows)
+
+    result = read_sources([tmp_path / "export"])
+
+    assert [(r.id, r.sections["description"]) for r in result.records] == [
+        ("OPS-1", "SERVFAIL from resolvers"),
+        ("OPS-1~2", "Timeouts from resolvers"),
+    ]
+    assert "tickets.csv:3 repeats record OPS-1 of " in caplog.text
 
 
 def test_bad_file_does_not_stop_batch(tmp_path: Path) -> None:
