@@ -93,6 +93,13 @@ def _shown(value: object) -> str:
     """Return a short quotation of a value sent, so that long input is not echoed."""
     if isinstance(value, (dict, list)):
         return "a JSON object" if isinstance(value, dict) else "a list"
+    # JSON's spelling, which is what the client sent.
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
     text = str(value)
     return repr(text[:40] + "…") if len(text) > 40 else repr(text)
 

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from recommender.api import create_app
 from recommender.settings import ServiceSettings
+from recommender.validation_messages import plain_message
 from tests.conftest import SAMPLE_DATA
 
 ALERTS = SAMPLE_DATA / "alerts"
@@ -744,3 +745,13 @@ def test_parameter_errors_read_plainly(client, path, params, field, message):
     assert problem["field"] == field
     assert problem["message"] == message or problem["message"].startswith(message)
     assert "Input should" not in problem["message"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [(None, "null"), (True, "true"), (False, "false"), (7, "7"), ("7", "'7'")],
+)
+def test_values_quoted_as_json_spells_them(sent, shown):
+    error = {"type": "string_type", "input": sent}
+
+    assert plain_message(error, "title") == f"title must be a string, got {shown}"
