@@ -449,22 +449,33 @@ def _split_inline_labels(blocks: list[Block]) -> list[Block]:
     """Start a section at each bold label that names one, as a heading would.
 
     "**Root Causes**: Cascading failure ..." becomes a block under the heading
-    "Root Causes", one level below its surroundings, with the text after the
-    label as its first line. Only the text before the first heading and under a
-    level-1 title is read this way, where that example puts its labels. Labels
-    that name no section ("**Date**:"), labels alone on their line, and labels
-    under other headings, such as a "**Cause:**" step of a runbook's triage,
-    stay text.
+    "Root Causes", one level below the nearest # heading, with the text after
+    the label as its first line. Only the text before the first # heading and
+    under a level-1 title is read this way, because that example puts its labels
+    there. A bold-line heading does not end that text. Labels that name no
+    section ("**Date**:") and labels under other headings, such as a "**Cause:**"
+    step of a runbook's triage, stay text.
     """
     result = []
-    first_heading = next((i for i, block in enumerate(blocks) if block.level), -1)
+    first_heading = next(
+        (i for i, block in enumerate(blocks) if block.level and not block.bold_line), -1
+    )
+    read_labels = True
     for index, block in enumerate(blocks):
-        first = index == first_heading
-        title = first and block.level == 1 and not _names_section(block)
-        if block.level and not title:
+        if not block.bold_line:
+            # Under a bold-line heading, labels are read where they would be
+            # read without it.
+            title = index == first_heading and block.level == 1
+            read_labels = block.level == 0 or (title and not _names_section(block))
+        if not read_labels:
             result.append(block)
             continue
-        current = Block(block.heading, block.level, block.line)
+        current = Block(
+            block.heading, block.level, block.line, bold_line=block.bold_line
+        )
+        label_level = block.level
+        if not block.bold_line:
+            label_level = min(max(block.level, 1) + 1, 6)
         result.append(current)
         fenced = False
         for offset, line in enumerate(block.lines, start=1):
@@ -476,8 +487,7 @@ def _split_inline_labels(blocks: list[Block]) -> list[Block]:
                 and match.group(2).strip()
                 and section_for_heading(match.group(1)) is not None
             ):
-                level = min(max(block.level, 1) + 1, 6)
-                current = Block(match.group(1), level, block.line + offset)
+                current = Block(match.group(1), label_level, block.line + offset)
                 current.lines.append(match.group(2))
                 result.append(current)
             else:
@@ -517,9 +527,10 @@ def _assemble(
 ) -> tuple[dict[str, str], dict[str, str], bool]:
     """Group heading blocks into canonical sections.
 
-    An unknown heading nested below a known one stays in that section. Other
-    unknown headings, with their text, go to "other". Text before the first
-    heading, or under the title, is the summary unless one exists, else details.
+    An unknown heading nested below a known one stays in that section, and so
+    does a known bold-line heading. Other unknown headings, with their text, go
+    to "other". Text before the first heading, or under the title, is the
+    summary unless one exists, else details.
 
     Returns:
         The sections, labels found in a Stats list, and whether any heading or the
@@ -536,15 +547,18 @@ def _assemble(
             continue
 
         section = section_for_heading(block.heading)
-        heading_line = f"{'#' * block.level} {block.heading}"
-        if section is not None and current == "lessons" and block.level > level:
+        heading_line = block.bold_line or f"{'#' * block.level} {block.heading}"
+        nested = current not in ("", "other") and block.level > level
+        if section is not None and nested and (current == "lessons" or block.bold_line):
             # "What went wrong" under "Lessons learned" is a lesson, not the cause.
+            # A bold line under a known heading labels a part of that section, as
+            # "**Root cause:**" under a runbook's Diagnosis does.
             parts[current].append(f"{heading_line}\n{block.text}")
         elif section is not None:
             recognised = True
             current, level = section, block.level
             parts.setdefault(section, []).append(block.text)
-        elif current not in ("", "other") and block.level > level:
+        elif nested:
             parts[current].append(f"{heading_line}\n{block.text}")
         else:
             current, level = "other", block.level

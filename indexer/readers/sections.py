@@ -130,6 +130,15 @@ _COMPOUND = re.compile(r"\s+(?:and|&)\s+|\s*[/,+]\s*", re.IGNORECASE)
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+# A line of bold text alone, which many postmortem templates use as a heading:
+# "**Root Cause**", "**Root cause:**", "__Resolution__:". It must start in the
+# first column, because an indented one is usually part of a list item.
+# CommonMark reads "** Root cause **" as plain text, so the bold text must not
+# start or end with a space.
+_BOLD_LINE = re.compile(
+    r"^(?:\*\*(?P<stars>[^*\s](?:[^*]*[^*\s])?)\*\*"
+    r"|__(?P<underscores>[^_\s](?:[^_]*[^_\s])?)__)[ \t]*:?[ \t]*$"
+)
 # Lines that cannot be the text of a Setext heading: list items, tables, quotes,
 # HTML and thematic breaks.
 _NOT_SETEXT_TEXT = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|[|>]|<|[-*_=]{3,}\s*$)")
@@ -190,12 +199,15 @@ class Block:
         level: 1 to 6, or 0 for text before any heading.
         line: Line number of the heading in the body, starting at 1.
         lines: The lines under the heading.
+        bold_line: The heading's line as written when the heading is a line of
+            bold text, else "".
     """
 
     heading: str
     level: int
     line: int
     lines: list[str] = field(default_factory=list)
+    bold_line: str = ""
 
     @property
     def text(self) -> str:
@@ -204,54 +216,100 @@ class Block:
 
 
 def split_blocks(body: str) -> list[Block]:
-    """Split Markdown text at its ATX and Setext headings.
+    """Split Markdown text at its ATX, Setext and bold-line headings.
 
     Lines inside fenced code blocks are never headings. A Setext underline counts
     only under a one-line paragraph. CommonMark would also take a longer paragraph
     as the heading text, but in practice such a "---" is meant as a rule.
+
+    A line of bold text alone that starts a paragraph in the first column and
+    names a known section ("**Root Cause**", "__Resolution:__") is a heading one
+    level below the nearest ATX or Setext heading, or at level 2 before any.
+    CommonMark reads it as a paragraph, but templates use it as a heading. Bold
+    text that names no section stays text, because templates also put labels
+    such as "**Note**" in bold.
     """
     blocks = [Block(heading="", level=0, line=0)]
+    # The level of the nearest ATX or Setext heading, which bold lines go under.
+    outer_level = 0
     lines = body.splitlines()
     for number, line, kind in _classify_lines(lines):
         if kind == "text":
             blocks[-1].lines.append(line)
             continue
 
+        if kind == "bold":
+            level = min(max(outer_level, 1) + 1, 6)
+            heading = _bold_line_text(line) or ""
+            blocks.append(Block(heading, level, number, bold_line=line))
+            continue
+
         if kind == "setext":
             # The previous line is the heading text, not body text.
             heading = blocks[-1].lines.pop().strip()
-            level = 1 if line.strip().startswith("=") else 2
-            blocks.append(Block(heading=heading, level=level, line=number - 1))
+            outer_level = 1 if line.strip().startswith("=") else 2
+            blocks.append(Block(heading=heading, level=outer_level, line=number - 1))
             continue
 
         match = _ATX.match(line)
         assert match is not None
         heading = (match.group(2) or "").strip()
-        blocks.append(Block(heading=heading, level=len(match.group(1)), line=number))
+        outer_level = len(match.group(1))
+        blocks.append(Block(heading=heading, level=outer_level, line=number))
     return blocks
 
 
+def _bold_line_text(line: str) -> str | None:
+    """Return the text of a line that contains only bold text, else None.
+
+    A colon inside or after the bold text is dropped: "**Root cause:**" and
+    "**Root cause**:" both give "Root cause".
+    """
+    match = _BOLD_LINE.match(line)
+    if match is None:
+        return None
+    text = match.group("stars") or match.group("underscores")
+    return text.removesuffix(":").rstrip()
+
+
 def _classify_lines(lines: list[str]) -> Iterator[tuple[int, str, str]]:
-    """Yield each line with its number and whether it is "atx", "setext" or "text"."""
+    """Yield each line with its number and its kind.
+
+    The kind is "atx", "setext", "bold" (a bold-line heading) or "text".
+    """
     fence: str | None = None
+    # True when the current line starts a block: it is the first line, or it
+    # follows a blank line, a heading or the end of a fenced code block.
+    block_start = True
     for index, line in enumerate(lines):
         number = index + 1
         fence_match = _FENCE.match(line)
         if fence is not None:
             if _closes_fence(line, fence):
                 fence = None
+                block_start = True
             yield number, line, "text"
             continue
 
+        kind = "text"
         if fence_match:
             fence = fence_match.group(1)
-            yield number, line, "text"
         elif _ATX.match(line):
-            yield number, line, "atx"
+            kind = "atx"
         elif _is_setext_underline(lines, index):
-            yield number, line, "setext"
-        else:
-            yield number, line, "text"
+            kind = "setext"
+        elif block_start and _is_bold_heading(lines, index):
+            kind = "bold"
+        block_start = kind != "text" or not line.strip()
+        yield number, line, kind
+
+
+def _is_bold_heading(lines: list[str], index: int) -> bool:
+    text = _bold_line_text(lines[index])
+    if text is None or section_for_heading(text) is None:
+        return False
+    # "**Root Cause**" over a "---" line is the text of a Setext heading.
+    return index + 1 == len(lines) or not _is_setext_underline(lines, index + 1)
 
 
 def _closes_fence(line: str, fence: str) -> bool:

@@ -712,3 +712,130 @@ def test_front_matter_dates_read_in_one_order(tmp_path: Path) -> None:
     [record] = result.records
     assert record.started_at == datetime(2025, 5, 3, 10, 28)
     assert record.ended_at == datetime(2025, 5, 14, 11, 0)
+
+
+BOLD_HEADINGS = """\
+# Payments API outage
+
+**Summary**
+
+Checkout failed for 25 minutes.
+
+**Root cause:**
+
+The connection pool was capped at 10,
+so requests queued behind it.
+
+__Resolution__:
+Raised the pool to 100 and restarted the API.
+
+**Action Items**
+
+- Alert on pool saturation.
+
+**Notes**
+
+The **root cause** review is on Friday.
+"""
+
+
+def test_bold_line_headings_start_sections(tmp_path: Path) -> None:
+    _write(tmp_path / "pm", "2024-05-02-payments.md", BOLD_HEADINGS)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    assert record.title == "Payments API outage"
+    assert record.kind is Kind.POSTMORTEM
+    assert record.sections == {
+        "summary": "Checkout failed for 25 minutes.",
+        "root_cause": (
+            "The connection pool was capped at 10,\nso requests queued behind it."
+        ),
+        "resolution": "Raised the pool to 100 and restarted the API.",
+        "action_items": (
+            "- Alert on pool saturation.\n\n**Notes**\n\n"
+            "The **root cause** review is on Friday."
+        ),
+    }
+
+
+def test_bold_line_heading_stays_text_in_code(tmp_path: Path) -> None:
+    text = (
+        "# Disk full\n\n## Root Cause\n\nA cron job wrote debug logs.\n\n"
+        "## Resolution\n\nDeleted the logs with the cleanup script:\n\n"
+        "```text\n**Root cause**\nprinted by the script\n```\n"
+    )
+    _write(tmp_path / "pm", "disk-full.md", text)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    assert record.sections["root_cause"] == "A cron job wrote debug logs."
+    assert record.sections["resolution"].endswith(
+        "```text\n**Root cause**\nprinted by the script\n```"
+    )
+
+
+def test_bold_line_heading_under_lessons_stays(tmp_path: Path) -> None:
+    text = (
+        "# Cache stampede\n\n## Root Cause\n\nAll keys expired at once.\n\n"
+        "## Lessons Learned\n\n**What went wrong**\n\nNo alert on the miss rate.\n"
+    )
+    _write(tmp_path / "pm", "cache.md", text)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    assert record.sections["root_cause"] == "All keys expired at once."
+    assert record.sections["lessons"] == (
+        "**What went wrong**\nNo alert on the miss rate."
+    )
+
+
+def test_bold_line_heading_under_unknown_heading(tmp_path: Path) -> None:
+    text = (
+        "# Login outage\n\n## Incident details\n\nStarted at 09:12.\n\n"
+        "**Root Cause**\n\nAn expired signing key.\n\n"
+        "**Resolution**\n\nRotated the key.\n"
+    )
+    _write(tmp_path / "pm", "login.md", text)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    assert record.sections == {
+        "other": "## Incident details\nStarted at 09:12.",
+        "root_cause": "An expired signing key.",
+        "resolution": "Rotated the key.",
+    }
+
+
+def test_bold_line_heading_in_runbook_diagnosis(tmp_path: Path) -> None:
+    text = (
+        "# DeprecatedMachineType\n\n## Meaning\n\nVMs use an old machine type.\n\n"
+        "## Diagnosis\n\nFind the VMs in the alert.\n\n**Root cause:**\n"
+        "The machine type field names a removed type.\n\n"
+        "## Mitigation\n\nSet a supported machine type.\n"
+    )
+    _write(tmp_path / "runbooks", "DeprecatedMachineType.md", text)
+
+    [record] = _read_one(tmp_path / "runbooks").records
+
+    assert record.kind is Kind.RUNBOOK
+    assert "root_cause" not in record.sections
+    assert record.sections["diagnosis"] == (
+        "Find the VMs in the alert.\n\n**Root cause:**\n"
+        "The machine type field names a removed type."
+    )
+
+
+def test_bold_labels_under_bold_heading(tmp_path: Path) -> None:
+    text = (
+        "# Search outage\n\n**Summary**\n\nSearch was down for 66 minutes.\n\n"
+        "**Root Causes**: Cascading failure from a resource leak.\n"
+    )
+    _write(tmp_path / "pm", "search.md", text)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    assert record.sections == {
+        "summary": "Search was down for 66 minutes.",
+        "root_cause": "Cascading failure from a resource leak.",
+    }

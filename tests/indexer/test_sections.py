@@ -156,3 +156,78 @@ def test_split_blocks_hash_without_space_is_text() -> None:
     blocks = split_blocks("#hashtag\n    # indented code\n")
 
     assert len(blocks) == 1
+
+
+def test_split_blocks_bold_line_headings() -> None:
+    body = (
+        "**Summary**\n\nCheckout failed.\n\n"
+        "# Payments outage\n\n"
+        "**Root cause:**\nThe pool was capped at 10.\n\n"
+        "__Resolution__:\n\nRaised the cap.\n\n"
+        "### Follow-up\n\n"
+        "**Action items**\n\n- Alert on saturation.\n"
+    )
+
+    blocks = split_blocks(body)
+
+    assert [(b.heading, b.level, bool(b.bold_line)) for b in blocks] == [
+        ("", 0, False),
+        ("Summary", 2, True),
+        ("Payments outage", 1, False),
+        ("Root cause", 2, True),
+        ("Resolution", 2, True),
+        ("Follow-up", 3, False),
+        ("Action items", 4, True),
+    ]
+    assert blocks[1].text == "Checkout failed."
+    assert blocks[3].text == "The pool was capped at 10."
+    assert blocks[3].line == 7
+    assert blocks[4].text == "Raised the cap."
+    assert blocks[6].text == "- Alert on saturation."
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "The **root cause** was a full disk.\n",
+        "The disk filled up.\n**Root Cause**\nA cron job wrote logs.\n",
+        "**Notes**\n\nA cron job wrote logs.\n",
+        "```\n**Root Cause**\n```\n",
+        "    **Root Cause**\n",
+        "- **Root Cause**\n",
+        "- Check the annotations:\n\n  __Description__\n\n  `Deprecated API.`\n",
+        "> **Root Cause**\n",
+        "**Root Cause**: a cron job wrote logs.\n",
+        "** Root Cause **\n",
+        "**Root Cause__\n",
+        "**Root** and **Cause**\n",
+    ],
+    ids=[
+        "phrase in a paragraph",
+        "line inside a paragraph",
+        "unknown section",
+        "fenced code",
+        "indented code",
+        "list item",
+        "list item paragraph",
+        "blockquote",
+        "label with text",
+        "spaces inside",
+        "mixed delimiters",
+        "two bold phrases",
+    ],
+)
+def test_split_blocks_bold_text_stays_text(body: str) -> None:
+    blocks = split_blocks(body)
+
+    assert len(blocks) == 1
+    assert blocks[0].lines == body.splitlines()
+
+
+def test_split_blocks_bold_setext_heading() -> None:
+    blocks = split_blocks("**Root Cause**\n---\nA full disk.\n")
+
+    assert [(b.heading, b.level, bool(b.bold_line)) for b in blocks[1:]] == [
+        ("**Root Cause**", 2, False)
+    ]
+    assert blocks[1].text == "A full disk."
