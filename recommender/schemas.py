@@ -115,8 +115,8 @@ class SuggestionOut(BaseModel):
     fix_type: str | None = Field(default=None, description="Kind of fix, for fixes.")
     code: list[str] = Field(
         default_factory=list,
-        description="Fixes: the fenced code blocks of the section the text comes "
-        "from, as the record wrote them (prompts and output included).",
+        description="Fixes: the code blocks (fenced or indented) of the section the "
+        "text comes from, as the record wrote them (prompts and output included).",
     )
     code_omitted_lines: int = Field(
         default=0, description="Fixes: lines of those blocks left out for length."

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from indexer.severity import Severity, normalize_severity
 from recommender.fix_types import classify_fix
+from recommender.markdown_code import code_parts
 from recommender.retrieval import Match
 
 # Sections each kind of suggestion is read from, in order of preference.
@@ -42,9 +43,6 @@ K = TypeVar("K")
 # Maximum lines of code shown with a fix, over all its blocks. The rest are
 # counted, so that a cut block is not taken for the whole procedure.
 MAX_CODE_LINES = 40
-# An opening code fence (CommonMark): up to three spaces, then three or more
-# backticks or tildes, then the info string.
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 
@@ -367,7 +365,7 @@ def _excerpt(text: str) -> str:
 
 
 def code_blocks(text: str) -> tuple[list[str], int]:
-    """Return a section's fenced code blocks as written, and the lines left out.
+    """Return a section's code blocks as written, and the lines left out.
 
     Blocks are kept whole, with their prompts, output and continuation lines,
     because a command cut from its context can do something else than the
@@ -375,7 +373,7 @@ def code_blocks(text: str) -> tuple[list[str], int]:
     """
     blocks: list[str] = []
     lines_shown = omitted = 0
-    for kind, lines in fenced_parts(text):
+    for kind, lines in code_parts(text):
         if kind != "code":
             continue
         while lines and not lines[-1].strip():
@@ -388,40 +386,6 @@ def code_blocks(text: str) -> tuple[list[str], int]:
         lines_shown += min(room, len(lines))
         omitted += max(len(lines) - room, 0)
     return blocks, omitted
-
-
-def fenced_parts(text: str) -> list[tuple[str, list[str]]]:
-    """Split Markdown into prose lines and fenced code blocks, as CommonMark does.
-
-    A block closes only at a fence of its own character at least as long as
-    the one that opened it, so a ``` line inside a ```` block, or ~~~ inside
-    ```, is code. A block left open runs to the end of the text.
-    Returns ("prose", [line]) and ("code", lines) parts in order.
-    """
-    parts: list[tuple[str, list[str]]] = []
-    fence = ""
-    block: list[str] = []
-    for line in text.splitlines():
-        if fence:
-            closing = line.strip()
-            if (
-                closing.startswith(fence)
-                and set(closing) == {fence[0]}
-                and len(line) - len(line.lstrip(" ")) <= 3
-            ):
-                parts.append(("code", block))
-                fence, block = "", []
-            else:
-                block.append(line)
-            continue
-        opening = _FENCE.match(line)
-        if opening and not (opening.group(1)[0] == "`" and "`" in opening.group(2)):
-            fence = opening.group(1)
-            continue
-        parts.append(("prose", [line]))
-    if fence:
-        parts.append(("code", block))
-    return parts
 
 
 def _is_prose(text: str) -> bool:
@@ -471,7 +435,7 @@ def _prose_lines(text: str, keep_intros: bool = False) -> list[str]:
     """
     lines: list[str] = []
     in_table_body = False
-    for kind, part in fenced_parts(text):
+    for kind, part in code_parts(text):
         if kind == "code":
             # A line that introduces the code ("On a PostgreSQL host:") means
             # nothing once the code is left out.

@@ -68,6 +68,7 @@ _STATS_ITEM = re.compile(r"^\s*[-*+]\s+([^:\n]{1,40}):\s*(.+?)\s*$", re.MULTILIN
 _PLACEHOLDER = re.compile(r"^(?:n/?a|tbd|unknown|none|x+|y+|z+)$", re.IGNORECASE)
 _ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _TRAILING_REMARK = re.compile(r"\s*[\[(][^\])]*[\])]\s*$")
+_LEADING_BLANK_LINES = re.compile(r"^(?:[ \t]*\n)+")
 # Below this many words, an untitled file with no known heading is a stub.
 _MIN_WORDS = 20
 
@@ -643,7 +644,10 @@ def _first_text_value(values: Mapping[str, Any], keys: Sequence[str]) -> str | N
 
 
 def _join(texts: Sequence[str]) -> str:
-    return "\n\n".join(text for text in texts if text.strip()).strip()
+    # The first line keeps its indentation, which can make it an indented code
+    # block.
+    joined = "\n\n".join(text for text in texts if text.strip())
+    return _LEADING_BLANK_LINES.sub("", joined).rstrip()
 
 
 def _word_count(sections: Mapping[str, str]) -> int:

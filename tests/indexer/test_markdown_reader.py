@@ -839,3 +839,17 @@ def test_bold_labels_under_bold_heading(tmp_path: Path) -> None:
         "summary": "Search was down for 66 minutes.",
         "root_cause": "Cascading failure from a resource leak.",
     }
+
+
+def test_section_keeps_indented_code_start(tmp_path: Path) -> None:
+    text = (
+        "# API errors\n\n## Summary\n\nThe API returned 502.\n\n## Resolution\n\n"
+        "    kubectl rollout undo deploy/api\n\nRolled back the release.\n"
+    )
+    _write(tmp_path / "pm", "api.md", text)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    assert record.sections["resolution"] == (
+        "    kubectl rollout undo deploy/api\n\nRolled back the release."
+    )

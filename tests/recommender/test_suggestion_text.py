@@ -3,6 +3,7 @@ the quoted records as evidence, and no score rounded onto the threshold."""
 
 import pytest
 
+from indexer.readers import read_sources
 from indexer.record import IncidentRecord, Kind
 from indexer.severity import Severity
 from recommender.recommendation import score_text
@@ -15,6 +16,7 @@ from recommender.schemas import (
     SuggestionOut,
 )
 from recommender.suggestions import (
+    code_blocks,
     shorten,
     suggest_fixes,
     suggest_root_causes,
@@ -350,6 +352,100 @@ def test_fences_close_as_in_commonmark(lines, code):
 
     assert fix.text == "Rolled back."
     assert len(fix.code[0].splitlines()) == code
+
+
+@pytest.mark.parametrize(
+    ("resolution", "code"),
+    [
+        ("> ```sh\n> systemctl restart nginx\n> ```", ["systemctl restart nginx"]),
+        # An unquoted line ends the block, though it would continue a quoted
+        # paragraph.
+        (
+            "> ```\n> systemctl restart nginx\nRestarted nginx.",
+            ["systemctl restart nginx"],
+        ),
+        ("> > ~~~\n> > SELECT pg_promote();\n> > ~~~", ["SELECT pg_promote();"]),
+        (
+            "Ran:\n\n    redis-cli ping\n\n    redis-cli info",
+            ["redis-cli ping\n\nredis-cli info"],
+        ),
+        ("Ran:\n\n\tredis-cli ping\n", ["redis-cli ping"]),
+        ("> Ran:\n>\n>     redis-cli ping", ["redis-cli ping"]),
+        ("- Drained node-7:\n\n      kubectl drain node-7", ["kubectl drain node-7"]),
+        (
+            "- Drained node-7:\n\n    ```\n    kubectl drain node-7\n    ```",
+            ["kubectl drain node-7"],
+        ),
+        ("- Drained node-7.\n\n    The pods moved to other nodes.", []),
+        ("1. Drained node-7.\n\n    The pods moved to other nodes.", []),
+        ("10. Drained node-7.\n\n    The pods moved to other nodes.", []),
+        ("Restarted the pods\n    one by one.", []),
+    ],
+    ids=[
+        "quoted fence",
+        "quoted fence ended by the quote",
+        "fence in a nested quote",
+        "indented by spaces",
+        "indented by a tab",
+        "indented in a quote",
+        "indented in a list item",
+        "fence in a list item",
+        "list item paragraph",
+        "ordered list item paragraph",
+        "wide list marker paragraph",
+        "paragraph continuation",
+    ],
+)
+def test_code_blocks_follow_commonmark(resolution, code):
+    assert code_blocks(resolution)[0] == code
+
+
+def test_fix_text_leaves_out_quoted_and_indented_code():
+    match = _match("PM-1", 0.9, "")
+    match.record.sections["resolution"] = "\n".join(
+        [
+            "Failed over to the replica:",
+            "",
+            "> ```sql",
+            "> SELECT pg_promote();",
+            "> ```",
+            "",
+            "Then rolled the API back:",
+            "",
+            "    kubectl rollout undo deploy/api",
+            "    kubectl rollout status deploy/api",
+            "",
+            "Errors stopped at 10:42.",
+        ]
+    )
+
+    [fix] = suggest_fixes([match])
+
+    # The lines that introduce the code go with it.
+    assert fix.text == "Errors stopped at 10:42."
+    assert fix.code == [
+        "SELECT pg_promote();",
+        "kubectl rollout undo deploy/api\nkubectl rollout status deploy/api",
+    ]
+    assert fix.code_omitted_lines == 0
+
+
+def test_fix_code_from_markdown_file(tmp_path):
+    text = (
+        "# API errors\n\n**Root cause:**\n\nA release with a broken config.\n\n"
+        "**Resolution**\n\n    kubectl rollout undo deploy/api\n\n"
+        "Rolled back the release.\n"
+    )
+    (tmp_path / "api-errors.md").write_text(text, encoding="utf-8")
+    [record] = read_sources([tmp_path]).records
+    match = Match(record=record, score=0.9, dense=0.9, keyword=0.0, labels=0.0)
+
+    [cause] = suggest_root_causes([match])
+    [fix] = suggest_fixes([match])
+
+    assert cause.text == "A release with a broken config."
+    assert fix.text == "Rolled back the release."
+    assert fix.code == ["kubectl rollout undo deploy/api"]
 
 
 def test_fix_written_only_as_code_is_suggested():
