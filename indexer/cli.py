@@ -20,8 +20,14 @@ from indexer.errors import (
     undecodable_text_message,
 )
 from indexer.knowledge_base import KnowledgeBase
-from indexer.readers import ReadResult, load_mapping, preset_names, read_sources
-from indexer.readers.record_file import RECORD_FILE_SUFFIX
+from indexer.readers import (
+    ReadResult,
+    load_mapping,
+    make_ids_unique,
+    preset_names,
+    read_sources,
+)
+from indexer.readers.record_file import RECORD_FILE_SUFFIX, record_file_text
 from indexer.record import IncidentRecord
 from indexer.settings import IndexerSettings, load_settings
 from indexer.sync import (
@@ -64,18 +70,18 @@ def main(argv: list[str] | None = None) -> int:
 def _build(args: argparse.Namespace, settings: IndexerSettings) -> int:
     started = time.perf_counter()
     remembered = source_mappings.stored(settings.resolved_database_url)
-    extra: list[Path] = []
-    if not args.without_uploads:
-        _save_api_records(settings)
-        folder = uploads.uploads_folder(settings.home)
-        if folder.is_dir():
-            print(
-                f"reading the records added over the API from {folder} too "
-                "(--without-uploads leaves them out)",
-                file=sys.stderr,
-            )
-            extra.append(folder)
-    result = _read(args, remembered, extra)
+    _save_api_records(settings)
+    result = _read(args, remembered)
+    folder = uploads.uploads_folder(settings.home)
+    given = [Path(source).resolve() for source in args.sources]
+    covered = any(path == folder or path in folder.parents for path in given)
+    if folder.is_dir() and not args.without_uploads and not covered:
+        print(
+            f"reading the records added over the API from {folder} too "
+            "(--without-uploads leaves them out)",
+            file=sys.stderr,
+        )
+        result = _with_uploads(result, read_sources([folder]))
     if not result.records:
         print(
             "error: no records were read, so the knowledge base was left unchanged",
@@ -116,6 +122,10 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
     restore_duplicate_ids(result.records, stored, replace_held=True)
     _warn_replaced_from_other_files(stored, result.records)
     summary = knowledge_base.add(result.records)
+    # The file now holds the record, so no build may bring the upload back.
+    for record in result.records:
+        if record.id in stored and not uploads.is_upload_source(record.source):
+            uploads.delete_upload(settings.home, record.id, stored[record.id][1])
     source_mappings.remember(
         knowledge_base.database, result, _mapping_spec(args), remembered
     )
@@ -165,6 +175,9 @@ def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
     knowledge_base = KnowledgeBase(settings, create=False)
     planned_version = knowledge_base.database.data_version()
     stored = knowledge_base.database.record_sources()
+    result.records = uploads.prefer_uploads(
+        result.records, uploads.uploaded_ids(stored)
+    )
     keep_path_ids(result.records, stored)
     restore_duplicate_ids(result.records, stored)
     roots = [Path(source) for source in args.sources]
@@ -299,13 +312,16 @@ def _rejected_by_strict(args: argparse.Namespace, result: ReadResult) -> bool:
 
 def _remove(args: argparse.Namespace, settings: IndexerSettings) -> int:
     knowledge_base = KnowledgeBase(settings, create=False)
-    sources = [record.source for record in knowledge_base.get_many(args.ids).values()]
+    sources = [
+        (record.id, record.source)
+        for record in knowledge_base.get_many(args.ids).values()
+    ]
     summary = knowledge_base.remove(args.ids)
 
     # Deleting the saved upload, as DELETE /v1/incidents does, keeps the next
     # build from adding the record back.
-    for source in sources:
-        uploads.delete_upload(settings.home, source)
+    for record_id, source in sources:
+        uploads.delete_upload(settings.home, record_id, source)
     print(f"removed {summary.removed} records (data version {summary.data_version})")
     return 0
 
@@ -329,10 +345,23 @@ def _stats(args: argparse.Namespace, settings: IndexerSettings) -> int:
     return 0
 
 
-def _read(
-    args: argparse.Namespace, remembered: dict[str, str], extra: Sequence[Path] = ()
-) -> ReadResult:
-    """Read the sources and extra folders, each CSV or JSON file with --mapping.
+def _with_uploads(result: ReadResult, uploaded: ReadResult) -> ReadResult:
+    """Add the records of the uploads folder, which replace source records by id."""
+    for problem in uploaded.problems:
+        print(f"failed: {problem}", file=sys.stderr)
+    upload_ids = {record.id for record in uploaded.records}
+    records = uploads.prefer_uploads(result.records, upload_ids) + uploaded.records
+    make_ids_unique(records)
+    return ReadResult(
+        records=records,
+        problems=result.problems + uploaded.problems,
+        skipped=result.skipped + uploaded.skipped,
+        empty=result.empty + uploaded.empty,
+    )
+
+
+def _read(args: argparse.Namespace, remembered: dict[str, str]) -> ReadResult:
+    """Read the sources, each CSV or JSON file with --mapping if given.
 
     Without --mapping, a file is read with the mapping it was last read with
     (indexer/source_mappings.py), else with the preset detected from its
@@ -344,7 +373,7 @@ def _read(
         raise SourceNotFoundError(missing)
 
     result = read_sources(
-        [*(Path(p) for p in args.sources), *extra],
+        [Path(p) for p in args.sources],
         mapping=mapping,
         remembered=source_mappings.lookup(remembered),
     )
@@ -371,7 +400,8 @@ def _save_api_records(settings: IndexerSettings) -> None:
     """Save the records held only in the database as files in the uploads folder.
 
     JSON records added over the API used to be stored in the database alone,
-    with an "api:" source, and a build would drop them.
+    with an "api:" source, and a build would drop them. Saved, they stay also
+    through a build --without-uploads.
     """
     try:
         knowledge_base = KnowledgeBase(settings, create=False)
@@ -382,17 +412,21 @@ def _save_api_records(settings: IndexerSettings) -> None:
         for record_id, (_, source) in knowledge_base.database.record_sources().items()
         if source.startswith(API_SOURCE_PREFIX)
     ]
-    saved = 0
     for record in knowledge_base.get_many(ids).values():
-        if not uploads.upload_path(
-            settings.home, record.id, RECORD_FILE_SUFFIX
-        ).exists():
-            uploads.save_record_file(settings.home, record)
-            saved += 1
-    if saved:
+        # The stored record is newer than a Markdown upload of its id, which
+        # this moves aside.
+        with uploads.saved_upload(
+            settings.home,
+            record.id,
+            RECORD_FILE_SUFFIX,
+            record_file_text(record),
+            settings.lock_timeout,
+        ):
+            pass
+    if ids:
         logger.warning(
             "saved %d records added over the API to %s, so that builds keep them",
-            saved,
+            len(ids),
             uploads.uploads_folder(settings.home),
         )
 

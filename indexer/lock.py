@@ -15,17 +15,20 @@ _POLL_SECONDS = 0.2
 
 
 @contextmanager
-def write_lock(folder: Path, timeout: float) -> Iterator[None]:
+def write_lock(
+    folder: Path, timeout: float, name: str = "write.lock"
+) -> Iterator[None]:
     """Hold the knowledge base's write lock, waiting up to timeout seconds for it.
 
     The lock is an advisory flock on a file in the folder, so the operating system
     releases it when its holder exits, even after SIGKILL. Readers never take it.
+    name picks another lock file, for writes of another kind in the same folder.
 
     Raises:
         KnowledgeBaseError: Another process held the lock for the whole timeout.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "write.lock"
+    path = folder / name
     with open(path, "a+") as handle:
         if not _acquire(handle.fileno(), timeout):
             handle.seek(0)

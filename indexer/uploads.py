@@ -1,24 +1,35 @@
 """Records received over the API, kept as files under INCIDENT_HOME/uploads.
 
 The file is what brings such a record back when `indexer build` replaces the
-knowledge base, and what keeps it when a write fails after the file was saved.
-A Markdown postmortem is kept as sent; a JSON record as a record file.
+knowledge base. A Markdown postmortem is kept as sent, a JSON record as a record
+file. Each id has one file, named by a hash of the id, and the file follows the
+stored record: a write that fails puts the previous file back.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
 import uuid
-from dataclasses import replace
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from indexer.readers.record_file import RECORD_FILE_SUFFIX, record_file_text
+from indexer.errors import KnowledgeBaseError
+from indexer.lock import write_lock
+from indexer.readers.record_file import RECORD_FILE_SUFFIX
 from indexer.record import IncidentRecord
 from indexer.settings import UPLOADS_FOLDER
 
+logger = logging.getLogger(__name__)
+
 MARKDOWN_SUFFIX = ".md"
 UPLOAD_SUFFIXES = (MARKDOWN_SUFFIX, RECORD_FILE_SUFFIX)
+_UPLOAD_NAME = re.compile(r"upload-[0-9a-f]{16}(?:\.md|\.record\.json)")
+# Hidden, so that builds skip it, like the staging files and the previous copies.
+_LOCK_NAME = ".write.lock"
 
 
 def uploads_folder(home: Path) -> Path:
@@ -36,44 +47,119 @@ def upload_path(home: Path, record_id: str, suffix: str) -> Path:
     return uploads_folder(home) / f"upload-{digest}{suffix}"
 
 
-def staging_path(home: Path, suffix: str) -> Path:
-    """Return a hidden file name to write an upload to before it is complete."""
-    return uploads_folder(home) / f".upload-{uuid.uuid4().hex}{suffix}"
-
-
-def is_upload(home: Path, source: str) -> bool:
-    """Return whether a record's source is a file this folder keeps for the API."""
+def is_upload_source(source: str) -> bool:
+    """Return whether a record's source is an upload, also of a home since moved."""
     path = Path(source)
-    return path.parent.resolve() == uploads_folder(home).resolve() and (
-        path.name.startswith("upload-") and path.name.endswith(UPLOAD_SUFFIXES)
-    )
+    in_folder = path.parent.name == UPLOADS_FOLDER
+    return in_folder and bool(_UPLOAD_NAME.fullmatch(path.name))
 
 
-def delete_upload(home: Path, source: str) -> None:
-    """Delete the saved file of a removed record, so that no rebuild revives it."""
-    if is_upload(home, source):
-        Path(source).unlink(missing_ok=True)
+@contextmanager
+def saved_upload(
+    home: Path, record_id: str, suffix: str, text: str, timeout: float
+) -> Iterator[Path]:
+    """Make text the record's file while the body stores the record, yield its path.
 
+    Writes of one id run one at a time, across processes too, so the file and
+    the stored record end as the same request left them. The record's file in
+    the other format is moved aside, so a build never reads both. When the
+    body raises, the previous files come back.
 
-def delete_other_uploads(home: Path, record_id: str, kept: Path) -> None:
-    """Delete the record's upload in the other format, which its new one replaced.
-
-    Left in place, a build would read both and store the older one as RECORD-ID~2.
+    Raises:
+        KnowledgeBaseError: Another write held the uploads for timeout seconds,
+            or the file could not be written (UploadError); nothing was changed.
     """
+    folder = uploads_folder(home)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UploadError(folder, error) from error
+    with write_lock(folder, timeout, name=_LOCK_NAME):
+        staging = folder / f".upload-{uuid.uuid4().hex}{suffix}"
+        target = upload_path(home, record_id, suffix)
+        previous: list[tuple[Path, Path]] = []
+        try:
+            write_file(staging, text)
+            for path in (upload_path(home, record_id, end) for end in UPLOAD_SUFFIXES):
+                if path.exists():
+                    aside = folder / f".{path.name}.previous"
+                    os.replace(path, aside)
+                    previous.append((aside, path))
+            os.replace(staging, target)
+        except OSError as error:
+            staging.unlink(missing_ok=True)
+            _put_back(previous)
+            raise UploadError(folder, error) from error
+
+        try:
+            yield target
+        except BaseException:
+            target.unlink(missing_ok=True)
+            _put_back(previous)
+            raise
+        for aside, _ in previous:
+            aside.unlink(missing_ok=True)
+
+
+class UploadError(KnowledgeBaseError):
+    """A record's file could not be saved, so the record was not stored."""
+
+    def __init__(self, folder: Path, error: OSError) -> None:
+        super().__init__(
+            f"cannot save the record's file in {folder}: "
+            f"{error.strerror or error}; check that the folder is writable and "
+            "the disk has space, then send the record again"
+        )
+
+
+def _put_back(previous: Sequence[tuple[Path, Path]]) -> None:
+    for aside, path in previous:
+        os.replace(aside, path)
+
+
+def delete_upload(home: Path, record_id: str, source: str) -> None:
+    """Delete the saved file of a removed record, so that no rebuild revives it.
+
+    Only the record's own file goes: a record RECORD-ID~2 that a build made from
+    another record's upload shares that file, which still contains RECORD-ID.
+    """
+    if not is_upload_source(source):
+        return
     for suffix in UPLOAD_SUFFIXES:
         path = upload_path(home, record_id, suffix)
-        if path != kept:
+        if path.name == Path(source).name:
             path.unlink(missing_ok=True)
 
 
-def save_record_file(home: Path, record: IncidentRecord) -> IncidentRecord:
-    """Save a record as a record file; returns it with that file as its source."""
-    target = upload_path(home, record.id, RECORD_FILE_SUFFIX)
-    saved = replace(record, source=str(target))
-    staging = staging_path(home, RECORD_FILE_SUFFIX)
-    write_file(staging, record_file_text(saved))
-    os.replace(staging, target)
-    return saved
+def prefer_uploads(
+    records: Sequence[IncidentRecord], upload_ids: set[str]
+) -> list[IncidentRecord]:
+    """Leave out the records of source files whose id an upload has.
+
+    A record sent over the API replaced the one of the same id from a source
+    file, so a build or sync keeps the upload instead of storing both.
+    """
+    kept = []
+    for record in records:
+        if record.id in upload_ids and not is_upload_source(record.source):
+            logger.warning(
+                "%s is left out: record %s was replaced over the API; delete it there "
+                "(DELETE /v1/incidents/ID or indexer remove) to go back to this file",
+                record.source,
+                record.id,
+            )
+            continue
+        kept.append(record)
+    return kept
+
+
+def uploaded_ids(stored: Mapping[str, tuple[str, str]]) -> set[str]:
+    """Return the ids stored from uploads, of record id to (content hash, source)."""
+    return {
+        record_id
+        for record_id, (_, source) in stored.items()
+        if is_upload_source(source)
+    }
 
 
 def write_file(path: Path, text: str) -> None:

@@ -90,6 +90,13 @@ class RecordIn(BaseModel):
             raise ValueError(RESERVED_ID_MESSAGE)
         return value
 
+    @field_validator("title")
+    @classmethod
+    def _check_title(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("title is blank; give the record a title")
+        return value
+
 
 class WriteResult(BaseModel):
     """The changes one write made to the knowledge base."""

@@ -33,6 +33,7 @@ __all__ = [
     "ReadProblem",
     "ReadResult",
     "load_mapping",
+    "make_ids_unique",
     "mapping_from_spec",
     "preset_names",
     "read_sources",
@@ -119,7 +120,7 @@ def read_sources(
         # later sync runs from another working directory.
         absolute = Path(os.path.normpath(Path(root).absolute()))
         result.extend(_read_root(absolute, mapping_for, read_files))
-    _make_ids_unique(result.records)
+    make_ids_unique(result.records)
 
     for problem in result.problems:
         logger.debug("not read: %s", problem)
@@ -314,7 +315,7 @@ def _default_id(path: Path, root: Path) -> str:
     return f"{root.resolve().name}/{relative}"
 
 
-def _make_ids_unique(records: list[IncidentRecord]) -> None:
+def make_ids_unique(records: list[IncidentRecord]) -> None:
     """Append "~2", "~3" and so on to the ids of later records with a used id.
 
     A record equal in every field to an earlier one of its id, such as a row an

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from indexer.readers.base import ReadProblem, ReadResult
+from indexer.readers.dates import ends_before_start
 from indexer.readers.export_fields import json_kind
+from indexer.readers.export_rows import LONG_NUMBER
 from indexer.record import SECTION_NAMES, IncidentRecord, Kind, id_problem
 
 # A name ending in this is a record file; other .json files are exports.
@@ -77,11 +79,15 @@ def read_record_file(path: Path, default_id: str) -> ReadResult:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         return _problem(source, f"line {error.lineno}", f"invalid JSON: {error.msg}")
+    except RecursionError:
+        return _problem(source, None, "invalid JSON: nested too deep to read")
+    except ValueError:
+        return _problem(source, None, LONG_NUMBER)
 
     try:
-        record = _record(document, default_id, source)
+        record = _record(document, default_id.removesuffix(".record"), source)
     except _FieldError as error:
-        return _problem(source, error.field, str(error))
+        return _problem(source, error.field, _naming_the_id(document, str(error)))
     return ReadResult(records=[record])
 
 
@@ -94,9 +100,14 @@ def _record(document: object, default_id: str, source: str) -> IncidentRecord:
     if unknown:
         raise _FieldError(
             unknown[0],
-            f"unknown field {unknown[0]!r}; the fields are {', '.join(RECORD_FIELDS)}",
+            f"unknown field {unknown[0]!r}; the fields are {', '.join(RECORD_FIELDS)}. "
+            f"A name ending in {RECORD_FILE_SUFFIX} marks a file of one record; "
+            "rename an export to end in plain .json",
         )
 
+    given_id = document.get("id")
+    if isinstance(given_id, str) and not given_id.strip():
+        raise _FieldError("id", "id is blank; give the record an id or leave id out")
     record_id = _text(document, "id") or default_id
     problem = id_problem(record_id)
     if problem:
@@ -105,6 +116,7 @@ def _record(document: object, default_id: str, source: str) -> IncidentRecord:
     if kind not in {member.value for member in Kind}:
         kinds = ", ".join(member.value for member in Kind)
         raise _FieldError("kind", f"kind {kind[:40]!r} is not one of {kinds}")
+    # Kept as written, as the API stores it, so a build changes nothing.
     title = _text(document, "title")
     if not title.strip():
         raise _FieldError("title", "title is missing or empty; every record needs one")
@@ -116,17 +128,35 @@ def _record(document: object, default_id: str, source: str) -> IncidentRecord:
             f"unknown section {unknown_sections[0]!r}; use {', '.join(SECTION_NAMES)}",
         )
 
+    started_at = _time(document, "started_at")
+    ended_at = _time(document, "ended_at")
+    if started_at and ended_at and ends_before_start(started_at, ended_at):
+        raise _FieldError(
+            "ended_at",
+            f"ended_at ({ended_at.isoformat()}) is before started_at "
+            f"({started_at.isoformat()}); check the two times and their time zones",
+        )
+    severity = document.get("severity")
     return IncidentRecord(
         id=record_id,
         kind=Kind(kind),
-        title=" ".join(title.split()),
+        title=title,
         sections={name: text for name, text in sections.items() if text.strip()},
         labels=_strings(document, "labels"),
-        severity_raw=_text(document, "severity") or None,
-        started_at=_time(document, "started_at"),
-        ended_at=_time(document, "ended_at"),
+        severity_raw=None if severity is None else _text(document, "severity"),
+        started_at=started_at,
+        ended_at=ended_at,
         source=source,
     )
+
+
+def _naming_the_id(document: object, reason: str) -> str:
+    """Put the record's id in front of a reason, since the file is named by a hash."""
+    if isinstance(document, dict):
+        record_id = document.get("id")
+        if isinstance(record_id, str) and record_id.strip():
+            return f"record {record_id[:80]!r}: {reason}"
+    return reason
 
 
 def _text(document: dict[str, Any], field: str) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import codecs
 import json
 import logging
-import os
 import re
+import tempfile
 import threading
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -26,8 +26,9 @@ from starlette.concurrency import run_in_threadpool
 from indexer import source_mappings, uploads
 from indexer.errors import RecordNotFoundError
 from indexer.knowledge_base import KnowledgeBase, WriteSummary
-from indexer.readers import read_sources
+from indexer.readers import ReadResult, read_sources
 from indexer.readers.markdown import read_markdown
+from indexer.readers.record_file import RECORD_FILE_SUFFIX, record_file_text
 from indexer.record import SECTION_NAMES, IncidentRecord, Kind
 from indexer.sync import (
     keep_path_ids,
@@ -88,7 +89,8 @@ async def put_record(
     """Add a record, or replace the one with the same id (JSON or Markdown body)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     if content_type.lower() in MARKDOWN_TYPES:
-        record = await _markdown_record(request, knowledge_base, record_id)
+        record, text = await _markdown_record(request, record_id)
+        suffix = uploads.MARKDOWN_SUFFIX
     else:
         record = _json_record(await read_json(request))
         if record_id is not None and record_id != record.id:
@@ -100,15 +102,11 @@ async def put_record(
                 "or make the two equal",
                 "id",
             )
-        # As with Markdown, the file comes first: it survives a failed write.
-        record = await run_in_threadpool(
-            uploads.save_record_file, knowledge_base.settings.home, record
-        )
+        text = record_file_text(record)
+        suffix = RECORD_FILE_SUFFIX
 
-    summary = await run_in_threadpool(knowledge_base.add, [record])
-    # Only now that the new record is stored: a failed write keeps the old file.
-    uploads.delete_other_uploads(
-        knowledge_base.settings.home, record.id, FilePath(record.source)
+    record, summary = await run_in_threadpool(
+        _store, knowledge_base, record, suffix, text
     )
     logger.info(
         "record %s %s by request %s (data version %d)",
@@ -131,7 +129,7 @@ async def delete_record(
     """Remove one record from the knowledge base and the index."""
     record = await run_in_threadpool(knowledge_base.get, incident_id)
     summary = await run_in_threadpool(knowledge_base.remove, [incident_id])
-    uploads.delete_upload(knowledge_base.settings.home, record.source)
+    uploads.delete_upload(knowledge_base.settings.home, record.id, record.source)
     logger.info(
         "record %s removed by request %s (data version %d)",
         incident_id,
@@ -279,13 +277,28 @@ def _charset(request: Request) -> str:
     return "utf-8"
 
 
-async def _markdown_record(
-    request: Request, knowledge_base: KnowledgeBase, record_id: str | None
-) -> IncidentRecord:
-    """Save a Markdown body under INCIDENT_HOME/uploads, then read it as a record.
+def _store(
+    knowledge_base: KnowledgeBase, record: IncidentRecord, suffix: str, text: str
+) -> tuple[IncidentRecord, WriteSummary]:
+    """Store a record with its file under INCIDENT_HOME/uploads, or neither.
 
-    The file is saved before anything else, so the text survives a failed write
-    and a rebuild can read it again.
+    A build reads the file back, so it holds what the answer acknowledged.
+    """
+    settings = knowledge_base.settings
+    with uploads.saved_upload(
+        settings.home, record.id, suffix, text, settings.lock_timeout
+    ) as path:
+        record = replace(record, source=str(path))
+        summary = knowledge_base.add([record])
+    return record, summary
+
+
+async def _markdown_record(
+    request: Request, record_id: str | None
+) -> tuple[IncidentRecord, str]:
+    """Read a Markdown body as a record; returns it and the text to save.
+
+    The text to save carries the record's id in its front matter.
     """
     if record_id:
         # Checked before the file is read, which would judge it as a path.
@@ -311,23 +324,14 @@ async def _markdown_record(
     if not text.strip():
         raise ApiError(422, "invalid_input", "the Markdown body is empty", "body")
 
-    home = knowledge_base.settings.home
-    staging = uploads.staging_path(home, uploads.MARKDOWN_SUFFIX)
-    await run_in_threadpool(uploads.write_file, staging, text)
-    try:
-        result = await run_in_threadpool(read_markdown, staging, record_id or "")
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
+    result = await run_in_threadpool(_read_markdown_text, text, record_id or "")
     if result.problems:
-        staging.unlink(missing_ok=True)
         problem = result.problems[0]
         where = f" (line {problem.location})" if problem.location else ""
         field = "id" if problem.reason.startswith("front matter 'id'") else "body"
         raise ApiError(422, "invalid_input", f"{problem.reason}{where}", field)
     record = result.records[0]
     if not record.id:
-        staging.unlink(missing_ok=True)
         raise ApiError(
             422,
             "invalid_input",
@@ -336,18 +340,16 @@ async def _markdown_record(
             "id",
         )
 
-    try:
-        _check_markdown_record(record)
-    except ApiError:
-        staging.unlink(missing_ok=True)
-        raise
+    _check_markdown_record(record)
+    return record, _with_id_in_front_matter(text, record.id)
 
-    saved = _with_id_in_front_matter(text, record.id)
-    if saved != text:
-        await run_in_threadpool(uploads.write_file, staging, saved)
-    target = uploads.upload_path(home, record.id, uploads.MARKDOWN_SUFFIX)
-    os.replace(staging, target)
-    return replace(record, source=str(target))
+
+def _read_markdown_text(text: str, record_id: str) -> ReadResult:
+    """Read Markdown text with the file reader, from a file of its own."""
+    with tempfile.TemporaryDirectory(prefix="incident-upload-") as folder:
+        path = FilePath(folder) / "upload.md"
+        path.write_text(text, encoding="utf-8")
+        return read_markdown(path, record_id)
 
 
 def _check_time_order(started_at: datetime | None, ended_at: datetime | None) -> None:
@@ -442,6 +444,9 @@ def _sync(
         logger.warning("re-index could not read %s", problem)
     planned_version = knowledge_base.database.data_version()
     stored = knowledge_base.database.record_sources()
+    result.records = uploads.prefer_uploads(
+        result.records, uploads.uploaded_ids(stored)
+    )
     keep_path_ids(result.records, stored)
     restore_duplicate_ids(result.records, stored)
     plan = plan_sync(result, stored, sources)

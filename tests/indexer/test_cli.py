@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from indexer import uploads
 from indexer.cli import main
 from tests.conftest import SAMPLE_DATA
 
@@ -116,7 +117,7 @@ def test_remove_undecodable_id_is_clear_error(tmp_path, capsys):
 
 def test_remove_unknown_id_is_clear_error(tmp_path, sources, capsys):
     home = tmp_path / "kb"
-    upload = home / "uploads" / "upload-0123456789abcdef.md"
+    upload = uploads.upload_path(home, "PM-TEST-001", ".md")
     upload.parent.mkdir(parents=True)
     upload.write_text(POSTMORTEM)
     _run(capsys, "--home", str(home), "build", "--quiet", str(upload))

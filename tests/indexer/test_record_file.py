@@ -123,3 +123,63 @@ def test_record_file_without_id_or_kind_takes_defaults(tmp_path):
 
     assert record.id == "folder/x"
     assert record.kind is Kind.INCIDENT
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"title": ' + "1" * 5000 + "}", "a number too long to read"),
+        ("[" * 200_000, "nested too deep to read"),
+    ],
+)
+def test_unreadable_json_is_a_problem(tmp_path, text, reason):
+    path = tmp_path / "x.record.json"
+    path.write_text(text, encoding="utf-8")
+
+    [problem] = read_sources([tmp_path]).problems
+
+    assert reason in problem.reason
+
+
+@pytest.mark.parametrize(
+    ("document", "location", "reason"),
+    [
+        ({"id": " ", "title": "t"}, "id", "id is blank"),
+        (
+            {
+                "id": "PM-X",
+                "title": "t",
+                "started_at": "2026-01-01T10:00:00Z",
+                "ended_at": "2026-01-01T09:00:00Z",
+            },
+            "ended_at",
+            "record 'PM-X': ended_at (2026-01-01T09:00:00+00:00) is before started_at",
+        ),
+        (
+            {"incidents": []},
+            "incidents",
+            "rename an export to end in plain .json",
+        ),
+    ],
+)
+def test_record_rules_of_the_api_apply(tmp_path, document, location, reason):
+    path = tmp_path / "x.record.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+    [problem] = read_record_file(path, "default/x").problems
+
+    assert problem.location == location
+    assert reason in problem.reason
+
+
+def test_record_file_keeps_values_as_written(tmp_path):
+    """The API stores title and severity as sent, so a rebuild changes neither."""
+    path = tmp_path / "kept.record.json"
+    document = {"title": "Queue\tstalled  twice", "severity": ""}
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+    [record] = read_sources([tmp_path]).records
+
+    assert record.id == f"{tmp_path.name}/kept"
+    assert record.title == "Queue\tstalled  twice"
+    assert record.severity_raw == ""

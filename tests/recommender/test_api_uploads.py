@@ -2,6 +2,8 @@
 
 import json
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
@@ -11,6 +13,7 @@ from pydantic import SecretStr
 from indexer import uploads
 from indexer.cli import main as indexer_main
 from indexer.knowledge_base import KnowledgeBase
+from indexer.lock import write_lock
 from indexer.record import IncidentRecord, Kind
 from recommender.api import create_app
 from recommender.settings import ServiceSettings
@@ -160,13 +163,151 @@ def test_build_saves_records_stored_without_a_file(home, embedder, caplog):
         ]
     )
 
+    legacy_markdown = uploads.upload_path(home, "PM-OLD-001", ".md")
+    legacy_markdown.parent.mkdir(parents=True, exist_ok=True)
+    legacy_markdown.write_text("---\nid: PM-OLD-001\n---\n# Older text\n")
+
     with caplog.at_level(logging.WARNING):
-        assert _build(home) == 0
+        assert _build(home, "--without-uploads") == 0
 
     assert "saved 1 records added over the API" in caplog.text
+    assert sorted(_stored(home, embedder)) == ["PM-SRC-001"]
+    assert not legacy_markdown.exists()
+    assert _build(home) == 0
     stored = _stored(home, embedder)
     assert sorted(stored) == ["PM-OLD-001", "PM-SRC-001"]
     assert stored["PM-OLD-001"].labels == {"service": "beacon-relay"}
     assert stored["PM-OLD-001"].source == str(
         uploads.upload_path(home, "PM-OLD-001", ".record.json")
     )
+
+
+def test_replaced_source_record_keeps_its_id(home, embedder, caplog):
+    """A record sent over the API replaces the source file's record of its id."""
+    replaced = {**JSON_RECORD, "id": "PM-SRC-001", "title": "Orders DB, as edited"}
+    with _client(home, embedder) as client:
+        assert client.post("/v1/incidents", json=replaced, headers=AUTH).is_success
+
+    assert _build(home) == 0
+    stored = _stored(home, embedder)
+    assert sorted(stored) == ["PM-SRC-001"]
+    assert stored["PM-SRC-001"].title == "Orders DB, as edited"
+
+    source = str(home.parent / "sources")
+    assert indexer_main(["--home", str(home), "sync", "--quiet", source]) == 0
+    assert "record PM-SRC-001 was replaced over the API" in caplog.text
+    stored = _stored(home, embedder)
+    assert sorted(stored) == ["PM-SRC-001"]
+    assert stored["PM-SRC-001"].title == "Orders DB, as edited"
+
+    # Adding the file on purpose makes it the record again, also for builds.
+    assert indexer_main(["--home", str(home), "add", "--quiet", source]) == 0
+    assert not uploads.upload_path(home, "PM-SRC-001", ".record.json").exists()
+    assert _build(home) == 0
+    assert _stored(home, embedder)["PM-SRC-001"].title == "Orders DB ran out of disk"
+
+
+def test_failed_write_puts_the_previous_file_back(home, embedder):
+    markdown_file = uploads.upload_path(home, "PM-LOCK-001", ".md")
+    record_file = uploads.upload_path(home, "PM-LOCK-001", ".record.json")
+    settings = ServiceSettings(
+        home=home, api_tokens=[SecretStr(TOKEN)], lock_timeout=0.3
+    )
+    knowledge_base = KnowledgeBase(settings, embedder=embedder)
+    headers = {**AUTH, "Content-Type": "text/markdown"}
+    with TestClient(create_app(settings, knowledge_base=knowledge_base)) as client:
+        sent = client.post(
+            "/v1/incidents",
+            params={"id": "PM-LOCK-001"},
+            content=MARKDOWN,
+            headers=headers,
+        )
+        assert sent.is_success
+        saved = markdown_file.read_text(encoding="utf-8")
+
+        with write_lock(home, timeout=1):
+            refused = client.post(
+                "/v1/incidents", json={**JSON_RECORD, "id": "PM-LOCK-001"}, headers=AUTH
+            )
+
+    assert refused.status_code == 503
+    assert markdown_file.read_text(encoding="utf-8") == saved
+    assert not record_file.exists()
+    assert sorted(path.name for path in markdown_file.parent.glob(".upload-*")) == []
+
+
+def test_unwritable_uploads_folder_is_a_clear_503(home, embedder):
+    folder = uploads.uploads_folder(home)
+    folder.rmdir() if folder.is_dir() else None
+    folder.write_text("not a folder")
+
+    with _client(home, embedder) as client:
+        response = client.post("/v1/incidents", json=JSON_RECORD, headers=AUTH)
+
+    assert response.status_code == 503
+    message = response.json()["error"]["message"]
+    assert message.startswith(f"cannot save the record's file in {folder}")
+    assert "check that the folder is writable" in message
+    with _client(home, embedder) as client:
+        assert client.get("/v1/incidents/PM-JSON-001").status_code == 404
+
+
+def test_delete_removes_only_the_record_own_file(tmp_path):
+    home = tmp_path / "kb"
+    first = uploads.upload_path(home, "PM-1", ".record.json")
+    first.parent.mkdir(parents=True)
+    first.write_text("{}")
+
+    # PM-1~2, made by a build from the same file, does not own it.
+    uploads.delete_upload(home, "PM-1~2", str(first))
+    assert first.exists()
+    # A home copied elsewhere still names the old folder in its sources.
+    moved = tmp_path / "old-kb" / "uploads" / first.name
+    uploads.delete_upload(home, "PM-1", str(moved))
+    assert not first.exists()
+
+
+def test_blank_title_is_422(home, embedder):
+    blank = {**JSON_RECORD, "title": " \t "}
+
+    with _client(home, embedder) as client:
+        response = client.post("/v1/incidents", json=blank, headers=AUTH)
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == "title"
+    assert error["message"].startswith("title is blank; give the record a title")
+    assert not uploads.upload_path(home, "PM-JSON-001", ".record.json").exists()
+
+
+def test_writes_of_one_id_leave_file_and_record_alike(home, embedder):
+    """Two writes that wait for the lock together end as one of them, everywhere."""
+    settings = ServiceSettings(
+        home=home, api_tokens=[SecretStr(TOKEN)], lock_timeout=10
+    )
+    knowledge_base = KnowledgeBase(settings, embedder=embedder)
+    markdown = {**AUTH, "Content-Type": "text/markdown"}
+    with TestClient(create_app(settings, knowledge_base=knowledge_base)) as client:
+
+        def send_markdown() -> int:
+            return client.post(
+                "/v1/incidents",
+                params={"id": "PM-RACE-001"},
+                content="# Race as Markdown\n\n## Summary\nSent as Markdown.\n",
+                headers=markdown,
+            ).status_code
+
+        def send_json() -> int:
+            record = {**JSON_RECORD, "id": "PM-RACE-001", "title": "Race as JSON"}
+            return client.post("/v1/incidents", json=record, headers=AUTH).status_code
+
+        with ThreadPoolExecutor(2) as pool, write_lock(home, timeout=1):
+            first = pool.submit(send_markdown)
+            time.sleep(0.2)
+            second = pool.submit(send_json)
+            time.sleep(0.5)
+        assert (first.result(), second.result()) == (200, 200)
+        title = client.get("/v1/incidents/PM-RACE-001").json()["title"]
+
+    assert _build(home) == 0
+    assert _stored(home, embedder)["PM-RACE-001"].title == title
