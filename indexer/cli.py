@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict
 from pathlib import Path
 
@@ -68,14 +69,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _build(args: argparse.Namespace, settings: IndexerSettings) -> int:
+    # Writes over the API wait until the build is done: a record stored after
+    # the uploads were read would be lost when the build replaces every record.
+    with uploads.locked(settings.home, settings.lock_timeout):
+        return _build_locked(args, settings)
+
+
+def _build_locked(args: argparse.Namespace, settings: IndexerSettings) -> int:
     started = time.perf_counter()
     remembered = source_mappings.stored(settings.resolved_database_url)
     _save_api_records(settings)
-    result = _read(args, remembered)
     folder = uploads.uploads_folder(settings.home)
-    given = [Path(source).resolve() for source in args.sources]
-    covered = any(path == folder or path in folder.parents for path in given)
-    if folder.is_dir() and not args.without_uploads and not covered:
+    # A home inside a source folder is read apart, so that its uploads replace
+    # the source records of their ids.
+    result = _read(args, remembered, exclude=[folder])
+    if folder.is_dir() and not args.without_uploads:
         print(
             f"reading the records added over the API from {folder} too "
             "(--without-uploads leaves them out)",
@@ -121,11 +129,15 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
     keep_path_ids(result.records, stored)
     restore_duplicate_ids(result.records, stored, replace_held=True)
     _warn_replaced_from_other_files(stored, result.records)
-    summary = knowledge_base.add(result.records)
-    # The file now holds the record, so no build may bring the upload back.
-    for record in result.records:
-        if record.id in stored and not uploads.is_upload_source(record.source):
-            uploads.delete_upload(settings.home, record.id, stored[record.id][1])
+    # A file given here replaces the upload of its id, which no build may
+    # bring back.
+    with ExitStack() as replaced_uploads:
+        for record in result.records:
+            if record.id in stored and not uploads.is_upload_source(record.source):
+                replaced_uploads.enter_context(
+                    _removed_upload(settings, stored, record.id)
+                )
+        summary = knowledge_base.add(result.records)
     source_mappings.remember(
         knowledge_base.database, result, _mapping_spec(args), remembered
     )
@@ -168,7 +180,7 @@ def _warn_replaced_from_other_files(
 
 def _sync(args: argparse.Namespace, settings: IndexerSettings) -> int:
     remembered = source_mappings.stored(settings.resolved_database_url)
-    result = _read(args, remembered)
+    result = _read(args, remembered, exclude=[uploads.uploads_folder(settings.home)])
     if _rejected_by_strict(args, result):
         return 1
 
@@ -312,16 +324,16 @@ def _rejected_by_strict(args: argparse.Namespace, result: ReadResult) -> bool:
 
 def _remove(args: argparse.Namespace, settings: IndexerSettings) -> int:
     knowledge_base = KnowledgeBase(settings, create=False)
-    sources = [
-        (record.id, record.source)
-        for record in knowledge_base.get_many(args.ids).values()
-    ]
-    summary = knowledge_base.remove(args.ids)
-
+    stored = knowledge_base.database.record_sources()
     # Deleting the saved upload, as DELETE /v1/incidents does, keeps the next
     # build from adding the record back.
-    for record_id, source in sources:
-        uploads.delete_upload(settings.home, record_id, source)
+    with ExitStack() as removed_uploads:
+        for record_id in dict.fromkeys(args.ids):
+            if record_id in stored:
+                removed_uploads.enter_context(
+                    _removed_upload(settings, stored, record_id, args.ids)
+                )
+        summary = knowledge_base.remove(args.ids)
     print(f"removed {summary.removed} records (data version {summary.data_version})")
     return 0
 
@@ -352,16 +364,22 @@ def _with_uploads(result: ReadResult, uploaded: ReadResult) -> ReadResult:
     upload_ids = {record.id for record in uploaded.records}
     records = uploads.prefer_uploads(result.records, upload_ids) + uploaded.records
     make_ids_unique(records)
+    # The lock file and the copies kept during a write are no input of anyone's.
+    hidden = [path for path in uploaded.skipped if Path(path).name.startswith(".")]
     return ReadResult(
         records=records,
         problems=result.problems + uploaded.problems,
-        skipped=result.skipped + uploaded.skipped,
+        skipped=result.skipped + [p for p in uploaded.skipped if p not in hidden],
         empty=result.empty + uploaded.empty,
     )
 
 
-def _read(args: argparse.Namespace, remembered: dict[str, str]) -> ReadResult:
+def _read(
+    args: argparse.Namespace, remembered: dict[str, str], exclude: Sequence[Path] = ()
+) -> ReadResult:
     """Read the sources, each CSV or JSON file with --mapping if given.
+
+    Folders in exclude are left out of the folders walked.
 
     Without --mapping, a file is read with the mapping it was last read with
     (indexer/source_mappings.py), else with the preset detected from its
@@ -376,6 +394,7 @@ def _read(args: argparse.Namespace, remembered: dict[str, str]) -> ReadResult:
         [Path(p) for p in args.sources],
         mapping=mapping,
         remembered=source_mappings.lookup(remembered),
+        exclude=exclude,
     )
     for problem in result.problems:
         print(f"failed: {problem}", file=sys.stderr)
@@ -394,6 +413,23 @@ def _read(args: argparse.Namespace, remembered: dict[str, str]) -> ReadResult:
         file=sys.stderr,
     )
     return result
+
+
+def _removed_upload(
+    settings: IndexerSettings,
+    stored: dict[str, tuple[str, str]],
+    record_id: str,
+    removed_ids: Sequence[str] = (),
+) -> AbstractContextManager[None]:
+    """Delete a record's upload files unless the write in the block fails."""
+    others = [
+        source
+        for other_id, (_, source) in stored.items()
+        if other_id != record_id and other_id not in removed_ids
+    ]
+    return uploads.removed_upload(
+        settings.home, record_id, stored[record_id][1], others, settings.lock_timeout
+    )
 
 
 def _save_api_records(settings: IndexerSettings) -> None:

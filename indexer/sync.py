@@ -25,6 +25,7 @@ from indexer.readers.export_rows import (
     JSON_SUFFIXES,
 )
 from indexer.record import IncidentRecord
+from indexer.uploads import is_upload_source
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +108,9 @@ def plan_sync(
     for record_id, (_, source) in sorted(stored.items()):
         if record_id in seen:
             continue
-        if source.startswith(API_SOURCE_PREFIX):
-            # Written through the API, so no file contains it and no sync removes it.
+        if source.startswith(API_SOURCE_PREFIX) or is_upload_source(source):
+            # Written through the API, which alone removes it, also when the
+            # uploads folder lies inside a source folder.
             continue
         if not _source_path(source).is_absolute():
             plan.relative.append(record_id)

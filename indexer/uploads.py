@@ -12,8 +12,9 @@ import hashlib
 import logging
 import os
 import re
+import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -54,15 +55,61 @@ def is_upload_source(source: str) -> bool:
     return in_folder and bool(_UPLOAD_NAME.fullmatch(path.name))
 
 
+# Folders whose uploads lock this thread holds, with how often it took each.
+_held = threading.local()
+
+
+@contextmanager
+def locked(home: Path, timeout: float) -> Iterator[None]:
+    """Hold the uploads lock: one writer of upload files at a time, across processes.
+
+    A thread that holds it already takes it again at once, so a build can hold
+    it for its whole run and still save files.
+
+    Raises:
+        KnowledgeBaseError: Another writer held it for timeout seconds, or the
+            folder cannot be made or locked (UploadError).
+    """
+    folder = uploads_folder(home)
+    counts: dict[Path, int] = _held.__dict__.setdefault("counts", {})
+    if counts.get(folder):
+        counts[folder] += 1
+        try:
+            yield
+        finally:
+            counts[folder] -= 1
+        return
+
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise KnowledgeBaseError(
+            f"cannot create the knowledge base folder {home}: {error.strerror}; "
+            "set INCIDENT_HOME (or --home) to a writable folder"
+        ) from error
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = write_lock(folder, timeout, name=_LOCK_NAME)
+        lock.__enter__()
+    except OSError as error:
+        raise UploadError(folder, error, "lock") from error
+    counts[folder] = 1
+    try:
+        yield
+    finally:
+        counts[folder] = 0
+        lock.__exit__(None, None, None)
+
+
 @contextmanager
 def saved_upload(
     home: Path, record_id: str, suffix: str, text: str, timeout: float
 ) -> Iterator[Path]:
     """Make text the record's file while the body stores the record, yield its path.
 
-    Writes of one id run one at a time, across processes too, so the file and
-    the stored record end as the same request left them. The record's file in
-    the other format is moved aside, so a build never reads both. When the
+    Writes of upload files run one at a time, across processes too, so the file
+    and the stored record end as the same request left them. The record's file
+    in the other format is moved aside, so a build never reads both. When the
     body raises, the previous files come back.
 
     Raises:
@@ -70,25 +117,15 @@ def saved_upload(
             or the file could not be written (UploadError); nothing was changed.
     """
     folder = uploads_folder(home)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UploadError(folder, error) from error
-    with write_lock(folder, timeout, name=_LOCK_NAME):
+    with locked(home, timeout):
         staging = folder / f".upload-{uuid.uuid4().hex}{suffix}"
         target = upload_path(home, record_id, suffix)
-        previous: list[tuple[Path, Path]] = []
         try:
             write_file(staging, text)
-            for path in (upload_path(home, record_id, end) for end in UPLOAD_SUFFIXES):
-                if path.exists():
-                    aside = folder / f".{path.name}.previous"
-                    os.replace(path, aside)
-                    previous.append((aside, path))
+            previous = _move_aside(_own_files(home, record_id))
             os.replace(staging, target)
         except OSError as error:
             staging.unlink(missing_ok=True)
-            _put_back(previous)
             raise UploadError(folder, error) from error
 
         try:
@@ -97,19 +134,77 @@ def saved_upload(
             target.unlink(missing_ok=True)
             _put_back(previous)
             raise
-        for aside, _ in previous:
-            aside.unlink(missing_ok=True)
+        _delete(previous)
+
+
+@contextmanager
+def removed_upload(
+    home: Path,
+    record_id: str,
+    source: str,
+    other_sources: Collection[str],
+    timeout: float,
+) -> Iterator[None]:
+    """Delete a record's upload files while the body removes the record.
+
+    The files named for the id go, and the file the record was read from when
+    it is an upload that no other record was read from: a build that found
+    two uploads of one id stored the second as RECORD-ID~2. When the body
+    raises, the files come back.
+
+    Raises:
+        KnowledgeBaseError: Another write held the uploads for timeout seconds,
+            or a file could not be deleted (UploadError); nothing was changed.
+    """
+    files = _own_files(home, record_id)
+    shared = {Path(other).name for other in other_sources if is_upload_source(other)}
+    if is_upload_source(source) and Path(source).name not in shared:
+        files.append(uploads_folder(home) / Path(source).name)
+    with locked(home, timeout):
+        try:
+            previous = _move_aside(files)
+        except OSError as error:
+            raise UploadError(uploads_folder(home), error, "delete") from error
+        try:
+            yield
+        except BaseException:
+            _put_back(previous)
+            raise
+        _delete(previous)
 
 
 class UploadError(KnowledgeBaseError):
-    """A record's file could not be saved, so the record was not stored."""
+    """A record's file could not be saved or deleted, so nothing was changed."""
 
-    def __init__(self, folder: Path, error: OSError) -> None:
-        super().__init__(
-            f"cannot save the record's file in {folder}: "
-            f"{error.strerror or error}; check that the folder is writable and "
-            "the disk has space, then send the record again"
+    def __init__(self, folder: Path, error: OSError, action: str = "save") -> None:
+        what = (
+            f"cannot use the uploads folder {folder}"
+            if action == "lock"
+            else f"cannot {action} the record's file in {folder}"
         )
+        super().__init__(
+            f"{what}: {error.strerror or error}; check that the folder is writable "
+            "and the disk has space, then try again"
+        )
+
+
+def _own_files(home: Path, record_id: str) -> list[Path]:
+    return [upload_path(home, record_id, suffix) for suffix in UPLOAD_SUFFIXES]
+
+
+def _move_aside(paths: Sequence[Path]) -> list[tuple[Path, Path]]:
+    """Move the existing files to hidden names, which builds skip; all or none."""
+    previous: list[tuple[Path, Path]] = []
+    try:
+        for path in dict.fromkeys(paths):
+            if path.exists():
+                aside = path.with_name(f".{path.name}.previous")
+                os.replace(path, aside)
+                previous.append((aside, path))
+    except OSError:
+        _put_back(previous)
+        raise
+    return previous
 
 
 def _put_back(previous: Sequence[tuple[Path, Path]]) -> None:
@@ -117,18 +212,9 @@ def _put_back(previous: Sequence[tuple[Path, Path]]) -> None:
         os.replace(aside, path)
 
 
-def delete_upload(home: Path, record_id: str, source: str) -> None:
-    """Delete the saved file of a removed record, so that no rebuild revives it.
-
-    Only the record's own file goes: a record RECORD-ID~2 that a build made from
-    another record's upload shares that file, which still contains RECORD-ID.
-    """
-    if not is_upload_source(source):
-        return
-    for suffix in UPLOAD_SUFFIXES:
-        path = upload_path(home, record_id, suffix)
-        if path.name == Path(source).name:
-            path.unlink(missing_ok=True)
+def _delete(previous: Sequence[tuple[Path, Path]]) -> None:
+    for aside, _ in previous:
+        aside.unlink(missing_ok=True)
 
 
 def prefer_uploads(

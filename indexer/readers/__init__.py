@@ -72,6 +72,7 @@ def read_sources(
     paths: Sequence[Path],
     mapping: FieldMapping | None = None,
     remembered: Callable[[Path], FieldMapping | None] | None = None,
+    exclude: Sequence[Path] = (),
 ) -> ReadResult:
     """Read incident records from files and directories.
 
@@ -99,6 +100,8 @@ def read_sources(
             per file.
         remembered: Without mapping, returns the mapping a file was last read
             with, or None to detect one.
+        exclude: Folders left out where they are met inside a given directory,
+            such as the uploads folder of a knowledge base kept in a source tree.
 
     Returns:
         The records, a problem for every file or record that could not be read,
@@ -110,6 +113,8 @@ def read_sources(
     # given twice: its records would otherwise be stored again under "~2" ids.
     read_files: set[Path] = set()
 
+    excluded = {os.path.realpath(folder) for folder in exclude}
+
     def mapping_for(path: Path) -> FieldMapping | None:
         if mapping is not None or remembered is None:
             return mapping
@@ -119,7 +124,7 @@ def read_sources(
         # Absolute, so that the stored sources still name the files when a
         # later sync runs from another working directory.
         absolute = Path(os.path.normpath(Path(root).absolute()))
-        result.extend(_read_root(absolute, mapping_for, read_files))
+        result.extend(_read_root(absolute, mapping_for, read_files, excluded))
     make_ids_unique(result.records)
 
     for problem in result.problems:
@@ -134,7 +139,9 @@ def read_sources(
     return result
 
 
-def _read_root(root: Path, mapping: MappingFor, read_files: set[Path]) -> ReadResult:
+def _read_root(
+    root: Path, mapping: MappingFor, read_files: set[Path], excluded: set[str]
+) -> ReadResult:
     if root.is_file():
         if _read_before(root, read_files):
             return ReadResult()
@@ -147,7 +154,7 @@ def _read_root(root: Path, mapping: MappingFor, read_files: set[Path]) -> ReadRe
         return ReadResult(problems=[ReadProblem(str(root), None, reason)])
 
     result = ReadResult()
-    for path in _walk(root, result):
+    for path in _walk(root, result, excluded):
         if not _read_before(path, read_files):
             result.extend(_read_file(path, root, mapping, explicit=False))
     return result
@@ -163,7 +170,7 @@ def _read_before(path: Path, read_files: set[Path]) -> bool:
     return False
 
 
-def _walk(root: Path, result: ReadResult) -> Iterator[Path]:
+def _walk(root: Path, result: ReadResult, excluded: set[str]) -> Iterator[Path]:
     """Yield the files under root in sorted order, leaving out hidden folders."""
 
     def report(error: OSError) -> None:
@@ -175,7 +182,7 @@ def _walk(root: Path, result: ReadResult) -> Iterator[Path]:
     walked: set[str] = set()
     for folder, subfolders, files in os.walk(root, onerror=report, followlinks=True):
         real = os.path.realpath(folder)
-        if real in walked:
+        if real in walked or (real in excluded and real != os.path.realpath(root)):
             subfolders[:] = []
             continue
         walked.add(real)

@@ -8,6 +8,7 @@ labels and sections it was given. People can write these files by hand too.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from indexer.readers.base import ReadProblem, ReadResult
 from indexer.readers.dates import ends_before_start
 from indexer.readers.export_fields import json_kind
-from indexer.readers.export_rows import LONG_NUMBER
+from indexer.readers.export_rows import LONG_NUMBER, JsonTooDeepError, clean_json
 from indexer.record import SECTION_NAMES, IncidentRecord, Kind, id_problem
 
 # A name ending in this is a record file; other .json files are exports.
@@ -76,16 +77,18 @@ def read_record_file(path: Path, default_id: str) -> ReadResult:
             source, None, f"byte {error.start} is not UTF-8; save the file as UTF-8"
         )
     try:
-        document = json.loads(text)
+        document = clean_json(json.loads(text))
     except json.JSONDecodeError as error:
         return _problem(source, f"line {error.lineno}", f"invalid JSON: {error.msg}")
-    except RecursionError:
+    except (RecursionError, JsonTooDeepError):
         return _problem(source, None, "invalid JSON: nested too deep to read")
     except ValueError:
         return _problem(source, None, LONG_NUMBER)
 
     try:
-        record = _record(document, default_id.removesuffix(".record"), source)
+        # The reader's default id keeps all but the last suffix.
+        default_id = re.sub(r"\.record$", "", default_id, flags=re.IGNORECASE)
+        record = _record(document, default_id, source)
     except _FieldError as error:
         return _problem(source, error.field, _naming_the_id(document, str(error)))
     return ReadResult(records=[record])

@@ -110,10 +110,11 @@ def title_from_stem(stem: str) -> str:
 
     "20190208-logstash-mediawiki" gives "logstash mediawiki", and
     "PlannedMaintenance" gives "Planned Maintenance". A stem that is only a date,
-    digits or a UUID has no words.
+    digits, a UUID or the hash of an upload has no words.
     """
     stem = _LEADING_DATE.sub("", stem)
-    if re.fullmatch(r"[0-9a-fA-F-]*", stem):
+    # An upload saved by the API is named by a hash of its id.
+    if re.fullmatch(r"[0-9a-fA-F-]*|upload-[0-9a-f]{16}", stem):
         return ""
     words = re.sub(r"[-_]+", " ", stem)
     words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", words)

@@ -68,6 +68,8 @@ router = APIRouter(
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 415, 422)
 }
+# A front matter line that sets the id; group 1 is the value, with any comment.
+_TOP_LEVEL_ID = re.compile(r"(?i)id[ \t]*:(.*)")
 MARKDOWN_TYPES = frozenset({"text/markdown", "text/x-markdown", "text/plain"})
 # One re-index at a time per process; a second request gets 409, not a queue.
 _reindex_lock = threading.Lock()
@@ -128,8 +130,7 @@ async def delete_record(
 ) -> WriteResult:
     """Remove one record from the knowledge base and the index."""
     record = await run_in_threadpool(knowledge_base.get, incident_id)
-    summary = await run_in_threadpool(knowledge_base.remove, [incident_id])
-    uploads.delete_upload(knowledge_base.settings.home, record.id, record.source)
+    summary = await run_in_threadpool(_remove, knowledge_base, record)
     logger.info(
         "record %s removed by request %s (data version %d)",
         incident_id,
@@ -293,6 +294,20 @@ def _store(
     return record, summary
 
 
+def _remove(knowledge_base: KnowledgeBase, record: IncidentRecord) -> WriteSummary:
+    """Remove a record and its upload files, or neither, so no build revives it."""
+    settings = knowledge_base.settings
+    others = [
+        source
+        for record_id, (_, source) in knowledge_base.database.record_sources().items()
+        if record_id != record.id
+    ]
+    with uploads.removed_upload(
+        settings.home, record.id, record.source, others, settings.lock_timeout
+    ):
+        return knowledge_base.remove([record.id])
+
+
 async def _markdown_record(
     request: Request, record_id: str | None
 ) -> tuple[IncidentRecord, str]:
@@ -341,13 +356,25 @@ async def _markdown_record(
         )
 
     _check_markdown_record(record)
-    return record, _with_id_in_front_matter(text, record.id)
+    saved = _with_id_in_front_matter(text, record.id)
+    reread = await run_in_threadpool(_read_markdown_text, saved, "")
+    if [found.id for found in reread.records] != [record.id]:
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"the front matter's id cannot be set to {record.id[:80]!r}, so the "
+            "saved file would read back under another id; put that id in the "
+            "front matter as a line 'id: ...' of its own",
+            "id",
+        )
+    return record, saved
 
 
 def _read_markdown_text(text: str, record_id: str) -> ReadResult:
     """Read Markdown text with the file reader, from a file of its own."""
     with tempfile.TemporaryDirectory(prefix="incident-upload-") as folder:
-        path = FilePath(folder) / "upload.md"
+        # Named like a saved upload, whose name gives no title.
+        path = FilePath(folder) / "upload-0000000000000000.md"
         path.write_text(text, encoding="utf-8")
         return read_markdown(path, record_id)
 
@@ -422,11 +449,17 @@ def _with_id_in_front_matter(text: str, record_id: str) -> str:
     if not lines or lines[0].rstrip() != "---":
         return f"---\n{id_line}\n---\n{text}"
 
-    for line in lines[1:]:
+    for number, line in enumerate(lines[1:], start=1):
         if line.rstrip() in ("---", "..."):
             break
-        if line.split(":", 1)[0].strip().lower() == "id":
+        # Only a key at the start of its line is the record's id: an indented
+        # one belongs to a nested value.
+        key = _TOP_LEVEL_ID.match(line)
+        if key and key.group(1).strip():
             return text
+        if key:
+            lines[number] = id_line + "\n"
+            return "".join(lines)
     return lines[0] + id_line + "\n" + "".join(lines[1:])
 
 
@@ -439,7 +472,11 @@ def _sync(
     added, replaced or removed.
     """
     remembered = source_mappings.specs_of(knowledge_base.database)
-    result = read_sources(sources, remembered=source_mappings.lookup(remembered))
+    result = read_sources(
+        sources,
+        remembered=source_mappings.lookup(remembered),
+        exclude=[uploads.uploads_folder(knowledge_base.settings.home)],
+    )
     for problem in result.problems:
         logger.warning("re-index could not read %s", problem)
     planned_version = knowledge_base.database.data_version()

@@ -183,3 +183,13 @@ def test_record_file_keeps_values_as_written(tmp_path):
     assert record.id == f"{tmp_path.name}/kept"
     assert record.title == "Queue\tstalled  twice"
     assert record.severity_raw == ""
+
+
+def test_lone_surrogate_is_replaced(tmp_path):
+    path = tmp_path / "x.RECORD.JSON"
+    path.write_text('{"title": "bad \\ud800 half"}', encoding="utf-8")
+
+    [record] = read_sources([tmp_path]).records
+
+    assert record.title == "bad \ufffd half"
+    assert record.id == f"{tmp_path.name}/x"

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -12,6 +13,7 @@ from pydantic import SecretStr
 
 from indexer import uploads
 from indexer.cli import main as indexer_main
+from indexer.errors import KnowledgeBaseError
 from indexer.knowledge_base import KnowledgeBase
 from indexer.lock import write_lock
 from indexer.record import IncidentRecord, Kind
@@ -238,7 +240,7 @@ def test_failed_write_puts_the_previous_file_back(home, embedder):
 
 def test_unwritable_uploads_folder_is_a_clear_503(home, embedder):
     folder = uploads.uploads_folder(home)
-    folder.rmdir() if folder.is_dir() else None
+    shutil.rmtree(folder, ignore_errors=True)
     folder.write_text("not a folder")
 
     with _client(home, embedder) as client:
@@ -246,7 +248,7 @@ def test_unwritable_uploads_folder_is_a_clear_503(home, embedder):
 
     assert response.status_code == 503
     message = response.json()["error"]["message"]
-    assert message.startswith(f"cannot save the record's file in {folder}")
+    assert message.startswith(f"cannot use the uploads folder {folder}: ")
     assert "check that the folder is writable" in message
     with _client(home, embedder) as client:
         assert client.get("/v1/incidents/PM-JSON-001").status_code == 404
@@ -258,13 +260,122 @@ def test_delete_removes_only_the_record_own_file(tmp_path):
     first.parent.mkdir(parents=True)
     first.write_text("{}")
 
-    # PM-1~2, made by a build from the same file, does not own it.
-    uploads.delete_upload(home, "PM-1~2", str(first))
+    # PM-1~2, made by a build from the same file as PM-1, does not own it.
+    with uploads.removed_upload(home, "PM-1~2", str(first), [str(first)], 1):
+        pass
     assert first.exists()
     # A home copied elsewhere still names the old folder in its sources.
     moved = tmp_path / "old-kb" / "uploads" / first.name
-    uploads.delete_upload(home, "PM-1", str(moved))
+    with uploads.removed_upload(home, "PM-1", str(moved), [], 1):
+        pass
     assert not first.exists()
+
+
+def test_delete_that_fails_changes_nothing(home, embedder, monkeypatch):
+    with _client(home, embedder) as client:
+        assert client.post("/v1/incidents", json=JSON_RECORD, headers=AUTH).is_success
+        saved = uploads.upload_path(home, "PM-JSON-001", ".record.json")
+
+        def refuse(paths):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(uploads, "_move_aside", refuse)
+        response = client.delete("/v1/incidents/PM-JSON-001", headers=AUTH)
+
+        assert response.status_code == 503
+        message = response.json()["error"]["message"]
+        assert message.startswith("cannot delete the record's file in")
+        assert client.get("/v1/incidents/PM-JSON-001").status_code == 200
+    assert saved.exists()
+
+
+def test_delete_after_build_without_uploads_ends_the_edit(home, embedder):
+    replaced = {**JSON_RECORD, "id": "PM-SRC-001", "title": "Orders DB, as edited"}
+    with _client(home, embedder) as client:
+        assert client.post("/v1/incidents", json=replaced, headers=AUTH).is_success
+    assert _build(home, "--without-uploads") == 0
+
+    with _client(home, embedder) as client:
+        assert client.delete("/v1/incidents/PM-SRC-001", headers=AUTH).is_success
+
+    assert _build(home) == 0
+    assert _stored(home, embedder)["PM-SRC-001"].title == "Orders DB ran out of disk"
+
+
+def test_home_inside_the_sources_keeps_upload_ids(tmp_path, embedder):
+    sources = tmp_path / "repo"
+    (sources / "pm").mkdir(parents=True)
+    (sources / "pm" / "pm.md").write_text(SOURCE, encoding="utf-8")
+    home = sources / "var"
+    replaced = {**JSON_RECORD, "id": "PM-SRC-001", "title": "Orders DB, as edited"}
+    assert indexer_main(["--home", str(home), "build", "--quiet", str(sources)]) == 0
+    with _client(home, embedder) as client:
+        assert client.post("/v1/incidents", json=replaced, headers=AUTH).is_success
+
+    assert indexer_main(["--home", str(home), "build", "--quiet", str(sources)]) == 0
+    stored = _stored(home, embedder)
+    assert sorted(stored) == ["PM-SRC-001"]
+    assert stored["PM-SRC-001"].title == "Orders DB, as edited"
+    assert indexer_main(["--home", str(home), "sync", "--quiet", str(sources)]) == 0
+    assert sorted(_stored(home, embedder)) == ["PM-SRC-001"]
+
+
+def test_build_holds_the_uploads_lock(home, monkeypatch):
+    """A write stored while a build runs would be lost when the build replaces all."""
+    seen = []
+    original = KnowledgeBase.build
+
+    def build(self, records, progress=False):
+        with ThreadPoolExecutor(1) as pool:
+            seen.append(pool.submit(_try_lock, home).result())
+        return original(self, records, progress)
+
+    monkeypatch.setattr(KnowledgeBase, "build", build)
+    assert _build(home) == 0
+    assert seen == ["locked by another writer"]
+
+
+def _try_lock(home) -> str:
+    try:
+        with uploads.locked(home, timeout=0):
+            return "free"
+    except KnowledgeBaseError:
+        return "locked by another writer"
+
+
+@pytest.mark.parametrize(
+    "front_matter",
+    ["summary: |\n  id: nested\n  text\n", "id:\n", "id: \n"],
+)
+def test_markdown_upload_reads_back_under_its_id(home, embedder, front_matter):
+    text = f"---\n{front_matter}---\n# Lantern cache evicted\n\n## Summary\nAll.\n"
+    markdown = {**AUTH, "Content-Type": "text/markdown"}
+    with _client(home, embedder) as client:
+        response = client.post(
+            "/v1/incidents", params={"id": "PM-FM-001"}, content=text, headers=markdown
+        )
+        assert response.status_code == 200, response.text
+
+    assert _build(home) == 0
+    assert "PM-FM-001" in _stored(home, embedder)
+
+
+def test_markdown_upload_without_title_takes_first_sentence(home, embedder):
+    text = "The lantern cache evicted every key at 09:12. Nothing else broke.\n"
+    markdown = {**AUTH, "Content-Type": "text/markdown"}
+    with _client(home, embedder) as client:
+        response = client.post(
+            "/v1/incidents",
+            params={"id": "PM-NT-001"},
+            content=text * 5,
+            headers=markdown,
+        )
+        assert response.status_code == 200, response.text
+        title = client.get("/v1/incidents/PM-NT-001").json()["title"]
+
+    assert title == "The lantern cache evicted every key at 09:12."
+    assert _build(home) == 0
+    assert _stored(home, embedder)["PM-NT-001"].title == title
 
 
 def test_blank_title_is_422(home, embedder):
