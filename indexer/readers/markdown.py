@@ -548,22 +548,21 @@ def _assemble(
             continue
 
         section = section_for_heading(block.heading)
-        heading_line = block.bold_line or f"{'#' * block.level} {block.heading}"
         nested = current not in ("", "other") and block.level > level
         if section is not None and nested and (current == "lessons" or block.bold_line):
             # "What went wrong" under "Lessons learned" is a lesson, not the cause.
             # A bold line under a known heading labels a part of that section, as
             # "**Root cause:**" under a runbook's Diagnosis does.
-            parts[current].append(f"{heading_line}\n{block.text}")
+            parts[current].append(_heading_and_text(block))
         elif section is not None:
             recognised = True
             current, level = section, block.level
             parts.setdefault(section, []).append(block.text)
         elif nested:
-            parts[current].append(f"{heading_line}\n{block.text}")
+            parts[current].append(_heading_and_text(block))
         else:
             current, level = "other", block.level
-            parts.setdefault("other", []).append(f"{heading_line}\n{block.text}")
+            parts.setdefault("other", []).append(_heading_and_text(block))
             if normalize_heading(block.heading) in _STATS_HEADINGS:
                 stats.update(_stats_labels(block.text))
 
@@ -571,6 +570,17 @@ def _assemble(
     parts.setdefault(target, []).extend(preamble)
     sections = {name: _join(texts) for name, texts in parts.items()}
     return {name: text for name, text in sections.items() if text}, stats, recognised
+
+
+def _heading_and_text(block: Block) -> str:
+    """Return a block's heading line and text, for a section that contains it.
+
+    A bold-line heading is a paragraph, so it keeps the blank lines after it:
+    without them, an indented code block under it would continue its paragraph.
+    """
+    if block.bold_line:
+        return "\n".join([block.bold_line, *block.lines]).rstrip()
+    return f"{'#' * block.level} {block.heading}\n{block.text}"
 
 
 def _stats_labels(text: str) -> dict[str, str]:

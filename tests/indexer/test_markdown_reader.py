@@ -786,7 +786,7 @@ def test_bold_line_heading_under_lessons_stays(tmp_path: Path) -> None:
 
     assert record.sections["root_cause"] == "All keys expired at once."
     assert record.sections["lessons"] == (
-        "**What went wrong**\nNo alert on the miss rate."
+        "**What went wrong**\n\nNo alert on the miss rate."
     )
 
 
@@ -853,3 +853,24 @@ def test_section_keeps_indented_code_start(tmp_path: Path) -> None:
     assert record.sections["resolution"] == (
         "    kubectl rollout undo deploy/api\n\nRolled back the release."
     )
+
+
+def test_bold_line_heading_keeps_blank_lines(tmp_path: Path) -> None:
+    text = (
+        "## Resolution\n\n**Mitigation:**\n\n"
+        "    kubectl -n shop rollout undo deploy/checkout\n\n"
+        "**Fix:**\n\n"
+        "    helm upgrade checkout charts/checkout\n"
+    )
+    _write(tmp_path / "pm", "checkout.md", text)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    assert record.sections == {
+        "resolution": (
+            "**Mitigation:**\n\n"
+            "    kubectl -n shop rollout undo deploy/checkout\n\n"
+            "**Fix:**\n\n"
+            "    helm upgrade checkout charts/checkout"
+        )
+    }

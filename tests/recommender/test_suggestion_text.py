@@ -554,3 +554,24 @@ def test_terminal_control_characters_are_escaped():
     assert "\x07" not in text
     assert "safe line \\x1b]0;pwned\\x07 \\x1b[2J\\x1b[31mred" in text
     assert "(1 more line of code in ZT-1)" in text
+
+
+def test_fix_code_under_nested_bold_labels(tmp_path):
+    text = (
+        "## Resolution\n\n"
+        "**Mitigation:**\n\n"
+        "    kubectl -n shop rollout undo deploy/checkout\n\n"
+        "**Fix:**\n\n"
+        "    helm upgrade checkout charts/checkout --set readiness.enabled=true\n"
+    )
+    (tmp_path / "checkout.md").write_text(text, encoding="utf-8")
+    [record] = read_sources([tmp_path]).records
+    match = Match(record=record, score=0.9, dense=0.9, keyword=0.0, labels=0.0)
+
+    [fix] = suggest_fixes([match])
+
+    assert fix.code == [
+        "kubectl -n shop rollout undo deploy/checkout",
+        "helm upgrade checkout charts/checkout --set readiness.enabled=true",
+    ]
+    assert fix.code_omitted_lines == 0
