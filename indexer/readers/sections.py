@@ -223,15 +223,24 @@ def split_blocks(body: str) -> list[Block]:
     as the heading text, but in practice such a "---" is meant as a rule.
 
     A line of bold text alone that starts a paragraph in the first column and
-    names a known section ("**Root Cause**", "__Resolution:__") is a heading one
-    level below the nearest ATX or Setext heading, or at level 2 before any.
+    names a known section ("**Root Cause**", "__Resolution:__") is a heading.
     CommonMark reads it as a paragraph, but templates use it as a heading. Bold
     text that names no section stays text, because templates also put labels
     such as "**Note**" in bold.
+
+    A bold-line heading takes the level of the previous bold-line heading, so
+    that "**Summary**", "**Root Cause**" and "**Resolution**" are siblings even
+    with a "### Customer communication" heading between them. After an ATX or
+    Setext heading at that level or above (a number no greater), the next
+    bold-line heading goes one level below the nearest ATX or Setext heading
+    instead, or at level 2 before any heading.
     """
     blocks = [Block(heading="", level=0, line=0)]
     # The level of the nearest ATX or Setext heading, which bold lines go under.
     outer_level = 0
+    # The level of the previous bold-line heading, until a heading at that level
+    # or above comes.
+    bold_level: int | None = None
     lines = body.splitlines()
     for number, line, kind in _classify_lines(lines):
         if kind == "text":
@@ -239,9 +248,10 @@ def split_blocks(body: str) -> list[Block]:
             continue
 
         if kind == "bold":
-            level = min(max(outer_level, 1) + 1, 6)
+            if bold_level is None:
+                bold_level = min(max(outer_level, 1) + 1, 6)
             heading = _bold_line_text(line) or ""
-            blocks.append(Block(heading, level, number, bold_line=line))
+            blocks.append(Block(heading, bold_level, number, bold_line=line))
             continue
 
         if kind == "setext":
@@ -249,13 +259,14 @@ def split_blocks(body: str) -> list[Block]:
             heading = blocks[-1].lines.pop().strip()
             outer_level = 1 if line.strip().startswith("=") else 2
             blocks.append(Block(heading=heading, level=outer_level, line=number - 1))
-            continue
-
-        match = _ATX.match(line)
-        assert match is not None
-        heading = (match.group(2) or "").strip()
-        outer_level = len(match.group(1))
-        blocks.append(Block(heading=heading, level=outer_level, line=number))
+        else:
+            match = _ATX.match(line)
+            assert match is not None
+            heading = (match.group(2) or "").strip()
+            outer_level = len(match.group(1))
+            blocks.append(Block(heading=heading, level=outer_level, line=number))
+        if bold_level is not None and outer_level <= bold_level:
+            bold_level = None
     return blocks
 
 

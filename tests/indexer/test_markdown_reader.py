@@ -874,3 +874,37 @@ def test_bold_line_heading_keeps_blank_lines(tmp_path: Path) -> None:
             "    helm upgrade checkout charts/checkout"
         )
     }
+
+
+def test_bold_line_headings_after_unknown_subheading(tmp_path: Path) -> None:
+    text = (
+        "# Checkout outage on 2025-03-02\n\n"
+        "**Summary**\n"
+        "Checkout returned 502s for 40 minutes after a bad deploy.\n\n"
+        "### Customer communication\n"
+        "We posted on the status page at 10:05.\n\n"
+        "**Root Cause**\n"
+        "The new release removed the readiness probe, so pods got traffic "
+        "before warm-up.\n\n"
+        "**Resolution**\n"
+        "Rolled back the deploy with `kubectl rollout undo deploy/checkout`.\n"
+    )
+    _write(tmp_path / "pm", "checkout.md", text)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    assert record.kind is Kind.POSTMORTEM
+    assert record.sections == {
+        "summary": (
+            "Checkout returned 502s for 40 minutes after a bad deploy.\n\n"
+            "### Customer communication\n"
+            "We posted on the status page at 10:05."
+        ),
+        "root_cause": (
+            "The new release removed the readiness probe, so pods got traffic "
+            "before warm-up."
+        ),
+        "resolution": (
+            "Rolled back the deploy with `kubectl rollout undo deploy/checkout`."
+        ),
+    }

@@ -177,7 +177,8 @@ def test_split_blocks_bold_line_headings() -> None:
         ("Root cause", 2, True),
         ("Resolution", 2, True),
         ("Follow-up", 3, False),
-        ("Action items", 4, True),
+        # A deeper heading leaves the level of bold-line headings as it was.
+        ("Action items", 2, True),
     ]
     assert blocks[1].text == "Checkout failed."
     assert blocks[3].text == "The pool was capped at 10."
@@ -231,3 +232,29 @@ def test_split_blocks_bold_setext_heading() -> None:
         ("**Root Cause**", 2, False)
     ]
     assert blocks[1].text == "A full disk."
+
+
+def test_split_blocks_bold_lines_share_a_level() -> None:
+    body = (
+        "# Checkout outage\n\n"
+        "**Summary**\n\nCheckout failed.\n\n"
+        "### Customer communication\n\nWe posted at 10:05.\n\n"
+        "**Root Cause**\n\nA removed readiness probe.\n\n"
+        "## Details\n\n"
+        "**Resolution**\n\nRolled back.\n\n"
+        "#### Commands\n\n"
+        "**Mitigation**\n\nScaled up.\n"
+    )
+
+    blocks = split_blocks(body)
+
+    assert [(b.heading, b.level) for b in blocks[1:]] == [
+        ("Checkout outage", 1),
+        ("Summary", 2),
+        ("Customer communication", 3),
+        ("Root Cause", 2),
+        ("Details", 2),
+        ("Resolution", 3),
+        ("Commands", 4),
+        ("Mitigation", 3),
+    ]
