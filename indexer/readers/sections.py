@@ -131,13 +131,15 @@ _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 # A line of bold text alone, which many postmortem templates use as a heading:
-# "**Root Cause**", "**Root cause:**", "__Resolution__:". It must start in the
-# first column, because an indented one is usually part of a list item.
-# CommonMark reads "** Root cause **" as plain text, so the bold text must not
-# start or end with a space.
+# "**Root Cause**", "**Root cause:**", "__Resolution__:", and in bold italics
+# "***Action Items***". It must start in the first column, because an indented
+# one is usually part of a list item. CommonMark reads "** Root cause **" as
+# plain text, so the bold text must not start or end with a space.
 _BOLD_LINE = re.compile(
-    r"^(?:\*\*(?P<stars>[^*\s](?:[^*]*[^*\s])?)\*\*"
-    r"|__(?P<underscores>[^_\s](?:[^_]*[^_\s])?)__)[ \t]*:?[ \t]*$"
+    r"^(?:\*\*(?P<star_italic>\*?)(?P<stars>[^*\s](?:[^*]*[^*\s])?)"
+    r"(?P=star_italic)\*\*"
+    r"|__(?P<underscore_italic>_?)(?P<underscores>[^_\s](?:[^_]*[^_\s])?)"
+    r"(?P=underscore_italic)__)[ \t]*:?[ \t]*$"
 )
 # Lines that cannot be the text of a Setext heading: list items, tables, quotes,
 # HTML and thematic breaks.
@@ -222,11 +224,11 @@ def split_blocks(body: str) -> list[Block]:
     only under a one-line paragraph. CommonMark would also take a longer paragraph
     as the heading text, but in practice such a "---" is meant as a rule.
 
-    A line of bold text alone that starts a paragraph in the first column and
-    names a known section ("**Root Cause**", "__Resolution:__") is a heading.
-    CommonMark reads it as a paragraph, but templates use it as a heading. Bold
-    text that names no section stays text, because templates also put labels
-    such as "**Note**" in bold.
+    A line of bold (or bold italic) text alone that starts a paragraph in the
+    first column and names a known section ("**Root Cause**", "__Resolution:__")
+    is a heading. CommonMark reads it as a paragraph, but templates use it as a
+    heading. Bold text that names no section stays text, because templates also
+    put labels such as "**Note**" in bold.
 
     A bold-line heading takes the level of the previous bold-line heading, so
     that "**Summary**", "**Root Cause**" and "**Resolution**" are siblings even
@@ -273,8 +275,9 @@ def split_blocks(body: str) -> list[Block]:
 def _bold_line_text(line: str) -> str | None:
     """Return the text of a line that contains only bold text, else None.
 
-    A colon inside or after the bold text is dropped: "**Root cause:**" and
-    "**Root cause**:" both give "Root cause".
+    Bold italic text ("***Action Items***") counts as bold. A colon inside or
+    after the bold text is dropped: "**Root cause:**" and "**Root cause**:" both
+    give "Root cause".
     """
     match = _BOLD_LINE.match(line)
     if match is None:

@@ -908,3 +908,18 @@ def test_bold_line_headings_after_unknown_subheading(tmp_path: Path) -> None:
             "Rolled back the deploy with `kubectl rollout undo deploy/checkout`."
         ),
     }
+
+
+def test_bold_italic_line_heading(tmp_path: Path) -> None:
+    text = (
+        "# Disk full\n\n**Root Cause**\n\nDebug logs filled the disk.\n\n"
+        "***Action Items***\n\n- Rotate logs daily.\n"
+    )
+    _write(tmp_path / "pm", "disk.md", text)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    assert record.sections == {
+        "root_cause": "Debug logs filled the disk.",
+        "action_items": "- Rotate logs daily.",
+    }

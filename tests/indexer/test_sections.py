@@ -258,3 +258,32 @@ def test_split_blocks_bold_lines_share_a_level() -> None:
         ("Commands", 4),
         ("Mitigation", 3),
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "heading"),
+    [
+        ("***Action Items***", "Action Items"),
+        ("___Root cause:___", "Root cause"),
+        ("***Resolution***:", "Resolution"),
+    ],
+)
+def test_split_blocks_bold_italic_line(line: str, heading: str) -> None:
+    blocks = split_blocks(f"{line}\n\nText.\n")
+
+    assert [(b.heading, b.level, b.bold_line) for b in blocks[1:]] == [
+        (heading, 2, line)
+    ]
+    assert blocks[1].text == "Text."
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["***Action Items**\n", "**Action Items***\n", "****Action Items****\n"],
+    ids=["unbalanced open", "unbalanced close", "four stars"],
+)
+def test_split_blocks_odd_stars_stay_text(body: str) -> None:
+    blocks = split_blocks(body)
+
+    assert len(blocks) == 1
+    assert blocks[0].lines == body.splitlines()
