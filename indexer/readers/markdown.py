@@ -33,7 +33,14 @@ from indexer.readers.text import (
     first_sentence,
     title_from_stem,
 )
-from indexer.record import IncidentRecord, Kind, id_problem
+from indexer.record import (
+    CAUSE_SECTIONS,
+    FIX_SECTIONS,
+    SYMPTOM_SECTIONS,
+    IncidentRecord,
+    Kind,
+    id_problem,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +64,8 @@ _POSTMORTEM_SECTIONS = frozenset(
     | {"action_items"}
 )
 _STATS_HEADINGS = frozenset({"stats", "statistics"})
+# The groups of sections that _same_group compares: symptoms, causes and fixes.
+_SECTION_GROUPS = (SYMPTOM_SECTIONS, CAUSE_SECTIONS, FIX_SECTIONS)
 # A paragraph that opens with a bold label, "**Root Causes**: ..." or
 # "**Impact:** ...", as in the postmortem example of Google's SRE book.
 # A remark in brackets that names an incident: (INC-4521), (#465), (2024-03-01).
@@ -455,7 +464,9 @@ def _split_inline_labels(blocks: list[Block]) -> list[Block]:
     under a level-1 title is read this way, because that example puts its labels
     there. A bold-line heading does not end that text. Labels that name no
     section ("**Date**:") and labels under other headings, such as a "**Cause:**"
-    step of a runbook's triage, stay text.
+    step of a runbook's triage, stay text. So does a label in the text of a
+    bold-line heading, before any other label, when both name sections of one
+    group, as "**Cause:** ..." under "**Diagnosis**" does.
     """
     result = []
     first_heading = next(
@@ -478,16 +489,22 @@ def _split_inline_labels(blocks: list[Block]) -> list[Block]:
         if not block.bold_line:
             label_level = min(max(block.level, 1) + 1, 6)
         result.append(current)
+        # The section of the bold-line heading whose text the lines go to, until
+        # a label starts a block of its own.
+        enclosing = section_for_heading(block.heading) if block.bold_line else None
         fenced = False
         for offset, line in enumerate(block.lines, start=1):
             if line.lstrip().startswith(("```", "~~~")):
                 fenced = not fenced
             match = None if fenced else _INLINE_LABEL.match(line)
+            section = section_for_heading(match.group(1)) if match else None
             if (
                 match
                 and match.group(2).strip()
-                and section_for_heading(match.group(1)) is not None
+                and section is not None
+                and not (enclosing and _same_group(section, enclosing))
             ):
+                enclosing = None
                 current = Block(match.group(1), label_level, block.line + offset)
                 current.lines.append(match.group(2))
                 result.append(current)
@@ -528,10 +545,12 @@ def _assemble(
 ) -> tuple[dict[str, str], dict[str, str], bool]:
     """Group heading blocks into canonical sections.
 
-    An unknown heading nested below a known one stays in that section, and so
-    does a known bold-line heading. Other unknown headings, with their text, go
-    to "other". Text before the first heading, or under the title, is the
-    summary unless one exists, else details.
+    An unknown heading nested below a known one stays in that section. So does
+    a known heading nested below Lessons, and a bold-line heading whose section
+    is in the same group as the one it is nested in (see _same_group), such as
+    "**Root cause:**" under a runbook's Diagnosis. Other unknown headings, with
+    their text, go to "other". Text before the first heading, or under the
+    title, is the summary unless one exists, else details.
 
     Returns:
         The sections, labels found in a Stats list, and whether any heading or the
@@ -549,10 +568,16 @@ def _assemble(
 
         section = section_for_heading(block.heading)
         nested = current not in ("", "other") and block.level > level
-        if section is not None and nested and (current == "lessons" or block.bold_line):
-            # "What went wrong" under "Lessons learned" is a lesson, not the cause.
-            # A bold line under a known heading labels a part of that section, as
-            # "**Root cause:**" under a runbook's Diagnosis does.
+        # "What went wrong" under "Lessons learned" is a lesson, not the cause.
+        stays = (
+            section is not None
+            and nested
+            and (
+                current == "lessons"
+                or (bool(block.bold_line) and _same_group(section, current))
+            )
+        )
+        if stays:
             parts[current].append(_heading_and_text(block))
         elif section is not None:
             recognised = True
@@ -581,6 +606,20 @@ def _heading_and_text(block: Block) -> str:
     if block.bold_line:
         return "\n".join([block.bold_line, *block.lines]).rstrip()
     return f"{'#' * block.level} {block.heading}\n{block.text}"
+
+
+def _same_group(section: str, other: str) -> bool:
+    """Return whether both sections are in one group: symptom, cause or fix.
+
+    A bold line that names a section of the same group as the heading above it
+    labels a part of that section, as "**Root cause:**" under Diagnosis or
+    "**Mitigation:**" under Resolution do. One of another group starts its own
+    section, as "**Root Cause**" under "What happened" does.
+
+    NOTE: Diagnosis and root cause are one group, so "**Root Cause**" under a
+    postmortem's "Investigation" stays in its diagnosis, as in a runbook.
+    """
+    return any(section in group and other in group for group in _SECTION_GROUPS)
 
 
 def _stats_labels(text: str) -> dict[str, str]:

@@ -923,3 +923,113 @@ def test_bold_italic_line_heading(tmp_path: Path) -> None:
         "root_cause": "Debug logs filled the disk.",
         "action_items": "- Rotate logs daily.",
     }
+
+
+@pytest.mark.parametrize(
+    ("outer", "section"),
+    [
+        ("## What happened", "summary"),
+        ("Timeline\n========", "timeline"),
+    ],
+    ids=["summary", "setext timeline"],
+)
+def test_bold_line_heading_of_other_group(
+    tmp_path: Path, outer: str, section: str
+) -> None:
+    text = (
+        f"# Queue backlog\n\n{outer}\n\nOrders stopped at 10:02.\n\n"
+        "**Root Cause**\n\nA consumer deadlocked on a lock.\n\n"
+        "**Resolution**\n\nRestarted the consumers.\n"
+    )
+    _write(tmp_path / "pm", "queue.md", text)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    assert record.kind is Kind.POSTMORTEM
+    assert record.sections == {
+        section: "Orders stopped at 10:02.",
+        "root_cause": "A consumer deadlocked on a lock.",
+        "resolution": "Restarted the consumers.",
+    }
+
+
+def test_bold_line_headings_under_investigation(tmp_path: Path) -> None:
+    text = (
+        "# Queue backlog\n\n## Investigation\n\nOrders stopped at 10:02.\n\n"
+        "**Root Cause**\n\nA consumer deadlocked on a lock.\n\n"
+        "**Resolution**\n\nRestarted the consumers.\n"
+    )
+    _write(tmp_path / "pm", "queue.md", text)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    # Investigation and Root Cause are both cause sections, Resolution is not.
+    assert record.sections == {
+        "diagnosis": (
+            "Orders stopped at 10:02.\n\n"
+            "**Root Cause**\n\nA consumer deadlocked on a lock."
+        ),
+        "resolution": "Restarted the consumers.",
+    }
+
+
+def test_bold_line_heading_of_same_group_stays(tmp_path: Path) -> None:
+    text = (
+        "# Queue backlog\n\n## Resolution\n\nRestarted the consumers.\n\n"
+        "**Mitigation:**\n\nPaused the producers.\n\n"
+        "## Impact\n\nOrders were late.\n\n**Detection**\n\nA lag alert.\n"
+    )
+    _write(tmp_path / "pm", "queue.md", text)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    assert record.sections == {
+        "resolution": (
+            "Restarted the consumers.\n\n**Mitigation:**\n\nPaused the producers."
+        ),
+        "impact": "Orders were late.\n\n**Detection**\n\nA lag alert.",
+    }
+
+
+def test_runbook_with_bold_line_headings(tmp_path: Path) -> None:
+    text = (
+        "# KafkaConsumerLagHigh\n\n"
+        "**Meaning**\n\nA consumer group falls behind its topic.\n\n"
+        "**Diagnosis**\n\n"
+        "**Cause:** a consumer is stuck on a poison message. "
+        "**Fix:** skip the offset with `kafka-consumer-groups --reset-offsets`.\n\n"
+        "**Mitigation**\n\nScale the consumer deployment up.\n"
+    )
+    _write(tmp_path / "runbooks", "KafkaConsumerLagHigh.md", text)
+
+    [record] = _read_one(tmp_path / "runbooks").records
+
+    assert record.kind is Kind.RUNBOOK
+    assert record.sections == {
+        "meaning": "A consumer group falls behind its topic.",
+        "diagnosis": (
+            "**Cause:** a consumer is stuck on a poison message. "
+            "**Fix:** skip the offset with `kafka-consumer-groups --reset-offsets`."
+        ),
+        "mitigation": "Scale the consumer deployment up.",
+    }
+    assert record.labels["alertname"] == "KafkaConsumerLagHigh"
+
+
+def test_bold_labels_after_label_of_other_group(tmp_path: Path) -> None:
+    text = (
+        "# Search outage\n\n**Summary**\n\nSearch was down for 66 minutes.\n\n"
+        "**Root Causes**: Cascading failure from a resource leak.\n\n"
+        "**Impact**: 1.2 billion queries failed.\n"
+    )
+    _write(tmp_path / "pm", "search.md", text)
+
+    [record] = _read_one(tmp_path / "pm").records
+
+    # Impact and Summary are one group, but the Impact label follows the root
+    # cause, not the summary.
+    assert record.sections == {
+        "summary": "Search was down for 66 minutes.",
+        "root_cause": "Cascading failure from a resource leak.",
+        "impact": "1.2 billion queries failed.",
+    }
