@@ -130,6 +130,7 @@ _COMPOUND = re.compile(r"\s+(?:and|&)\s+|\s*[/,+]\s*", re.IGNORECASE)
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+_LIST_ITEM = re.compile(r"^ {0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
 # A line of bold text alone, which many postmortem templates use as a heading:
 # "**Root Cause**", "**Root cause:**", "__Resolution__:", and in bold italics
 # "***Action Items***". It must start in the first column, because an indented
@@ -243,7 +244,7 @@ def split_blocks(body: str) -> list[Block]:
     # The level of the previous bold-line heading, until a heading at that level
     # or above comes.
     bold_level: int | None = None
-    lines = body.splitlines()
+    lines = _without_html_comments(body.splitlines())
     for number, line, kind in _classify_lines(lines):
         if kind == "text":
             blocks[-1].lines.append(line)
@@ -286,29 +287,63 @@ def _bold_line_text(line: str) -> str | None:
     return text.removesuffix(":").rstrip()
 
 
+def _without_html_comments(lines: list[str]) -> list[str]:
+    """Blank out HTML comments outside code, which Markdown never shows.
+
+    Templates keep their guidance in comments ("<!-- Describe the fix -->"), and
+    a heading inside one must not start a section. Lines keep their numbers.
+    """
+    result = []
+    in_comment = False
+    for line, in_code in zip(lines, _in_fenced_code(lines), strict=True):
+        if in_code and not in_comment:
+            result.append(line)
+            continue
+
+        kept = ""
+        rest = line
+        while rest:
+            if in_comment:
+                end = rest.find("-->")
+                if end < 0:
+                    rest = ""
+                    break
+                rest = rest[end + 3 :]
+                in_comment = False
+            start = rest.find("<!--")
+            if start < 0:
+                kept += rest
+                break
+            kept += rest[:start]
+            rest = rest[start + 4 :]
+            in_comment = True
+        result.append(kept if kept.strip() or line == kept else "")
+    return result
+
+
 def _classify_lines(lines: list[str]) -> Iterator[tuple[int, str, str]]:
     """Yield each line with its number and its kind.
 
     The kind is "atx", "setext", "bold" (a bold-line heading) or "text".
     """
-    fence: str | None = None
     # True when the current line starts a block: it is the first line, or it
     # follows a blank line, a heading or the end of a fenced code block.
     block_start = True
-    for index, line in enumerate(lines):
+    previous_in_code = False
+    for index, (line, in_code) in enumerate(
+        zip(lines, _in_fenced_code(lines), strict=True)
+    ):
         number = index + 1
-        fence_match = _FENCE.match(line)
-        if fence is not None:
-            if _closes_fence(line, fence):
-                fence = None
-                block_start = True
+        if in_code:
+            previous_in_code = True
             yield number, line, "text"
             continue
+        if previous_in_code:
+            block_start = True
+            previous_in_code = False
 
         kind = "text"
-        if fence_match:
-            fence = fence_match.group(1)
-        elif _ATX.match(line):
+        if _ATX.match(line):
             kind = "atx"
         elif _is_setext_underline(lines, index):
             kind = "setext"
@@ -316,6 +351,39 @@ def _classify_lines(lines: list[str]) -> Iterator[tuple[int, str, str]]:
             kind = "bold"
         block_start = kind != "text" or not line.strip()
         yield number, line, kind
+
+
+def _in_fenced_code(lines: list[str]) -> list[bool]:
+    """Return for each line whether it belongs to a fenced code block, fences too.
+
+    A fence indented under a list item ends with the item, at the first line
+    indented less than the fence, as CommonMark closes it; other fences run
+    to their closing fence or the end of the text.
+    """
+    flags = []
+    fence: str | None = None
+    fence_indent = 0
+    in_list = False
+    for line in lines:
+        indent = len(line) - len(line.lstrip(" "))
+        if fence is not None and line.strip() and indent < fence_indent:
+            fence = None
+        if fence is not None:
+            flags.append(True)
+            if _closes_fence(line, fence):
+                fence = None
+            continue
+
+        if _LIST_ITEM.match(line):
+            in_list = True
+        elif line.strip() and indent == 0:
+            in_list = False
+        opening = _FENCE.match(line)
+        if opening:
+            fence = opening.group(1)
+            fence_indent = indent if in_list and indent >= 2 else 0
+        flags.append(bool(opening))
+    return flags
 
 
 def _is_bold_heading(lines: list[str], index: int) -> bool:

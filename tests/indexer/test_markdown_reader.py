@@ -1033,3 +1033,37 @@ def test_bold_labels_after_label_of_other_group(tmp_path: Path) -> None:
         "root_cause": "Cascading failure from a resource leak.",
         "impact": "1.2 billion queries failed.",
     }
+
+
+def test_html_comments_start_no_section(tmp_path: Path) -> None:
+    """Template guidance in a comment is not shown, so it is no section either."""
+    text = (
+        "# Orders DB disk full\n\n## Root Cause\n\nWAL archiving was stuck.\n\n"
+        "<!--\nGuidance, delete before publishing:\n\n**Resolution**\n\n"
+        "Describe how it was resolved.\n\n## Action Items\n-->\n\n"
+        "## Timeline\n\n- 10:02 paged <!-- by whom? -->\n\n"
+        "```html\n<!-- kept in code -->\n```\n"
+    )
+    _write(tmp_path / "pm", "comment.md", text)
+
+    record = _read_one(tmp_path / "pm").records[0]
+
+    assert record.sections == {
+        "root_cause": "WAL archiving was stuck.",
+        "timeline": "- 10:02 paged \n\n```html\n<!-- kept in code -->\n```",
+    }
+
+
+def test_fence_open_in_list_item_ends_with_item(tmp_path: Path) -> None:
+    text = (
+        "# Incident 42\n\n## Summary\n\nUsers saw errors.\n\n- step one\n  ```\n"
+        "  echo unterminated\n- step two\n\n## Root Cause\n\nThe cache died.\n\n"
+        "## Resolution\n\n```\n## not a heading\n```\n\nRestarted the cache.\n"
+    )
+    _write(tmp_path / "pm", "fence.md", text)
+
+    record = _read_one(tmp_path / "pm").records[0]
+
+    assert sorted(record.sections) == ["resolution", "root_cause", "summary"]
+    assert record.sections["root_cause"] == "The cache died."
+    assert record.sections["resolution"].startswith("```\n## not a heading\n```")
