@@ -133,7 +133,9 @@ def _add(args: argparse.Namespace, settings: IndexerSettings) -> int:
     # bring back.
     with ExitStack() as replaced_uploads:
         for record in result.records:
-            if record.id in stored and not uploads.is_upload_source(record.source):
+            if not uploads.is_upload_source(record.source) and (
+                record.id in stored or uploads.has_upload(settings.home, record.id)
+            ):
                 replaced_uploads.enter_context(
                     _removed_upload(settings, stored, record.id)
                 )
@@ -427,8 +429,10 @@ def _removed_upload(
         for other_id, (_, source) in stored.items()
         if other_id != record_id and other_id not in removed_ids
     ]
+    # An upload that a build --without-uploads left out is not stored.
+    source = stored[record_id][1] if record_id in stored else ""
     return uploads.removed_upload(
-        settings.home, record_id, stored[record_id][1], others, settings.lock_timeout
+        settings.home, record_id, source, others, settings.lock_timeout
     )
 
 

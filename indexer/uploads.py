@@ -188,6 +188,11 @@ class UploadError(KnowledgeBaseError):
         )
 
 
+def has_upload(home: Path, record_id: str) -> bool:
+    """Return whether the uploads folder has a file for the id."""
+    return any(path.exists() for path in _own_files(home, record_id))
+
+
 def _own_files(home: Path, record_id: str) -> list[Path]:
     return [upload_path(home, record_id, suffix) for suffix in UPLOAD_SUFFIXES]
 

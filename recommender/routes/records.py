@@ -69,7 +69,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 415, 422)
 }
 # A front matter line that sets the id; group 1 is the value, with any comment.
-_TOP_LEVEL_ID = re.compile(r"(?i)id[ \t]*:(.*)")
+# A front matter line that sets a key, and a value YAML reads as empty.
+_TOP_LEVEL_KEY = re.compile(r"([A-Za-z_]+)[ \t]*:(.*)")
+_BLANK_VALUE = re.compile(r"""\s*(?:""|''|~|null|Null|NULL)?\s*(?:#.*)?""", re.DOTALL)
 MARKDOWN_TYPES = frozenset({"text/markdown", "text/x-markdown", "text/plain"})
 # One re-index at a time per process; a second request gets 409, not a queue.
 _reindex_lock = threading.Lock()
@@ -355,16 +357,27 @@ async def _markdown_record(
             "id",
         )
 
-    _check_markdown_record(record)
-    saved = _with_id_in_front_matter(text, record.id)
-    reread = await run_in_threadpool(_read_markdown_text, saved, "")
-    if [found.id for found in reread.records] != [record.id]:
+    if record_id and record.id != record_id:
         raise ApiError(
             422,
             "invalid_input",
-            f"the front matter's id cannot be set to {record.id[:80]!r}, so the "
-            "saved file would read back under another id; put that id in the "
-            "front matter as a line 'id: ...' of its own",
+            f"?id= is {record_id[:80]!r} but the front matter's id is "
+            f"{record.id[:80]!r}; leave ?id= out or make the two equal",
+            "id",
+        )
+    _check_markdown_record(record)
+    saved = _with_front_matter_keys(text, {"id": record.id, "kind": record.kind.value})
+    reread = await run_in_threadpool(_read_markdown_text, saved, "")
+    if [(found.id, found.kind) for found in reread.records] != [
+        (record.id, record.kind)
+    ]:
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"the front matter cannot be given the id {record.id[:80]!r} and the "
+            f"kind {record.kind.value}, so the saved file would read back as "
+            "another record; write the front matter's keys at the start of their "
+            "lines, one per line",
             "id",
         )
     return record, saved
@@ -437,30 +450,31 @@ def _check_markdown_record(record: IncidentRecord) -> None:
         )
 
 
-def _with_id_in_front_matter(text: str, record_id: str) -> str:
-    """Return the Markdown with `id` in its front matter, adding the line if absent.
+def _with_front_matter_keys(text: str, values: dict[str, str]) -> str:
+    """Return the Markdown with these keys set in its front matter where unset.
 
-    An id given as ?id= is otherwise lost when `indexer build` reads the upload
-    again, and the record would get an id made from the file name.
+    The saved file must read back as the record the answer acknowledged. An id
+    given as ?id= would otherwise be lost when `indexer build` reads the upload,
+    and a kind taken from no section would follow the folder's name.
     """
     # JSON strings are valid YAML, and quoting keeps an id such as 1234 a string.
-    id_line = f"id: {json.dumps(record_id)}"
+    wanted = {key: f"{key}: {json.dumps(value)}\n" for key, value in values.items()}
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].rstrip() != "---":
-        return f"---\n{id_line}\n---\n{text}"
+        return "---\n" + "".join(wanted.values()) + "---\n" + text
 
     for number, line in enumerate(lines[1:], start=1):
         if line.rstrip() in ("---", "..."):
             break
-        # Only a key at the start of its line is the record's id: an indented
-        # one belongs to a nested value.
-        key = _TOP_LEVEL_ID.match(line)
-        if key and key.group(1).strip():
-            return text
-        if key:
-            lines[number] = id_line + "\n"
-            return "".join(lines)
-    return lines[0] + id_line + "\n" + "".join(lines[1:])
+        # Only a key at the start of its line is the record's: an indented one
+        # belongs to a nested value.
+        key = _TOP_LEVEL_KEY.match(line)
+        if key is None or key.group(1).lower() not in wanted:
+            continue
+        replacement = wanted.pop(key.group(1).lower())
+        if _BLANK_VALUE.fullmatch(key.group(2)):
+            lines[number] = replacement
+    return lines[0] + "".join(wanted.values()) + "".join(lines[1:])
 
 
 def _sync(

@@ -345,7 +345,14 @@ def _try_lock(home) -> str:
 
 @pytest.mark.parametrize(
     "front_matter",
-    ["summary: |\n  id: nested\n  text\n", "id:\n", "id: \n"],
+    [
+        "summary: |\n  id: nested\n  text\n",
+        "id:\n",
+        "id: \n",
+        'id: ""\n',
+        "id: ~\n",
+        "id: null # fill in\n",
+    ],
 )
 def test_markdown_upload_reads_back_under_its_id(home, embedder, front_matter):
     text = f"---\n{front_matter}---\n# Lantern cache evicted\n\n## Summary\nAll.\n"
@@ -422,3 +429,54 @@ def test_writes_of_one_id_leave_file_and_record_alike(home, embedder):
 
     assert _build(home) == 0
     assert _stored(home, embedder)["PM-RACE-001"].title == title
+
+
+def test_markdown_upload_differing_from_query_id_is_422(home, embedder):
+    text = "---\nId: PM-OTHER\n---\n# Disk filled\n\n## Root cause\nLogs.\n"
+    markdown = {**AUTH, "Content-Type": "text/markdown"}
+    with _client(home, embedder) as client:
+        response = client.post(
+            "/v1/incidents", params={"id": "PM-QUERY"}, content=text, headers=markdown
+        )
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == "id"
+    assert error["message"].startswith(
+        "?id= is 'PM-QUERY' but the front matter's id is 'PM-OTHER'"
+    )
+
+
+def test_markdown_upload_keeps_its_kind_in_a_runbooks_folder(tmp_path, embedder):
+    """A kind no section decides followed the folder, which differs on a rebuild."""
+    sources = tmp_path / "runbooks"
+    sources.mkdir()
+    (sources / "pm.md").write_text(SOURCE, encoding="utf-8")
+    home = sources / "var"
+    assert indexer_main(["--home", str(home), "build", "--quiet", str(sources)]) == 0
+    text = "# Checkout latency\n\n## Summary\nSlow.\n\n## Resolution\nScaled up.\n"
+    markdown = {**AUTH, "Content-Type": "text/markdown"}
+    with _client(home, embedder) as client:
+        response = client.post(
+            "/v1/incidents", params={"id": "PM-KIND-1"}, content=text, headers=markdown
+        )
+        assert response.status_code == 200, response.text
+        kind = client.get("/v1/incidents/PM-KIND-1").json()["kind"]
+
+    assert indexer_main(["--home", str(home), "build", "--quiet", str(sources)]) == 0
+    assert _stored(home, embedder)["PM-KIND-1"].kind.value == kind
+
+
+def test_add_replaces_an_upload_left_out_of_the_build(home, embedder):
+    draft = {**JSON_RECORD, "id": "PM-DRAFT-1", "title": "First draft"}
+    with _client(home, embedder) as client:
+        assert client.post("/v1/incidents", json=draft, headers=AUTH).is_success
+    assert _build(home, "--without-uploads") == 0
+    reviewed = home.parent / "sources" / "draft.md"
+    reviewed.write_text("---\nid: PM-DRAFT-1\n---\n# Reviewed\n\n## Summary\nDone.\n")
+
+    assert indexer_main(["--home", str(home), "add", "--quiet", str(reviewed)]) == 0
+
+    assert not uploads.has_upload(home, "PM-DRAFT-1")
+    assert _build(home) == 0
+    assert _stored(home, embedder)["PM-DRAFT-1"].title == "Reviewed"

@@ -322,7 +322,7 @@ def test_markdown_postmortem_is_saved_and_indexed(client, kb):
     assert record["title"] == "Gravel queue stuck after broker upgrade"
     assert "old client protocol" in record["sections"]["root_cause"]
     path = uploads.upload_path(kb.settings.home, "PM-MD-002", ".md")
-    with_id = text.replace("---\n", '---\nid: "PM-MD-002"\n', 1)
+    with_id = text.replace("---\n", '---\nid: "PM-MD-002"\nkind: "postmortem"\n', 1)
     assert path.read_text(encoding="utf-8") == with_id
 
     client.delete("/v1/incidents/PM-MD-002", headers=AUTH)
