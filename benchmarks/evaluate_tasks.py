@@ -226,7 +226,7 @@ def render(
         "## How to reproduce",
         "",
         "`python -m benchmarks.evaluate_tasks --write` "
-        f"({seconds / 60:.0f} min on {platform.machine()}, Python "
+        f"({_duration(seconds)} on {platform.machine()}, Python "
         f"{platform.python_version()}, 2 cores shared with other jobs, CPU only"
         f"{', most vectors read from --embedding-cache' if cached else ''}). "
         "`--tasks severity,category` runs a subset, and `--embedding-cache FILE` "
@@ -353,3 +353,10 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _duration(seconds: float) -> str:
+    """Return a run's length in words; a cached run takes under a minute."""
+    if seconds < 60:
+        return "under 1 min"
+    return f"{seconds / 60:.0f} min"
