@@ -63,7 +63,7 @@ _held = threading.local()
 def locked(home: Path, timeout: float) -> Iterator[None]:
     """Hold the uploads lock: one writer of upload files at a time, across processes.
 
-    A thread that holds it already takes it again at once, so a build can hold
+    A thread that has it already takes it again at once, so a build can keep
     it for its whole run and still save files.
 
     Raises:
@@ -147,9 +147,9 @@ def removed_upload(
 ) -> Iterator[None]:
     """Delete a record's upload files while the body removes the record.
 
-    The files named for the id go, and the file the record was read from when
-    it is an upload that no other record was read from: a build that found
-    two uploads of one id stored the second as RECORD-ID~2. When the body
+    The files named for the id go. So does the file the record was read from,
+    when it is an upload that no other record was read from, because a build
+    that found two uploads of one id stored the second as RECORD-ID~2. When the body
     raises, the files come back.
 
     Raises:
@@ -198,7 +198,7 @@ def _own_files(home: Path, record_id: str) -> list[Path]:
 
 
 def _move_aside(paths: Sequence[Path]) -> list[tuple[Path, Path]]:
-    """Move the existing files to hidden names, which builds skip; all or none."""
+    """Move the existing files to hidden names, which builds skip, all or none."""
     previous: list[tuple[Path, Path]] = []
     try:
         for path in dict.fromkeys(paths):

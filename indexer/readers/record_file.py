@@ -19,7 +19,7 @@ from indexer.readers.export_fields import json_kind
 from indexer.readers.export_rows import LONG_NUMBER, JsonTooDeepError, clean_json
 from indexer.record import SECTION_NAMES, IncidentRecord, Kind, id_problem
 
-# A name ending in this is a record file; other .json files are exports.
+# A name ending in this marks a record file, and other .json files are exports.
 RECORD_FILE_SUFFIX = ".record.json"
 RECORD_FIELDS = (
     "id",
@@ -61,7 +61,7 @@ def record_document(record: IncidentRecord) -> dict[str, Any]:
 
 
 def record_file_text(record: IncidentRecord) -> str:
-    """Return the text of the record file that holds this record."""
+    """Return the text of the record file that contains this record."""
     return json.dumps(record_document(record), ensure_ascii=False, indent=2) + "\n"
 
 

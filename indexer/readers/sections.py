@@ -357,8 +357,8 @@ def _in_fenced_code(lines: list[str]) -> list[bool]:
     """Return for each line whether it belongs to a fenced code block, fences too.
 
     A fence indented under a list item ends with the item, at the first line
-    indented less than the fence, as CommonMark closes it; other fences run
-    to their closing fence or the end of the text.
+    indented less than the fence, as CommonMark closes it. Other fences run to
+    their closing fence or the end of the text.
     """
     flags = []
     fence: str | None = None

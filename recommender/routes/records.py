@@ -285,7 +285,7 @@ def _store(
 ) -> tuple[IncidentRecord, WriteSummary]:
     """Store a record with its file under INCIDENT_HOME/uploads, or neither.
 
-    A build reads the file back, so it holds what the answer acknowledged.
+    A build reads the file back, so it contains what the response acknowledged.
     """
     settings = knowledge_base.settings
     with uploads.saved_upload(
@@ -453,15 +453,17 @@ def _check_markdown_record(record: IncidentRecord) -> None:
 def _with_front_matter_keys(text: str, values: dict[str, str]) -> str:
     """Return the Markdown with these keys set in its front matter where unset.
 
-    The saved file must read back as the record the answer acknowledged. An id
+    The saved file must read back as the record the response acknowledged. An id
     given as ?id= would otherwise be lost when `indexer build` reads the upload,
     and a kind taken from no section would follow the folder's name.
     """
     # JSON strings are valid YAML, and quoting keeps an id such as 1234 a string.
-    wanted = {key: f"{key}: {json.dumps(value)}\n" for key, value in values.items()}
+    missing_keys = {
+        key: f"{key}: {json.dumps(value)}\n" for key, value in values.items()
+    }
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].rstrip() != "---":
-        return "---\n" + "".join(wanted.values()) + "---\n" + text
+        return "---\n" + "".join(missing_keys.values()) + "---\n" + text
 
     for number, line in enumerate(lines[1:], start=1):
         if line.rstrip() in ("---", "..."):
@@ -469,12 +471,12 @@ def _with_front_matter_keys(text: str, values: dict[str, str]) -> str:
         # Only a key at the start of its line is the record's: an indented one
         # belongs to a nested value.
         key = _TOP_LEVEL_KEY.match(line)
-        if key is None or key.group(1).lower() not in wanted:
+        if key is None or key.group(1).lower() not in missing_keys:
             continue
-        replacement = wanted.pop(key.group(1).lower())
+        replacement = missing_keys.pop(key.group(1).lower())
         if _BLANK_VALUE.fullmatch(key.group(2)):
             lines[number] = replacement
-    return lines[0] + "".join(wanted.values()) + "".join(lines[1:])
+    return lines[0] + "".join(missing_keys.values()) + "".join(lines[1:])
 
 
 def _sync(

@@ -228,11 +228,11 @@ def test_failed_write_puts_the_previous_file_back(home, embedder):
         saved = markdown_file.read_text(encoding="utf-8")
 
         with write_lock(home, timeout=1):
-            refused = client.post(
+            rejected = client.post(
                 "/v1/incidents", json={**JSON_RECORD, "id": "PM-LOCK-001"}, headers=AUTH
             )
 
-    assert refused.status_code == 503
+    assert rejected.status_code == 503
     assert markdown_file.read_text(encoding="utf-8") == saved
     assert not record_file.exists()
     assert sorted(path.name for path in markdown_file.parent.glob(".upload-*")) == []
@@ -276,10 +276,10 @@ def test_delete_that_fails_changes_nothing(home, embedder, monkeypatch):
         assert client.post("/v1/incidents", json=JSON_RECORD, headers=AUTH).is_success
         saved = uploads.upload_path(home, "PM-JSON-001", ".record.json")
 
-        def refuse(paths):
+        def reject(paths):
             raise PermissionError(13, "Permission denied")
 
-        monkeypatch.setattr(uploads, "_move_aside", refuse)
+        monkeypatch.setattr(uploads, "_move_aside", reject)
         response = client.delete("/v1/incidents/PM-JSON-001", headers=AUTH)
 
         assert response.status_code == 503
@@ -398,7 +398,7 @@ def test_blank_title_is_422(home, embedder):
     assert not uploads.upload_path(home, "PM-JSON-001", ".record.json").exists()
 
 
-def test_writes_of_one_id_leave_file_and_record_alike(home, embedder):
+def test_concurrent_writes_keep_file_in_step(home, embedder):
     """Two writes that wait for the lock together end as one of them, everywhere."""
     settings = ServiceSettings(
         home=home, api_tokens=[SecretStr(TOKEN)], lock_timeout=10
@@ -447,7 +447,7 @@ def test_markdown_upload_differing_from_query_id_is_422(home, embedder):
     )
 
 
-def test_markdown_upload_keeps_its_kind_in_a_runbooks_folder(tmp_path, embedder):
+def test_upload_kind_survives_runbooks_folder(tmp_path, embedder):
     """A kind no section decides followed the folder, which differs on a rebuild."""
     sources = tmp_path / "runbooks"
     sources.mkdir()
@@ -467,7 +467,7 @@ def test_markdown_upload_keeps_its_kind_in_a_runbooks_folder(tmp_path, embedder)
     assert _stored(home, embedder)["PM-KIND-1"].kind.value == kind
 
 
-def test_add_replaces_an_upload_left_out_of_the_build(home, embedder):
+def test_add_replaces_left_out_upload(home, embedder):
     draft = {**JSON_RECORD, "id": "PM-DRAFT-1", "title": "First draft"}
     with _client(home, embedder) as client:
         assert client.post("/v1/incidents", json=draft, headers=AUTH).is_success
