@@ -302,6 +302,20 @@ def _yaml_problem(error: yaml.YAMLError) -> tuple[int | None, str]:
     )
 
 
+def front_matter_keys(text: str) -> tuple[str | None, Kind | None] | None:
+    """Return the id and kind that a Markdown text's front matter sets.
+
+    None where a key is unset, and None for both when the front matter cannot
+    be read.
+    """
+    try:
+        data, _ = _split_front_matter(text)
+        front = _front_matter(data)
+    except _MarkdownError:
+        return None
+    return front.record_id, front.kind
+
+
 def _front_matter(data: Mapping[str, Any]) -> _FrontMatter:
     """Interpret front matter keys.
 

@@ -130,6 +130,13 @@ _COMPOUND = re.compile(r"\s+(?:and|&)\s+|\s*[/,+]\s*", re.IGNORECASE)
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+# A line that opens an HTML comment block, and the rest of one that closes it
+# at once: "<!-->" and "<!--->" are whole comments in CommonMark.
+_COMMENT_BLOCK = re.compile(r"^ {0,3}<!--")
+_COMMENT_CLOSED = re.compile(r"-?>|.*-->", re.DOTALL)
+# A comment inside a line, closed on that line.
+_INLINE_COMMENT = re.compile(r"<!--(?:-?>|.*?-->)")
+_CODE_SPAN = re.compile(r"(`+[^`]*`+)")
 _LIST_ITEM = re.compile(r"^ {0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
 # A line of bold text alone, which many postmortem templates use as a heading:
 # "**Root Cause**", "**Root cause:**", "__Resolution__:", and in bold italics
@@ -291,33 +298,32 @@ def _without_html_comments(lines: list[str]) -> list[str]:
     """Blank out HTML comments outside code, which Markdown never shows.
 
     Templates keep their guidance in comments ("<!-- Describe the fix -->"), and
-    a heading inside one must not start a section. Lines keep their numbers.
+    a heading inside one must not start a section. As in CommonMark, a line
+    that starts with "<!--" opens a comment block that ends at the line with
+    "-->", while inside a line only a comment closed on it is removed. An
+    unclosed "<!--" in a paragraph is text. Lines keep their numbers.
     """
     result = []
     in_comment = False
-    for line, in_code in zip(lines, _in_fenced_code(lines), strict=True):
-        if in_code and not in_comment:
+    code = _FencedCode()
+    for line in lines:
+        if in_comment:
+            in_comment = "-->" not in line
+            result.append("")
+            continue
+        if code.step(line) or _indent(line) >= 4 or line.lstrip().startswith(">"):
+            # Code, or a quote, whose fences this reader does not follow.
             result.append(line)
             continue
 
-        kept = ""
-        rest = line
-        while rest:
-            if in_comment:
-                end = rest.find("-->")
-                if end < 0:
-                    rest = ""
-                    break
-                rest = rest[end + 3 :]
-                in_comment = False
-            start = rest.find("<!--")
-            if start < 0:
-                kept += rest
-                break
-            kept += rest[:start]
-            rest = rest[start + 4 :]
-            in_comment = True
-        result.append(kept if kept.strip() or line == kept else "")
+        if _COMMENT_BLOCK.match(line):
+            in_comment = not _COMMENT_CLOSED.match(line.lstrip()[4:])
+            result.append("")
+            continue
+        # Code spans keep their text, comments included.
+        parts = _CODE_SPAN.split(line)
+        parts[::2] = [_INLINE_COMMENT.sub("", part) for part in parts[::2]]
+        result.append("".join(parts))
     return result
 
 
@@ -354,36 +360,49 @@ def _classify_lines(lines: list[str]) -> Iterator[tuple[int, str, str]]:
 
 
 def _in_fenced_code(lines: list[str]) -> list[bool]:
-    """Return for each line whether it belongs to a fenced code block, fences too.
+    """Return for each line whether it belongs to a fenced code block, fences too."""
+    code = _FencedCode()
+    return [code.step(line) for line in lines]
+
+
+class _FencedCode:
+    """Which lines are fenced code, fed one line after another.
 
     A fence indented under a list item ends with the item, at the first line
     indented less than the fence, as CommonMark closes it. Other fences run to
     their closing fence or the end of the text.
     """
-    flags = []
-    fence: str | None = None
-    fence_indent = 0
-    in_list = False
-    for line in lines:
-        indent = len(line) - len(line.lstrip(" "))
-        if fence is not None and line.strip() and indent < fence_indent:
-            fence = None
-        if fence is not None:
-            flags.append(True)
-            if _closes_fence(line, fence):
-                fence = None
-            continue
+
+    def __init__(self) -> None:
+        self.fence: str | None = None
+        self.fence_indent = 0
+        self.in_list = False
+
+    def step(self, line: str) -> bool:
+        """Return whether the line is fenced code, an opening or closing fence too."""
+        indent = _indent(line)
+        if self.fence is not None and line.strip() and indent < self.fence_indent:
+            self.fence = None
+        if self.fence is not None:
+            if _closes_fence(line, self.fence):
+                self.fence = None
+            return True
 
         if _LIST_ITEM.match(line):
-            in_list = True
+            self.in_list = True
         elif line.strip() and indent == 0:
-            in_list = False
+            self.in_list = False
         opening = _FENCE.match(line)
         if opening:
-            fence = opening.group(1)
-            fence_indent = indent if in_list and indent >= 2 else 0
-        flags.append(bool(opening))
-    return flags
+            self.fence = opening.group(1)
+            self.fence_indent = indent if self.in_list and indent >= 2 else 0
+        return bool(opening)
+
+
+def _indent(line: str) -> int:
+    """Return the columns of a line's indentation, a tab reaching the next of 4."""
+    expanded = line.expandtabs(4)
+    return len(expanded) - len(expanded.lstrip(" "))
 
 
 def _is_bold_heading(lines: list[str], index: int) -> bool:

@@ -27,7 +27,7 @@ from indexer import source_mappings, uploads
 from indexer.errors import RecordNotFoundError
 from indexer.knowledge_base import KnowledgeBase, WriteSummary
 from indexer.readers import ReadResult, read_sources
-from indexer.readers.markdown import read_markdown
+from indexer.readers.markdown import front_matter_keys, read_markdown
 from indexer.readers.record_file import RECORD_FILE_SUFFIX, record_file_text
 from indexer.record import SECTION_NAMES, IncidentRecord, Kind
 from indexer.sync import (
@@ -366,18 +366,15 @@ async def _markdown_record(
             "id",
         )
     _check_markdown_record(record)
-    saved = _with_front_matter_keys(text, {"id": record.id, "kind": record.kind.value})
-    reread = await run_in_threadpool(_read_markdown_text, saved, "")
-    if [(found.id, found.kind) for found in reread.records] != [
-        (record.id, record.kind)
-    ]:
+    saved = _with_front_matter_keys(text, record)
+    if front_matter_keys(saved) != (record.id, record.kind):
         raise ApiError(
             422,
             "invalid_input",
-            f"the front matter cannot be given the id {record.id[:80]!r} and the "
-            f"kind {record.kind.value}, so the saved file would read back as "
-            "another record; write the front matter's keys at the start of their "
-            "lines, one per line",
+            f"the id {record.id[:80]!r} and the kind {record.kind.value} could not "
+            "be written into the front matter, so the saved file would read back "
+            "as another record; set both in the front matter as 'id: ...' and "
+            "'kind: ...' lines",
             "id",
         )
     return record, saved
@@ -450,20 +447,29 @@ def _check_markdown_record(record: IncidentRecord) -> None:
         )
 
 
-def _with_front_matter_keys(text: str, values: dict[str, str]) -> str:
-    """Return the Markdown with these keys set in its front matter where unset.
+def _with_front_matter_keys(text: str, record: IncidentRecord) -> str:
+    """Return the Markdown with the record's id and kind set in its front matter.
 
     The saved file must read back as the record the response acknowledged. An id
     given as ?id= would otherwise be lost when `indexer build` reads the upload,
-    and a kind taken from no section would follow the folder's name.
+    and a kind taken from no section would follow the folder's name. A key the
+    front matter sets already is kept, and one it leaves empty is replaced.
     """
+    found = front_matter_keys(text) or (None, None)
     # JSON strings are valid YAML, and quoting keeps an id such as 1234 a string.
-    missing_keys = {
-        key: f"{key}: {json.dumps(value)}\n" for key, value in values.items()
+    missing = {
+        key: f"{key}: {json.dumps(value)}\n"
+        for key, value, present in (
+            ("id", record.id, found[0]),
+            ("kind", record.kind.value, found[1]),
+        )
+        if present is None
     }
     lines = text.splitlines(keepends=True)
+    if not missing:
+        return text
     if not lines or lines[0].rstrip() != "---":
-        return "---\n" + "".join(missing_keys.values()) + "---\n" + text
+        return "---\n" + "".join(missing.values()) + "---\n" + text
 
     for number, line in enumerate(lines[1:], start=1):
         if line.rstrip() in ("---", "..."):
@@ -471,12 +477,13 @@ def _with_front_matter_keys(text: str, values: dict[str, str]) -> str:
         # Only a key at the start of its line is the record's: an indented one
         # belongs to a nested value.
         key = _TOP_LEVEL_KEY.match(line)
-        if key is None or key.group(1).lower() not in missing_keys:
-            continue
-        replacement = missing_keys.pop(key.group(1).lower())
-        if _BLANK_VALUE.fullmatch(key.group(2)):
-            lines[number] = replacement
-    return lines[0] + "".join(missing_keys.values()) + "".join(lines[1:])
+        if (
+            key
+            and key.group(1).lower() in missing
+            and _BLANK_VALUE.fullmatch(key.group(2))
+        ):
+            lines[number] = missing.pop(key.group(1).lower())
+    return lines[0] + "".join(missing.values()) + "".join(lines[1:])
 
 
 def _sync(

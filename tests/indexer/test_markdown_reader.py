@@ -1067,3 +1067,60 @@ def test_fence_open_in_list_item_ends_with_item(tmp_path: Path) -> None:
     assert sorted(record.sections) == ["resolution", "root_cause", "summary"]
     assert record.sections["root_cause"] == "The cache died."
     assert record.sections["resolution"].startswith("```\n## not a heading\n```")
+
+
+COMMENT_CASES = {
+    # A fence inside a comment is no code, so later comments still go.
+    "fence in comment": (
+        "## Summary\nSlow.\n\n<!--\nStart a block with\n```\n-->\n\n## Root Cause\n"
+        "Keys expired.\n\n## Resolution\nCoalesced requests.\n\n"
+        "<!-- **Resolution** Describe it -->\n<!--\n## Action Items\nList them.\n-->\n",
+        {
+            "summary": "Slow.",
+            "root_cause": "Keys expired.",
+            "resolution": "Coalesced requests.",
+        },
+    ),
+    # An opener in a code span or left unclosed in a paragraph is text.
+    "unclosed in paragraph": (
+        "## Summary\nA stray `<!--` broke it. <!-- a --> Then <!-- b\n\n"
+        "## Root Cause\nA stray opener.\n",
+        {
+            "summary": "A stray `<!--` broke it.  Then <!-- b",
+            "root_cause": "A stray opener.",
+        },
+    ),
+    "short comments": (
+        "## Summary\nDisk filled. <!--> gone\n\n## Root Cause\nArchiving broke.\n",
+        {"summary": "Disk filled.  gone", "root_cause": "Archiving broke."},
+    ),
+    # Comments inside code are code.
+    "indented code": (
+        "## Resolution\nThe fragment:\n\n    <!-- banner -->\n    <div></div>\n",
+        {"resolution": "The fragment:\n\n    <!-- banner -->\n    <div></div>"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COMMENT_CASES))
+def test_html_comment_rules(tmp_path: Path, case: str) -> None:
+    body, sections = COMMENT_CASES[case]
+    _write(tmp_path / "pm", "case.md", "# Cache stampede\n\n" + body)
+
+    record = _read_one(tmp_path / "pm").records[0]
+
+    assert record.sections == sections
+
+
+def test_tab_indented_line_stays_in_list_fence(tmp_path: Path) -> None:
+    text = (
+        "# Deploy tool crash\n\n## Resolution\n- Patch the handler:\n  ```go\n"
+        "  func main() {\n\tfmt.Println(1)\n  }\n  ```\n- Redeploy.\n\n"
+        "## Action Items\nAdd a canary stage.\n"
+    )
+    _write(tmp_path / "pm", "tab.md", text)
+
+    record = _read_one(tmp_path / "pm").records[0]
+
+    assert record.sections["action_items"] == "Add a canary stage."
+    assert record.sections["resolution"].endswith("  ```\n- Redeploy.")

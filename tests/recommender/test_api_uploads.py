@@ -454,17 +454,26 @@ def test_upload_kind_survives_runbooks_folder(tmp_path, embedder):
     (sources / "pm.md").write_text(SOURCE, encoding="utf-8")
     home = sources / "var"
     assert indexer_main(["--home", str(home), "build", "--quiet", str(sources)]) == 0
-    text = "# Checkout latency\n\n## Summary\nSlow.\n\n## Resolution\nScaled up.\n"
+    body = "# Checkout latency\n\n## Summary\nSlow.\n\n## Resolution\nScaled up.\n"
+    # A "kind:" line inside a quoted value is no key of the front matter.
+    quoted = '---\ntitle: "Export slow\nkind: see notes"\n---\n' + body
     markdown = {**AUTH, "Content-Type": "text/markdown"}
+    kinds = {}
     with _client(home, embedder) as client:
-        response = client.post(
-            "/v1/incidents", params={"id": "PM-KIND-1"}, content=text, headers=markdown
-        )
-        assert response.status_code == 200, response.text
-        kind = client.get("/v1/incidents/PM-KIND-1").json()["kind"]
+        for record_id, text in (("PM-KIND-1", body), ("PM-KIND-2", quoted)):
+            response = client.post(
+                "/v1/incidents",
+                params={"id": record_id},
+                content=text,
+                headers=markdown,
+            )
+            assert response.status_code == 200, response.text
+            kinds[record_id] = client.get(f"/v1/incidents/{record_id}").json()["kind"]
 
     assert indexer_main(["--home", str(home), "build", "--quiet", str(sources)]) == 0
-    assert _stored(home, embedder)["PM-KIND-1"].kind.value == kind
+    stored = _stored(home, embedder)
+    assert stored["PM-KIND-1"].kind.value == kinds["PM-KIND-1"]
+    assert stored["PM-KIND-2"].kind.value == kinds["PM-KIND-2"]
 
 
 def test_add_replaces_left_out_upload(home, embedder):
