@@ -83,7 +83,8 @@ def _build_locked(args: argparse.Namespace, settings: IndexerSettings) -> int:
     # A home inside a source folder is read apart, so that its uploads replace
     # the source records of their ids.
     result = _read(args, remembered, exclude=[folder])
-    if folder.is_dir() and not args.without_uploads:
+    # The folder always exists, since the lock file is in it.
+    if any(folder.glob("upload-*")) and not args.without_uploads:
         print(
             f"reading the records added over the API from {folder} too "
             "(--without-uploads leaves them out)",

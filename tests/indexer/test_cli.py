@@ -53,6 +53,16 @@ def test_build_reports_counts_and_failures(tmp_path, sources, capsys):
     assert "Traceback" not in err
 
 
+def test_rebuild_without_uploads_names_none(tmp_path, sources, capsys):
+    home = str(tmp_path / "kb")
+    _run(capsys, "--home", home, "build", "--quiet", str(sources / "pm.md"))
+
+    status, _, err = _run(capsys, "--home", home, "build", "-q", str(sources / "pm.md"))
+
+    assert status == 0
+    assert "added over the API" not in err
+
+
 def test_add_partial_failure_exits_1(tmp_path, sources, capsys):
     home = str(tmp_path / "kb")
     _run(capsys, "--home", home, "build", "--quiet", str(sources / "pm.md"))
