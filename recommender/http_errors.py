@@ -55,6 +55,10 @@ def request_id(request: Request) -> str:
     return str(value)
 
 
+# Seconds a client waits before it retries a write that met a locked database.
+LOCKED_RETRY_SECONDS = 2
+
+
 def error_response(
     request: Request,
     status: int,
@@ -222,6 +226,17 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.error(
             "request %s failed in the database: %s", request_id(request), error
         )
+        if "database is locked" in str(error):
+            # Another writer held SQLite's lock past its busy timeout, which
+            # passes, so the client is told to retry as for a full queue.
+            return error_response(
+                request,
+                503,
+                "unavailable",
+                "a database of the service is busy with another write; retry "
+                f"after {LOCKED_RETRY_SECONDS} seconds",
+                headers={"Retry-After": str(LOCKED_RETRY_SECONDS)},
+            )
         damage = _damage(error)
         readiness = getattr(request.app.state, "readiness", None)
         if damage is not None and readiness is not None and readiness.damaged is None:

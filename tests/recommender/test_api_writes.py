@@ -1176,6 +1176,23 @@ def test_missing_table_error_is_not_damage(tmp_path, sample_home, embedder):
         assert metrics[("incident_database_damaged", ())] == 0
 
 
+def test_locked_database_asks_for_retry(tmp_path, sample_home, embedder):
+    _, app = _app_on_copy(tmp_path, sample_home, embedder)
+    with TestClient(app) as probe:
+        _wait_until_ready(probe)
+
+        def locked(*args, **kwargs):
+            raise sqlite3.OperationalError("database is locked")
+
+        app.state.recommender.retriever.search = locked
+        response = probe.get("/v1/search", params={"q": "disk full"})
+
+        body = _error(response, 503)
+        assert body["message"].endswith("retry after 2 seconds")
+        assert response.headers["Retry-After"] == "2"
+        assert probe.get("/readyz").status_code == 200
+
+
 def test_unreadable_database_named_in_readiness(home):
     def damaged() -> KnowledgeBase:
         raise sqlite3.DatabaseError("database disk image is malformed")
