@@ -15,7 +15,7 @@ import re
 import threading
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from indexer.errors import KnowledgeBaseError
@@ -55,8 +55,9 @@ def is_upload_source(source: str) -> bool:
     return in_folder and bool(_UPLOAD_NAME.fullmatch(path.name))
 
 
-# Folders whose uploads lock this thread holds, with how often it took each.
-_held = threading.local()
+# Per thread, each uploads folder whose lock the thread has, with how often
+# it took it.
+_lock_depths = threading.local()
 
 
 @contextmanager
@@ -71,7 +72,7 @@ def locked(home: Path, timeout: float) -> Iterator[None]:
             folder cannot be made or locked (UploadError).
     """
     folder = uploads_folder(home)
-    counts: dict[Path, int] = _held.__dict__.setdefault("counts", {})
+    counts: dict[Path, int] = _lock_depths.__dict__.setdefault("counts", {})
     if counts.get(folder):
         counts[folder] += 1
         try:
@@ -87,18 +88,17 @@ def locked(home: Path, timeout: float) -> Iterator[None]:
             f"cannot create the knowledge base folder {home}: {error.strerror}; "
             "set INCIDENT_HOME (or --home) to a writable folder"
         ) from error
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        lock = write_lock(folder, timeout, name=_LOCK_NAME)
-        lock.__enter__()
-    except OSError as error:
-        raise UploadError(folder, error, "lock") from error
-    counts[folder] = 1
-    try:
-        yield
-    finally:
-        counts[folder] = 0
-        lock.__exit__(None, None, None)
+    with ExitStack() as lock:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            lock.enter_context(write_lock(folder, timeout, name=_LOCK_NAME))
+        except OSError as error:
+            raise UploadError(folder, error, "lock") from error
+        counts[folder] = 1
+        try:
+            yield
+        finally:
+            counts[folder] = 0
 
 
 @contextmanager
@@ -177,13 +177,12 @@ class UploadError(KnowledgeBaseError):
     """A record's file could not be saved or deleted, so nothing was changed."""
 
     def __init__(self, folder: Path, error: OSError, action: str = "save") -> None:
-        what = (
-            f"cannot use the uploads folder {folder}"
-            if action == "lock"
-            else f"cannot {action} the record's file in {folder}"
-        )
+        if action == "lock":
+            failure = f"cannot use the uploads folder {folder}"
+        else:
+            failure = f"cannot {action} the record's file in {folder}"
         super().__init__(
-            f"{what}: {error.strerror or error}; check that the folder is writable "
+            f"{failure}: {error.strerror or error}; check that the folder is writable "
             "and the disk has space, then try again"
         )
 
@@ -230,7 +229,7 @@ def prefer_uploads(
     A record sent over the API replaced the one of the same id from a source
     file, so a build or sync keeps the upload instead of storing both.
     """
-    kept = []
+    records_kept = []
     for record in records:
         if record.id in upload_ids and not is_upload_source(record.source):
             logger.warning(
@@ -240,8 +239,8 @@ def prefer_uploads(
                 record.id,
             )
             continue
-        kept.append(record)
-    return kept
+        records_kept.append(record)
+    return records_kept
 
 
 def uploaded_ids(stored: Mapping[str, tuple[str, str]]) -> set[str]:

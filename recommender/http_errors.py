@@ -227,8 +227,8 @@ def install_error_handlers(app: FastAPI) -> None:
             "request %s failed in the database: %s", request_id(request), error
         )
         if "database is locked" in str(error):
-            # Another writer held SQLite's lock past its busy timeout, which
-            # passes, so the client is told to retry as for a full queue.
+            # Another writer held SQLite's lock past its busy timeout. The lock
+            # is released soon, so the response asks for a retry like a full queue.
             return error_response(
                 request,
                 503,

@@ -97,7 +97,8 @@ def read_record_file(path: Path, default_id: str) -> ReadResult:
 def _record(document: object, default_id: str, source: str) -> IncidentRecord:
     if not isinstance(document, dict):
         raise _FieldError(
-            "", "a record file holds one JSON object with the fields of a record"
+            "",
+            "invalid record file: expected one JSON object with the fields of a record",
         )
     unknown = sorted(set(document) - set(RECORD_FIELDS))
     if unknown:

@@ -130,8 +130,8 @@ _COMPOUND = re.compile(r"\s+(?:and|&)\s+|\s*[/,+]\s*", re.IGNORECASE)
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
-# A line that opens an HTML comment block, and the rest of one that closes it
-# at once: "<!-->" and "<!--->" are whole comments in CommonMark.
+# A line that opens an HTML comment block, and the rest of a line that closes
+# the comment at once. CommonMark counts "<!-->" and "<!--->" as whole comments.
 _COMMENT_BLOCK = re.compile(r"^ {0,3}<!--")
 _COMMENT_CLOSED = re.compile(r"-?>|.*-->", re.DOTALL)
 # A comment inside a line, closed on that line.
@@ -366,7 +366,7 @@ def _in_fenced_code(lines: list[str]) -> list[bool]:
 
 
 class _FencedCode:
-    """Which lines are fenced code, fed one line after another.
+    """A tracker of fenced code blocks, fed one line after another.
 
     A fence indented under a list item ends with the item, at the first line
     indented less than the fence, as CommonMark closes it. Other fences run to

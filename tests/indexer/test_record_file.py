@@ -90,7 +90,7 @@ def test_other_json_files_stay_exports(tmp_path):
             "'yesterday' is not an ISO 8601 time",
         ),
         ({"id": "a/../b", "title": "t"}, "id", "has a '.' or '..' part"),
-        ([], None, "holds one JSON object"),
+        ([], None, "expected one JSON object"),
     ],
 )
 def test_broken_record_file_is_a_problem(tmp_path, document, location, reason):
